@@ -1,0 +1,50 @@
+# The quick start: `make demo` and `make check` on a fresh Debian/Ubuntu
+# machine as root.  Both install what is missing, set up meson and build.
+BUILD    ?= build
+ASAN     ?= build-asan
+MESON    ?= meson
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Build and test dependencies (Debian package names).
+PKGS     := gcc make pkg-config meson ninja-build libelf-dev libdw-dev binutils-dev \
+            mandoc python3 gdb libc6-dbg procps strace
+CHECK_PKGS := $(PKGS)
+
+.PHONY: all deps build demo check check-asan bench clean
+
+all: build
+
+# Install only what is missing; skip silently where apt-get is absent.
+deps:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing packages:$$missing (no apt-get: install them by hand)"; fi; \
+	fi
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	$(MESON) compile -C $(BUILD)
+
+$(ASAN)/build.ninja:
+	$(MESON) setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+demo: build
+	@tests/demo.sh $(BUILD)
+
+# Every test, then the same suites again under AddressSanitizer/UBSan.
+check: build $(ASAN)/build.ninja
+	$(MESON) test -C $(BUILD) --print-errorlogs
+	$(MESON) compile -C $(ASAN)
+	$(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite live --suite cli
+
+bench: build
+	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,16 @@
+#ifndef HS_CMD_COMMON_H
+#define HS_CMD_COMMON_H
+
+#include "cli.h"
+#include "snapshot.h"
+
+/* Take a snapshot with the CLI's options; on failure the error is reported
+ * and the negated exit status returned. */
+int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_snapshot *s);
+/* Warn about partial arenas and tcaches; HS_EXIT_PARTIAL if any. */
+int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
+void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);
+/* The ten mallinfo2 fields, as an object under key (or inline if NULL). */
+void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_heap *h);
+
+#endif

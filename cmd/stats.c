@@ -1,0 +1,133 @@
+/* heapscope stats: glibc's own malloc_info() and mallinfo2(), computed from
+ * outside the target; no code runs in it. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "format.h"
+#include "info.h"
+
+static const char help[] =
+	"usage: heapscope stats [--malloc-info | --mallinfo2] [--json] [--no-debuginfo] PID\n"
+	"\n"
+	"What glibc's malloc_info(0, fp) or mallinfo2() would report inside PID at\n"
+	"this moment, byte for byte, computed from outside: no code runs in the\n"
+	"target.  Without an option, a short summary.\n"
+	"\n"
+	"  --malloc-info    the XML malloc_info(0, fp) would write\n"
+	"  --mallinfo2      the ten fields of struct mallinfo2\n"
+	"  --json           JSON (the ten mallinfo2 fields at the top level)\n"
+	"  --no-debuginfo   ignore libc debug info\n"
+	"  -h, --help       this help\n";
+
+enum mode { SUMMARY, MALLOC_INFO, MALLINFO2 };
+
+static void mallinfo2_text(const struct hs_heap *h)
+{
+	struct hs_mallinfo2 mi;
+	hs_heap_mallinfo2(h, &mi);
+	printf("arena    %" PRIu64 "\nordblks  %" PRIu64 "\nsmblks   %" PRIu64 "\nhblks    %" PRIu64
+	       "\nhblkhd   %" PRIu64 "\nusmblks  %" PRIu64 "\nfsmblks  %" PRIu64 "\nuordblks %" PRIu64
+	       "\nfordblks %" PRIu64 "\nkeepcost %" PRIu64 "\n",
+	       mi.arena, mi.ordblks, mi.smblks, mi.hblks, mi.hblkhd, mi.usmblks, mi.fsmblks, mi.uordblks, mi.fordblks,
+	       mi.keepcost);
+}
+
+static void summary_text(const struct hs_snapshot *s)
+{
+	const struct hs_heap *h = &s->heap;
+	struct hs_mallinfo2 mi;
+	hs_heap_mallinfo2(h, &mi);
+	char f[8][HS_SIZE_BUF];
+	uint64_t bins = mi.fordblks - mi.fsmblks - mi.keepcost, nbins = mi.ordblks - h->narenas;
+	printf("pid %d, glibc %s: %zu arena%s\n", (int)s->pid, s->libc.version, h->narenas, h->narenas == 1 ? "" : "s");
+	printf("  from the system  %8s in arenas, %s in %" PRIu64 " mmapped chunks\n", hs_fmt_size(mi.arena, f[0]),
+	       hs_fmt_size(mi.hblkhd, f[1]), mi.hblks);
+	printf("  in use           %8s (tcache counts as in use, as glibc counts it)\n",
+	       hs_fmt_size(mi.uordblks, f[2]));
+	printf("  free             %8s: %s in %" PRIu64 " fastbin chunks, %s in %" PRIu64
+	       " bin chunks, %s in top chunks\n",
+	       hs_fmt_size(mi.fordblks, f[3]), hs_fmt_size(mi.fsmblks, f[4]), mi.smblks, hs_fmt_size(bins, f[5]), nbins,
+	       hs_fmt_size(mi.fordblks - mi.fsmblks - bins, f[6]));
+	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
+}
+
+int cmd_stats(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "malloc-info", no_argument, NULL, 'i' },
+		{ "mallinfo2", no_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	enum mode mode = SUMMARY;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': mode = MALLOC_INFO; break;
+		case 'm': mode = MALLINFO2; break;
+		case 'j': cli->json = true; break;
+		case 'D': cli->no_debuginfo = true; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (r)
+		return r;
+	struct hs_snapshot s;
+	if ((r = hs_cli_snapshot(cli, pid, false, &s)) < 0)
+		return -r;
+	const struct hs_heap *h = &s.heap;
+	int status = HS_EXIT_OK;
+	if (mode == MALLOC_INFO) {
+		char *xml = NULL;
+		size_t len = 0;
+		FILE *mf = open_memstream(&xml, &len);
+		if (!mf || hs_info_malloc_info(h, mf) < 0) {
+			if (mf)
+				fclose(mf);
+			free(xml);
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "malloc_info output of glibc %s is not reproduced yet",
+					     s.libc.version);
+			hs_snapshot_release(&s);
+			return status;
+		}
+		fclose(mf);
+		if (cli->json) {
+			hs_json_obj_begin(&cli->j, NULL);
+			hs_json_i64(&cli->j, "pid", s.pid);
+			hs_json_u64(&cli->j, "pause_us", s.pause_us);
+			hs_json_str(&cli->j, "malloc_info", xml);
+			hs_json_obj_end(&cli->j);
+			hs_json_finish(&cli->j);
+		} else {
+			fwrite(xml, 1, len, stdout);
+		}
+		free(xml);
+	} else if (cli->json) {
+		struct hs_json *j = &cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", s.pid);
+		hs_json_u64(j, "pause_us", s.pause_us);
+		hs_cli_json_mallinfo2(j, NULL, h);
+		hs_json_u64(j, "arenas", h->narenas);
+		hs_json_str(j, "glibc_version", s.libc.version);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else if (mode == MALLINFO2) {
+		mallinfo2_text(h);
+	} else {
+		summary_text(&s);
+	}
+	int p = hs_cli_report_partial(cli, &s);
+	hs_snapshot_release(&s);
+	return status ? status : p;
+}

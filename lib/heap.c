@@ -1,0 +1,637 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "proc.h"
+
+#define MAX_ARENAS   65536
+#define MAX_HEAPS    65536
+#define PAGE         4096u
+
+static uint64_t rd64(const unsigned char *b, int off)
+{
+	uint64_t v;
+	memcpy(&v, b + off, 8);
+	return v;
+}
+
+static int32_t rd32(const unsigned char *b, int off)
+{
+	int32_t v;
+	memcpy(&v, b + off, 4);
+	return v;
+}
+
+static __attribute__((format(printf, 3, 4))) void corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
+{
+	if (a->status)
+		return;         /* keep the first problem */
+	a->status = -EUCLEAN;
+	a->bad_addr = addr;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->problem, sizeof(a->problem), fmt, ap);
+	va_end(ap);
+}
+
+/* Brent's cycle detection: call with the next node; returns true when the
+ * list has come back to a node seen before. */
+struct cycle {
+	uint64_t saved;
+	uint64_t power, lam;
+};
+
+static bool cycle_step(struct cycle *c, uint64_t node)
+{
+	if (node == c->saved)
+		return true;
+	if (++c->lam == c->power) {
+		c->saved = node;
+		c->power *= 2;
+		c->lam = 0;
+	}
+	return false;
+}
+
+static void cycle_init(struct cycle *c, uint64_t start)
+{
+	c->saved = start;
+	c->power = 1;
+	c->lam = 0;
+}
+
+static uint64_t reveal(const struct hs_layout *l, uint64_t pos, uint64_t val)
+{
+	return l->safe_linking ? (pos >> 12) ^ val : val;
+}
+
+static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind)
+{
+	if (a->nfree == a->capfree) {
+		size_t ncap = a->capfree ? a->capfree * 2 : 256;
+		struct hs_free *nf = realloc(a->free, ncap * sizeof(*nf));
+		if (!nf)
+			return -ENOMEM;
+		a->free = nf;
+		a->capfree = ncap;
+	}
+	a->free[a->nfree++] = (struct hs_free){ addr, size, kind };
+	return 0;
+}
+
+/* A size no chunk in this arena can have. */
+static bool bogus_size(const struct hs_arena *a, uint64_t size)
+{
+	uint64_t cs = HS_CHUNKSIZE(size);
+	return cs < HS_MINSIZE || (cs & (HS_MALLOC_ALIGN - 1)) || (a->system_mem && cs > a->system_mem);
+}
+
+static int walk_fastbins(struct hs_mem *mem, const struct hs_layout *l, const unsigned char *st, struct hs_arena *a)
+{
+	for (int i = 0; i < l->nfastbins; i++) {
+		uint64_t p = rd64(st, l->ms_fastbins + 8 * i), first_size = 0;
+		struct hs_binstat *bs = &a->fast[i];
+		struct cycle cy;
+		cycle_init(&cy, p);
+		while (p) {
+			uint64_t hdr[3];   /* prev_size, size, fd */
+			if (p & (HS_MALLOC_ALIGN - 1)) {
+				corrupt(a, p, "fastbin %d: misaligned chunk 0x%" PRIx64, i, p);
+				break;
+			}
+			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
+				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " is not readable", i, p);
+				break;
+			}
+			if (bogus_size(a, hdr[1])) {
+				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
+				break;
+			}
+			if (!bs->count)
+				first_size = HS_CHUNKSIZE(hdr[1]);
+			bs->count++;
+			a->fast_bytes += HS_CHUNKSIZE(hdr[1]);
+			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_FAST) < 0)
+				return -ENOMEM;
+			p = reveal(l, p + 16, hdr[2]);
+			if (p && cycle_step(&cy, p)) {
+				corrupt(a, p, "fastbin %d: cycle at chunk 0x%" PRIx64, i, p);
+				break;
+			}
+		}
+		if (bs->count) {
+			bs->from = first_size - (HS_MALLOC_ALIGN - 1);
+			bs->to = first_size;
+			bs->total = bs->count * first_size;
+			a->fast_count += bs->count;
+			a->fast_bytes_mi += bs->total;
+		}
+	}
+	return 0;
+}
+
+static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsigned char *st, struct hs_arena *a)
+{
+	for (int i = 1; i < HS_NBINS; i++) {
+		uint64_t bin = hs_bin_at(l, a->addr, i);
+		uint64_t p = rd64(st, l->ms_bins + (i - 1) * 16);
+		struct hs_binstat *bs = &a->bins[i];
+		if (!p)
+			continue;       /* not initialised yet: malloc_info skips it too */
+		bs->from = UINT64_MAX;
+		struct cycle cy;
+		cycle_init(&cy, p);
+		while (p != bin) {
+			uint64_t hdr[3];
+			if (p & (HS_MALLOC_ALIGN - 1)) {
+				corrupt(a, p, "bin %d: misaligned chunk 0x%" PRIx64, i, p);
+				break;
+			}
+			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
+				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is not readable", i, p);
+				break;
+			}
+			if (bogus_size(a, hdr[1])) {
+				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
+				break;
+			}
+			bs->count++;
+			bs->total += hdr[1];
+			if (hdr[1] < bs->from)
+				bs->from = hdr[1];
+			if (hdr[1] > bs->to)
+				bs->to = hdr[1];
+			a->bin_count++;
+			a->bin_bytes += HS_CHUNKSIZE(hdr[1]);
+			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN) < 0)
+				return -ENOMEM;
+			p = hdr[2];
+			if (cycle_step(&cy, p)) {
+				corrupt(a, p, "bin %d: cycle at chunk 0x%" PRIx64, i, p);
+				break;
+			}
+		}
+		if (!bs->count)
+			bs->from = 0;
+	}
+	return 0;
+}
+
+static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_arena *a)
+{
+	const struct hs_layout *l = h->l;
+	if (a->main) {
+		/* One contiguous sbrk region from sbrk_base to the end of top. */
+		uint64_t start = h->sbrk_base & ~(uint64_t)(PAGE - 1), end = a->top + a->top_size;
+		if (!h->sbrk_base || end <= start)
+			return 0;
+		a->heaps = calloc(1, sizeof(*a->heaps));
+		if (!a->heaps)
+			return -ENOMEM;
+		a->nheaps = 1;
+		a->heaps[0] = (struct hs_heapseg){ start, a->system_mem, end - start, end - start, 0 };
+		return 0;
+	}
+	uint64_t hp = a->top & ~(h->heap_max - 1);
+	size_t cap = 0;
+	struct cycle cy;
+	cycle_init(&cy, hp);
+	while (hp) {
+		unsigned char hi[64];
+		if (a->nheaps >= MAX_HEAPS) {
+			corrupt(a, hp, "more than %d heaps: heap list corrupt", MAX_HEAPS);
+			break;
+		}
+		if (hs_mem_read(mem, hp, hi, l->hi_sizeof) < 0) {
+			corrupt(a, hp, "heap_info at 0x%" PRIx64 " is not readable", hp);
+			break;
+		}
+		if (rd64(hi, l->hi_ar_ptr) != a->addr) {
+			corrupt(a, hp, "heap_info at 0x%" PRIx64 " belongs to arena 0x%" PRIx64 ", not 0x%" PRIx64, hp,
+				rd64(hi, l->hi_ar_ptr), a->addr);
+			break;
+		}
+		if (a->nheaps == cap) {
+			cap = cap ? cap * 2 : 4;
+			struct hs_heapseg *nh = realloc(a->heaps, cap * sizeof(*nh));
+			if (!nh)
+				return -ENOMEM;
+			a->heaps = nh;
+		}
+		a->heaps[a->nheaps++] = (struct hs_heapseg){
+			hp, rd64(hi, l->hi_size), rd64(hi, l->hi_mprotect_size), h->heap_max, 0,
+		};
+		hp = rd64(hi, l->hi_prev);
+		if (hp && ((hp & (h->heap_max - 1)) || cycle_step(&cy, hp))) {
+			corrupt(a, hp, "heap list: bad or repeated heap 0x%" PRIx64, hp);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int read_arena(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, unsigned char *st,
+		      struct hs_err *err)
+{
+	const struct hs_layout *l = h->l;
+	a->mutex = rd32(st, l->ms_mutex);
+	a->top = rd64(st, l->ms_top);
+	a->next = rd64(st, l->ms_next);
+	a->system_mem = rd64(st, l->ms_system_mem);
+	a->max_system_mem = rd64(st, l->ms_max_system_mem);
+	a->attached_threads = l->ms_attached_threads == HS_NO_FIELD ? 0 : rd64(st, l->ms_attached_threads);
+	if (a->main && !a->top) {
+		/* Before ptmalloc_init: glibc's own reports would first run it,
+		 * which leaves top = initial_top, a chunk of size 0. */
+		h->initialized = false;
+		return 0;
+	}
+	h->initialized = true;
+	if (a->top == hs_bin_at(l, a->addr, 1)) {
+		a->top_size = 0;        /* initial_top: the arena has no memory yet */
+	} else {
+		uint64_t sz;
+		if ((a->top & (HS_MALLOC_ALIGN - 1)) || hs_mem_u64(mem, a->top + 8, &sz) < 0)
+			corrupt(a, a->top, "top chunk 0x%" PRIx64 " is not readable", a->top);
+		else
+			a->top_size = HS_CHUNKSIZE(sz);
+	}
+	int r = walk_fastbins(mem, l, st, a);
+	if (r == 0)
+		r = walk_bins(mem, l, st, a);
+	if (r == 0)
+		r = walk_heaps(mem, h, a);
+	if (r < 0)
+		return hs_err_set(err, -r, "out of memory");
+	return 0;
+}
+
+/* The table row (or DWARF layout) must describe the memory: main_arena's
+ * bins are self-pointing when empty, and 16-aligned otherwise. */
+static int validate(const struct hs_layout *l, uint64_t main_arena, const unsigned char *st, const char *version,
+		    struct hs_err *err)
+{
+	if (!rd64(st, l->ms_top))
+		return 0;       /* not initialised: nothing to check yet */
+	int selfp = 0;
+	for (int i = 1; i < HS_NBINS; i++) {
+		uint64_t fd = rd64(st, l->ms_bins + (i - 1) * 16), bk = rd64(st, l->ms_bins + (i - 1) * 16 + 8);
+		uint64_t b = hs_bin_at(l, main_arena, i);
+		if (fd == b && bk == b)
+			selfp++;
+		else if (!fd || !bk || (fd & 15) || (bk & 15))
+			return hs_err_set(err, EPROTO,
+					  "main_arena at 0x%" PRIx64 " does not match the glibc %s layout (bin %d "
+					  "fd 0x%" PRIx64 " bk 0x%" PRIx64 "): refusing to guess", main_arena, version, i,
+					  fd, bk);
+	}
+	if (selfp == 0)
+		return hs_err_set(err, EPROTO,
+				  "main_arena at 0x%" PRIx64 " does not match the glibc %s layout (no empty bin): "
+				  "refusing to guess", main_arena, version);
+	return 0;
+}
+
+int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, struct hs_heap *h, struct hs_err *err)
+{
+	memset(h, 0, sizeof(*h));
+	h->libc = libc;
+	h->l = &libc->layout;
+	const struct hs_layout *l = h->l;
+	h->global_max_fast = UINT64_MAX;
+
+	unsigned char mp[256];
+	int r = hs_mem_read(mem, libc->mp, mp, l->mp_sizeof);
+	if (r < 0)
+		return r == -ESRCH ? hs_err_set(err, ESRCH, "the process exited")
+				   : hs_err_sys(err, -r, "cannot read mp_ at 0x%" PRIx64, libc->mp);
+	h->trim_threshold = rd64(mp, l->mp_trim_threshold);
+	h->top_pad = rd64(mp, l->mp_top_pad);
+	h->mmap_threshold = rd64(mp, l->mp_mmap_threshold);
+	h->arena_max = rd64(mp, l->mp_arena_max);
+	h->hp_pagesize = l->mp_hp_pagesize == HS_NO_FIELD ? 0 : rd64(mp, l->mp_hp_pagesize);
+	h->n_mmaps = rd32(mp, l->mp_n_mmaps);
+	h->n_mmaps_max = rd32(mp, l->mp_n_mmaps_max);
+	h->max_n_mmaps = rd32(mp, l->mp_max_n_mmaps);
+	h->mmapped_mem = rd64(mp, l->mp_mmapped_mem);
+	h->max_mmapped_mem = rd64(mp, l->mp_max_mmapped_mem);
+	h->sbrk_base = rd64(mp, l->mp_sbrk_base);
+	h->tcache_count_limit = l->mp_tcache_count == HS_NO_FIELD ? 0 : rd64(mp, l->mp_tcache_count);
+	/* 2.35-2.41: heaps are 4 huge pages with glibc.malloc.hugetlb >= 2. */
+	h->heap_max = h->hp_pagesize && libc->minor <= 41 ? 4 * h->hp_pagesize : HS_HEAP_MAX;
+	if (h->heap_max & (h->heap_max - 1))
+		h->heap_max = HS_HEAP_MAX;
+	uint64_t gmf;
+	if (libc->global_max_fast && hs_mem_u64(mem, libc->global_max_fast, &gmf) == 0)
+		h->global_max_fast = gmf;
+
+	unsigned char *st = malloc(l->ms_sizeof);
+	if (!st)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	size_t cap = 0;
+	uint64_t addr = libc->main_arena;
+	struct cycle cy;
+	cycle_init(&cy, addr);
+	for (;;) {
+		r = hs_mem_read(mem, addr, st, l->ms_sizeof);
+		if (r < 0) {
+			if (h->narenas == 0) {
+				free(st);
+				return r == -ESRCH ? hs_err_set(err, ESRCH, "the process exited")
+						   : hs_err_sys(err, -r, "cannot read main_arena at 0x%" PRIx64, addr);
+			}
+			struct hs_arena *prev = &h->arenas[h->narenas - 1];
+			corrupt(prev, addr, "arena list: next arena 0x%" PRIx64 " is not readable", addr);
+			break;
+		}
+		if (h->narenas == 0 && (r = validate(l, addr, st, libc->version, err)) < 0) {
+			free(st);
+			return r;
+		}
+		if (h->narenas == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct hs_arena *na = realloc(h->arenas, cap * sizeof(*na));
+			if (!na) {
+				free(st);
+				return hs_err_set(err, ENOMEM, "out of memory");
+			}
+			h->arenas = na;
+		}
+		struct hs_arena *a = &h->arenas[h->narenas];
+		memset(a, 0, sizeof(*a));
+		a->index = (int)h->narenas++;
+		a->addr = addr;
+		a->main = addr == libc->main_arena;
+		if ((r = read_arena(mem, h, a, st, err)) < 0) {
+			free(st);
+			return r;
+		}
+		if (!h->initialized)
+			break;
+		addr = a->next;
+		if (addr == libc->main_arena)
+			break;
+		if (!addr || (addr & 7) || h->narenas >= MAX_ARENAS || cycle_step(&cy, addr)) {
+			corrupt(a, addr, "arena list: bad next pointer 0x%" PRIx64, addr);
+			break;
+		}
+	}
+	free(st);
+	for (size_t i = 0; i < h->narenas; i++)
+		if (h->arenas[i].status)
+			h->status = -EUCLEAN;
+	return 0;
+}
+
+struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr)
+{
+	uint64_t hp = addr & ~(h->heap_max - 1);
+	for (size_t i = 0; i < h->narenas; i++) {
+		struct hs_arena *a = &h->arenas[i];
+		if (a->main)
+			continue;
+		for (size_t k = 0; k < a->nheaps; k++)
+			if (a->heaps[k].addr == hp)
+				return a;
+	}
+	return h->narenas ? &h->arenas[0] : NULL;
+}
+
+static struct hs_arena *arena_at(struct hs_heap *h, uint64_t addr)
+{
+	for (size_t i = 0; i < h->narenas; i++)
+		if (h->arenas[i].addr == addr)
+			return &h->arenas[i];
+	return NULL;
+}
+
+static uint64_t tls_slot_value(struct hs_mem *mem, const struct hs_libc *lc, const struct hs_tpoff *t,
+			       uint64_t fs_base, uint64_t *val)
+{
+	uint64_t tpoff;
+	if (hs_mem_u64(mem, t->slot, &tpoff) < 0)
+		return 0;
+	return hs_mem_u64(mem, fs_base + tpoff, val) == 0;
+	(void)lc;
+}
+
+/* A tcache_perthread_struct lives in the user part of a chunk of exactly
+ * request2size(sizeof) bytes; that is how it is recognised without symbols. */
+static bool looks_like_tcache(struct hs_mem *mem, const struct hs_layout *l, uint64_t p)
+{
+	uint64_t sz;
+	if (!p || (p & 15) || hs_mem_u64(mem, p - 8, &sz) < 0)
+		return false;
+	uint64_t want = ((uint64_t)l->tc_sizeof + HS_SIZE_SZ + 15) & ~(uint64_t)15;
+	return HS_CHUNKSIZE(sz) == want && !(sz & HS_IS_MMAPPED);
+}
+
+static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t)
+{
+	const struct hs_layout *l = h->l;
+	unsigned char buf[1024];
+	if (l->tc_sizeof > (int)sizeof(buf) || hs_mem_read(mem, t->addr, buf, l->tc_sizeof) < 0) {
+		t->status = -EUCLEAN;
+		snprintf(t->problem, sizeof(t->problem), "tcache 0x%" PRIx64 " is not readable", t->addr);
+		return;
+	}
+	for (int i = 0; i < l->tc_bins; i++) {
+		uint64_t cnt = l->tc_count_width == 1 ? buf[l->tc_counts + i]
+						       : (uint64_t)(buf[l->tc_counts + 2 * i] | buf[l->tc_counts + 2 * i + 1] << 8);
+		uint64_t e = rd64(buf, l->tc_entries + 8 * i), walked = 0;
+		uint64_t csize = HS_MINSIZE + 16 * (uint64_t)i;
+		struct cycle cy;
+		cycle_init(&cy, e);
+		while (e && walked <= cnt) {
+			uint64_t next;
+			if ((e & 15) || hs_mem_u64(mem, e, &next) < 0) {
+				t->status = -EUCLEAN;
+				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad entry 0x%" PRIx64, i, e);
+				break;
+			}
+			walked++;
+			struct hs_arena *a = hs_heap_arena_of(h, e - 16);
+			if (a) {
+				a->tcache_count++;
+				a->tcache_bytes += csize;
+			}
+			e = reveal(l, e, next);
+			if (e && cycle_step(&cy, e)) {
+				t->status = -EUCLEAN;
+				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: cycle at 0x%" PRIx64, i, e);
+				break;
+			}
+		}
+		if (!t->status && walked != cnt) {
+			t->status = -EUCLEAN;
+			snprintf(t->problem, sizeof(t->problem),
+				 "tcache bin %d: count says %" PRIu64 ", list holds %s%" PRIu64, i, cnt,
+				 walked > cnt ? "more than " : "", walked);
+		}
+		t->count += walked;
+		t->bytes += walked * csize;
+	}
+}
+
+int hs_heap_add_thread(struct hs_heap *h, struct hs_mem *mem, pid_t tid, uint64_t fs_base)
+{
+	struct hs_tcache *nt = realloc(h->tcaches, (h->ntcaches + 1) * sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	h->tcaches = nt;
+	struct hs_tcache *t = &h->tcaches[h->ntcaches++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	t->fs_base = fs_base;
+	const struct hs_libc *lc = h->libc;
+	if (!h->initialized || !fs_base)
+		return 0;
+	uint64_t val;
+	if (lc->is_static) {
+		if (lc->static_tls_tpoff && lc->tls_tcache >= 0 &&
+		    hs_mem_u64(mem, fs_base + lc->static_tls_tpoff + lc->tls_tcache, &val) == 0 &&
+		    looks_like_tcache(mem, h->l, val))
+			t->addr = val;
+		if (lc->static_tls_tpoff && lc->tls_thread_arena >= 0 &&
+		    hs_mem_u64(mem, fs_base + lc->static_tls_tpoff + lc->tls_thread_arena, &val) == 0 &&
+		    arena_at(h, val))
+			t->thread_arena = val;
+	} else {
+		/* With symbols, the slot whose addend is the symbol; without, any
+		 * slot whose value passes the check. */
+		for (size_t i = 0; i < lc->ntpoff; i++) {
+			const struct hs_tpoff *s = &lc->tpoff[i];
+			if (!tls_slot_value(mem, lc, s, fs_base, &val) || !val)
+				continue;
+			bool want_tc = lc->tls_tcache < 0 || s->addend == lc->tls_tcache;
+			bool want_ta = lc->tls_thread_arena < 0 || s->addend == lc->tls_thread_arena;
+			if (!t->thread_arena && want_ta && arena_at(h, val))
+				t->thread_arena = val;
+			else if (!t->addr && want_tc && h->l->tc_bins && looks_like_tcache(mem, h->l, val))
+				t->addr = val;
+		}
+	}
+	struct hs_arena *a = t->thread_arena ? arena_at(h, t->thread_arena) : NULL;
+	if (a) {
+		pid_t *nth = realloc(a->threads, (a->nthreads + 1) * sizeof(*nth));
+		if (nth) {
+			a->threads = nth;
+			a->threads[a->nthreads++] = tid;
+		}
+	}
+	if (t->addr)
+		walk_tcache(h, mem, t);
+	return 0;
+}
+
+/* ---- residency ------------------------------------------------------------ */
+
+static int cmp_free(const void *x, const void *y)
+{
+	const struct hs_free *a = x, *b = y;
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+static int resident(int fd, uint64_t start, uint64_t end, uint64_t *out)
+{
+	*out = 0;
+	if (end <= start)
+		return 0;
+	return hs_proc_resident(fd, start, end, out);
+}
+
+int hs_heap_residency(struct hs_heap *h, int fd, uint64_t pad, struct hs_err *err)
+{
+	for (size_t i = 0; i < h->narenas; i++) {
+		struct hs_arena *a = &h->arenas[i];
+		a->resident = a->trimmable = 0;
+		for (size_t k = 0; k < a->nheaps; k++) {
+			struct hs_heapseg *s = &a->heaps[k];
+			int r = resident(fd, s->addr, s->addr + s->mprotect_size, &s->resident);
+			if (r < 0)
+				return hs_err_sys(err, -r, "cannot read pagemap");
+			a->resident += s->resident;
+		}
+		/* malloc_consolidate first merges fastbin chunks with their free
+		 * neighbours (and into top); mtrim then madvises the whole pages of
+		 * each free chunk past its first sizeof(struct malloc_chunk). */
+		qsort(a->free, a->nfree, sizeof(*a->free), cmp_free);
+		uint64_t top_start = a->top;
+		size_t j = 0;
+		while (j < a->nfree) {
+			uint64_t start = a->free[j].addr, end = start + a->free[j].size;
+			bool fast = a->free[j].kind == HS_FREE_FAST;
+			size_t k = j + 1;
+			while (k < a->nfree && a->free[k].addr == end) {
+				fast |= a->free[k].kind == HS_FREE_FAST;
+				end += a->free[k].size;
+				k++;
+			}
+			j = k;
+			if (end == a->top && fast) {
+				top_start = start;     /* consolidated into top */
+				continue;
+			}
+			uint64_t size = end - start;
+			if (size <= PAGE - 1 + 48)
+				continue;
+			uint64_t pal = (start + 48 + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+			uint64_t len = (end - pal) & ~(uint64_t)(PAGE - 1);
+			uint64_t res;
+			int r = resident(fd, pal, pal + len, &res);
+			if (r < 0)
+				return hs_err_sys(err, -r, "cannot read pagemap");
+			a->trimmable += res;
+		}
+		/* systrim: the main arena's top above pad goes back to the system
+		 * (sbrk); other arenas' tops shrink only on free (heap_trim). */
+		if (a->main && a->top) {
+			uint64_t top_end = a->top + a->top_size, tsize = top_end - top_start;
+			if (tsize > HS_MINSIZE + 1 && tsize - HS_MINSIZE - 1 > pad) {
+				uint64_t extra = (tsize - HS_MINSIZE - 1 - pad) & ~(uint64_t)(PAGE - 1);
+				uint64_t res;
+				int r = resident(fd, top_end - extra, top_end, &res);
+				if (r < 0)
+					return hs_err_sys(err, -r, "cannot read pagemap");
+				a->trimmable += res;
+			}
+		}
+	}
+	return 0;
+}
+
+void hs_heap_mallinfo2(const struct hs_heap *h, struct hs_mallinfo2 *mi)
+{
+	memset(mi, 0, sizeof(*mi));
+	for (size_t i = 0; i < h->narenas; i++) {
+		const struct hs_arena *a = &h->arenas[i];
+		uint64_t avail = a->top_size + a->fast_bytes + a->bin_bytes;
+		mi->smblks += a->fast_count;
+		mi->ordblks += 1 + a->bin_count;
+		mi->fordblks += avail;
+		mi->uordblks += a->system_mem - avail;
+		mi->arena += a->system_mem;
+		mi->fsmblks += a->fast_bytes;
+		if (a->main) {
+			mi->hblks = (uint64_t)(int64_t)h->n_mmaps;
+			mi->hblkhd = h->mmapped_mem;
+			mi->keepcost = a->top_size;
+		}
+	}
+}
+
+void hs_heap_release(struct hs_heap *h)
+{
+	for (size_t i = 0; i < h->narenas; i++) {
+		free(h->arenas[i].heaps);
+		free(h->arenas[i].free);
+		free(h->arenas[i].threads);
+	}
+	free(h->arenas);
+	free(h->tcaches);
+	memset(h, 0, sizeof(*h));
+}

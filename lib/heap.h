@@ -1,0 +1,127 @@
+/* The heap walker: glibc's arenas, bins, fastbins, tcache and top, read
+ * through a memory source (a live process or a buffer image).  Every list
+ * walk is bounded and checked: a cycle, a misaligned or unreadable pointer
+ * or a bogus size marks the arena partial and stops that list. */
+#ifndef HS_HEAP_H
+#define HS_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "libc.h"
+#include "mem.h"
+
+/* One malloc_info <size> line: raw sizes (flag bits included), as glibc. */
+struct hs_binstat {
+	uint64_t from, to, total, count;
+};
+
+struct hs_heapseg {
+	uint64_t addr;           /* heap_info address (non-main) or region start (main) */
+	uint64_t size;           /* heap->size: bytes in use by the arena */
+	uint64_t mprotect_size;  /* read-write part of the mapping */
+	uint64_t reserved;       /* the whole mapping (heap_max for non-main) */
+	uint64_t resident;       /* present pages in the read-write part */
+};
+
+enum hs_free_kind { HS_FREE_BIN, HS_FREE_FAST };
+
+struct hs_free {
+	uint64_t addr, size;
+	uint8_t kind;
+};
+
+struct hs_arena {
+	int index;
+	uint64_t addr;
+	bool main;
+	int32_t mutex;           /* non-zero: a thread was inside malloc here */
+	uint64_t top, top_size;
+	uint64_t system_mem, max_system_mem, attached_threads;
+	uint64_t next;
+
+	size_t nheaps;
+	struct hs_heapseg *heaps;  /* newest (holding top) first */
+
+	struct hs_binstat fast[10];
+	uint64_t fast_count;
+	uint64_t fast_bytes;       /* sum of chunksize(), as mallinfo2 */
+	uint64_t fast_bytes_mi;    /* count * first chunk's size, as malloc_info */
+	struct hs_binstat bins[128];  /* [1] unsorted .. [127] */
+	uint64_t bin_count, bin_bytes;  /* masked sizes */
+	uint64_t tcache_count, tcache_bytes;
+
+	size_t nfree, capfree;
+	struct hs_free *free;      /* every bin and fastbin chunk */
+
+	size_t nthreads;
+	pid_t *threads;            /* threads whose thread_arena is this arena */
+
+	/* Filled by hs_heap_residency(). */
+	uint64_t resident, trimmable;
+
+	int status;                /* 0, or -EUCLEAN when partial */
+	uint64_t bad_addr;
+	char problem[256];
+};
+
+struct hs_tcache {
+	pid_t tid;
+	uint64_t fs_base;
+	uint64_t thread_arena;     /* 0 unknown or none */
+	uint64_t addr;             /* tcache_perthread_struct, 0 none */
+	uint64_t count, bytes;
+	int status;
+	char problem[160];
+};
+
+struct hs_heap {
+	const struct hs_libc *libc;
+	const struct hs_layout *l;
+	bool initialized;          /* main_arena has been set up by ptmalloc_init */
+	uint64_t heap_max;
+
+	/* mp_ */
+	uint64_t trim_threshold, top_pad, mmap_threshold, arena_max, hp_pagesize, sbrk_base;
+	int32_t n_mmaps, n_mmaps_max, max_n_mmaps;
+	uint64_t mmapped_mem, max_mmapped_mem, tcache_count_limit;
+	uint64_t global_max_fast;  /* UINT64_MAX when not located */
+
+	size_t narenas;
+	struct hs_arena *arenas;
+	size_t ntcaches;
+	struct hs_tcache *tcaches;
+
+	int status;                /* 0, or -EUCLEAN when some arena is partial */
+};
+
+/* Walk mp_ and every arena.  The target should be stopped.  Returns 0 (h
+ * may still be partial: h->status), or -errno for a fatal problem (libc
+ * layout does not match memory, process gone). */
+int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, struct hs_heap *h, struct hs_err *err);
+
+/* Find a thread's tcache and arena from its TLS (fs_base) and walk its
+ * tcache.  Call after hs_heap_walk, while the thread is stopped. */
+int hs_heap_add_thread(struct hs_heap *h, struct hs_mem *mem, pid_t tid, uint64_t fs_base);
+
+/* Resident and trimmable bytes of each arena from /proc/PID/pagemap
+ * (pagemap_fd), with malloc_trim(pad)'s rules: fastbins consolidated, whole
+ * pages of free chunks past their first 48 bytes, and the main arena's top
+ * above pad.  Needs no stop. */
+int hs_heap_residency(struct hs_heap *h, int pagemap_fd, uint64_t pad, struct hs_err *err);
+
+/* The arena whose heaps hold addr (main arena for anything else). */
+struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr);
+
+void hs_heap_release(struct hs_heap *h);
+
+struct hs_mallinfo2 {
+	uint64_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+/* What mallinfo2() would return in the target. */
+void hs_heap_mallinfo2(const struct hs_heap *h, struct hs_mallinfo2 *mi);
+
+#endif

@@ -1,0 +1,33 @@
+/* A small streaming JSON writer: one document per run, keys in snake_case,
+ * addresses as "0x..." strings, sizes and counts as integers. */
+#ifndef HS_JSON_H
+#define HS_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HS_JSON_DEPTH 32
+
+struct hs_json {
+	FILE *fp;
+	int depth;
+	bool first[HS_JSON_DEPTH];
+};
+
+void hs_json_init(struct hs_json *j, FILE *fp);
+/* key is NULL inside an array and for the root value. */
+void hs_json_obj_begin(struct hs_json *j, const char *key);
+void hs_json_obj_end(struct hs_json *j);
+void hs_json_arr_begin(struct hs_json *j, const char *key);
+void hs_json_arr_end(struct hs_json *j);
+void hs_json_u64(struct hs_json *j, const char *key, uint64_t v);
+void hs_json_i64(struct hs_json *j, const char *key, int64_t v);
+void hs_json_str(struct hs_json *j, const char *key, const char *s);
+void hs_json_hex(struct hs_json *j, const char *key, uint64_t v);
+void hs_json_bool(struct hs_json *j, const char *key, bool v);
+void hs_json_null(struct hs_json *j, const char *key);
+/* Ends the document with a newline. */
+void hs_json_finish(struct hs_json *j);
+
+#endif

@@ -1,0 +1,637 @@
+#include <elf.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libc.h"
+
+/* ---- small ELF helpers ------------------------------------------------- */
+
+struct elf_file {
+	int fd;
+	Elf *elf;
+	size_t shstrndx;
+};
+
+static int elf_file_open(const char *path, struct elf_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
+	GElf_Ehdr eh;
+	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF || !gelf_getehdr(f->elf, &eh) ||
+	    elf_getshdrstrndx(f->elf, &f->shstrndx) != 0) {
+		if (f->elf)
+			elf_end(f->elf);
+		close(f->fd);
+		f->fd = -1;
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+static void elf_file_close(struct elf_file *f)
+{
+	if (f->elf)
+		elf_end(f->elf);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->elf = NULL;
+	f->fd = -1;
+}
+
+static Elf_Scn *section(struct elf_file *f, const char *name, GElf_Shdr *sh)
+{
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		if (!gelf_getshdr(scn, sh))
+			continue;
+		const char *n = elf_strptr(f->elf, f->shstrndx, sh->sh_name);
+		if (n && !strcmp(n, name))
+			return scn;
+	}
+	return NULL;
+}
+
+static Elf_Data *section_data(struct elf_file *f, const char *name, GElf_Shdr *sh)
+{
+	Elf_Scn *scn = section(f, name, sh);
+	if (!scn || sh->sh_type == SHT_NOBITS)
+		return NULL;
+	return elf_getdata(scn, NULL);
+}
+
+static void build_id_hex(struct elf_file *f, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t off = 0, noff, doff;
+		GElf_Nhdr nh;
+		while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((char *)d->d_buf + noff, "GNU", 4))
+				continue;
+			const unsigned char *id = (const unsigned char *)d->d_buf + doff;
+			size_t k = 0;
+			for (size_t i = 0; i < nh.n_descsz && k + 3 < outsz; i++)
+				k += snprintf(out + k, outsz - k, "%02x", id[i]);
+			return;
+		}
+	}
+}
+
+/* Look a symbol up in .symtab (and .dynsym); value is st_value. */
+static int lookup(struct elf_file *f, const char *want, GElf_Sym *out)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	while ((scn = elf_nextscn(f->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t n = d ? d->d_size / sh.sh_entsize : 0;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(d, (int)i, &sym) || !sym.st_name)
+				continue;
+			const char *name = elf_strptr(f->elf, sh.sh_link, sym.st_name);
+			if (name && !strcmp(name, want) && sym.st_shndx != SHN_UNDEF) {
+				*out = sym;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+/* "GNU C Library (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36." */
+static void find_version(struct elf_file *f, struct hs_libc *lc)
+{
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(f, ".rodata", &sh);
+	if (!d)
+		return;
+	static const char key[] = "release version ";
+	const char *p = memmem(d->d_buf, d->d_size, key, sizeof(key) - 1);
+	if (!p)
+		return;
+	p += sizeof(key) - 1;
+	int maj, min;
+	if (sscanf(p, "%d.%d", &maj, &min) == 2) {
+		lc->major = maj;
+		lc->minor = min;
+		snprintf(lc->version, sizeof(lc->version), "%d.%d", maj, min);
+	}
+}
+
+/* ---- locating the library ------------------------------------------------ */
+
+static const char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+static bool is_glibc_name(const char *path)
+{
+	const char *b = basename_of(path);
+	/* libc.so.6 (2.34+ naming and older symlink target), libc-2.31.so */
+	return !strncmp(b, "libc.so", 7) || (!strncmp(b, "libc-", 5) && strstr(b, ".so"));
+}
+
+static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
+{
+	static const struct { const char *needle, *what; } known[] = {
+		{ "ld-musl-", "musl libc" },
+		{ "libc.musl-", "musl libc" },
+		{ "libjemalloc", "jemalloc" },
+		{ "libtcmalloc", "tcmalloc" },
+		{ "libmimalloc", "mimalloc" },
+		{ "libhoard", "Hoard" },
+		{ "libasan", "AddressSanitizer's allocator" },
+		{ "vgpreload_memcheck", "valgrind's allocator" },
+	};
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *b = basename_of(maps->v[i].path);
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (!strncmp(b, known[k].needle, strlen(known[k].needle)))
+				return hs_err_set(err, ENOTSUP,
+						  "this process uses %s (%s), not glibc's malloc: heapscope reads "
+						  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
+	}
+	return 0;
+}
+
+/* Open the file behind a mapping as the target sees it: through
+ * map_files (deleted or replaced files, containers), else its root. */
+static int open_mapped(pid_t pid, const struct hs_mapping *m, struct elf_file *f, char *used, size_t usedsz)
+{
+	snprintf(used, usedsz, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
+	if (elf_file_open(used, f) == 0)
+		return 0;
+	snprintf(used, usedsz, "/proc/%d/root%s", (int)pid, m->path);
+	if (elf_file_open(used, f) == 0)
+		return 0;
+	snprintf(used, usedsz, "%s", m->path);
+	return elf_file_open(used, f);
+}
+
+static uint64_t load_bias(struct elf_file *f, const struct hs_mapping *first)
+{
+	size_t n;
+	if (elf_getphdrnum(f->elf, &n) != 0)
+		return first->start;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(f->elf, (int)i, &ph) && ph.p_type == PT_LOAD)
+			return first->start - (ph.p_vaddr & ~(ph.p_align ? ph.p_align - 1 : 0xfff));
+	}
+	return first->start;
+}
+
+/* ---- debug info ------------------------------------------------------------ */
+
+static int try_debug(const char *path, const char *want_id, struct elf_file *df)
+{
+	if (elf_file_open(path, df) < 0)
+		return -ENOENT;
+	char id[81];
+	build_id_hex(df, id, sizeof(id));
+	if (want_id[0] && strcmp(id, want_id)) {
+		elf_file_close(df);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, struct elf_file *df)
+{
+	char path[PATH_MAX + 64];
+	const char *roots[2] = { "", NULL };
+	char rootbuf[64];
+	snprintf(rootbuf, sizeof(rootbuf), "/proc/%d/root", (int)pid);
+	roots[1] = rootbuf;
+	if (lc->build_id[0]) {
+		for (int r = 0; r < 2; r++) {
+			snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", roots[r], lc->build_id,
+				 lc->build_id + 2);
+			if (try_debug(path, lc->build_id, df) == 0) {
+				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+				return 0;
+			}
+		}
+	}
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(lf, ".gnu_debuglink", &sh);
+	if (d && d->d_size > 4) {
+		char name[256];
+		snprintf(name, sizeof(name), "%.*s", (int)strnlen(d->d_buf, d->d_size), (const char *)d->d_buf);
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", lc->map_path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		/* dir/NAME, dir/.debug/NAME, /usr/lib/debug/dir/NAME */
+		const char *mid[] = { "", "/.debug", NULL };
+		for (int r = 0; r < 2; r++)
+			for (int k = 0; k < 3; k++) {
+				if (mid[k])
+					snprintf(path, sizeof(path), "%s%s%s/%s", roots[r], dir, mid[k], name);
+				else
+					snprintf(path, sizeof(path), "%s/usr/lib/debug%s/%s", roots[r], dir, name);
+				if (try_debug(path, lc->build_id, df) == 0 && strcmp(path, lc->file)) {
+					snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+					return 0;
+				}
+			}
+	}
+	return -ENOENT;
+}
+
+/* Struct member offsets from DWARF, as pahole reads them. */
+struct member_map {
+	const char *type, *member;
+	size_t field;            /* offsetof(struct hs_layout, ...) */
+};
+
+#define L(f) offsetof(struct hs_layout, f)
+static const struct member_map members[] = {
+	{ "malloc_state", "mutex", L(ms_mutex) },
+	{ "malloc_state", "flags", L(ms_flags) },
+	{ "malloc_state", "have_fastchunks", L(ms_have_fastchunks) },
+	{ "malloc_state", "fastbinsY", L(ms_fastbins) },
+	{ "malloc_state", "top", L(ms_top) },
+	{ "malloc_state", "last_remainder", L(ms_last_remainder) },
+	{ "malloc_state", "bins", L(ms_bins) },
+	{ "malloc_state", "binmap", L(ms_binmap) },
+	{ "malloc_state", "next", L(ms_next) },
+	{ "malloc_state", "next_free", L(ms_next_free) },
+	{ "malloc_state", "attached_threads", L(ms_attached_threads) },
+	{ "malloc_state", "system_mem", L(ms_system_mem) },
+	{ "malloc_state", "max_system_mem", L(ms_max_system_mem) },
+	{ "malloc_par", "trim_threshold", L(mp_trim_threshold) },
+	{ "malloc_par", "top_pad", L(mp_top_pad) },
+	{ "malloc_par", "mmap_threshold", L(mp_mmap_threshold) },
+	{ "malloc_par", "arena_test", L(mp_arena_test) },
+	{ "malloc_par", "arena_max", L(mp_arena_max) },
+	{ "malloc_par", "hp_pagesize", L(mp_hp_pagesize) },
+	{ "malloc_par", "n_mmaps", L(mp_n_mmaps) },
+	{ "malloc_par", "n_mmaps_max", L(mp_n_mmaps_max) },
+	{ "malloc_par", "max_n_mmaps", L(mp_max_n_mmaps) },
+	{ "malloc_par", "no_dyn_threshold", L(mp_no_dyn_threshold) },
+	{ "malloc_par", "mmapped_mem", L(mp_mmapped_mem) },
+	{ "malloc_par", "max_mmapped_mem", L(mp_max_mmapped_mem) },
+	{ "malloc_par", "sbrk_base", L(mp_sbrk_base) },
+	{ "malloc_par", "tcache_bins", L(mp_tcache_bins) },
+	{ "malloc_par", "tcache_max_bytes", L(mp_tcache_max_bytes) },
+	{ "malloc_par", "tcache_count", L(mp_tcache_count) },
+	{ "malloc_par", "tcache_unsorted_limit", L(mp_tcache_unsorted_limit) },
+	{ "_heap_info", "ar_ptr", L(hi_ar_ptr) },
+	{ "_heap_info", "prev", L(hi_prev) },
+	{ "_heap_info", "size", L(hi_size) },
+	{ "_heap_info", "mprotect_size", L(hi_mprotect_size) },
+	{ "tcache_perthread_struct", "counts", L(tc_counts) },
+	{ "tcache_perthread_struct", "entries", L(tc_entries) },
+};
+static const struct { const char *type; size_t field; } sizes[] = {
+	{ "malloc_state", L(ms_sizeof) },
+	{ "malloc_par", L(mp_sizeof) },
+	{ "_heap_info", L(hi_sizeof) },
+	{ "tcache_perthread_struct", L(tc_sizeof) },
+};
+#undef L
+
+#define FIELD(l, off) (*(int *)((char *)(l) + (off)))
+
+static int read_struct(Dwarf_Die *sdie, const char *type, struct hs_layout *l)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (!strcmp(sizes[i].type, type)) {
+			int bs = dwarf_bytesize(sdie);
+			if (bs <= 0)
+				return -ENOENT;
+			FIELD(l, sizes[i].field) = bs;
+		}
+	/* Fields this version lacks stay absent. */
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		if (!strcmp(members[i].type, type))
+			FIELD(l, members[i].field) = HS_NO_FIELD;
+	Dwarf_Die m;
+	if (dwarf_child(sdie, &m) != 0)
+		return -ENOENT;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		const char *name = dwarf_diename(&m);
+		Dwarf_Attribute a;
+		Dwarf_Word off;
+		if (!name || !dwarf_attr_integrate(&m, DW_AT_data_member_location, &a) || dwarf_formudata(&a, &off))
+			continue;
+		for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+			if (!strcmp(members[i].type, type) && !strcmp(members[i].member, name))
+				FIELD(l, members[i].field) = (int)off;
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return 0;
+}
+
+/* malloc.c's compilation unit holds all four structs (arena.c is included). */
+static int layout_from_dwarf(const char *path, struct hs_layout *l)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	Dwarf *dw = dwarf_begin(fd, DWARF_C_READ);
+	if (!dw) {
+		close(fd);
+		return -ENOENT;
+	}
+	int found = 0;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (found == 0 && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		if (dwarf_offdie(dw, off + hsize, &cu)) {
+			const char *name = dwarf_diename(&cu);
+			size_t nl = name ? strlen(name) : 0;
+			if (nl >= 8 && !strcmp(name + nl - 8, "malloc.c")) {
+				Dwarf_Die d;
+				if (dwarf_child(&cu, &d) == 0) {
+					do {
+						if (dwarf_tag(&d) != DW_TAG_structure_type || dwarf_hasattr(&d, DW_AT_declaration))
+							continue;
+						const char *sn = dwarf_diename(&d);
+						if (!sn)
+							continue;
+						for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+							if (!strcmp(sn, sizes[i].type) && read_struct(&d, sn, l) == 0)
+								found |= 1 << i;
+					} while (dwarf_siblingof(&d, &d) == 0);
+				}
+			}
+		}
+		off = next;
+	}
+	dwarf_end(dw);
+	close(fd);
+	if (!(found & 7))   /* tcache is optional (< 2.26) */
+		return -ENOENT;
+	if (found & 8) {
+		l->tc_bins = (l->tc_sizeof - l->tc_entries) / 8;
+		l->tc_count_width = l->tc_bins ? l->tc_entries / l->tc_bins : 0;
+	} else {
+		l->tc_bins = 0;
+	}
+	return 0;
+}
+
+/* ---- no symbols: the file image ------------------------------------------ */
+
+/* main_arena is the only malloc_state in .data whose image is all zero but
+ * for next == &main_arena and attached_threads == 1 (GLIBC.md 3.2). */
+static uint64_t scan_main_arena(struct elf_file *f, const struct hs_layout *l)
+{
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(f, ".data", &sh);
+	if (!d || d->d_size < (size_t)l->ms_sizeof)
+		return 0;
+	const unsigned char *b = d->d_buf;
+	for (size_t i = 0; i + l->ms_sizeof <= d->d_size; i += 8) {
+		uint64_t next;
+		memcpy(&next, b + i + l->ms_next, 8);
+		if (next != sh.sh_addr + i)
+			continue;
+		bool ok = true;
+		for (int k = 0; k < l->ms_next && ok; k += 8) {
+			uint64_t w;
+			memcpy(&w, b + i + k, 8);
+			ok = w == 0;
+		}
+		if (ok && l->ms_attached_threads != HS_NO_FIELD) {
+			uint64_t at;
+			memcpy(&at, b + i + l->ms_attached_threads, 8);
+			ok = at == 1;
+		}
+		if (ok)
+			return sh.sh_addr + i;
+	}
+	/* RELA without the addend in place: R_X86_64_RELATIVE whose addend is
+	 * the slot's own struct. */
+	Elf_Data *r = section_data(f, ".rela.dyn", &sh);
+	size_t n = r && sh.sh_entsize ? r->d_size / sh.sh_entsize : 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Rela rel;
+		if (gelf_getrela(r, (int)i, &rel) && GELF_R_TYPE(rel.r_info) == R_X86_64_RELATIVE &&
+		    rel.r_offset - l->ms_next == (uint64_t)rel.r_addend)
+			return (uint64_t)rel.r_addend;
+	}
+	return 0;
+}
+
+/* mp_ holds its default initializer in the file (live values move). */
+static uint64_t scan_mp(struct elf_file *f, const struct hs_layout *l)
+{
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(f, ".data", &sh);
+	if (!d)
+		return 0;
+	unsigned char img[256] = { 0 };
+	if (l->mp_sizeof > (int)sizeof(img))
+		return 0;
+#define SET64(off, v) do { uint64_t x_ = (v); memcpy(img + (off), &x_, 8); } while (0)
+	SET64(l->mp_trim_threshold, 128 * 1024);
+	SET64(l->mp_top_pad, 128 * 1024);        /* malloc-machine.h's DEFAULT_TOP_PAD */
+	SET64(l->mp_mmap_threshold, 128 * 1024);
+	SET64(l->mp_arena_test, 8);               /* NARENAS_FROM_NCORES (1) */
+	int32_t nmax = 65536;
+	memcpy(img + l->mp_n_mmaps_max, &nmax, 4);
+	if (l->mp_tcache_bins != HS_NO_FIELD) {
+		SET64(l->mp_tcache_bins, 64);
+		SET64(l->mp_tcache_max_bytes, 1032);
+		SET64(l->mp_tcache_count, 7);
+	}
+#undef SET64
+	const unsigned char *b = d->d_buf;
+	uint64_t found = 0;
+	for (size_t i = 0; i + l->mp_sizeof <= d->d_size; i += 8)
+		if (!memcmp(b + i, img, l->mp_sizeof)) {
+			if (found)
+				return 0;       /* not unique: refuse to guess */
+			found = sh.sh_addr + i;
+		}
+	return found;
+}
+
+static void read_tpoff(struct elf_file *f, struct hs_libc *lc)
+{
+	GElf_Shdr sh;
+	Elf_Data *r = section_data(f, ".rela.dyn", &sh);
+	size_t n = r && sh.sh_entsize ? r->d_size / sh.sh_entsize : 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Rela rel;
+		if (!gelf_getrela(r, (int)i, &rel) || GELF_R_TYPE(rel.r_info) != R_X86_64_TPOFF64 ||
+		    GELF_R_SYM(rel.r_info) != 0)
+			continue;
+		struct hs_tpoff *nt = realloc(lc->tpoff, (lc->ntpoff + 1) * sizeof(*nt));
+		if (!nt)
+			return;
+		lc->tpoff = nt;
+		lc->tpoff[lc->ntpoff++] = (struct hs_tpoff){ lc->base + rel.r_offset, rel.r_addend };
+	}
+}
+
+/* Static binaries use the local-exec model: a TLS symbol's TP offset is its
+ * value minus the TLS segment's size rounded up to its alignment. */
+static void static_tls(struct elf_file *f, struct hs_libc *lc)
+{
+	size_t n;
+	if (elf_getphdrnum(f->elf, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(f->elf, (int)i, &ph) && ph.p_type == PT_TLS) {
+			uint64_t a = ph.p_align ? ph.p_align : 1;
+			lc->static_tls_tpoff = -(int64_t)((ph.p_memsz + a - 1) / a * a);
+		}
+	}
+}
+
+static void symbols_from(struct elf_file *f, struct hs_libc *lc)
+{
+	GElf_Sym s;
+	if (!lc->main_arena && lookup(f, "main_arena", &s) == 0)
+		lc->main_arena = lc->base + s.st_value;
+	if (!lc->mp && lookup(f, "mp_", &s) == 0)
+		lc->mp = lc->base + s.st_value;
+	if (!lc->global_max_fast && lookup(f, "global_max_fast", &s) == 0)
+		lc->global_max_fast = lc->base + s.st_value;
+	if (lc->tls_tcache < 0 && lookup(f, "tcache", &s) == 0 && GELF_ST_TYPE(s.st_info) == STT_TLS)
+		lc->tls_tcache = (int64_t)s.st_value;
+	if (lc->tls_thread_arena < 0 && lookup(f, "thread_arena", &s) == 0 && GELF_ST_TYPE(s.st_info) == STT_TLS)
+		lc->tls_thread_arena = (int64_t)s.st_value;
+}
+
+int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, struct hs_libc *lc,
+		 struct hs_err *err)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->tls_tcache = lc->tls_thread_arena = -1;
+	int r = foreign_allocator(maps, err);
+	if (r < 0)
+		return r;
+
+	const struct hs_mapping *first = NULL;
+	for (size_t i = 0; i < maps->n && !first; i++)
+		if (is_glibc_name(maps->v[i].path) && maps->v[i].offset == 0)
+			first = &maps->v[i];
+	struct elf_file f;
+	if (!first) {
+		/* No libc.so: a static binary, whose executable holds malloc. */
+		char exe[64], target[PATH_MAX];
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+		ssize_t n = readlink(exe, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		static const char deleted[] = " (deleted)";
+		if (n > (ssize_t)sizeof(deleted) && !strcmp(target + n - (sizeof(deleted) - 1), deleted))
+			target[n - (sizeof(deleted) - 1)] = '\0';
+		for (size_t i = 0; i < maps->n && !first; i++)
+			if (maps->v[i].offset == 0 && !strcmp(maps->v[i].path, target))
+				first = &maps->v[i];
+		if (!first)
+			return hs_err_set(err, ENOENT, "pid %d maps no C library and no executable", (int)pid);
+		if (open_mapped(pid, first, &f, lc->file, sizeof(lc->file)) < 0)
+			return hs_err_sys(err, errno ? errno : ENOENT, "cannot open %s", first->path);
+		find_version(&f, lc);
+		if (!lc->major) {
+			elf_file_close(&f);
+			return hs_err_set(err, ENOTSUP,
+					  "pid %d maps no glibc (no libc.so, and %s holds no glibc): it does not use "
+					  "glibc's malloc", (int)pid, target);
+		}
+		lc->is_static = true;
+		static_tls(&f, lc);
+	} else if (open_mapped(pid, first, &f, lc->file, sizeof(lc->file)) < 0) {
+		return hs_err_sys(err, errno ? errno : ENOENT, "cannot open the C library %s", first->path);
+	}
+	snprintf(lc->map_path, sizeof(lc->map_path), "%s", first->path);
+	lc->base = load_bias(&f, first);
+	if (!lc->major)
+		find_version(&f, lc);
+	build_id_hex(&f, lc->build_id, sizeof(lc->build_id));
+
+	const struct hs_layout *row = hs_layout_for_version(lc->major, lc->minor);
+	if (row) {
+		lc->layout = *row;
+		lc->have_layout = true;
+		lc->layout_from = "table";
+	}
+
+	if (use_debuginfo) {
+		struct elf_file df;
+		if (find_debuginfo(pid, &f, lc, &df) == 0) {
+			symbols_from(&df, lc);
+			struct hs_layout dl = lc->layout;
+			if (layout_from_dwarf(lc->debuginfo, &dl) == 0) {
+				dl.name = "dwarf";
+				lc->layout = dl;
+				lc->have_layout = true;
+				lc->layout_from = "dwarf";
+			}
+			elf_file_close(&df);
+			if (lc->main_arena)
+				lc->symbols_from = "debuginfo";
+		}
+		/* An unstripped libc or static binary carries its own .symtab. */
+		if (!lc->main_arena) {
+			symbols_from(&f, lc);
+			if (lc->main_arena)
+				lc->symbols_from = "symtab";
+		}
+	}
+	if (!lc->have_layout) {
+		elf_file_close(&f);
+		return hs_err_set(err, ENOTSUP, "glibc %s is not supported yet (no layout table, no debug info)",
+				  lc->version[0] ? lc->version : "of unknown version");
+	}
+	if (!lc->main_arena) {
+		uint64_t a = scan_main_arena(&f, &lc->layout);
+		lc->main_arena = a ? lc->base + a : 0;
+		lc->symbols_from = "signature";
+	}
+	if (!lc->mp) {
+		uint64_t a = scan_mp(&f, &lc->layout);
+		lc->mp = a ? lc->base + a : 0;
+	}
+	if (!lc->is_static)
+		read_tpoff(&f, lc);
+	elf_file_close(&f);
+	if (!lc->main_arena)
+		return hs_err_set(err, ENOENT, "cannot locate main_arena in %s (glibc %s)", lc->map_path,
+				  lc->version);
+	if (!lc->mp)
+		return hs_err_set(err, ENOENT, "cannot locate mp_ in %s (glibc %s)", lc->map_path, lc->version);
+	return 0;
+}
+
+void hs_libc_release(struct hs_libc *lc)
+{
+	free(lc->tpoff);
+	lc->tpoff = NULL;
+	lc->ntpoff = 0;
+}

@@ -1,0 +1,53 @@
+/* The target's C library: which file, which version, where malloc's state
+ * lives.  Uses libelf for the file image and libdw for debug info; no other
+ * module touches either. */
+#ifndef HS_LIBC_H
+#define HS_LIBC_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "layout.h"
+#include "maps.h"
+
+struct hs_tpoff {
+	uint64_t slot;           /* runtime address of a TPOFF64 GOT slot */
+	int64_t addend;          /* offset inside libc's TLS block */
+};
+
+struct hs_libc {
+	char map_path[PATH_MAX]; /* as the target's maps show it */
+	char file[PATH_MAX];     /* as heapscope opened it */
+	uint64_t base;           /* load bias */
+	bool is_static;          /* malloc lives in the executable */
+	int major, minor;        /* 2, 36; 0, 0 when unknown */
+	char version[32];
+	char build_id[81];       /* hex, "" when none */
+
+	/* Runtime addresses; 0 when not found. */
+	uint64_t main_arena, mp, global_max_fast;
+	/* TLS: offsets inside libc's TLS block, -1 when unknown. */
+	int64_t tls_tcache, tls_thread_arena;
+	struct hs_tpoff *tpoff;  /* libc's local TPOFF64 slots (dynamic libc) */
+	size_t ntpoff;
+	int64_t static_tls_tpoff;  /* static binary: TP offset of the TLS block, 0 unknown */
+
+	char debuginfo[PATH_MAX];  /* debug file used, "" when none */
+	const char *symbols_from;  /* "debuginfo", "symtab" or "signature" */
+	struct hs_layout layout;
+	const char *layout_from;   /* "table", "dwarf" */
+	bool have_layout;
+};
+
+/* Find and read the C library of pid.  use_debuginfo false ignores any
+ * debug info (--no-debuginfo).  Errors: -ENOTSUP for another allocator or
+ * libc (the message names it), -ENOENT for no libc at all.  Needs no stop. */
+int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, struct hs_libc *libc,
+		 struct hs_err *err);
+void hs_libc_release(struct hs_libc *libc);
+
+#endif

@@ -1,0 +1,52 @@
+/* Memory sources: the one interface through which the walker reads the
+ * target.  A source reads all of [addr, addr+len) or fails with -EFAULT
+ * (unmapped), -EIO (PROT_NONE or similar), -ESRCH (process gone). */
+#ifndef HS_MEM_H
+#define HS_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct hs_mem {
+	int (*read)(struct hs_mem *mem, uint64_t addr, void *buf, size_t len);
+	void (*close)(struct hs_mem *mem);
+	uint64_t nreads;         /* calls that reached the underlying source */
+	uint64_t nbytes;
+};
+
+/* A live process: process_vm_readv, falling back to /proc/PID/mem.
+ * Reading needs ptrace-read access to pid; the target need not be stopped,
+ * but then what is read may be changing. */
+int hs_mem_open_pid(pid_t pid, struct hs_mem **mem, struct hs_err *err);
+
+/* A heap image held in memory: nseg segments, each [addr, addr+len) with
+ * its bytes.  The buffers are borrowed, not copied. */
+struct hs_mem_segment {
+	uint64_t addr;
+	size_t len;
+	const void *data;
+};
+int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs_mem **mem);
+
+/* A block cache over another source (which it owns): reads of a few bytes,
+ * as a list walk makes them, are served from 64 KiB blocks read in one
+ * system call.  Call hs_mem_cache_drop() when the target may have changed. */
+int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem);
+void hs_mem_cache_drop(struct hs_mem *cache);
+
+static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
+{
+	return mem->read(mem, addr, buf, len);
+}
+
+static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
+{
+	return mem->read(mem, addr, v, sizeof(*v));
+}
+
+void hs_mem_close(struct hs_mem *mem);
+
+#endif

@@ -1,0 +1,253 @@
+#include <ctype.h>
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+int hs_proc_slurp(const char *path, char **text, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (cap - n < 4096) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	int r = hs_proc_slurp(path, &text, &len);
+	if (r == -ENOENT)
+		return hs_err_set(err, ESRCH, "no process with pid %d", (int)pid);
+	if (r < 0)
+		return hs_err_sys(err, -r, "cannot read %s", path);
+	memset(st, 0, sizeof(*st));
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+		if (!strncmp(l, "Name:\t", 6))
+			snprintf(st->name, sizeof(st->name), "%s", l + 6);
+		else if (!strncmp(l, "State:\t", 7))
+			st->state = l[7];
+		else if (!strncmp(l, "Tgid:\t", 6))
+			st->tgid = atoi(l + 6);
+		else if (!strncmp(l, "TracerPid:\t", 11))
+			st->tracer = atoi(l + 11);
+		else if (!strncmp(l, "Uid:\t", 5))
+			st->uid = (uid_t)strtoul(l + 5, NULL, 10);
+		else if (!strncmp(l, "Threads:\t", 9))
+			st->threads = atoi(l + 9);
+	}
+	free(text);
+	/* Kernel threads have PF_KTHREAD (0x00200000) in stat's flags field. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (hs_proc_slurp(path, &text, &len) == 0) {
+		char *p = strrchr(text, ')');
+		unsigned long flags = 0;
+		/* fields after comm: state ppid pgrp session tty tpgid flags */
+		if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
+			st->kernel_thread = (flags & 0x00200000) != 0;
+		free(text);
+	}
+	return 0;
+}
+
+static int exe_class(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unsigned char id[EI_NIDENT + 12];
+	ssize_t n = pread(fd, id, sizeof(id), 0);
+	close(fd);
+	if (n < (ssize_t)sizeof(id) || memcmp(id, ELFMAG, SELFMAG))
+		return -ENOEXEC;
+	uint16_t machine;
+	memcpy(&machine, id + 18, 2);
+	if (id[EI_CLASS] != ELFCLASS64 || machine != EM_X86_64)
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err)
+{
+	struct hs_proc_status local;
+	if (!st)
+		st = &local;
+	if (pid <= 0)
+		return hs_err_set(err, EINVAL, "invalid pid %d", (int)pid);
+	int r = hs_proc_status_read(pid, st, err);
+	if (r < 0)
+		return r;
+	if (st->tgid != pid)
+		return hs_err_set(err, EINVAL, "%d is a thread of process %d; give the process id", (int)pid,
+				  (int)st->tgid);
+	if (st->kernel_thread)
+		return hs_err_set(err, EINVAL, "pid %d (%s) is a kernel thread: it has no user memory", (int)pid,
+				  st->name);
+	if (st->state == 'Z' || st->state == 'X')
+		return hs_err_set(err, ESRCH, "pid %d (%s) is a zombie: its memory is gone", (int)pid, st->name);
+	r = exe_class(pid);
+	if (r == -EPROTONOSUPPORT)
+		return hs_err_set(err, EPROTONOSUPPORT, "pid %d (%s) is not an x86_64 process (32-bit or foreign)",
+				  (int)pid, st->name);
+	if (r == -EACCES || r == -EPERM)
+		return hs_err_set(err, EPERM,
+				  "cannot inspect pid %d (%s): Operation not permitted (need the same uid or "
+				  "CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)pid, st->name);
+	if (want_ptrace && st->tracer && st->tracer != getpid()) {
+		char tname[64] = "?";
+		struct hs_proc_status ts;
+		if (hs_proc_status_read(st->tracer, &ts, NULL) == 0)
+			snprintf(tname, sizeof(tname), "%s", ts.name);
+		return hs_err_set(err, EBUSY, "pid %d (%s) is already traced by pid %d (%s); detach it first",
+				  (int)pid, st->name, (int)st->tracer, tname);
+	}
+	return 0;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? hs_err_set(err, ESRCH, "pid %d exited", (int)pid)
+				       : hs_err_sys(err, errno, "cannot list %s", path);
+	size_t cap = 16, cnt = 0;
+	pid_t *v = malloc(cap * sizeof(*v));
+	struct dirent *de;
+	while (v && (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (cnt == cap) {
+			pid_t *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[cnt++] = atoi(de->d_name);
+	}
+	closedir(d);
+	if (!v)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	qsort(v, cnt, sizeof(*v), cmp_pid);
+	*tids = v;
+	*n = cnt;
+	return 0;
+}
+
+int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
+{
+	char path[80], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* "nr a1 a2 a3 a4 a5 a6 sp pc", "-1 sp pc" when blocked outside a
+	 * syscall, or "running". */
+	char *tok[10];
+	int k = 0;
+	for (char *t = strtok(buf, " \n"); t && k < 10; t = strtok(NULL, " \n"))
+		tok[k++] = t;
+	if (k == 9)
+		*sp = strtoull(tok[7], NULL, 16);
+	else if (k == 3)
+		*sp = strtoull(tok[1], NULL, 16);
+	else
+		return -ENOENT;
+	return 0;
+}
+
+int hs_proc_pagemap_open(pid_t pid, struct hs_err *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hs_err_sys(err, errno, "cannot open %s", path);
+	return fd;
+}
+
+int hs_proc_resident(int fd, uint64_t start, uint64_t end, uint64_t *bytes)
+{
+	const uint64_t ps = 4096;
+	uint64_t first = start / ps, last = (end + ps - 1) / ps;
+	uint64_t buf[4096], count = 0;
+	*bytes = 0;
+	for (uint64_t pg = first; pg < last;) {
+		uint64_t want = last - pg;
+		if (want > sizeof(buf) / 8)
+			want = sizeof(buf) / 8;
+		ssize_t n = pread(fd, buf, want * 8, (off_t)(pg * 8));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		for (ssize_t i = 0; i < n / 8; i++)
+			count += buf[i] >> 63;   /* bit 63: page present */
+		pg += n / 8;
+	}
+	*bytes = count * ps;
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* Facts about a process from /proc: status, threads, pagemap. */
+#ifndef HS_PROC_H
+#define HS_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct hs_proc_status {
+	char name[64];
+	char state;          /* 'R', 'S', 'D', 'T', 't', 'Z', 'X', 'I' */
+	pid_t tgid;
+	pid_t tracer;        /* TracerPid */
+	uid_t uid;
+	int threads;
+	bool kernel_thread;  /* PF_KTHREAD: no mm */
+};
+
+/* Read a whole (proc) file into a NUL-terminated malloc'd buffer. */
+int hs_proc_slurp(const char *path, char **text, size_t *len);
+
+int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err);
+
+/* Check that pid names a process heapscope can inspect: exists, is a
+ * thread group leader, is not a kernel thread or a zombie, is x86_64, and
+ * (when want_ptrace) is not traced by someone else.  Fills err with the
+ * reason (and a hint) otherwise. */
+int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err);
+
+/* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
+int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
+
+/* The stack pointer of a thread that is blocked in a system call, from
+ * /proc/PID/task/TID/syscall; -ENOENT if it is running. */
+int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp);
+
+/* Count the resident (present) pages in [start, end) from /proc/PID/pagemap.
+ * pagemap_fd is an open fd of that file (or -1 to open one per call). */
+int hs_proc_resident(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes);
+int hs_proc_pagemap_open(pid_t pid, struct hs_err *err);
+
+#endif

@@ -1,0 +1,313 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "session.h"
+
+struct hs_thread {
+	pid_t tid;
+	int stopped;             /* its interrupt stop was seen */
+	int gone;                /* exited while we held it */
+	int pending_sig;         /* signal to deliver at detach */
+};
+
+struct hs_session {
+	pid_t pid;
+	size_t n, cap;
+	struct hs_thread *t;
+	uint64_t t0_ns;          /* first interrupt */
+};
+
+/* The session a signal handler must release.  Only one at a time. */
+static struct hs_session *volatile active;
+static uint64_t last_pause_us;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+			      SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+static struct sigaction saved[sizeof(caught) / sizeof(caught[0])];
+
+/* Async-signal-safe: only system calls. */
+static void emergency_release(int sig)
+{
+	struct hs_session *s = active;
+	if (s) {
+		for (size_t i = 0; i < s->n; i++)
+			if (!s->t[i].gone)
+				ptrace(PTRACE_DETACH, s->t[i].tid, NULL,
+				       (void *)(long)s->t[i].pending_sig);
+		active = NULL;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = emergency_release;
+	sigfillset(&sa.sa_mask);
+	sa.sa_flags = SA_RESETHAND;
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
+		sigaction(caught[i], &sa, &saved[i]);
+}
+
+static void restore_handlers(void)
+{
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
+		sigaction(caught[i], &saved[i], NULL);
+}
+
+static struct hs_thread *find(struct hs_session *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].tid == tid)
+			return &s->t[i];
+	return NULL;
+}
+
+static int add(struct hs_session *s, pid_t tid)
+{
+	if (s->n == s->cap) {
+		/* The signal handler walks s->t: keep it out while it moves. */
+		sigset_t all, old;
+		sigfillset(&all);
+		sigprocmask(SIG_BLOCK, &all, &old);
+		size_t ncap = s->cap ? 2 * s->cap : 64;
+		struct hs_thread *nt = realloc(s->t, ncap * sizeof(*nt));
+		if (nt) {
+			s->t = nt;
+			s->cap = ncap;
+		}
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (!nt)
+			return -ENOMEM;
+	}
+	/* Publish the entry only once it is complete. */
+	s->t[s->n] = (struct hs_thread){ .tid = tid };
+	__atomic_store_n(&s->n, s->n + 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
+{
+	pid_t *tids;
+	size_t n;
+	int r = hs_proc_threads(s->pid, &tids, &n, err);
+	if (r < 0)
+		return r;
+	*added = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (find(s, tids[i]))
+			continue;
+		if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
+			if (errno == ESRCH)
+				continue;       /* it exited in between */
+			int e = errno;
+			free(tids);
+			if (e == EPERM)
+				return hs_err_set(err, EPERM,
+						  "cannot attach to pid %d: Operation not permitted (need the same "
+						  "uid or CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)s->pid);
+			return hs_err_sys(err, e, "cannot attach to thread %d of pid %d", (int)tids[i],
+					  (int)s->pid);
+		}
+		if (add(s, tids[i]) < 0) {
+			ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
+			free(tids);
+			return hs_err_set(err, ENOMEM, "out of memory");
+		}
+		if (!s->t0_ns)
+			s->t0_ns = now_ns();
+		if (ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) < 0 && errno == ESRCH)
+			s->t[s->n - 1].gone = 1;
+		(*added)++;
+	}
+	free(tids);
+	return 0;
+}
+
+/* Wait until every seized thread has reported a stop. */
+static int wait_stops(struct hs_session *s, uint64_t deadline_ns, struct hs_err *err)
+{
+	for (;;) {
+		size_t waiting = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			struct hs_thread *t = &s->t[i];
+			if (t->stopped || t->gone)
+				continue;
+			int st;
+			pid_t w = waitpid(t->tid, &st, WNOHANG | __WALL);
+			if (w == 0) {
+				waiting++;
+				continue;
+			}
+			if (w < 0) {
+				if (errno == EINTR) {
+					waiting++;
+					continue;
+				}
+				t->gone = 1;    /* ECHILD: it is no longer ours */
+				continue;
+			}
+			if (WIFEXITED(st) || WIFSIGNALED(st)) {
+				t->gone = 1;
+				continue;
+			}
+			if (!WIFSTOPPED(st))
+				continue;
+			int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+			if (event == PTRACE_EVENT_STOP) {
+				t->stopped = 1;      /* interrupt stop or group stop */
+			} else if (event == 0 && sig != SIGTRAP) {
+				/* A signal arrived first: hold it and deliver it at detach. */
+				t->pending_sig = sig;
+				t->stopped = 1;
+			} else {
+				t->stopped = 1;
+			}
+		}
+		if (!waiting)
+			return 0;
+		if (now_ns() > deadline_ns) {
+			for (size_t i = 0; i < s->n; i++)
+				if (!s->t[i].stopped && !s->t[i].gone) {
+					struct hs_proc_status st;
+					char state = hs_proc_status_read(s->t[i].tid, &st, NULL) == 0 ? st.state : '?';
+					return hs_err_set(err, ETIMEDOUT,
+							  "thread %d of pid %d did not stop in time (state %c)",
+							  (int)s->t[i].tid, (int)s->pid, state);
+				}
+			return hs_err_set(err, ETIMEDOUT, "pid %d did not stop in time", (int)s->pid);
+		}
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **out, struct hs_err *err)
+{
+	if (active)
+		return hs_err_set(err, EBUSY, "a ptrace session is already active");
+	struct hs_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	s->pid = pid;
+	install_handlers();
+	active = s;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int r, added, rounds = 0;
+	/* A stopped thread cannot clone, so once a listing adds nobody new
+	 * after everyone listed before has stopped, all threads are held. */
+	do {
+		r = seize_new(s, &added, err);
+		if (r == 0)
+			r = wait_stops(s, deadline, err);
+	} while (r == 0 && added && ++rounds < 1000);
+	if (r == 0) {
+		size_t live = 0;
+		for (size_t i = 0; i < s->n; i++)
+			live += !s->t[i].gone;
+		if (!live)
+			r = hs_err_set(err, ESRCH, "pid %d exited", (int)pid);
+	}
+	if (r < 0) {
+		hs_session_detach(s, NULL);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int hs_session_detach(struct hs_session *s, struct hs_err *err)
+{
+	if (!s)
+		return 0;
+	int ret = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct hs_thread *t = &s->t[i];
+		if (t->gone)
+			continue;
+		if (!t->stopped) {
+			/* Seized but its stop not yet reaped (attach failed or timed
+			 * out): PTRACE_DETACH needs it stopped.  Wait briefly; if it
+			 * never stops (D state), the kernel releases it when
+			 * heapscope exits. */
+			int st;
+			for (int k = 0; k < 200; k++) {
+				pid_t w = waitpid(t->tid, &st, WNOHANG | __WALL);
+				if (w != 0)
+					break;
+				struct timespec ts = { 0, 1000000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)t->pending_sig) < 0 && errno != ESRCH &&
+		    ret == 0)
+			ret = hs_err_sys(err, errno, "cannot detach from thread %d", (int)t->tid);
+	}
+	last_pause_us = s->t0_ns ? (now_ns() - s->t0_ns) / 1000 : 0;
+	active = NULL;
+	restore_handlers();
+	free(s->t);
+	free(s);
+	return ret;
+}
+
+size_t hs_session_threads(const struct hs_session *s, const pid_t **tids)
+{
+	static pid_t *list;
+	static size_t cap;
+	if (cap < s->n) {
+		pid_t *nl = realloc(list, s->n * sizeof(*nl));
+		if (!nl)
+			return 0;
+		list = nl;
+		cap = s->n;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->t[i].gone)
+			list[k++] = s->t[i].tid;
+	*tids = list;
+	return k;
+}
+
+int hs_session_regs(struct hs_session *s, pid_t tid, struct hs_thread_regs *regs, struct hs_err *err)
+{
+	struct hs_thread *t = find(s, tid);
+	if (!t || t->gone || !t->stopped)
+		return hs_err_set(err, ESRCH, "thread %d is not stopped", (int)tid);
+	struct user_regs_struct ur;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &ur) < 0)
+		return hs_err_sys(err, errno, "cannot read registers of thread %d", (int)tid);
+	regs->ip = ur.rip;
+	regs->sp = ur.rsp;
+	regs->fs_base = ur.fs_base;
+	return 0;
+}
+
+uint64_t hs_session_pause_us(const struct hs_session *s)
+{
+	return s && s->t0_ns ? (now_ns() - s->t0_ns) / 1000 : 0;
+}
+
+uint64_t hs_session_last_pause_us(void)
+{
+	return last_pause_us;
+}

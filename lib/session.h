@@ -1,0 +1,44 @@
+/* A ptrace session: every thread of a process stopped, for as short a time
+ * as possible, and always released.  This is the only module that calls
+ * ptrace(2). */
+#ifndef HS_SESSION_H
+#define HS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct hs_session;
+
+struct hs_thread_regs {
+	uint64_t ip, sp, fs_base;
+};
+
+/* Seize every thread of pid (and threads born meanwhile), interrupt them and
+ * wait until all are stopped, at most timeout_ms.  Installs handlers for
+ * SIGINT, SIGTERM, SIGHUP, SIGQUIT and fatal signals that detach before
+ * heapscope dies.  On failure every thread already seized is released. */
+int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **s, struct hs_err *err);
+
+/* Resume and detach every thread; signals that arrived while stopped are
+ * delivered.  Returns the first error but always detaches all it can, and
+ * frees s.  Safe with s == NULL. */
+int hs_session_detach(struct hs_session *s, struct hs_err *err);
+
+/* Threads stopped in this session (sorted by tid). */
+size_t hs_session_threads(const struct hs_session *s, const pid_t **tids);
+
+/* Registers of a stopped thread. */
+int hs_session_regs(struct hs_session *s, pid_t tid, struct hs_thread_regs *regs, struct hs_err *err);
+
+/* Microseconds from the first interrupt until now (while attached), or
+ * until the last thread was resumed (after detach: see the out-parameter
+ * of hs_session_detach's caller through hs_session_last_pause_us). */
+uint64_t hs_session_pause_us(const struct hs_session *s);
+/* The pause of the most recent session that was detached. */
+uint64_t hs_session_last_pause_us(void);
+
+#endif

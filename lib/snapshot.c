@@ -1,0 +1,134 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "session.h"
+#include "snapshot.h"
+
+void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
+{
+	o->use_debuginfo = true;
+	o->freeze = true;
+	o->residency = true;
+	o->stop_timeout_ms = 2000;
+	o->lock_retries = 5;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
+}
+
+static int gone(pid_t pid, struct hs_err *err)
+{
+	return hs_err_set(err, ESRCH, "pid %d exited during the run", (int)pid);
+}
+
+/* Walk while every thread is stopped.  Sets *locked to the number of
+ * arenas whose mutex was held: some thread was inside malloc, so its lists
+ * may be half-updated. */
+static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o, int *locked, struct hs_err *err)
+{
+	struct hs_session *ses = NULL;
+	int r = 0;
+	if (o->freeze) {
+		r = hs_session_attach(s->pid, o->stop_timeout_ms, &ses, err);
+		if (r < 0)
+			return r;
+	}
+	uint64_t t0 = now_us();
+	hs_mem_cache_drop(s->mem);
+	r = hs_heap_walk(s->mem, &s->libc, &s->heap, err);
+	if (r == 0 && ses) {
+		const pid_t *tids;
+		size_t n = hs_session_threads(ses, &tids);
+		s->nthreads = n;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			struct hs_thread_regs regs;
+			if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
+				continue;       /* it exited meanwhile */
+			if (hs_heap_add_thread(&s->heap, s->mem, tids[i], regs.fs_base) < 0)
+				r = hs_err_set(err, ENOMEM, "out of memory");
+		}
+	}
+	s->walk_us = now_us() - t0;
+	*locked = 0;
+	for (size_t i = 0; i < s->heap.narenas; i++)
+		*locked += s->heap.arenas[i].mutex != 0;
+	struct hs_err derr;
+	int d = hs_session_detach(ses, &derr);
+	if (ses)
+		s->pause_us += hs_session_last_pause_us();
+	if (r == 0 && d < 0) {
+		if (err)
+			*err = derr;
+		r = d;
+	}
+	if (r == -ESRCH || (r < 0 && kill(s->pid, 0) < 0 && errno == ESRCH))
+		return gone(s->pid, err);
+	return r;
+}
+
+int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->pid = pid;
+	int r = hs_proc_check(pid, o->freeze, NULL, err);
+	if (r < 0)
+		return r;
+	/* Everything that needs no stop comes first. */
+	r = hs_maps_read(pid, true, &s->maps, err);
+	if (r == -ESRCH || r == -ENOENT)
+		return gone(pid, err);
+	if (r < 0)
+		return r;
+	r = hs_libc_find(pid, &s->maps, o->use_debuginfo, &s->libc, err);
+	if (r < 0)
+		return r;
+	struct hs_mem *raw;
+	if ((r = hs_mem_open_pid(pid, &raw, err)) < 0)
+		return r;
+	if ((r = hs_mem_open_cache(raw, &s->mem)) < 0) {
+		hs_mem_close(raw);
+		return hs_err_set(err, ENOMEM, "out of memory");
+	}
+	for (;;) {
+		int locked;
+		s->attempts++;
+		r = walk_stopped(s, o, &locked, err);
+		s->locked_arenas = locked;
+		if (r < 0 || !locked || s->attempts > o->lock_retries)
+			break;
+		/* A thread held an arena lock: let it finish and look again. */
+		hs_heap_release(&s->heap);
+		struct timespec ts = { 0, 2000000L * s->attempts };
+		nanosleep(&ts, NULL);
+	}
+	if (r < 0)
+		return r;
+	if (o->residency && s->heap.initialized) {
+		int fd = hs_proc_pagemap_open(pid, err);
+		if (fd < 0)
+			return fd;
+		r = hs_heap_residency(&s->heap, fd, 0, err);
+		close(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void hs_snapshot_release(struct hs_snapshot *s)
+{
+	hs_heap_release(&s->heap);
+	hs_mem_close(s->mem);
+	s->mem = NULL;
+	hs_libc_release(&s->libc);
+	hs_maps_release(&s->maps);
+}

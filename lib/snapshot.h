@@ -1,0 +1,43 @@
+/* One consistent look at a process's malloc state: the mappings, the C
+ * library, every thread stopped just long enough to walk the arenas and
+ * tcaches, then residency read after the threads run again. */
+#ifndef HS_SNAPSHOT_H
+#define HS_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "heap.h"
+#include "libc.h"
+#include "maps.h"
+#include "mem.h"
+
+struct hs_snapshot_opts {
+	bool use_debuginfo;
+	bool freeze;             /* stop all threads while walking (default) */
+	bool residency;          /* read pagemap for resident/trimmable */
+	int stop_timeout_ms;     /* how long threads may take to stop */
+	int lock_retries;        /* resume and retry when an arena is locked */
+};
+
+struct hs_snapshot {
+	pid_t pid;
+	struct hs_maps maps;     /* with smaps figures */
+	struct hs_libc libc;
+	struct hs_mem *mem;
+	struct hs_heap heap;
+	uint64_t pause_us;       /* how long the target was stopped, in total */
+	uint64_t walk_us;        /* time spent walking while stopped */
+	int attempts;            /* stops made (retries when an arena was locked) */
+	int locked_arenas;       /* arenas whose mutex was held in the last stop */
+	size_t nthreads;
+};
+
+void hs_snapshot_opts_default(struct hs_snapshot_opts *o);
+/* Returns 0 (s->heap.status may say partial), or -errno. */
+int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err);
+void hs_snapshot_release(struct hs_snapshot *s);
+
+#endif
