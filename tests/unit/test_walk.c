@@ -1,0 +1,359 @@
+/* The walker over synthetic heap images (glibc 2.36 layout): no process,
+ * no ptrace.  Builds a main arena and a thread arena by hand, checks every
+ * figure, then corrupts the image in the ways real heaps get corrupted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "info.h"
+#include "tap.h"
+
+#define LIBC   0x7f0010000000ull   /* libc .data: mp_ at +0x100, main_arena at +0x1000 */
+#define MPA    (LIBC + 0x100)
+#define MAIN   (LIBC + 0x1000)
+#define HEAP   0x555555550000ull   /* main heap (sbrk) */
+#define THEAP  0x7f0020000000ull   /* thread heap, 64 MiB aligned */
+#define TARENA (THEAP + 0x30)
+#define TLS    0x7f0030000000ull
+#define FS     (TLS + 0x100)
+
+struct seg {
+	uint64_t addr;
+	size_t len;
+	unsigned char *b;
+};
+
+static struct seg segs[4];
+static const struct hs_layout *L;
+
+static unsigned char *at(uint64_t addr)
+{
+	for (int i = 0; i < 4; i++)
+		if (addr >= segs[i].addr && addr + 8 <= segs[i].addr + segs[i].len)
+			return segs[i].b + (addr - segs[i].addr);
+	fprintf(stderr, "bad test address 0x%llx\n", (unsigned long long)addr);
+	abort();
+}
+
+static void put(uint64_t addr, uint64_t v) { memcpy(at(addr), &v, 8); }
+static uint64_t get(uint64_t addr) { uint64_t v; memcpy(&v, at(addr), 8); return v; }
+
+static void arena_init(uint64_t a, uint64_t next, uint64_t system_mem, uint64_t top)
+{
+	for (int i = 1; i < HS_NBINS; i++) {
+		put(a + L->ms_bins + (i - 1) * 16, hs_bin_at(L, a, i));
+		put(a + L->ms_bins + (i - 1) * 16 + 8, hs_bin_at(L, a, i));
+	}
+	put(a + L->ms_next, next);
+	put(a + L->ms_attached_threads, 1);
+	put(a + L->ms_system_mem, system_mem);
+	put(a + L->ms_max_system_mem, system_mem);
+	put(a + L->ms_top, top);
+}
+
+static void chunk(uint64_t p, uint64_t size) { put(p + 8, size); }
+
+static void bin_push(uint64_t a, int i, uint64_t p)
+{
+	uint64_t bin = hs_bin_at(L, a, i), first = get(bin + 16);
+	put(p + 16, first);
+	put(p + 24, bin);
+	put(first + 24, p);
+	put(bin + 16, p);
+}
+
+static void fast_push(uint64_t a, int i, uint64_t p)
+{
+	uint64_t head = get(a + L->ms_fastbins + 8 * i);
+	put(p + 16, ((p + 16) >> 12) ^ head);
+	put(a + L->ms_fastbins + 8 * i, p);
+}
+
+static struct hs_libc lc;
+
+static void build(void)
+{
+	static unsigned char libc[0x4000], heap[0x10000], theap[0x10000], tls[0x1000];
+	memset(libc, 0, sizeof(libc));
+	memset(heap, 0, sizeof(heap));
+	memset(theap, 0, sizeof(theap));
+	memset(tls, 0, sizeof(tls));
+	segs[0] = (struct seg){ LIBC, sizeof(libc), libc };
+	segs[1] = (struct seg){ HEAP, sizeof(heap), heap };
+	segs[2] = (struct seg){ THEAP, sizeof(theap), theap };
+	segs[3] = (struct seg){ TLS, sizeof(tls), tls };
+
+	/* mp_ */
+	put(MPA + L->mp_sbrk_base, HEAP);
+	int32_t nm = 1;
+	memcpy(at(MPA + L->mp_n_mmaps), &nm, 4);
+	put(MPA + L->mp_mmapped_mem, 0x21000);
+	put(MPA + L->mp_tcache_count, 7);
+
+	/* Main arena: tcache struct, in-use, small bin, fastbins, tcache, unsorted, top. */
+	arena_init(MAIN, TARENA, 0x10000, HEAP + 0x3560);
+	chunk(HEAP, 0x291);                       /* tcache_perthread_struct */
+	chunk(HEAP + 0x290, 0x101);               /* in use */
+	chunk(HEAP + 0x390, 0x101);               /* small bin 16 */
+	bin_push(MAIN, 16, HEAP + 0x390);
+	put(HEAP + 0x490, 0x100);
+	chunk(HEAP + 0x490, 0x30);                /* in use, prev free */
+	chunk(HEAP + 0x4c0, 0x31);                /* fastbin 1 */
+	chunk(HEAP + 0x4f0, 0x21);                /* tcache 0x20 */
+	chunk(HEAP + 0x510, 0x21);                /* tcache 0x20 */
+	chunk(HEAP + 0x530, 0x31);                /* fastbin 1, next to the unsorted chunk */
+	fast_push(MAIN, 1, HEAP + 0x4c0);
+	fast_push(MAIN, 1, HEAP + 0x530);
+	chunk(HEAP + 0x560, 0x3001);              /* unsorted */
+	bin_push(MAIN, 1, HEAP + 0x560);
+	put(HEAP + 0x3560, 0x3000);
+	chunk(HEAP + 0x3560, 0x10000 - 0x3560);   /* top, prev free */
+	/* tcache: bin 0 holds two entries (user pointers), safe-linked. */
+	uint16_t two = 2;
+	memcpy(at(HEAP + 0x10 + L->tc_counts), &two, 2);
+	put(HEAP + 0x10 + L->tc_entries, HEAP + 0x500);
+	put(HEAP + 0x500, ((HEAP + 0x500) >> 12) ^ (HEAP + 0x520));
+	put(HEAP + 0x520, ((HEAP + 0x520) >> 12) ^ 0);
+
+	/* Thread arena: heap_info, arena, in use, a large free chunk, top. */
+	put(THEAP + L->hi_ar_ptr, TARENA);
+	put(THEAP + L->hi_size, 0x10000);
+	put(THEAP + L->hi_mprotect_size, 0x10000);
+	arena_init(TARENA, MAIN, 0x10000, THEAP + 0x2c10);
+	chunk(THEAP + 0x8d0, 0x105);
+	chunk(THEAP + 0x9d0, 0x2201);             /* large bin 108 */
+	bin_push(TARENA, 108, THEAP + 0x9d0);
+	put(THEAP + 0x2bd0, 0x2200);
+	chunk(THEAP + 0x2bd0, 0x44);
+	chunk(THEAP + 0x2c10, (0x10000 - 0x2c10) | 1);
+
+	/* TLS: two TPOFF64 slots in libc, as a dynamic libc has them. */
+	put(LIBC + 0x200, (uint64_t)-0x100);
+	put(LIBC + 0x208, (uint64_t)-0xf8);
+	put(FS - 0x100, HEAP + 0x10);
+	put(FS - 0xf8, MAIN);
+}
+
+static struct hs_tpoff slots[2] = { { LIBC + 0x200, 0x48 }, { LIBC + 0x208, 0x58 } };
+
+static struct hs_mem *open_image(void)
+{
+	struct hs_mem_segment ms[4];
+	for (int i = 0; i < 4; i++)
+		ms[i] = (struct hs_mem_segment){ segs[i].addr, segs[i].len, segs[i].b };
+	struct hs_mem *m;
+	if (hs_mem_open_buffer(ms, 4, &m) < 0)
+		abort();
+	return m;
+}
+
+static int walk(struct hs_heap *h, struct hs_err *err)
+{
+	struct hs_mem *m = open_image();
+	int r = hs_heap_walk(m, &lc, h, err);
+	if (r == 0)
+		hs_heap_add_thread(h, m, 1234, FS);
+	hs_mem_close(m);
+	return r;
+}
+
+/* A fake /proc/PID/pagemap: a sparse file whose entries for our pages say
+ * "present". */
+static int fake_pagemap(void)
+{
+	char path[] = "/tmp/hs-pagemap-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	uint64_t present = 1ull << 63;
+	for (int s = 1; s <= 2; s++)
+		for (uint64_t p = segs[s].addr; p < segs[s].addr + segs[s].len; p += 4096)
+			if (pwrite(fd, &present, 8, (off_t)(p / 4096 * 8)) != 8)
+				return -1;
+	return fd;
+}
+
+static void test_good(void)
+{
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	build();
+	OK(walk(&h, &err) == 0, "walk a clean image: %s", err.msg);
+	OK(h.status == 0 && h.initialized, "clean, initialised");
+	OK(h.narenas == 2 && h.arenas[0].main && h.arenas[1].addr == TARENA, "two arenas, main first");
+	struct hs_arena *m = &h.arenas[0], *t = &h.arenas[1];
+	OK(m->fast[1].count == 2 && m->fast_bytes == 0x60 && m->fast_count == 2, "two 0x30 fastbin chunks");
+	OK(m->bins[16].count == 1 && m->bins[16].total == 0x101, "small bin 16 with a raw size");
+	OK(m->bins[1].count == 1 && m->bins[1].from == 0x3001, "unsorted chunk");
+	OK(m->bin_bytes == 0x3100 && m->top_size == 0x10000 - 0x3560, "bin bytes and top");
+	OK(t->bins[108].count == 1 && t->nheaps == 1 && t->heaps[0].size == 0x10000, "thread arena heap and large bin");
+	OK(h.ntcaches == 1 && h.tcaches[0].addr == HEAP + 0x10 && h.tcaches[0].count == 2 &&
+	   h.tcaches[0].thread_arena == MAIN, "thread's tcache and arena from TLS slots");
+	OK(m->tcache_count == 2 && m->tcache_bytes == 0x40 && m->nthreads == 1, "tcache chunks counted in the main arena");
+
+	struct hs_mallinfo2 mi;
+	hs_heap_mallinfo2(&h, &mi);
+	OK(mi.arena == 0x20000 && mi.ordblks == (1 + 2) + (1 + 1) && mi.smblks == 2 && mi.fsmblks == 0x60, "mallinfo2 counts");
+	OK(mi.fordblks == (0x10000 - 0x3560) + 0x60 + 0x3100 + (0x10000 - 0x2c10) + 0x2200, "mallinfo2 fordblks");
+	OK(mi.uordblks == 0x20000 - mi.fordblks && mi.keepcost == 0x10000 - 0x3560, "uordblks and keepcost");
+	OK(mi.hblks == 1 && mi.hblkhd == 0x21000, "mmapped from mp_");
+
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&xml, &len);
+	OK(hs_info_malloc_info(&h, f) == 0, "malloc_info renders");
+	fclose(f);
+	OK(strstr(xml, "<heap nr=\"0\">\n<sizes>\n  <size from=\"33\" to=\"48\" total=\"96\" count=\"2\"/>\n"
+		       "  <size from=\"257\" to=\"257\" total=\"257\" count=\"1\"/>\n"
+		       "  <unsorted from=\"12289\" to=\"12289\" total=\"12289\" count=\"1\"/>\n</sizes>\n") != NULL,
+	   "main arena sizes in glibc's order and format");
+	OK(strstr(xml, "<total type=\"rest\" count=\"3\" size=\"64418\"/>") != NULL, "rest = top + raw bin sizes");
+	OK(strstr(xml, "<aspace type=\"subheaps\" size=\"1\"/>") != NULL, "thread arena subheaps");
+	OK(strstr(xml, "<total type=\"mmap\" count=\"1\" size=\"135168\"/>") != NULL, "mmap total");
+	free(xml);
+
+	int fd = fake_pagemap();
+	OK(fd >= 0 && hs_heap_residency(&h, fd, 0, &err) == 0, "residency from a fake pagemap");
+	/* Fastbin 0x530 touches the unsorted chunk, which touches top: all of
+	 * it joins top, and systrim returns pages above the first one. */
+	OK(m->trimmable == 0xf000, "main arena trimmable = top after consolidation (got 0x%llx)",
+	   (unsigned long long)m->trimmable);
+	OK(t->trimmable == 0x1000, "thread arena: one whole page inside its large chunk (got 0x%llx)",
+	   (unsigned long long)t->trimmable);
+	OK(m->resident == 0x10000 && t->resident == 0x10000, "resident pages of both heaps");
+	close(fd);
+	hs_heap_release(&h);
+}
+
+static void expect_partial(const char *what, const char *needle)
+{
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	int r = walk(&h, &err);
+	const char *problem = "";
+	for (size_t i = 0; i < h.narenas; i++)
+		if (h.arenas[i].status)
+			problem = h.arenas[i].problem;
+	OK(r == 0 && h.status == -EUCLEAN && strstr(problem, needle), "%s: partial, \"%s\"", what, problem);
+	hs_heap_release(&h);
+}
+
+static void test_corrupt(void)
+{
+	build();
+	/* 0x530 -> 0x4c0 -> 0x530 ... */
+	put(HEAP + 0x4c0 + 16, ((HEAP + 0x4c0 + 16) >> 12) ^ (HEAP + 0x530));
+	expect_partial("fastbin cycle", "cycle");
+
+	build();
+	put(HEAP + 0x560 + 16, 0x1000);
+	expect_partial("unsorted fd to unmapped memory", "not readable");
+
+	build();
+	put(HEAP + 0x390 + 16, HEAP + 0x398);
+	expect_partial("misaligned small-bin fd", "misaligned");
+
+	build();
+	chunk(HEAP + 0x390, 0xdeadbeef1);
+	expect_partial("bogus chunk size", "bogus size");
+
+	build();
+	put(HEAP + 0x390 + 16, HEAP + 0x390);   /* points to itself, never back to the bin */
+	expect_partial("small bin chunk pointing to itself", "cycle");
+
+	build();
+	put(TARENA + L->ms_next, 0x1234567);
+	expect_partial("arena list to garbage", "arena list");
+
+	build();
+	put(TARENA + L->ms_next, TARENA);        /* never returns to main_arena */
+	expect_partial("arena list cycle without main_arena", "arena list");
+
+	build();
+	put(THEAP + L->hi_ar_ptr, 0xdead0000);
+	expect_partial("heap_info of another arena", "belongs to arena");
+
+	build();
+	uint16_t many = 5;
+	memcpy(at(HEAP + 0x10 + L->tc_counts), &many, 2);
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	OK(walk(&h, &err) == 0 && h.ntcaches == 1 && h.tcaches[0].status == -EUCLEAN &&
+	   strstr(h.tcaches[0].problem, "count says 5"), "tcache count that disagrees with its list: %s",
+	   h.tcaches[0].problem);
+	hs_heap_release(&h);
+
+	build();
+	for (int i = 1; i < HS_NBINS; i++)
+		put(MAIN + L->ms_bins + (i - 1) * 16, 0x11);
+	OK(walk(&h, &err) == -EPROTO && strstr(err.msg, "refusing to guess"), "layout mismatch is refused: %s", err.msg);
+
+	/* Before the first malloc: only next and attached_threads are set. */
+	build();
+	memset(at(MAIN), 0, L->ms_sizeof);
+	put(MAIN + L->ms_next, MAIN);
+	OK(walk(&h, &err) == 0 && !h.initialized && h.narenas == 1, "uninitialised malloc: one empty arena");
+	struct hs_mallinfo2 mi;
+	hs_heap_mallinfo2(&h, &mi);
+	OK(mi.ordblks == 1 && mi.arena == 0 && mi.fordblks == 0, "mallinfo2 as after ptmalloc_init");
+	hs_heap_release(&h);
+}
+
+/* Random corruption: whatever the bytes, the walk ends and never crashes
+ * (run under ASan/UBSan in make check). */
+static void test_mutations(void)
+{
+	unsigned seed = 12345;
+	int ended = 0;
+	const int rounds = 3000;
+	for (int i = 0; i < rounds; i++) {
+		build();
+		int flips = 1 + rand_r(&seed) % 8;
+		for (int k = 0; k < flips; k++) {
+			int s = rand_r(&seed) % 3;
+			size_t off = ((size_t)rand_r(&seed) % (segs[s].len / 8)) * 8;
+			uint64_t v;
+			switch (rand_r(&seed) % 4) {
+			case 0: v = (uint64_t)rand_r(&seed) << 32 | rand_r(&seed); break;
+			case 1: v = segs[rand_r(&seed) % 3].addr + (rand_r(&seed) % 0x10000); break;
+			case 2: v = 0; break;
+			default: v = get(segs[s].addr + off) ^ (1ull << (rand_r(&seed) % 64)); break;
+			}
+			memcpy(segs[s].b + off, &v, 8);
+		}
+		struct hs_heap h;
+		struct hs_err err = { 0 };
+		walk(&h, &err);
+		int fd = -1;
+		hs_heap_release(&h);
+		(void)fd;
+		ended++;
+	}
+	OK(ended == rounds, "%d randomly corrupted images walked to an end", ended);
+}
+
+int main(void)
+{
+	L = hs_layout_for_version(2, 36);
+	OK(L && L->ms_sizeof == 0x898 && L->mp_sizeof == 0x88 && L->hi_sizeof == 0x30, "2.36 layout row");
+	memset(&lc, 0, sizeof(lc));
+	lc.layout = *L;
+	lc.have_layout = true;
+	lc.major = 2;
+	lc.minor = 36;
+	strcpy(lc.version, "2.36");
+	lc.main_arena = MAIN;
+	lc.mp = MPA;
+	lc.tls_tcache = lc.tls_thread_arena = -1;
+	lc.tpoff = slots;
+	lc.ntpoff = 2;
+	test_good();
+	test_corrupt();
+	test_mutations();
+	return tap_done();
+}
