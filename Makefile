@@ -41,7 +41,8 @@ demo: build
 check: build $(ASAN)/build.ninja
 	$(MESON) test -C $(BUILD) --print-errorlogs
 	$(MESON) compile -C $(ASAN)
-	$(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite live --suite cli
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  $(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite live --suite cli
 
 bench: build
 	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests tests/bench/run.sh

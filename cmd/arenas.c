@@ -86,6 +86,7 @@ static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const s
 	hs_json_obj_begin(j, NULL);
 	hs_json_i64(j, "pid", s->pid);
 	hs_json_u64(j, "pause_us", s->pause_us);
+	hs_json_u64(j, "walk_us", s->walk_us);
 	hs_json_u64(j, "stops", (uint64_t)s->attempts);
 	hs_json_u64(j, "threads", s->nthreads);
 	hs_cli_json_glibc(j, s);

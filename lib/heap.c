@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "heap.h"
 #include "proc.h"
@@ -72,9 +73,13 @@ static uint64_t reveal(const struct hs_layout *l, uint64_t pos, uint64_t val)
 static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind)
 {
 	if (a->nfree == a->capfree) {
-		size_t ncap = a->capfree ? a->capfree * 2 : 256;
-		struct hs_free *nf = realloc(a->free, ncap * sizeof(*nf));
-		if (!nf)
+		/* Grown with mremap, which moves pages instead of copying them:
+		 * this runs while the target is stopped, for every free chunk. */
+		size_t ocap = a->capfree, ncap = ocap ? ocap * 2 : 4096;
+		void *nf = ocap ? mremap(a->free, ocap * sizeof(*a->free), ncap * sizeof(*a->free), MREMAP_MAYMOVE)
+				: mmap(NULL, ncap * sizeof(*a->free), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				       -1, 0);
+		if (nf == MAP_FAILED)
 			return -ENOMEM;
 		a->free = nf;
 		a->capfree = ncap;
@@ -628,7 +633,8 @@ void hs_heap_release(struct hs_heap *h)
 {
 	for (size_t i = 0; i < h->narenas; i++) {
 		free(h->arenas[i].heaps);
-		free(h->arenas[i].free);
+		if (h->arenas[i].free)
+			munmap(h->arenas[i].free, h->arenas[i].capfree * sizeof(*h->arenas[i].free));
 		free(h->arenas[i].threads);
 	}
 	free(h->arenas);

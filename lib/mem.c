@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -150,62 +151,81 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
 	return 0;
 }
 
-/* ---- block cache ----------------------------------------------------- */
+/* ---- page cache ---------------------------------------------------------- */
 
-#define CACHE_BLOCK  (64 * 1024)
-#define CACHE_SLOTS  1024        /* at most 64 MiB cached */
-
-struct cache_slot {
-	uint64_t base;           /* block address, or UINT64_MAX */
-	int status;              /* 0 ok, or -errno for a block that cannot be read whole */
-	unsigned char *data;
-};
+/* Free chunks are either sparse (a few per megabyte, in any order) or dense
+ * (a list that touches every page).  Pages are cached one by one, so sparse
+ * lists cost one small read per chunk; once a megabyte has missed a few
+ * times, the whole megabyte is read in one call, so dense lists cost the
+ * memory bandwidth and few system calls.  Slots are direct-mapped by page
+ * number into one lazily touched arena, so a region's pages are contiguous
+ * there and fill with a single read. */
+#define PAGE_SZ       4096u
+#define CACHE_SLOTS   16384u         /* 64 MiB of address space, touched lazily */
+#define REGION_PAGES  256u           /* 1 MiB */
+#define REGION_SLOTS  4096u
+#define REGION_MISSES 4
 
 struct cache_mem {
 	struct hs_mem mem;
 	struct hs_mem *under;
-	struct cache_slot slot[CACHE_SLOTS];
+	unsigned char *data;             /* CACHE_SLOTS pages */
+	uint64_t tag[CACHE_SLOTS];       /* page address + 1 (0: empty) */
+	struct { uint64_t base; unsigned misses; } region[REGION_SLOTS];
 };
 
-static struct cache_slot *cache_get(struct cache_mem *cm, uint64_t base)
+static unsigned char *slot_of(struct cache_mem *cm, uint64_t page)
 {
-	struct cache_slot *s = &cm->slot[(base / CACHE_BLOCK) % CACHE_SLOTS];
-	if (s->base == base)
-		return s;
-	if (!s->data && !(s->data = malloc(CACHE_BLOCK)))
-		return NULL;
-	s->base = base;
-	s->status = cm->under->read(cm->under, base, s->data, CACHE_BLOCK);
-	return s;
+	return cm->data + (size_t)((page / PAGE_SZ) % CACHE_SLOTS) * PAGE_SZ;
+}
+
+/* Bring one page in (or its whole region); 0 or -errno. */
+static int cache_fill(struct cache_mem *cm, uint64_t page)
+{
+	cm->mem.nreads++;
+	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
+	unsigned ri = (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
+	if (cm->region[ri].base != rbase) {
+		cm->region[ri].base = rbase;
+		cm->region[ri].misses = 0;
+	}
+	if (++cm->region[ri].misses == REGION_MISSES &&
+	    cm->under->read(cm->under, rbase, slot_of(cm, rbase), REGION_PAGES * PAGE_SZ) == 0) {
+		for (unsigned i = 0; i < REGION_PAGES; i++) {
+			uint64_t pg = rbase + (uint64_t)i * PAGE_SZ;
+			cm->tag[(pg / PAGE_SZ) % CACHE_SLOTS] = pg + 1;
+		}
+		return 0;
+	}
+	size_t idx = (page / PAGE_SZ) % CACHE_SLOTS;
+	cm->tag[idx] = 0;
+	int r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ);
+	if (r == 0)
+		cm->tag[idx] = page + 1;
+	return r;
 }
 
 static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
+	mem->nbytes += len;
 	if (addr + len < addr)
 		return -EFAULT;
 	/* Large reads go straight through: they are already one call. */
-	if (len >= CACHE_BLOCK)
+	if (len >= 8 * PAGE_SZ)
 		return cm->under->read(cm->under, addr, buf, len);
 	size_t done = 0;
 	while (done < len) {
-		uint64_t a = addr + done, base = a & ~(uint64_t)(CACHE_BLOCK - 1);
-		size_t off = a - base, n = CACHE_BLOCK - off;
+		uint64_t a = addr + done, page = a & ~(uint64_t)(PAGE_SZ - 1);
+		size_t off = a - page, n = PAGE_SZ - off;
 		if (n > len - done)
 			n = len - done;
-		struct cache_slot *s = cache_get(cm, base);
-		if (!s)
-			return -ENOMEM;
-		if (s->status == -ESRCH)
-			return -ESRCH;
-		if (s->status < 0) {
-			/* The block straddles a mapping edge: read the exact bytes. */
-			int r = cm->under->read(cm->under, a, (char *)buf + done, n);
+		if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1) {
+			int r = cache_fill(cm, page);
 			if (r < 0)
 				return r;
-		} else {
-			memcpy((char *)buf + done, s->data + off, n);
 		}
+		memcpy((char *)buf + done, slot_of(cm, page) + off, n);
 		done += n;
 	}
 	return 0;
@@ -214,17 +234,24 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 static void cache_close(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		free(cm->slot[i].data);
+	munmap(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ);
 	hs_mem_close(cm->under);
 	free(cm);
+}
+
+void hs_mem_cache_prefault(struct hs_mem *mem, size_t bytes)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (bytes > (size_t)CACHE_SLOTS * PAGE_SZ)
+		bytes = (size_t)CACHE_SLOTS * PAGE_SZ;
+	madvise(cm->data, bytes, MADV_POPULATE_WRITE);
 }
 
 void hs_mem_cache_drop(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		cm->slot[i].base = UINT64_MAX;
+	memset(cm->tag, 0, sizeof(cm->tag));
+	memset(cm->region, 0, sizeof(cm->region));
 }
 
 int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
@@ -232,10 +259,17 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	struct cache_mem *cm = calloc(1, sizeof(*cm));
 	if (!cm)
 		return -ENOMEM;
+	cm->data = mmap(NULL, (size_t)CACHE_SLOTS * PAGE_SZ, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (cm->data == MAP_FAILED) {
+		free(cm);
+		return -ENOMEM;
+	}
+	/* Huge pages spare heapscope a page fault per 4 KiB it fills. */
+	madvise(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ, MADV_HUGEPAGE);
 	cm->mem.read = cache_read;
 	cm->mem.close = cache_close;
 	cm->under = under;
-	hs_mem_cache_drop(&cm->mem);
 	*mem = &cm->mem;
 	return 0;
 }

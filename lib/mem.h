@@ -31,11 +31,14 @@ struct hs_mem_segment {
 };
 int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs_mem **mem);
 
-/* A block cache over another source (which it owns): reads of a few bytes,
- * as a list walk makes them, are served from 64 KiB blocks read in one
- * system call.  Call hs_mem_cache_drop() when the target may have changed. */
+/* A page cache over another source (which it owns): reads of a few bytes,
+ * as a list walk makes them, are served from pages, and a megabyte that
+ * keeps missing is read whole, in one system call.  Call hs_mem_cache_drop() when the target may have changed. */
 int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem);
 void hs_mem_cache_drop(struct hs_mem *cache);
+/* Fault in the first bytes of the cache now, so that filling it later (while
+ * the target is stopped) costs no page faults in heapscope. */
+void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {

@@ -98,6 +98,15 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 		hs_mem_close(raw);
 		return hs_err_set(err, ENOMEM, "out of memory");
 	}
+	/* The largest heap a walk may read: the cache is faulted in up to that
+	 * before any thread is stopped. */
+	uint64_t biggest = 0;
+	for (size_t i = 0; i < s->maps.n; i++) {
+		const struct hs_mapping *m = &s->maps.v[i];
+		if ((hs_mapping_anon(m) || !strcmp(m->path, "[heap]")) && m->rss > biggest)
+			biggest = m->rss;
+	}
+	hs_mem_cache_prefault(s->mem, biggest);
 	for (;;) {
 		int locked;
 		s->attempts++;

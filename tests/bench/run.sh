@@ -1,0 +1,170 @@
+#!/bin/bash
+# Benchmark, not a test: how long heapscope and gdb take on a big heap, and
+# how long each keeps the target stopped.  Nothing here asserts on times.
+#
+#   HEAPSCOPE=build/heapscope TARGETS_DIR=build/tests/targets tests/bench/run.sh
+#
+# 1. bigheap (8 threads, 8 arenas, ~1M chunks, ~0.5M of them in bins):
+#    heapscope arenas (5 runs, median wall time; pause_us from its --json)
+#    vs gdb -batch -p PID -ex 'print main_arena' -ex 'print mp_' (3 runs).
+#    gdb stops every thread from attach to detach, so its pause is measured as
+#    the time the target shows a TracerPid (sampled every 0.2 ms), or, if
+#    that cannot be sampled, approximated by its wall time.
+# 2. demo (8 threads x 40 MiB, fragmented): gdb dumping one arena heap and
+#    strings(1) over it.
+#
+# Builds nothing.  Needs HEAPSCOPE, TARGETS_DIR, python3; gdb optional.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+need_cmd python3
+BIGHEAP=$(target bigheap)
+DEMO=$(target demo)
+
+now_us() { echo $(($(date +%s%N) / 1000)); }
+
+median()
+{
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# traced_window PID CMD...: run CMD (output to $HS_TMP/cmd.out) while
+# sampling /proc/PID/status; sets WALL_US (CMD's wall time) and TRACED_US (how
+# long PID had a tracer: first to last sample with TracerPid != 0, "" if
+# never seen, e.g. shorter than the sampling interval)
+traced_window()
+{
+	local pid=$1 sampler t0 t1
+	shift
+	python3 - "$pid" "$HS_TMP/sampler.ready" >"$HS_TMP/sampler.out" <<'EOF' &
+import sys, time
+pid, ready = sys.argv[1], sys.argv[2]
+path = f"/proc/{pid}/status"
+def tracer():
+    with open(path) as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+open(ready, "w").close()
+first = last = None
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    t = time.monotonic()
+    if tracer():
+        first = first or t
+        last = t
+    elif first is not None:
+        break
+    time.sleep(0.0002)
+print(int((last - first) * 1e6) if first is not None else "")
+EOF
+	sampler=$!
+	while [ ! -e "$HS_TMP/sampler.ready" ]; do sleep 0.01; done
+	rm -f "$HS_TMP/sampler.ready"
+	t0=$(now_us)
+	"$@" >"$HS_TMP/cmd.out" 2>&1 || true
+	t1=$(now_us)
+	WALL_US=$((t1 - t0))
+	sleep 0.05
+	kill "$sampler" 2>/dev/null || true # it stops by itself if it saw a tracer
+	wait "$sampler" 2>/dev/null || true
+	TRACED_US=$(cat "$HS_TMP/sampler.out")
+}
+
+ms() { [ -n "$1" ] && awk -v us="$1" 'BEGIN { printf "%.1f ms", us / 1000 }' || echo "n/a"; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }' || echo "n/a"; }
+
+echo "== bigheap: heapscope arenas vs gdb"
+start_target "$BIGHEAP"
+pid=$TARGET_PID
+ptrace_ok "$pid"
+echo "target pid $pid: $(grep -c '' "/proc/$pid/maps") mappings, $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$pid/status") resident"
+
+hs_wall=() hs_pause=() hs_traced=()
+for _ in 1 2 3 4 5; do
+	traced_window "$pid" "$HS" arenas "$pid"
+	hs_wall+=("$WALL_US")
+	[ -z "$TRACED_US" ] || hs_traced+=("$TRACED_US")
+done
+for _ in 1 2 3 4 5; do
+	"$HS" arenas --json "$pid" >"$HS_TMP/arenas.json" 2>"$HS_TMP/arenas.err" || true
+	p=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pause_us"])' \
+		"$HS_TMP/arenas.json" 2>/dev/null) || p=
+	[ -z "$p" ] || hs_pause+=("$p")
+done
+HS_WALL=$(median "${hs_wall[@]}")
+HS_PAUSE=
+[ "${#hs_pause[@]}" = 0 ] || HS_PAUSE=$(median "${hs_pause[@]}")
+HS_TRACED=
+[ "${#hs_traced[@]}" = 0 ] || HS_TRACED=$(median "${hs_traced[@]}")
+[ -n "$HS_PAUSE" ] || echo "note: no pause_us in 'heapscope arenas --json' output: $(head -c 300 "$HS_TMP/arenas.err")"
+check_untouched "$pid" || echo "WARNING: heapscope left the target traced or stopped"
+
+GDB_WALL='' GDB_PAUSE='' gdb_note=''
+if command -v gdb >/dev/null 2>&1; then
+	gdb_wall=() gdb_pause=()
+	for _ in 1 2 3; do
+		traced_window "$pid" gdb -nx -batch -p "$pid" -ex 'print main_arena' -ex 'print mp_'
+		gdb_wall+=("$WALL_US")
+		gdb_pause+=("${TRACED_US:-$WALL_US}")
+		[ -n "$TRACED_US" ] || gdb_note="gdb pause approximated by its wall time"
+	done
+	GDB_WALL=$(median "${gdb_wall[@]}")
+	GDB_PAUSE=$(median "${gdb_pause[@]}")
+	if grep -q 'No symbol' "$HS_TMP/cmd.out"; then
+		gdb_note="gdb found no main_arena symbol: install libc6-dbg (its times are not comparable)"
+	fi
+	check_untouched "$pid" || echo "WARNING: gdb left the target traced or stopped"
+else
+	gdb_note="gdb not installed: no comparison"
+fi
+
+printf '\n%-40s %14s %16s\n' "bigheap, median" "wall" "target paused"
+printf '%-40s %14s %16s\n' "heapscope arenas (5 runs)" "$(ms "$HS_WALL")" "$(ms "$HS_PAUSE")"
+printf '%-40s %14s %16s\n' "  traced window, sampled" "" "$(ms "$HS_TRACED")"
+printf '%-40s %14s %16s\n' "gdb print main_arena, mp_ (3 runs)" "$(ms "$GDB_WALL")" "$(ms "$GDB_PAUSE")"
+printf '%-40s %14s %16s\n' "ratio gdb / heapscope" "$(ratio "$GDB_WALL" "$HS_WALL")" "$(ratio "$GDB_PAUSE" "$HS_PAUSE")"
+[ -z "$gdb_note" ] || echo "note: $gdb_note"
+kill -TERM "$pid"
+wait_target "$pid"
+
+echo
+echo "== demo: getting at the contents of a fragmented arena"
+start_target "$DEMO"
+pid=$TARGET_PID
+echo "target pid $pid: $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$pid/status") resident"
+timeout 60 "$HS" arenas "$pid" 2>&1 | sed 's/^/  /' || true
+
+# a thread arena's heap: an rw-p anonymous mapping aligned to HEAP_MAX_SIZE
+# (64 MiB); take the first one
+heap=$(awk '$2 == "rw-p" && NF == 5 {
+		split($1, a, "-")
+		n = length(a[1])
+		if (n > 7 && substr(a[1], n - 5) == "000000" &&
+		    index("048c", substr(a[1], n - 6, 1))) { print a[1], a[2]; exit }
+	}' "/proc/$pid/maps")
+if [ -z "$heap" ]; then
+	echo "no 64 MiB-aligned arena heap found in /proc/$pid/maps"
+elif ! command -v gdb >/dev/null 2>&1; then
+	echo "gdb not installed: no dump comparison"
+else
+	# shellcheck disable=SC2086 # "start end": split on purpose
+	set -- $heap
+	traced_window "$pid" gdb -nx -batch -p "$pid" \
+		-ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
+	t0=$(now_us)
+	n=$(strings "$HS_TMP/heap.bin" | grep -c 'demo secret' || true)
+	t1=$(now_us)
+	printf '%-40s %14s %16s\n' "" "wall" "target paused"
+	printf '%-40s %14s %16s\n' "gdb dump memory (0x$1, $(( (0x$2 - 0x$1) >> 20 )) MiB)" \
+		"$(ms "$WALL_US")" "$(ms "${TRACED_US:-$WALL_US}")"
+	printf '%-40s %14s %16s\n' "strings | grep 'demo secret' ($n hits)" "$(ms $((t1 - t0)))" "-"
+	# heapscope has no dump command yet; when it does, time
+	# "$HS dump PID" (and its pause_us) here against the gdb numbers above.
+	echo "heapscope dump: not implemented yet"
+	rm -f "$HS_TMP/heap.bin"
+fi
+kill -TERM "$pid"
+wait_target "$pid"

@@ -1,0 +1,229 @@
+# Helpers for heapscope's shell tests; source it from bash (set -eu friendly):
+#
+#   . "$(dirname "$0")/../lib.sh"
+#
+# Exit statuses, as in strace's and automake's test drivers: 0 pass, 1 fail,
+# 77 skip, 99 harness error (the test itself could not run properly).
+#
+# Environment:
+#   HEAPSCOPE    path to the heapscope binary (required)
+#   TARGETS_DIR  directory holding the compiled target programs (for target())
+#
+# Sets: HS (the binary), HS_TMP (a private temporary directory, removed on
+# exit), and after start_target: TARGET_PID, TARGET_OUT.  Every process
+# started with start_target or registered with track_pid is killed on exit.
+
+# shellcheck disable=SC2034 # (file-wide) HS, TARGET_* are set for the tests
+ME=${0##*/}
+
+framework_failure()
+{
+	printf '%s: harness error: %s\n' "$ME" "$*" >&2
+	exit 99
+}
+
+skip()
+{
+	printf 'SKIP: %s\n' "$*"
+	exit 77
+}
+
+fail()
+{
+	printf 'FAIL: %s: %s\n' "$ME" "$*"
+	exit 1
+}
+
+need_cmd()
+{
+	command -v "$1" >/dev/null 2>&1 || skip "$1 not found"
+}
+
+[ -n "${HEAPSCOPE:-}" ] ||
+	framework_failure "HEAPSCOPE is not set (path to the heapscope binary)"
+[ -x "$HEAPSCOPE" ] ||
+	framework_failure "HEAPSCOPE=$HEAPSCOPE is not an executable file"
+HS=$HEAPSCOPE
+
+# target NAME: path of a compiled target program in TARGETS_DIR
+target()
+{
+	[ -n "${TARGETS_DIR:-}" ] ||
+		framework_failure "TARGETS_DIR is not set (directory of compiled targets)"
+	[ -x "$TARGETS_DIR/$1" ] ||
+		framework_failure "target program $TARGETS_DIR/$1 not found"
+	printf '%s\n' "$TARGETS_DIR/$1"
+}
+
+HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/heapscope-test.XXXXXX") ||
+	framework_failure "mktemp -d failed"
+
+_hs_pids=
+_hs_nstarted=0
+
+# track_pid PID: kill PID when the test exits
+track_pid()
+{
+	_hs_pids="$_hs_pids $1"
+}
+
+untrack_pid()
+{
+	local p rest=
+	for p in $_hs_pids; do
+		[ "$p" = "$1" ] || rest="$rest $p"
+	done
+	_hs_pids=$rest
+}
+
+# alive PID: the process exists and is not a zombie
+alive()
+{
+	local state
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' \
+		"/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+_hs_cleanup()
+{
+	local rc=$? p i
+	trap - EXIT
+	set +e
+	for p in $_hs_pids; do
+		# CONT too: a target left stopped would not act on TERM
+		kill -TERM "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null
+	done
+	for p in $_hs_pids; do
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			alive "$p" || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$HS_TMP"
+	exit "$rc"
+}
+trap _hs_cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+# start_target CMD [ARGS...]: run a target in the background (stdout to
+# $TARGET_OUT, stderr to $TARGET_OUT.err), wait up to 10 s for its
+# "READY <pid>" line, set TARGET_PID.  MALLOC_PERTURB_ is pinned to 0 (meson
+# sets a random one) so that freed memory holds what glibc put there.
+start_target()
+{
+	local pid out i=0
+
+	_hs_nstarted=$((_hs_nstarted + 1))
+	out=$HS_TMP/target.$_hs_nstarted.out
+	MALLOC_PERTURB_=0 "$@" >"$out" 2>"$out.err" </dev/null &
+	pid=$!
+	track_pid "$pid"
+	while ! grep -q '^READY ' "$out"; do
+		alive "$pid" ||
+			framework_failure "target '$*' exited before READY: $(cat "$out" "$out.err")"
+		i=$((i + 1))
+		[ "$i" -le 100 ] ||
+			framework_failure "target '$*' not READY after 10 s"
+		sleep 0.1
+	done
+	TARGET_PID=$(sed -n 's/^READY \([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
+	[ "$TARGET_PID" = "$pid" ] ||
+		framework_failure "target '$*' says READY '$TARGET_PID', its pid is $pid"
+	TARGET_OUT=$out
+}
+
+# wait_target PID [TIMEOUT_S]: wait for a started target to exit (default
+# 10 s) and set TARGET_STATUS to its exit status (128+N if killed by signal N)
+wait_target()
+{
+	local pid=$1 limit=$((${2:-10} * 10)) i=0
+
+	while alive "$pid"; do
+		i=$((i + 1))
+		[ "$i" -le "$limit" ] || fail "pid $pid did not exit within ${2:-10} s"
+		sleep 0.1
+	done
+	TARGET_STATUS=0
+	wait "$pid" || TARGET_STATUS=$?
+	untrack_pid "$pid"
+}
+
+# check_untouched PID: after heapscope has gone, every thread of PID must be
+# untraced (TracerPid 0) and sleeping (State S), not stopped (t/T).  A thread
+# may need a moment to get back into its syscall after the detach, so retry
+# for up to 2 s.  Returns 1 with the reason on stderr.
+check_untouched()
+{
+	local pid=$1 i=0 task tracer state bad
+
+	while :; do
+		bad=
+		[ -d "/proc/$pid/task" ] || { echo "pid $pid is gone" >&2; return 1; }
+		for task in /proc/"$pid"/task/*; do
+			tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' "$task/status" 2>/dev/null) || continue
+			state=$(sed -n 's/^State:[[:space:]]*//p' "$task/status" 2>/dev/null) || continue
+			if [ "$tracer" != 0 ]; then
+				bad="thread ${task##*/} of pid $pid is traced by pid $tracer"
+				break
+			fi
+			case $state in
+			S*) ;;
+			*) bad="thread ${task##*/} of pid $pid is in state '$state', not S"
+			   break ;;
+			esac
+		done
+		[ -n "$bad" ] || return 0
+		i=$((i + 1))
+		if [ "$i" -gt 20 ]; then
+			echo "$bad" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# ptrace_ok PID: skip the test (77) unless we may ptrace PID.  Tries a real
+# PTRACE_SEIZE (which does not stop the tracee; our tracer's exit detaches),
+# so a refusal by yama, a missing CAP_SYS_PTRACE or a seccomp filter of the
+# container shows up here as a skip, never as a heapscope failure.
+ptrace_ok()
+{
+	local pid=$1 scope='' msg
+
+	if [ -r /proc/sys/kernel/yama/ptrace_scope ]; then
+		scope=$(cat /proc/sys/kernel/yama/ptrace_scope)
+		[ "$scope" != 3 ] ||
+			skip "kernel.yama.ptrace_scope=3: ptrace is disabled"
+	fi
+	if ! command -v python3 >/dev/null 2>&1; then
+		# no way to try: the targets are our children, so yama 1 is fine
+		if [ "$scope" = 2 ] && [ "$(id -u)" != 0 ]; then
+			skip "kernel.yama.ptrace_scope=2 and not root"
+		fi
+		return 0
+	fi
+	if ! msg=$(python3 - "$pid" <<'EOF' 2>&1
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_SEIZE = 0x4206
+if libc.ptrace(PTRACE_SEIZE, int(sys.argv[1]), None, None) != 0:
+    e = ctypes.get_errno()
+    print(f"{errno.errorcode.get(e, e)}: {os.strerror(e)}")
+    sys.exit(1 if e in (errno.EPERM, errno.EACCES) else 2)
+EOF
+	); then
+		case $msg in
+		EPERM*|EACCES*)
+			skip "may not ptrace pid $pid ($msg; see kernel.yama.ptrace_scope, CAP_SYS_PTRACE, seccomp)" ;;
+		*)
+			framework_failure "PTRACE_SEIZE probe of pid $pid failed: $msg" ;;
+		esac
+	fi
+	# the probe's exit detached it; make sure the kernel agrees
+	check_untouched "$pid" || framework_failure "ptrace probe left pid $pid traced"
+}

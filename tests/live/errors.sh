@@ -1,0 +1,248 @@
+#!/bin/bash
+# Bad input: heapscope must fail cleanly, with the documented exit status
+# (0 ok, 1 partial, 2 fatal, 64 usage), one "heapscope: ..." line on stderr
+# for fatal errors, {"error": ...} on stdout in --json mode, never hang on a
+# corrupt heap, and leave every target untraced and running.
+#
+# Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
+# Needs: HEAPSCOPE, TARGETS_DIR, python3.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+need_cmd python3
+need_cmd timeout
+SIMPLE=$(target simple)
+
+failed=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
+skip_check() { echo "ok - $* # SKIP"; }
+
+# hs ARGS...: run heapscope, bounded; sets RC and files $OUT and $ERR.
+# A hang is reported as RC=124 (a failure for every check below).
+OUT=$HS_TMP/hs.out
+ERR=$HS_TMP/hs.err
+hs()
+{
+	RC=0
+	timeout -k 5 20 "$HS" "$@" >"$OUT" 2>"$ERR" </dev/null || RC=$?
+}
+
+show()
+{
+	sed 's/^/#   stdout: /' "$OUT"
+	sed 's/^/#   stderr: /' "$ERR"
+}
+
+# expect DESC STATUS: the last hs run exited with STATUS (returns 1 if not)
+expect()
+{
+	if [ "$RC" = "$2" ]; then
+		ok "$1"
+	else
+		not_ok "$1 (exit status $RC, expected $2)"
+		show
+		return 1
+	fi
+}
+
+# expect_fatal DESC [ERE]: exit 2, exactly one stderr line starting
+# "heapscope: ", which matches ERE (case-insensitive) if given
+expect_fatal()
+{
+	local desc=$1 re=${2:-}
+
+	if [ "$RC" != 2 ]; then
+		not_ok "$desc (exit status $RC, expected 2)"
+	elif [ "$(wc -l <"$ERR")" != 1 ] || ! head -n 1 "$ERR" | grep -q '^heapscope: '; then
+		not_ok "$desc (stderr is not one 'heapscope: ...' line)"
+	elif [ -n "$re" ] && ! grep -Eqi -- "$re" "$ERR"; then
+		not_ok "$desc (stderr does not match /$re/)"
+	else
+		ok "$desc"
+		sed 's/^/#   /' "$ERR"
+		return 0
+	fi
+	show
+}
+
+untouched()
+{
+	if check_untouched "$1"; then
+		ok "$2: target untraced and sleeping"
+	else
+		not_ok "$2: target not left untouched"
+	fi
+}
+
+# --- may we ptrace at all?  (a refusal skips the whole test)
+start_target "$SIMPLE" single
+single=$TARGET_PID
+ptrace_ok "$single"
+
+hs arenas "$single"
+expect "arenas on a single-threaded process" 0
+untouched "$single" "single"
+
+# --- usage errors (64) and help (0)
+hs arenas notapid
+expect "arenas notapid: usage error" 64
+hs nosuchcmd
+expect "unknown command: usage error" 64
+hs arenas
+expect "arenas without a pid: usage error" 64
+hs
+expect "no command at all: usage error" 64
+
+for args in "--help" "arenas --help" "stats --help" "maps --help"; do
+	# shellcheck disable=SC2086 # split on purpose
+	hs $args
+	if [ "$RC" = 0 ] && grep -qi usage "$OUT"; then
+		ok "heapscope $args: exit 0, prints usage"
+	else
+		not_ok "heapscope $args: exit $RC, expected 0 and 'usage' on stdout"
+		show
+	fi
+done
+hs --version
+if [ "$RC" = 0 ] && [ -s "$OUT" ]; then
+	ok "heapscope --version: exit 0"
+	sed 's/^/#   /' "$OUT"
+else
+	not_ok "heapscope --version: exit $RC, expected 0 and a version"
+	show
+fi
+
+# --- a pid that does not exist: a child we have just reaped
+sh -c 'exit 0' &
+gone=$!
+wait "$gone" || true
+if [ -e "/proc/$gone" ]; then
+	skip_check "nonexistent pid (pid $gone was reused at once)"
+else
+	for cmd in arenas stats maps; do
+		hs "$cmd" "$gone"
+		expect_fatal "$cmd on nonexistent pid $gone: exit 2"
+	done
+fi
+
+# --- --json error mode
+hs arenas --json 999999999
+if [ "$RC" = 2 ] && python3 -m json.tool "$OUT" >/dev/null 2>&1 &&
+   python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if isinstance(d, dict) and isinstance(d.get("error"), str) and d["error"] else 1)' "$OUT"; then
+	ok "arenas --json 999999999: exit 2, {\"error\": ...} on stdout"
+	sed 's/^/#   /' "$OUT"
+else
+	not_ok "arenas --json 999999999: exit $RC, expected 2 and {\"error\": \"...\"} on stdout"
+	show
+fi
+
+# --- a kernel thread (kthreadd is pid 2 unless we are in a pid namespace)
+kthread=
+if [ "$(sed -n 's/^Name:[[:space:]]*//p' /proc/2/status 2>/dev/null)" = kthreadd ]; then
+	kthread=2
+fi
+if [ -n "$kthread" ]; then
+	hs arenas "$kthread"
+	expect_fatal "arenas on kernel thread (pid $kthread): exit 2" 'kernel thread'
+else
+	skip_check "kernel thread (no kthreadd at pid 2: pid namespace?)"
+fi
+
+# --- a zombie: the child of a parent that does not reap it
+python3 -c 'import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(600)' >"$HS_TMP/zombie.out" &
+track_pid $!
+zombie=
+for _ in $(seq 50); do
+	zombie=$(head -n 1 "$HS_TMP/zombie.out")
+	[ -n "$zombie" ] && grep -q '^State:[[:space:]]*Z' "/proc/$zombie/status" 2>/dev/null && break
+	zombie=
+	sleep 0.1
+done
+if [ -n "$zombie" ]; then
+	hs arenas "$zombie"
+	expect_fatal "arenas on zombie pid $zombie: exit 2" zombie
+else
+	not_ok "zombie: could not make one (harness)"
+fi
+
+# --- a process traced by someone else
+if command -v strace >/dev/null 2>&1; then
+	strace -o /dev/null sleep 600 &
+	stracer=$!
+	track_pid "$stracer"
+	traced=
+	for _ in $(seq 50); do
+		for s in /proc/[0-9]*/status; do
+			if grep -q "^PPid:[[:space:]]*$stracer\$" "$s" 2>/dev/null &&
+			   grep -q "^TracerPid:[[:space:]]*$stracer\$" "$s" 2>/dev/null &&
+			   grep -q '^Name:[[:space:]]*sleep$' "$s" 2>/dev/null; then
+				traced=${s#/proc/}
+				traced=${traced%/status}
+				break 2
+			fi
+		done
+		sleep 0.1
+	done
+	if [ -n "$traced" ]; then
+		track_pid "$traced"
+		hs arenas "$traced"
+		expect_fatal "arenas on pid $traced traced by strace: exit 2, names tracer $stracer" \
+			"(^|[^0-9])$stracer([^0-9]|\$)"
+		if grep -q "^TracerPid:[[:space:]]*$stracer\$" "/proc/$traced/status"; then
+			ok "traced: still traced by strace only"
+		else
+			not_ok "traced: TracerPid changed"
+		fi
+		# strace exits when its child does (re-raising the child's signal)
+		kill -KILL "$traced" 2>/dev/null || true
+		wait "$stracer" 2>/dev/null || true
+		untrack_pid "$stracer"
+		untrack_pid "$traced"
+	else
+		skip_check "traced process (strace could not trace sleep)"
+	fi
+else
+	skip_check "traced process (strace not installed)"
+fi
+
+# --- malloc never initialised: nothing to walk, which is not an error
+start_target "$SIMPLE" nomalloc
+hs arenas "$TARGET_PID"
+if expect "arenas on a process that never called malloc: exit 0" 0; then
+	show
+fi
+untouched "$TARGET_PID" "nomalloc"
+
+# --- corrupt heaps: partial output (1), promptly, and no harm done
+start_target "$SIMPLE" corrupt-fastbin-cycle
+hs arenas "$TARGET_PID"
+expect "arenas on a fastbin cycle: exit 1 (partial), no hang" 1
+if grep -qi cycle "$OUT" "$ERR"; then
+	ok "fastbin cycle: output mentions the cycle"
+else
+	not_ok "fastbin cycle: neither stdout nor stderr mentions 'cycle'"
+	show
+fi
+untouched "$TARGET_PID" "corrupt-fastbin-cycle"
+
+start_target "$SIMPLE" corrupt-size
+hs arenas "$TARGET_PID"
+if expect "arenas on a bogus chunk size in a small bin: exit 1 (partial), no hang" 1; then
+	sed 's/^/#   /' "$ERR"
+fi
+untouched "$TARGET_PID" "corrupt-size"
+
+if [ "$failed" != 0 ]; then
+	echo "FAIL: $ME: some checks failed"
+	exit 1
+fi
+echo "PASS: $ME"

@@ -1,0 +1,93 @@
+/* demo: the "64 MiB arena problem".
+ *
+ * Usage: demo [NTHREADS]          (default 8, at most 256)
+ *
+ * Each thread (normally on its own arena, whose heap reserves 64 MiB of
+ * address space) allocates about 40 MiB in 1-4 KiB chunks and touches it, then
+ * frees all but every KEEP_EVERY-th chunk and the last one.  The freed memory
+ * cannot go back to the kernel: it lies between live chunks, below the top of
+ * the heap, so it stays resident and fragmented inside the arena (free() only
+ * trims the top of a heap, and malloc_trim() is never called).  The main thread
+ * does the same with 8 MiB.  Then "READY <pid>" and block until SIGTERM.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 256
+#define KEEP_EVERY 16
+
+static pthread_barrier_t barrier;
+/* each thread's pointer array, published so the compiler keeps every malloc */
+static void **volatile sink[MAX_THREADS + 1];
+
+static void fragment(size_t target_bytes, unsigned seed)
+{
+	size_t n = target_bytes / 2048 + 1, i, used = 0;
+	void **v = malloc(n * sizeof(*v));
+
+	if (!v)
+		abort();
+	for (i = 0; i < n && used < target_bytes; i++) {
+		size_t sz = 1024 + (i * 2654435761u + seed) % 3073; /* 1-4 KiB */
+
+		v[i] = malloc(sz);
+		if (!v[i])
+			abort();
+		/* recognisable text, for strings(1) on a memory dump */
+		snprintf(v[i], sz, "demo secret %u/%zu ", seed, i);
+		memset((char *)v[i] + 32, 'a' + i % 26, sz - 32); /* resident */
+		used += sz;
+	}
+	n = i;
+	sink[seed] = v;
+	for (i = 0; i + 1 < n; i++)
+		if (i % KEEP_EVERY != 0)
+			free(v[i]);
+	/* v[] itself and every kept chunk stay allocated on purpose */
+}
+
+static void *thread_main(void *arg)
+{
+	fragment(40u << 20, (unsigned)(uintptr_t)arg);
+	pthread_barrier_wait(&barrier);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t tid;
+	char line[64];
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 8;
+	int i, len;
+
+	if (argc > 2 || n < 0 || n > MAX_THREADS) {
+		fprintf(stderr, "usage: demo [NTHREADS]  (0..%d)\n", MAX_THREADS);
+		return 99;
+	}
+	signal(SIGTERM, SIG_DFL);
+	pthread_barrier_init(&barrier, NULL, (unsigned)n + 1);
+	for (i = 0; i < n; i++)
+		if (pthread_create(&tid, NULL, thread_main,
+				   (void *)(uintptr_t)(i + 1)) != 0) {
+			fprintf(stderr, "demo: pthread_create failed\n");
+			return 99;
+		}
+	fragment(8u << 20, 0);
+	pthread_barrier_wait(&barrier);
+
+	len = snprintf(line, sizeof(line), "READY %d\n", (int)getpid());
+	if (write(STDOUT_FILENO, line, len) != len)
+		return 99;
+	for (;;)
+		pause();
+}

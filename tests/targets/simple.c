@@ -1,0 +1,148 @@
+/* simple: small targets for heapscope's error-case tests.
+ *
+ * Usage: simple MODE
+ *   nomalloc               never calls malloc (no stdio either), then blocks
+ *   single                 one thread, some malloc/free, then blocks
+ *   corrupt-fastbin-cycle  a fastbin list B -> A -> B -> ... (safe-linked)
+ *   corrupt-size           a small-bin chunk whose size field is garbage
+ *
+ * Every mode writes "READY <pid>\n" with write(2) and waits in pause() until
+ * SIGTERM.  Nothing here uses stdio after the heap is built: the first printf
+ * to a pipe would malloc its buffer, and with a corrupt heap that malloc could
+ * abort (or loop) before we are READY.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void put(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (write(STDOUT_FILENO, s, n) != (ssize_t)n)
+		_exit(99);
+}
+
+/* no snprintf: keep "nomalloc" free of anything that might allocate */
+static void ready_and_block(void)
+{
+	char buf[32], *p = buf + sizeof(buf);
+	unsigned pid = (unsigned)getpid();
+
+	*--p = '\0';
+	*--p = '\n';
+	do
+		*--p = (char)('0' + pid % 10);
+	while ((pid /= 10) != 0);
+	put("READY ");
+	put(p);
+	for (;;)
+		pause();
+}
+
+/* Live chunks are published here: the compiler may delete a malloc whose
+ * result is never used. */
+static void *volatile sink[32];
+static unsigned nsink;
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (!p)
+		_exit(99);
+	memset(p, 0x61, n);
+	sink[nsink++ % 32] = p;
+	return p;
+}
+
+static void single(void)
+{
+	void *v[100];
+	int i;
+
+	for (i = 0; i < 100; i++)
+		v[i] = xmalloc(16 + i * 24);
+	for (i = 0; i < 100; i += 3)
+		free(v[i]);
+	xmalloc(300000); /* one mmapped chunk */
+}
+
+/* We write to freed chunks on purpose; hide the address from the compiler's
+ * use-after-free analysis (and from any optimisation of the dead store). */
+static uintptr_t launder(uintptr_t v)
+{
+	__asm__ volatile("" : "+r"(v));
+	return v;
+}
+
+/* glibc >= 2.32 safe-linking: a fastbin/tcache "next" pointer is stored as
+ * (address of the field >> 12) ^ target (malloc.c PROTECT_PTR) */
+static uintptr_t protect(uintptr_t field, uintptr_t target)
+{
+	return (field >> 12) ^ target;
+}
+
+static void fastbin_cycle(void)
+{
+	void *v[9];
+	uintptr_t a, b;
+	int i;
+
+	for (i = 0; i < 9; i++)
+		v[i] = xmalloc(40); /* chunk size 0x30: a fastbin size */
+	for (i = 0; i < 7; i++)
+		free(v[i]); /* tcache bin 0x30 is now full */
+	a = (uintptr_t)v[7];
+	b = (uintptr_t)v[8];
+	free(v[7]); /* fastbin: A -> end */
+	free(v[8]); /* fastbin: B -> A -> end */
+	/* A's fd (at the user pointer) now points back to B's chunk header
+	 * (chunk = user pointer - 16): B -> A -> B -> A ... */
+	*(volatile uintptr_t *)launder(a) = protect(a, b - 16);
+}
+
+static void corrupt_size(void)
+{
+	void *v[8];
+	uintptr_t x;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		v[i] = xmalloc(256); /* chunk 0x110: tcache, then small bin */
+		xmalloc(16); /* pin: keeps the chunks apart */
+	}
+	for (i = 0; i < 7; i++)
+		free(v[i]); /* tcache 0x110 full */
+	x = (uintptr_t)v[7];
+	free(v[7]);          /* unsorted bin */
+	xmalloc(5000);       /* large request: sorts x into small bin 0x110 */
+	/* the size field sits 8 bytes below the user pointer; keep PREV_INUSE */
+	*(volatile size_t *)launder(x - 8) = 0x4141414141414140ull | 1;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGTERM, SIG_DFL);
+	if (argc != 2)
+		goto usage;
+	if (strcmp(argv[1], "nomalloc") == 0)
+		;
+	else if (strcmp(argv[1], "single") == 0)
+		single();
+	else if (strcmp(argv[1], "corrupt-fastbin-cycle") == 0)
+		fastbin_cycle();
+	else if (strcmp(argv[1], "corrupt-size") == 0)
+		corrupt_size();
+	else
+		goto usage;
+	ready_and_block();
+usage:
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size\n");
+	return 99;
+}
