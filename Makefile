@@ -6,7 +6,8 @@ MESON    ?= meson
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies (Debian package names).
 PKGS     := gcc make pkg-config meson ninja-build libelf-dev libdw-dev binutils-dev \
-            mandoc python3 gdb libc6-dbg procps strace
+            mandoc python3 gdb libc6-dbg procps strace \
+            libjemalloc2 musl-tools
 CHECK_PKGS := $(PKGS)
 
 .PHONY: all deps build demo check check-asan bench clean

@@ -141,6 +141,40 @@ static void find_version(struct elf_file *f, struct hs_libc *lc)
 	}
 }
 
+/* No version banner (a static binary rarely links it in): recognise glibc
+ * by its malloc's messages and pick the layout whose main_arena and mp_
+ * signatures the file holds, newest first.  Within the rows that share
+ * those structs, safe-linking's message tells 2.32+ apart. */
+static uint64_t scan_main_arena(struct elf_file *f, const struct hs_layout *l);
+static uint64_t scan_mp(struct elf_file *f, const struct hs_layout *l);
+
+static bool rodata_has(struct elf_file *f, const char *needle)
+{
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(f, ".rodata", &sh);
+	return d && memmem(d->d_buf, d->d_size, needle, strlen(needle));
+}
+
+static const struct hs_layout *layout_by_structure(struct elf_file *f, struct hs_libc *lc)
+{
+	if (!rodata_has(f, "malloc(): corrupted top size") && !rodata_has(f, "malloc assertion failure"))
+		return NULL;
+	bool safe = rodata_has(f, "unaligned tcache chunk detected");
+	unsigned n;
+	const struct hs_layout *t = hs_layout_table(&n);
+	for (unsigned i = n; i-- > 0;) {
+		if (t[i].safe_linking != safe && !(t[i].min_minor >= 35))
+			continue;
+		if (scan_mp(f, &t[i]) && scan_main_arena(f, &t[i])) {
+			lc->major = 2;
+			lc->minor = t[i].max_minor;
+			snprintf(lc->version, sizeof(lc->version), "%s?", t[i].name);
+			return &t[i];
+		}
+	}
+	return NULL;
+}
+
 /* ---- locating the library ------------------------------------------------ */
 
 static const char *basename_of(const char *p)
@@ -171,7 +205,8 @@ static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
 	for (size_t i = 0; i < maps->n; i++) {
 		const char *b = basename_of(maps->v[i].path);
 		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (!strncmp(b, known[k].needle, strlen(known[k].needle)))
+			if (!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
+			    (k == 0 && strstr(maps->v[i].path, "-linux-musl/")))   /* Debian's musl libc.so */
 				return hs_err_set(err, ENOTSUP,
 						  "this process uses %s (%s), not glibc's malloc: heapscope reads "
 						  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
@@ -558,7 +593,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, stru
 		if (open_mapped(pid, first, &f, lc->file, sizeof(lc->file)) < 0)
 			return hs_err_sys(err, errno ? errno : ENOENT, "cannot open %s", first->path);
 		find_version(&f, lc);
-		if (!lc->major) {
+		if (!lc->major && !layout_by_structure(&f, lc)) {
 			elf_file_close(&f);
 			return hs_err_set(err, ENOTSUP,
 					  "pid %d maps no glibc (no libc.so, and %s holds no glibc): it does not use "
@@ -576,6 +611,8 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, stru
 	build_id_hex(&f, lc->build_id, sizeof(lc->build_id));
 
 	const struct hs_layout *row = hs_layout_for_version(lc->major, lc->minor);
+	if (!row && !lc->major)
+		row = layout_by_structure(&f, lc);
 	if (row) {
 		lc->layout = *row;
 		lc->have_layout = true;

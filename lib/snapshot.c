@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,15 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		}
 	}
 	s->walk_us = now_us() - t0;
+	/* Test hook: hold the threads stopped, so that a test can signal
+	 * heapscope mid-session and check the target is released. */
+	const char *hold = getenv("HEAPSCOPE_TEST_HOLD_MS");
+	if (ses && hold) {
+		long ms = strtol(hold, NULL, 10);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	*locked = 0;
 	for (size_t i = 0; i < s->heap.narenas; i++)
 		*locked += s->heap.arenas[i].mutex != 0;
