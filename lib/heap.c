@@ -139,30 +139,52 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_layout *l, const un
 	return 0;
 }
 
+/* All 127 bins are walked side by side, one chunk of each in turn, with
+ * the next chunk of each list prefetched: the lists of a big heap jump
+ * across megabytes, and walking them one after another would wait on a
+ * cache miss per chunk. */
+struct bin_cursor {
+	uint64_t p, bin;
+	struct cycle cy;
+	int i;
+};
+
 static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsigned char *st, struct hs_arena *a)
 {
+	struct bin_cursor cur[HS_NBINS];
+	int n = 0;
 	for (int i = 1; i < HS_NBINS; i++) {
-		uint64_t bin = hs_bin_at(l, a->addr, i);
-		uint64_t p = rd64(st, l->ms_bins + (i - 1) * 16);
-		struct hs_binstat *bs = &a->bins[i];
+		uint64_t p = rd64(st, l->ms_bins + (i - 1) * 16), bin = hs_bin_at(l, a->addr, i);
 		if (!p)
 			continue;       /* not initialised yet: malloc_info skips it too */
-		bs->from = UINT64_MAX;
-		struct cycle cy;
-		cycle_init(&cy, p);
-		while (p != bin) {
-			uint64_t hdr[3];
-			if (p & (HS_MALLOC_ALIGN - 1)) {
-				corrupt(a, p, "bin %d: misaligned chunk 0x%" PRIx64, i, p);
-				break;
-			}
-			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
-				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is not readable", i, p);
-				break;
-			}
-			if (bogus_size(a, hdr[1])) {
-				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
-				break;
+		if (p == bin)
+			continue;       /* empty */
+		a->bins[i].from = UINT64_MAX;
+		cur[n].p = p;
+		cur[n].bin = bin;
+		cur[n].i = i;
+		cycle_init(&cur[n].cy, p);
+		n++;
+	}
+	while (n > 0) {
+		for (int k = 0; k < n;) {
+			struct bin_cursor *c = &cur[k];
+			struct hs_binstat *bs = &a->bins[c->i];
+			uint64_t p = c->p, hdr[3];
+			const char *bad = NULL;
+			if (p & (HS_MALLOC_ALIGN - 1))
+				bad = "misaligned";
+			else if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0)
+				bad = "not readable";
+			else if (bogus_size(a, hdr[1]))
+				bad = "bogus size";
+			if (bad) {
+				if (bad[0] == 'b')
+					corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, c->i, p, hdr[1]);
+				else
+					corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is %s", c->i, p, bad);
+				*c = cur[--n];
+				continue;
 			}
 			bs->count++;
 			bs->total += hdr[1];
@@ -174,15 +196,23 @@ static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsign
 			a->bin_bytes += HS_CHUNKSIZE(hdr[1]);
 			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN) < 0)
 				return -ENOMEM;
-			p = hdr[2];
-			if (cycle_step(&cy, p)) {
-				corrupt(a, p, "bin %d: cycle at chunk 0x%" PRIx64, i, p);
-				break;
+			c->p = hdr[2];
+			if (c->p == c->bin) {
+				*c = cur[--n];      /* back at the bin: done */
+				continue;
 			}
+			if (cycle_step(&c->cy, c->p)) {
+				corrupt(a, c->p, "bin %d: cycle at chunk 0x%" PRIx64, c->i, c->p);
+				*c = cur[--n];
+				continue;
+			}
+			hs_mem_prefetch(mem, c->p + 8);
+			k++;
 		}
-		if (!bs->count)
-			bs->from = 0;
 	}
+	for (int i = 1; i < HS_NBINS; i++)
+		if (!a->bins[i].count)
+			a->bins[i].from = 0;
 	return 0;
 }
 

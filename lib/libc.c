@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libc.h"
@@ -436,6 +437,77 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
 	return 0;
 }
 
+/* Decompressing libc's .debug_info costs ~50 ms, more than the rest of a
+ * run; the offsets read from it are kept per build-id under
+ * $XDG_CACHE_HOME/heapscope (or ~/.cache/heapscope), as debuginfod keeps
+ * its files.  A cache that cannot be read or written is simply skipped. */
+#define LAYOUT_CACHE_MAGIC "heapscope-layout-2\n"
+
+static int cache_path(const char *build_id, char *out, size_t sz, bool mkdirs)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char dir[PATH_MAX];
+	if (xdg && xdg[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/heapscope", xdg);
+	else if (home && home[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/.cache/heapscope", home);
+	else
+		return -ENOENT;
+	if (!build_id[0])
+		return -ENOENT;
+	if (mkdirs) {
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			mkdir(parent, 0700);
+		}
+		mkdir(dir, 0700);
+	}
+	snprintf(out, sz, "%s/%s.layout", dir, build_id);
+	return 0;
+}
+
+static int layout_cache_load(const char *build_id, struct hs_layout *l)
+{
+	char path[PATH_MAX];
+	if (cache_path(build_id, path, sizeof(path), false) < 0)
+		return -ENOENT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char buf[sizeof(LAYOUT_CACHE_MAGIC) + sizeof(*l)];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != (ssize_t)sizeof(buf) || memcmp(buf, LAYOUT_CACHE_MAGIC, sizeof(LAYOUT_CACHE_MAGIC)))
+		return -EINVAL;
+	const char *name = l->name;
+	memcpy(l, buf + sizeof(LAYOUT_CACHE_MAGIC), sizeof(*l));
+	l->name = name;
+	return 0;
+}
+
+static void layout_cache_store(const char *build_id, const struct hs_layout *l)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	if (cache_path(build_id, path, sizeof(path), true) < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	struct hs_layout copy = *l;
+	copy.name = NULL;
+	char buf[sizeof(LAYOUT_CACHE_MAGIC) + sizeof(copy)];
+	memcpy(buf, LAYOUT_CACHE_MAGIC, sizeof(LAYOUT_CACHE_MAGIC));
+	memcpy(buf + sizeof(LAYOUT_CACHE_MAGIC), &copy, sizeof(copy));
+	bool ok = write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf);
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
 /* ---- no symbols: the file image ------------------------------------------ */
 
 /* main_arena is the only malloc_state in .data whose image is all zero but
@@ -624,11 +696,17 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, stru
 		if (find_debuginfo(pid, &f, lc, &df) == 0) {
 			symbols_from(&df, lc);
 			struct hs_layout dl = lc->layout;
-			if (layout_from_dwarf(lc->debuginfo, &dl) == 0) {
+			dl.name = "dwarf";
+			if (layout_cache_load(lc->build_id, &dl) == 0) {
+				lc->layout = dl;
+				lc->have_layout = true;
+				lc->layout_from = "dwarf (cached)";
+			} else if (layout_from_dwarf(lc->debuginfo, &dl) == 0) {
 				dl.name = "dwarf";
 				lc->layout = dl;
 				lc->have_layout = true;
 				lc->layout_from = "dwarf";
+				layout_cache_store(lc->build_id, &dl);
 			}
 			elf_file_close(&df);
 			if (lc->main_arena)

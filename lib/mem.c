@@ -164,7 +164,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
 #define CACHE_SLOTS   16384u         /* 64 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
 #define REGION_SLOTS  4096u
-#define REGION_MISSES 4
+#define REGION_MISSES 32             /* break-even: 32 page reads cost about one 1 MiB read */
 
 struct cache_mem {
 	struct hs_mem mem;
@@ -189,8 +189,9 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 		cm->region[ri].base = rbase;
 		cm->region[ri].misses = 0;
 	}
-	if (++cm->region[ri].misses == REGION_MISSES &&
+	if (++cm->region[ri].misses >= REGION_MISSES &&
 	    cm->under->read(cm->under, rbase, slot_of(cm, rbase), REGION_PAGES * PAGE_SZ) == 0) {
+		cm->region[ri].misses = 0;
 		for (unsigned i = 0; i < REGION_PAGES; i++) {
 			uint64_t pg = rbase + (uint64_t)i * PAGE_SZ;
 			cm->tag[(pg / PAGE_SZ) % CACHE_SLOTS] = pg + 1;
@@ -231,6 +232,14 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] == page + 1)
+		__builtin_prefetch(slot_of(cm, page) + (addr - page));
+}
+
 static void cache_close(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -268,6 +277,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	/* Huge pages spare heapscope a page fault per 4 KiB it fills. */
 	madvise(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ, MADV_HUGEPAGE);
 	cm->mem.read = cache_read;
+	cm->mem.prefetch = cache_prefetch;
 	cm->mem.close = cache_close;
 	cm->under = under;
 	*mem = &cm->mem;

@@ -13,6 +13,9 @@
 struct hs_mem {
 	int (*read)(struct hs_mem *mem, uint64_t addr, void *buf, size_t len);
 	void (*close)(struct hs_mem *mem);
+	/* Optional: a hint that addr will be read soon (a cache starts the
+	 * load, so that walks of several lists overlap their misses). */
+	void (*prefetch)(struct hs_mem *mem, uint64_t addr);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
 };
@@ -48,6 +51,12 @@ static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size
 static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
 {
 	return mem->read(mem, addr, v, sizeof(*v));
+}
+
+static inline void hs_mem_prefetch(struct hs_mem *mem, uint64_t addr)
+{
+	if (mem->prefetch)
+		mem->prefetch(mem, addr);
 }
 
 void hs_mem_close(struct hs_mem *mem);

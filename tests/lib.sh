@@ -57,6 +57,9 @@ target()
 
 HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/heapscope-test.XXXXXX") ||
 	framework_failure "mktemp -d failed"
+# A private, empty layout cache: the first run of each test reads DWARF,
+# later runs read the cache, so both paths are exercised.
+export XDG_CACHE_HOME=$HS_TMP/cache
 
 _hs_pids=
 _hs_nstarted=0
