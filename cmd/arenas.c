@@ -151,8 +151,9 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 	const struct hs_heap *h = &s->heap;
 	const struct hs_libc *lc = &s->libc;
 	char f[12][HS_SIZE_BUF];
-	printf("pid %d: glibc %s%s, %zu threads, symbols from %s, layout from %s\n", (int)s->pid,
+	printf("pid %d: glibc %s%s, %zu thread%s, symbols from %s, layout from %s\n", (int)s->pid,
 	       lc->version[0] ? lc->version : "?", lc->is_static ? " (static)" : "", s->nthreads,
+	       s->nthreads == 1 ? "" : "s",
 	       lc->symbols_from, lc->layout_from);
 	if (!h->initialized) {
 		printf("malloc has not been used yet: no arena holds memory\n");

@@ -42,7 +42,12 @@ static void summary_text(const struct hs_snapshot *s)
 	struct hs_mallinfo2 mi;
 	hs_heap_mallinfo2(h, &mi);
 	char f[8][HS_SIZE_BUF];
-	uint64_t bins = mi.fordblks - mi.fsmblks - mi.keepcost, nbins = mi.ordblks - h->narenas;
+	uint64_t tops = 0, bins = 0, nbins = 0;
+	for (size_t i = 0; i < h->narenas; i++) {
+		tops += h->arenas[i].top_size;
+		bins += h->arenas[i].bin_bytes;
+		nbins += h->arenas[i].bin_count;
+	}
 	printf("pid %d, glibc %s: %zu arena%s\n", (int)s->pid, s->libc.version, h->narenas, h->narenas == 1 ? "" : "s");
 	printf("  from the system  %8s in arenas, %s in %" PRIu64 " mmapped chunks\n", hs_fmt_size(mi.arena, f[0]),
 	       hs_fmt_size(mi.hblkhd, f[1]), mi.hblks);
@@ -51,7 +56,7 @@ static void summary_text(const struct hs_snapshot *s)
 	printf("  free             %8s: %s in %" PRIu64 " fastbin chunks, %s in %" PRIu64
 	       " bin chunks, %s in top chunks\n",
 	       hs_fmt_size(mi.fordblks, f[3]), hs_fmt_size(mi.fsmblks, f[4]), mi.smblks, hs_fmt_size(bins, f[5]), nbins,
-	       hs_fmt_size(mi.fordblks - mi.fsmblks - bins, f[6]));
+	       hs_fmt_size(tops, f[6]));
 	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
 }
 

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "maps.h"
 #include "mem.h"
 
 /* ---- live process -------------------------------------------------- */
@@ -159,7 +161,12 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * times, the whole megabyte is read in one call, so dense lists cost the
  * memory bandwidth and few system calls.  Slots are direct-mapped by page
  * number into one lazily touched arena, so a region's pages are contiguous
- * there and fill with a single read. */
+ * there and fill with a single read.
+ *
+ * Reading a page the target never touched would make the kernel map the
+ * zero page into it: a change to the target, and a page that pagemap then
+ * reports resident.  With a pagemap, such pages of anonymous mappings are
+ * never read: they hold zeros, and the cache says so. */
 #define PAGE_SZ       4096u
 #define CACHE_SLOTS   16384u         /* 64 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
@@ -171,12 +178,65 @@ struct cache_mem {
 	struct hs_mem *under;
 	unsigned char *data;             /* CACHE_SLOTS pages */
 	uint64_t tag[CACHE_SLOTS];       /* page address + 1 (0: empty) */
-	struct { uint64_t base; unsigned misses; } region[REGION_SLOTS];
+	struct {
+		uint64_t base;
+		unsigned misses;
+		bool known;                  /* absent[] read from pagemap */
+		uint64_t absent[REGION_PAGES / 64];  /* never touched: zeros */
+	} region[REGION_SLOTS];
+	int pagemap_fd;                  /* -1: read every page */
+	const struct hs_maps *maps;
 };
 
 static unsigned char *slot_of(struct cache_mem *cm, uint64_t page)
 {
 	return cm->data + (size_t)((page / PAGE_SZ) % CACHE_SLOTS) * PAGE_SZ;
+}
+
+/* Which pages of a region the target never touched (pagemap entry 0:
+ * neither present nor swapped) inside an anonymous mapping it has. */
+static void region_absent(struct cache_mem *cm, unsigned ri)
+{
+	uint64_t rbase = cm->region[ri].base, pm[REGION_PAGES];
+	memset(cm->region[ri].absent, 0, sizeof(cm->region[ri].absent));
+	cm->region[ri].known = true;
+	if (cm->pagemap_fd < 0 || !cm->maps)
+		return;
+	ssize_t n = pread(cm->pagemap_fd, pm, sizeof(pm), (off_t)(rbase / PAGE_SZ * 8));
+	for (ssize_t i = 0; i < n / 8; i++) {
+		if (pm[i])
+			continue;
+		const struct hs_mapping *m = hs_maps_find(cm->maps, rbase + (uint64_t)i * PAGE_SZ);
+		if (m && m->perms[0] == 'r' && (hs_mapping_anon(m) || !strcmp(m->path, "[heap]")))
+			cm->region[ri].absent[i / 64] |= 1ull << (i % 64);
+	}
+}
+
+static bool page_absent(struct cache_mem *cm, unsigned ri, uint64_t page)
+{
+	unsigned i = (unsigned)((page - cm->region[ri].base) / PAGE_SZ);
+	return cm->region[ri].absent[i / 64] >> (i % 64) & 1;
+}
+
+/* Read a whole region, skipping its absent pages: one call, one iovec per
+ * run of pages that are there. */
+static int region_read(struct cache_mem *cm, unsigned ri)
+{
+	uint64_t rbase = cm->region[ri].base;
+	unsigned char *dst = slot_of(cm, rbase);
+	for (unsigned i = 0; i < REGION_PAGES;) {
+		unsigned j = i;
+		bool absent = page_absent(cm, ri, rbase + (uint64_t)i * PAGE_SZ);
+		while (j < REGION_PAGES && page_absent(cm, ri, rbase + (uint64_t)j * PAGE_SZ) == absent)
+			j++;
+		size_t off = (size_t)i * PAGE_SZ, len = (size_t)(j - i) * PAGE_SZ;
+		if (absent)
+			memset(dst + off, 0, len);
+		else if (cm->under->read(cm->under, rbase + off, dst + off, len) < 0)
+			return -EFAULT;
+		i = j;
+	}
+	return 0;
 }
 
 /* Bring one page in (or its whole region); 0 or -errno. */
@@ -185,12 +245,12 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	cm->mem.nreads++;
 	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
 	unsigned ri = (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
-	if (cm->region[ri].base != rbase) {
+	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
 		cm->region[ri].base = rbase;
 		cm->region[ri].misses = 0;
+		region_absent(cm, ri);
 	}
-	if (++cm->region[ri].misses >= REGION_MISSES &&
-	    cm->under->read(cm->under, rbase, slot_of(cm, rbase), REGION_PAGES * PAGE_SZ) == 0) {
+	if (++cm->region[ri].misses >= REGION_MISSES && region_read(cm, ri) == 0) {
 		cm->region[ri].misses = 0;
 		for (unsigned i = 0; i < REGION_PAGES; i++) {
 			uint64_t pg = rbase + (uint64_t)i * PAGE_SZ;
@@ -200,7 +260,11 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	}
 	size_t idx = (page / PAGE_SZ) % CACHE_SLOTS;
 	cm->tag[idx] = 0;
-	int r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ);
+	int r = 0;
+	if (page_absent(cm, ri, page))
+		memset(slot_of(cm, page), 0, PAGE_SZ);
+	else
+		r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ);
 	if (r == 0)
 		cm->tag[idx] = page + 1;
 	return r;
@@ -256,6 +320,14 @@ void hs_mem_cache_prefault(struct hs_mem *mem, size_t bytes)
 	madvise(cm->data, bytes, MADV_POPULATE_WRITE);
 }
 
+void hs_mem_cache_set_pagemap(struct hs_mem *mem, int pagemap_fd, const struct hs_maps *maps)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	cm->pagemap_fd = pagemap_fd;
+	cm->maps = maps;
+	hs_mem_cache_drop(mem);
+}
+
 void hs_mem_cache_drop(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -276,6 +348,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	}
 	/* Huge pages spare heapscope a page fault per 4 KiB it fills. */
 	madvise(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ, MADV_HUGEPAGE);
+	cm->pagemap_fd = -1;
 	cm->mem.read = cache_read;
 	cm->mem.prefetch = cache_prefetch;
 	cm->mem.close = cache_close;

@@ -39,6 +39,12 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * keeps missing is read whole, in one system call.  Call hs_mem_cache_drop() when the target may have changed. */
 int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem);
 void hs_mem_cache_drop(struct hs_mem *cache);
+/* Give the cache the target's pagemap (an open fd it borrows) and mappings:
+ * pages of anonymous mappings that were never touched are then known to
+ * hold zeros and are not read, so reading never maps a page into the
+ * target.  pagemap_fd -1 turns this off. */
+struct hs_maps;
+void hs_mem_cache_set_pagemap(struct hs_mem *cache, int pagemap_fd, const struct hs_maps *maps);
 /* Fault in the first bytes of the cache now, so that filling it later (while
  * the target is stopped) costs no page faults in heapscope. */
 void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);

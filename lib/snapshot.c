@@ -89,6 +89,7 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 {
 	memset(s, 0, sizeof(*s));
 	s->pid = pid;
+	s->pagemap_fd = -1;
 	int r = hs_proc_check(pid, o->freeze, NULL, err);
 	if (r < 0)
 		return r;
@@ -108,6 +109,8 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 		hs_mem_close(raw);
 		return hs_err_set(err, ENOMEM, "out of memory");
 	}
+	s->pagemap_fd = hs_proc_pagemap_open(pid, NULL);
+	hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
 	/* The largest heap a walk may read: the cache is faulted in up to that
 	 * before any thread is stopped. */
 	uint64_t biggest = 0;
@@ -132,11 +135,9 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	if (r < 0)
 		return r;
 	if (o->residency && s->heap.initialized) {
-		int fd = hs_proc_pagemap_open(pid, err);
-		if (fd < 0)
-			return fd;
-		r = hs_heap_residency(&s->heap, fd, 0, err);
-		close(fd);
+		if (s->pagemap_fd < 0)
+			return hs_proc_pagemap_open(pid, err);
+		r = hs_heap_residency(&s->heap, s->pagemap_fd, 0, err);
 		if (r < 0)
 			return r;
 	}
@@ -145,6 +146,9 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 
 void hs_snapshot_release(struct hs_snapshot *s)
 {
+	if (s->pagemap_fd >= 0)
+		close(s->pagemap_fd);
+	s->pagemap_fd = -1;
 	hs_heap_release(&s->heap);
 	hs_mem_close(s->mem);
 	s->mem = NULL;

@@ -27,6 +27,7 @@ struct hs_snapshot {
 	struct hs_maps maps;     /* with smaps figures */
 	struct hs_libc libc;
 	struct hs_mem *mem;
+	int pagemap_fd;          /* -1 when pagemap cannot be read */
 	struct hs_heap heap;
 	uint64_t pause_us;       /* how long the target was stopped, in total */
 	uint64_t walk_us;        /* time spent walking while stopped */

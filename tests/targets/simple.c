@@ -126,6 +126,23 @@ static void corrupt_size(void)
 	*(volatile size_t *)launder(x - 8) = 0x4141414141414140ull | 1;
 }
 
+/* Free chunks whose insides were never touched: 12 KB chunks, never
+ * written, every other one freed, so the bins hold ~40 per megabyte and
+ * most of their pages were never faulted in.  A reader that faults them in
+ * changes the target (the readonly test counts present pages). */
+static void *sparse_keep[8000];
+
+static void sparse(void)
+{
+	for (int i = 0; i < 8000; i++)
+		if (!(sparse_keep[i] = malloc(12000)))
+			_exit(99);
+	for (int i = 0; i < 8000; i += 2) {
+		free(sparse_keep[i]);
+		sparse_keep[i] = NULL;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
@@ -139,10 +156,12 @@ int main(int argc, char **argv)
 		fastbin_cycle();
 	else if (strcmp(argv[1], "corrupt-size") == 0)
 		corrupt_size();
+	else if (strcmp(argv[1], "sparse") == 0)
+		sparse();
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse\n");
 	return 99;
 }
