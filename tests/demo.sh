@@ -11,7 +11,7 @@ demo=$build/tests/demo
 out=$(mktemp)
 "$demo" 8 >"$out" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$out" "$out.maps"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f "$out" "$out.maps"' EXIT
 for _ in $(seq 100); do grep -q READY "$out" && break; sleep 0.1; done
 grep -q READY "$out" || { echo "demo: target did not get ready" >&2; exit 2; }
 

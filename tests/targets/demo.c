@@ -13,6 +13,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +56,24 @@ static void fragment(size_t target_bytes, unsigned seed)
 	/* v[] itself and every kept chunk stay allocated on purpose */
 }
 
+static long resident_pages(void)
+{
+	char buf[128];
+	long size = 0, res = -1, shared = 0;
+	int fd = open("/proc/self/statm", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* Anonymous pages only: the first call of malloc_trim faults in libc's
+	 * code for it, which is file-backed and "shared" here. */
+	sscanf(buf, "%ld %ld %ld", &size, &res, &shared);
+	return res - shared;
+}
+
 static void *thread_main(void *arg)
 {
 	fragment(40u << 20, (unsigned)(uintptr_t)arg);
@@ -75,6 +95,11 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	signal(SIGTERM, SIG_DFL);
+	/* SIGUSR1 is taken by sigwait in the main thread only. */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	pthread_barrier_init(&barrier, NULL, (unsigned)n + 1);
 	for (i = 0; i < n; i++)
 		if (pthread_create(&tid, NULL, thread_main,
@@ -88,6 +113,18 @@ int main(int argc, char **argv)
 	len = snprintf(line, sizeof(line), "READY %d\n", (int)getpid());
 	if (write(STDOUT_FILENO, line, len) != len)
 		return 99;
-	for (;;)
-		pause();
+	/* On SIGUSR1: malloc_trim(0) here, and report what it gave back, as
+	 * the change of resident anonymous pages (statm): the ground truth for what
+	 * heapscope predicted as trimmable. */
+	for (;;) {
+		int sig;
+		if (sigwait(&usr1, &sig) != 0)
+			continue;
+		long before = resident_pages();
+		int ret = malloc_trim(0);
+		long after = resident_pages();
+		len = snprintf(line, sizeof(line), "TRIMMED %ld %d\n", (before - after) * 4096L, ret);
+		if (write(STDOUT_FILENO, line, len) != len)
+			return 99;
+	}
 }
