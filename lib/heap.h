@@ -98,14 +98,20 @@ struct hs_heap {
 	int status;                /* 0, or -EUCLEAN when some arena is partial */
 };
 
-/* Walk mp_ and every arena.  The target should be stopped.  Returns 0 (h
- * may still be partial: h->status), or -errno for a fatal problem (libc
- * layout does not match memory, process gone). */
-int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, struct hs_heap *h, struct hs_err *err);
+/* The threads whose tcache and arena are wanted: each one's thread
+ * pointer (fs_base), from which its TLS is found. */
+struct hs_heap_threads {
+	size_t n;
+	const pid_t *tids;
+	const uint64_t *fs_base;
+};
 
-/* Find a thread's tcache and arena from its TLS (fs_base) and walk its
- * tcache.  Call after hs_heap_walk, while the thread is stopped. */
-int hs_heap_add_thread(struct hs_heap *h, struct hs_mem *mem, pid_t tid, uint64_t fs_base);
+/* Walk mp_, every arena and each thread's tcache (threads may be NULL).
+ * The target should be stopped.  Returns 0 (h may still be partial:
+ * h->status), or -errno for a fatal problem (libc layout does not match
+ * memory, process gone). */
+int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		 struct hs_heap *h, struct hs_err *err);
 
 /* Resident and trimmable bytes of each arena from /proc/PID/pagemap
  * (pagemap_fd), with malloc_trim(pad)'s rules: fastbins consolidated, whole

@@ -45,19 +45,26 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	}
 	uint64_t t0 = now_us();
 	hs_mem_cache_drop(s->mem);
-	r = hs_heap_walk(s->mem, &s->libc, &s->heap, err);
-	if (r == 0 && ses) {
-		const pid_t *tids;
-		size_t n = hs_session_threads(ses, &tids);
-		s->nthreads = n;
-		for (size_t i = 0; i < n && r == 0; i++) {
-			struct hs_thread_regs regs;
-			if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
-				continue;       /* it exited meanwhile */
-			if (hs_heap_add_thread(&s->heap, s->mem, tids[i], regs.fs_base) < 0)
-				r = hs_err_set(err, ENOMEM, "out of memory");
-		}
+	/* Registers first: the walk finds each thread's tcache from them. */
+	const pid_t *tids = NULL;
+	size_t n = ses ? hs_session_threads(ses, &tids) : 0;
+	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
+	uint64_t *fs = calloc(n + 1, sizeof(*fs));
+	struct hs_heap_threads th = { 0, ok_tids, fs };
+	for (size_t i = 0; ok_tids && fs && i < n; i++) {
+		struct hs_thread_regs regs;
+		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
+			continue;       /* it exited meanwhile */
+		ok_tids[th.n] = tids[i];
+		fs[th.n++] = regs.fs_base;
 	}
+	s->nthreads = th.n;
+	if (!ok_tids || !fs)
+		r = hs_err_set(err, ENOMEM, "out of memory");
+	else
+		r = hs_heap_walk(s->mem, &s->libc, &th, &s->heap, err);
+	free(ok_tids);
+	free(fs);
 	s->walk_us = now_us() - t0;
 	/* Test hook: hold the threads stopped, so that a test can signal
 	 * heapscope mid-session and check the target is released. */

@@ -154,9 +154,10 @@ static struct hs_mem *open_image(void)
 static int walk(struct hs_heap *h, struct hs_err *err)
 {
 	struct hs_mem *m = open_image();
-	int r = hs_heap_walk(m, &lc, h, err);
-	if (r == 0)
-		hs_heap_add_thread(h, m, 1234, FS);
+	pid_t tid = 1234;
+	uint64_t fs = FS;
+	struct hs_heap_threads th = { 1, &tid, &fs };
+	int r = hs_heap_walk(m, &lc, &th, h, err);
 	hs_mem_close(m);
 	return r;
 }
