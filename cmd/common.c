@@ -36,9 +36,11 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s)
 			hs_cli_warn(cli, "thread %d: %s", (int)h->tcaches[i].tid, h->tcaches[i].problem);
 			status = HS_EXIT_PARTIAL;
 		}
-	if (s->locked_arenas)
+	if (s->locked_arenas) {
 		hs_cli_warn(cli, "%d arena(s) were locked by a thread inside malloc in every one of %d stops: "
 			    "their lists may be mid-update", s->locked_arenas, s->attempts);
+		status = HS_EXIT_PARTIAL;
+	}
 	return status;
 }
 

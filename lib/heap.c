@@ -220,15 +220,23 @@ static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_are
 {
 	const struct hs_layout *l = h->l;
 	if (a->main) {
-		/* One contiguous sbrk region from sbrk_base to the end of top. */
+		/* Contiguous (the usual case): one sbrk region from sbrk_base to
+		 * the end of top.  When brk could not grow, glibc falls back to
+		 * mmap and marks the arena NONCONTIGUOUS (flags & 2): its pieces
+		 * are not linked, so only top's own region is known. */
 		uint64_t start = h->sbrk_base & ~(uint64_t)(PAGE - 1), end = a->top + a->top_size;
-		if (!h->sbrk_base || end <= start)
+		a->contiguous = !(a->flags & 2) && h->sbrk_base && start <= a->top && end > start &&
+				end - start <= a->system_mem + (64u << 20);
+		if (!a->contiguous)
+			start = a->top & ~(uint64_t)(PAGE - 1);
+		if (!a->top_size || end <= start)
 			return 0;
 		a->heaps = calloc(1, sizeof(*a->heaps));
 		if (!a->heaps)
 			return -ENOMEM;
 		a->nheaps = 1;
-		a->heaps[0] = (struct hs_heapseg){ start, a->system_mem, end - start, end - start, 0 };
+		uint64_t len = (end - start + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+		a->heaps[0] = (struct hs_heapseg){ start, a->contiguous ? a->system_mem : a->top_size, len, len, 0 };
 		return 0;
 	}
 	uint64_t hp = a->top & ~(h->heap_max - 1);
@@ -274,6 +282,7 @@ static int read_arena(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a,
 {
 	const struct hs_layout *l = h->l;
 	a->mutex = rd32(st, l->ms_mutex);
+	a->flags = rd32(st, l->ms_flags);
 	a->top = rd64(st, l->ms_top);
 	a->next = rd64(st, l->ms_next);
 	a->system_mem = rd64(st, l->ms_system_mem);
@@ -348,6 +357,7 @@ int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs
 	h->mmap_threshold = rd64(mp, l->mp_mmap_threshold);
 	h->arena_max = rd64(mp, l->mp_arena_max);
 	h->hp_pagesize = l->mp_hp_pagesize == HS_NO_FIELD ? 0 : rd64(mp, l->mp_hp_pagesize);
+	h->thp_pagesize = l->mp_thp_pagesize == HS_NO_FIELD ? 0 : rd64(mp, l->mp_thp_pagesize);
 	h->n_mmaps = rd32(mp, l->mp_n_mmaps);
 	h->n_mmaps_max = rd32(mp, l->mp_n_mmaps_max);
 	h->max_n_mmaps = rd32(mp, l->mp_max_n_mmaps);
@@ -515,8 +525,14 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 		uint64_t csize = HS_MINSIZE + 16 * (uint64_t)i;
 		struct cycle cy;
 		cycle_init(&cy, e);
-		while (e && walked <= cnt) {
+		while (e) {
 			uint64_t next;
+			if (walked == cnt) {
+				t->status = -EUCLEAN;
+				snprintf(t->problem, sizeof(t->problem),
+					 "tcache bin %d: count says %" PRIu64 ", list holds more", i, cnt);
+				break;
+			}
 			if ((e & 15) || hs_mem_u64(mem, e, &next) < 0) {
 				t->status = -EUCLEAN;
 				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad entry 0x%" PRIx64, i, e);
@@ -538,8 +554,7 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 		if (!t->status && walked != cnt) {
 			t->status = -EUCLEAN;
 			snprintf(t->problem, sizeof(t->problem),
-				 "tcache bin %d: count says %" PRIu64 ", list holds %s%" PRIu64, i, cnt,
-				 walked > cnt ? "more than " : "", walked);
+				 "tcache bin %d: count says %" PRIu64 ", list holds %" PRIu64, i, cnt, walked);
 		}
 		t->count += walked;
 		t->bytes += walked * csize;
@@ -676,10 +691,14 @@ int hs_heap_residency(struct hs_heap *h, int fd, uint64_t pad, struct hs_err *er
 		}
 		/* systrim: the main arena's top above pad goes back to the system
 		 * (sbrk); other arenas' tops shrink only on free (heap_trim). */
-		if (a->main && a->top) {
+		/* systrim also needs the brk to end where top ends: only a
+		 * contiguous main arena is trimmed.  With THP (2.35+, tunable
+		 * glibc.malloc.hugetlb=1) it releases whole huge pages. */
+		if (a->main && a->top && a->contiguous) {
 			uint64_t top_end = a->top + a->top_size, tsize = top_end - top_start;
+			uint64_t unit = h->thp_pagesize && !(h->thp_pagesize & (h->thp_pagesize - 1)) ? h->thp_pagesize : PAGE;
 			if (tsize > HS_MINSIZE + 1 && tsize - HS_MINSIZE - 1 > pad) {
-				uint64_t extra = (tsize - HS_MINSIZE - 1 - pad) & ~(uint64_t)(PAGE - 1);
+				uint64_t extra = (tsize - HS_MINSIZE - 1 - pad) & ~(unit - 1);
 				uint64_t res;
 				int r = resident(fd, top_end - extra, top_end, &res);
 				if (r < 0)

@@ -39,6 +39,8 @@ struct hs_arena {
 	uint64_t addr;
 	bool main;
 	int32_t mutex;           /* non-zero: a thread was inside malloc here */
+	int32_t flags;           /* 2: NONCONTIGUOUS_BIT */
+	bool contiguous;         /* main arena: one sbrk region */
 	uint64_t top, top_size;
 	uint64_t system_mem, max_system_mem, attached_threads;
 	uint64_t next;
@@ -85,7 +87,7 @@ struct hs_heap {
 	uint64_t heap_max;
 
 	/* mp_ */
-	uint64_t trim_threshold, top_pad, mmap_threshold, arena_max, hp_pagesize, sbrk_base;
+	uint64_t trim_threshold, top_pad, mmap_threshold, arena_max, thp_pagesize, hp_pagesize, sbrk_base;
 	int32_t n_mmaps, n_mmaps_max, max_n_mmaps;
 	uint64_t mmapped_mem, max_mmapped_mem, tcache_count_limit;
 	uint64_t global_max_fast;  /* UINT64_MAX when not located */

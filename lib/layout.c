@@ -13,7 +13,7 @@ static const struct hs_layout table[] = {
 		.ms_next = 0x870, .ms_next_free = 0x878, .ms_attached_threads = 0x880,
 		.ms_system_mem = 0x888, .ms_max_system_mem = 0x890, .ms_sizeof = 0x898, .nfastbins = 10,
 		.mp_trim_threshold = 0x0, .mp_top_pad = 0x8, .mp_mmap_threshold = 0x10, .mp_arena_test = 0x18,
-		.mp_arena_max = 0x20, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
+		.mp_arena_max = 0x20, .mp_thp_pagesize = HS_NO_FIELD, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
 		.mp_max_n_mmaps = 0x30, .mp_no_dyn_threshold = 0x34, .mp_mmapped_mem = 0x38,
 		.mp_max_mmapped_mem = 0x40, .mp_sbrk_base = 0x48, .mp_tcache_bins = 0x50,
 		.mp_tcache_max_bytes = 0x58, .mp_tcache_count = 0x60, .mp_tcache_unsorted_limit = 0x68,
@@ -29,7 +29,7 @@ static const struct hs_layout table[] = {
 		.ms_next = 0x870, .ms_next_free = 0x878, .ms_attached_threads = 0x880,
 		.ms_system_mem = 0x888, .ms_max_system_mem = 0x890, .ms_sizeof = 0x898, .nfastbins = 10,
 		.mp_trim_threshold = 0x0, .mp_top_pad = 0x8, .mp_mmap_threshold = 0x10, .mp_arena_test = 0x18,
-		.mp_arena_max = 0x20, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
+		.mp_arena_max = 0x20, .mp_thp_pagesize = HS_NO_FIELD, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
 		.mp_max_n_mmaps = 0x30, .mp_no_dyn_threshold = 0x34, .mp_mmapped_mem = 0x38,
 		.mp_max_mmapped_mem = 0x40, .mp_sbrk_base = 0x48, .mp_tcache_bins = 0x50,
 		.mp_tcache_max_bytes = 0x58, .mp_tcache_count = 0x60, .mp_tcache_unsorted_limit = 0x68,
@@ -45,7 +45,7 @@ static const struct hs_layout table[] = {
 		.ms_next = 0x870, .ms_next_free = 0x878, .ms_attached_threads = 0x880,
 		.ms_system_mem = 0x888, .ms_max_system_mem = 0x890, .ms_sizeof = 0x898, .nfastbins = 10,
 		.mp_trim_threshold = 0x0, .mp_top_pad = 0x8, .mp_mmap_threshold = 0x10, .mp_arena_test = 0x18,
-		.mp_arena_max = 0x20, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
+		.mp_arena_max = 0x20, .mp_thp_pagesize = HS_NO_FIELD, .mp_hp_pagesize = HS_NO_FIELD, .mp_n_mmaps = 0x28, .mp_n_mmaps_max = 0x2c,
 		.mp_max_n_mmaps = 0x30, .mp_no_dyn_threshold = 0x34, .mp_mmapped_mem = 0x38,
 		.mp_max_mmapped_mem = 0x40, .mp_sbrk_base = 0x48, .mp_tcache_bins = 0x50,
 		.mp_tcache_max_bytes = 0x58, .mp_tcache_count = 0x60, .mp_tcache_unsorted_limit = 0x68,
@@ -63,7 +63,7 @@ static const struct hs_layout table[] = {
 		.ms_next = 0x870, .ms_next_free = 0x878, .ms_attached_threads = 0x880,
 		.ms_system_mem = 0x888, .ms_max_system_mem = 0x890, .ms_sizeof = 0x898, .nfastbins = 10,
 		.mp_trim_threshold = 0x0, .mp_top_pad = 0x8, .mp_mmap_threshold = 0x10, .mp_arena_test = 0x18,
-		.mp_arena_max = 0x20, .mp_hp_pagesize = 0x30, .mp_n_mmaps = 0x3c, .mp_n_mmaps_max = 0x40,
+		.mp_arena_max = 0x20, .mp_thp_pagesize = 0x28, .mp_hp_pagesize = 0x30, .mp_n_mmaps = 0x3c, .mp_n_mmaps_max = 0x40,
 		.mp_max_n_mmaps = 0x44, .mp_no_dyn_threshold = 0x48, .mp_mmapped_mem = 0x50,
 		.mp_max_mmapped_mem = 0x58, .mp_sbrk_base = 0x60, .mp_tcache_bins = 0x68,
 		.mp_tcache_max_bytes = 0x70, .mp_tcache_count = 0x78, .mp_tcache_unsorted_limit = 0x80,
@@ -100,4 +100,48 @@ const struct hs_layout *hs_layout_table(unsigned *n)
 {
 	*n = sizeof(table) / sizeof(table[0]);
 	return table;
+}
+
+/* Every field inside its struct, every struct inside the buffers the walker
+ * reads it into, and every field the walker cannot do without present. */
+static bool field_ok(int off, int width, int size, bool required)
+{
+	if (off == HS_NO_FIELD)
+		return !required;
+	return off >= 0 && off + width <= size;
+}
+
+bool hs_layout_check(const struct hs_layout *l)
+{
+	if (l->ms_sizeof < 0x800 || l->ms_sizeof > HS_MAX_MS_SIZEOF || l->mp_sizeof < 0x40 ||
+	    l->mp_sizeof > HS_MAX_MP_SIZEOF || l->hi_sizeof < 0x20 || l->hi_sizeof > HS_MAX_HI_SIZEOF ||
+	    l->nfastbins < 0 || l->nfastbins > 10 || l->tc_bins < 0 || l->tc_bins > 128)
+		return false;
+	int ms = l->ms_sizeof, mp = l->mp_sizeof, hi = l->hi_sizeof;
+	bool ok = field_ok(l->ms_mutex, 4, ms, true) && field_ok(l->ms_flags, 4, ms, true) &&
+		  field_ok(l->ms_have_fastchunks, 4, ms, false) &&
+		  (l->nfastbins == 0 || field_ok(l->ms_fastbins, 8 * l->nfastbins, ms, true)) &&
+		  field_ok(l->ms_top, 8, ms, true) && field_ok(l->ms_last_remainder, 8, ms, false) &&
+		  field_ok(l->ms_bins, 8 * (2 * HS_NBINS - 2), ms, true) && l->ms_bins >= 16 &&
+		  field_ok(l->ms_binmap, 16, ms, false) && field_ok(l->ms_next, 8, ms, true) &&
+		  field_ok(l->ms_next_free, 8, ms, false) && field_ok(l->ms_attached_threads, 8, ms, false) &&
+		  field_ok(l->ms_system_mem, 8, ms, true) && field_ok(l->ms_max_system_mem, 8, ms, true) &&
+		  field_ok(l->mp_trim_threshold, 8, mp, true) && field_ok(l->mp_top_pad, 8, mp, true) &&
+		  field_ok(l->mp_mmap_threshold, 8, mp, true) && field_ok(l->mp_arena_test, 8, mp, true) &&
+		  field_ok(l->mp_arena_max, 8, mp, true) && field_ok(l->mp_thp_pagesize, 8, mp, false) &&
+		  field_ok(l->mp_hp_pagesize, 8, mp, false) &&
+		  field_ok(l->mp_n_mmaps, 4, mp, true) && field_ok(l->mp_n_mmaps_max, 4, mp, true) &&
+		  field_ok(l->mp_max_n_mmaps, 4, mp, true) && field_ok(l->mp_no_dyn_threshold, 4, mp, false) &&
+		  field_ok(l->mp_mmapped_mem, 8, mp, true) && field_ok(l->mp_max_mmapped_mem, 8, mp, true) &&
+		  field_ok(l->mp_sbrk_base, 8, mp, true) && field_ok(l->mp_tcache_bins, 8, mp, false) &&
+		  field_ok(l->mp_tcache_max_bytes, 8, mp, false) && field_ok(l->mp_tcache_count, 8, mp, false) &&
+		  field_ok(l->mp_tcache_unsorted_limit, 8, mp, false) &&
+		  field_ok(l->hi_ar_ptr, 8, hi, true) && field_ok(l->hi_prev, 8, hi, true) &&
+		  field_ok(l->hi_size, 8, hi, true) && field_ok(l->hi_mprotect_size, 8, hi, true);
+	if (ok && l->tc_bins) {
+		ok = (l->tc_count_width == 1 || l->tc_count_width == 2) && l->tc_sizeof <= HS_MAX_TC_SIZEOF &&
+		     field_ok(l->tc_counts, l->tc_count_width * l->tc_bins, l->tc_sizeof, true) &&
+		     field_ok(l->tc_entries, 8 * l->tc_bins, l->tc_sizeof, true);
+	}
+	return ok;
 }

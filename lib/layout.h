@@ -22,7 +22,7 @@ struct hs_layout {
 
 	/* struct malloc_par */
 	int mp_trim_threshold, mp_top_pad, mp_mmap_threshold, mp_arena_test, mp_arena_max,
-	    mp_hp_pagesize, mp_n_mmaps, mp_n_mmaps_max, mp_max_n_mmaps, mp_no_dyn_threshold,
+	    mp_thp_pagesize, mp_hp_pagesize, mp_n_mmaps, mp_n_mmaps_max, mp_max_n_mmaps, mp_no_dyn_threshold,
 	    mp_mmapped_mem, mp_max_mmapped_mem, mp_sbrk_base, mp_tcache_bins,
 	    mp_tcache_max_bytes, mp_tcache_count, mp_tcache_unsorted_limit, mp_sizeof;
 
@@ -38,6 +38,17 @@ struct hs_layout {
 
 /* The table row for glibc 2.minor, or NULL when none is known. */
 const struct hs_layout *hs_layout_for_version(int major, int minor);
+
+/* The largest structs the walker has buffers for. */
+#define HS_MAX_MS_SIZEOF 0x1000
+#define HS_MAX_MP_SIZEOF 0x100
+#define HS_MAX_HI_SIZEOF 0x40
+#define HS_MAX_TC_SIZEOF 0x400
+
+/* True if l is usable: every field inside its struct, the structs within
+ * the walker's buffers, the fields it needs present.  A layout from DWARF
+ * or the cache is checked before use: a debug file is input too. */
+bool hs_layout_check(const struct hs_layout *l);
 
 /* All rows (for signature scans that must try each, and for tests). */
 const struct hs_layout *hs_layout_table(unsigned *n);

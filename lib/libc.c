@@ -187,8 +187,10 @@ static const char *basename_of(const char *p)
 static bool is_glibc_name(const char *path)
 {
 	const char *b = basename_of(path);
-	/* libc.so.6 (2.34+ naming and older symlink target), libc-2.31.so */
-	return !strncmp(b, "libc.so", 7) || (!strncmp(b, "libc-", 5) && strstr(b, ".so"));
+	/* libc.so.6, or libc-2.NN.so before 2.34 (not libc-client.so...) */
+	int maj, min, n = 0;
+	return !strcmp(b, "libc.so.6") ||
+	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
 }
 
 static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
@@ -327,6 +329,7 @@ static const struct member_map members[] = {
 	{ "malloc_par", "mmap_threshold", L(mp_mmap_threshold) },
 	{ "malloc_par", "arena_test", L(mp_arena_test) },
 	{ "malloc_par", "arena_max", L(mp_arena_max) },
+	{ "malloc_par", "thp_pagesize", L(mp_thp_pagesize) },
 	{ "malloc_par", "hp_pagesize", L(mp_hp_pagesize) },
 	{ "malloc_par", "n_mmaps", L(mp_n_mmaps) },
 	{ "malloc_par", "n_mmaps_max", L(mp_n_mmaps_max) },
@@ -441,62 +444,81 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
  * run; the offsets read from it are kept per build-id under
  * $XDG_CACHE_HOME/heapscope (or ~/.cache/heapscope), as debuginfod keeps
  * its files.  A cache that cannot be read or written is simply skipped. */
-#define LAYOUT_CACHE_MAGIC "heapscope-layout-2\n"
+#define LAYOUT_CACHE_MAGIC "heapscope-layout-3\n"
 
-static int cache_path(const char *build_id, char *out, size_t sz, bool mkdirs)
+/* The cache directory, opened without following a symlink, owned by us and
+ * writable by nobody else; -1 when there is none fit to use. */
+static int cache_dir(bool create)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char dir[PATH_MAX];
+	char base[PATH_MAX];
 	if (xdg && xdg[0] == '/')
-		snprintf(dir, sizeof(dir), "%s/heapscope", xdg);
+		snprintf(base, sizeof(base), "%s", xdg);
 	else if (home && home[0] == '/')
-		snprintf(dir, sizeof(dir), "%s/.cache/heapscope", home);
+		snprintf(base, sizeof(base), "%s/.cache", home);
 	else
-		return -ENOENT;
-	if (!build_id[0])
-		return -ENOENT;
-	if (mkdirs) {
-		char parent[PATH_MAX];
-		snprintf(parent, sizeof(parent), "%s", dir);
-		char *slash = strrchr(parent, '/');
-		if (slash) {
-			*slash = '\0';
-			mkdir(parent, 0700);
-		}
-		mkdir(dir, 0700);
+		return -1;
+	if (create)
+		mkdir(base, 0700);
+	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0)
+		return -1;
+	if (create)
+		mkdirat(bfd, "heapscope", 0700);
+	int fd = openat(bfd, "heapscope", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(bfd);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022))) {
+		close(fd);
+		fd = -1;
 	}
-	snprintf(out, sz, "%s/%s.layout", dir, build_id);
-	return 0;
+	return fd;
 }
 
 static int layout_cache_load(const char *build_id, struct hs_layout *l)
 {
-	char path[PATH_MAX];
-	if (cache_path(build_id, path, sizeof(path), false) < 0)
+	char name[128];
+	if (!build_id[0])
 		return -ENOENT;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int dfd = cache_dir(false);
+	if (dfd < 0)
+		return -ENOENT;
+	snprintf(name, sizeof(name), "%s.layout", build_id);
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
 	if (fd < 0)
 		return -errno;
-	char buf[sizeof(LAYOUT_CACHE_MAGIC) + sizeof(*l)];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	char buf[sizeof(LAYOUT_CACHE_MAGIC) + sizeof(*l) + 1];
+	struct stat st;
+	ssize_t n = fstat(fd, &st) == 0 && st.st_uid == geteuid() ? read(fd, buf, sizeof(buf)) : -1;
 	close(fd);
-	if (n != (ssize_t)sizeof(buf) || memcmp(buf, LAYOUT_CACHE_MAGIC, sizeof(LAYOUT_CACHE_MAGIC)))
+	/* Exactly magic + struct: a file of another build's struct is refused. */
+	if (n != (ssize_t)(sizeof(buf) - 1) || memcmp(buf, LAYOUT_CACHE_MAGIC, sizeof(LAYOUT_CACHE_MAGIC)))
 		return -EINVAL;
-	const char *name = l->name;
-	memcpy(l, buf + sizeof(LAYOUT_CACHE_MAGIC), sizeof(*l));
-	l->name = name;
+	struct hs_layout c;
+	memcpy(&c, buf + sizeof(LAYOUT_CACHE_MAGIC), sizeof(c));
+	c.name = l->name;
+	if (!hs_layout_check(&c))
+		return -EINVAL;
+	*l = c;
 	return 0;
 }
 
 static void layout_cache_store(const char *build_id, const struct hs_layout *l)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16];
-	if (cache_path(build_id, path, sizeof(path), true) < 0)
+	char name[128], tmp[160];
+	if (!build_id[0])
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	int dfd = cache_dir(true);
+	if (dfd < 0)
 		return;
+	snprintf(name, sizeof(name), "%s.layout", build_id);
+	snprintf(tmp, sizeof(tmp), "%s.%d", name, (int)getpid());
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		close(dfd);
+		return;
+	}
 	struct hs_layout copy = *l;
 	copy.name = NULL;
 	char buf[sizeof(LAYOUT_CACHE_MAGIC) + sizeof(copy)];
@@ -504,8 +526,9 @@ static void layout_cache_store(const char *build_id, const struct hs_layout *l)
 	memcpy(buf + sizeof(LAYOUT_CACHE_MAGIC), &copy, sizeof(copy));
 	bool ok = write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf);
 	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0)
-		unlink(tmp);
+	if (!ok || renameat(dfd, tmp, dfd, name) < 0)
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
 }
 
 /* ---- no symbols: the file image ------------------------------------------ */
@@ -561,13 +584,14 @@ static uint64_t scan_mp(struct elf_file *f, const struct hs_layout *l)
 	unsigned char img[256] = { 0 };
 	if (l->mp_sizeof > (int)sizeof(img))
 		return 0;
-#define SET64(off, v) do { uint64_t x_ = (v); memcpy(img + (off), &x_, 8); } while (0)
+#define SET64(off, v) do { uint64_t x_ = (v); if ((off) != HS_NO_FIELD) memcpy(img + (off), &x_, 8); } while (0)
 	SET64(l->mp_trim_threshold, 128 * 1024);
 	SET64(l->mp_top_pad, 128 * 1024);        /* malloc-machine.h's DEFAULT_TOP_PAD */
 	SET64(l->mp_mmap_threshold, 128 * 1024);
 	SET64(l->mp_arena_test, 8);               /* NARENAS_FROM_NCORES (1) */
 	int32_t nmax = 65536;
-	memcpy(img + l->mp_n_mmaps_max, &nmax, 4);
+	if (l->mp_n_mmaps_max != HS_NO_FIELD)
+		memcpy(img + l->mp_n_mmaps_max, &nmax, 4);
 	if (l->mp_tcache_bins != HS_NO_FIELD) {
 		SET64(l->mp_tcache_bins, 64);
 		SET64(l->mp_tcache_max_bytes, 1032);
@@ -701,7 +725,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, stru
 				lc->layout = dl;
 				lc->have_layout = true;
 				lc->layout_from = "dwarf (cached)";
-			} else if (layout_from_dwarf(lc->debuginfo, &dl) == 0) {
+			} else if (layout_from_dwarf(lc->debuginfo, &dl) == 0 && hs_layout_check(&dl)) {
 				dl.name = "dwarf";
 				lc->layout = dl;
 				lc->have_layout = true;

@@ -67,14 +67,17 @@ static int pid_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 			return 0;
 		if (n < 0 && errno == ESRCH)
 			return -ESRCH;
-		if (n < 0 && (errno == ENOSYS || errno == EPERM))
+		if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
 			pm->use_vm = 0;     /* seccomp or an old kernel: use the file */
-		else if (n >= 0 || errno == EFAULT) {
-			/* Partly unmapped, or PROT_NONE: /proc/PID/mem tells which. */
-			int r = pid_read_file(pm, addr, buf, len);
-			return r == -EIO ? -EFAULT : r;
+		} else {
+			/* Partly unmapped, or PROT_NONE.  Never retry through
+			 * /proc/PID/mem: it reads with FOLL_FORCE, which would fault
+			 * PROT_NONE pages into the target. */
+			return n < 0 && errno != EFAULT ? -errno : -EFAULT;
 		}
 	}
+	/* /proc/PID/mem reads PROT_NONE memory too: callers that may pass such
+	 * ranges check them against the mappings first (the cache does). */
 	return pid_read_file(pm, addr, buf, len);
 }
 
@@ -182,6 +185,7 @@ struct cache_mem {
 		uint64_t base;
 		unsigned misses;
 		bool known;                  /* absent[] read from pagemap */
+		bool no_region;              /* a whole read failed: pages only */
 		uint64_t absent[REGION_PAGES / 64];  /* never touched: zeros */
 	} region[REGION_SLOTS];
 	uint64_t dense, sparse;          /* regions read whole / left after a few misses */
@@ -201,11 +205,20 @@ static void region_absent(struct cache_mem *cm, unsigned ri)
 	uint64_t rbase = cm->region[ri].base, pm[REGION_PAGES];
 	memset(cm->region[ri].absent, 0, sizeof(cm->region[ri].absent));
 	cm->region[ri].known = true;
-	if (cm->pagemap_fd < 0 || !cm->maps)
+	cm->region[ri].no_region = false;
+	if (!cm->maps)
+		return;
+	/* A region that is not all readable memory (the PROT_NONE reserve of
+	 * a heap, a gap) is read page by page, and only where readable. */
+	if (!hs_maps_readable(cm->maps, rbase, REGION_PAGES * PAGE_SZ))
+		cm->region[ri].no_region = true;
+	if (cm->pagemap_fd < 0)
 		return;
 	ssize_t n = pread(cm->pagemap_fd, pm, sizeof(pm), (off_t)(rbase / PAGE_SZ * 8));
 	for (ssize_t i = 0; i < n / 8; i++) {
-		if (pm[i])
+		/* Neither present (bit 63) nor swapped (62); bit 55, soft-dirty,
+		 * is set on untouched pages of new mappings on many kernels. */
+		if (pm[i] >> 62)
 			continue;
 		const struct hs_mapping *m = hs_maps_find(cm->maps, rbase + (uint64_t)i * PAGE_SZ);
 		if (m && m->perms[0] == 'r' && (hs_mapping_anon(m) || !strcmp(m->path, "[heap]")))
@@ -225,6 +238,9 @@ static int region_read(struct cache_mem *cm, unsigned ri)
 {
 	uint64_t rbase = cm->region[ri].base;
 	unsigned char *dst = slot_of(cm, rbase);
+	/* The region's slots are overwritten: whatever they held is gone. */
+	for (unsigned i = 0; i < REGION_PAGES; i++)
+		cm->tag[(rbase / PAGE_SZ + i) % CACHE_SLOTS] = 0;
 	for (unsigned i = 0; i < REGION_PAGES;) {
 		unsigned j = i;
 		bool absent = page_absent(cm, ri, rbase + (uint64_t)i * PAGE_SZ);
@@ -233,8 +249,10 @@ static int region_read(struct cache_mem *cm, unsigned ri)
 		size_t off = (size_t)i * PAGE_SZ, len = (size_t)(j - i) * PAGE_SZ;
 		if (absent)
 			memset(dst + off, 0, len);
-		else if (cm->under->read(cm->under, rbase + off, dst + off, len) < 0)
+		else if (cm->under->read(cm->under, rbase + off, dst + off, len) < 0) {
+			cm->region[ri].no_region = true;
 			return -EFAULT;
+		}
 		i = j;
 	}
 	return 0;
@@ -257,7 +275,7 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	 * sooner: in a heap whose lists touch every page, the first misses of
 	 * each megabyte are wasted system calls. */
 	unsigned want = cm->dense > 8 && cm->dense > 4 * cm->sparse ? REGION_MISSES / 8 : REGION_MISSES;
-	if (++cm->region[ri].misses >= want && region_read(cm, ri) == 0) {
+	if (++cm->region[ri].misses >= want && !cm->region[ri].no_region && region_read(cm, ri) == 0) {
 		cm->region[ri].misses = 0;
 		cm->dense++;
 		for (unsigned i = 0; i < REGION_PAGES; i++) {
@@ -269,8 +287,11 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	size_t idx = (page / PAGE_SZ) % CACHE_SLOTS;
 	cm->tag[idx] = 0;
 	int r = 0;
+	const struct hs_mapping *m = cm->maps ? hs_maps_find(cm->maps, page) : NULL;
 	if (page_absent(cm, ri, page))
 		memset(slot_of(cm, page), 0, PAGE_SZ);
+	else if (m && m->perms[0] != 'r')
+		r = -EFAULT;        /* PROT_NONE: never read, never faulted in */
 	else
 		r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ);
 	if (r == 0)

@@ -127,7 +127,9 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 	if (st->kernel_thread)
 		return hs_err_set(err, EINVAL, "pid %d (%s) is a kernel thread: it has no user memory", (int)pid,
 				  st->name);
-	if (st->state == 'Z' || st->state == 'X')
+	/* A zombie main thread with live threads (it called pthread_exit) is a
+	 * live process. */
+	if ((st->state == 'Z' || st->state == 'X') && st->threads <= 1)
 		return hs_err_set(err, ESRCH, "pid %d (%s) is a zombie: its memory is gone", (int)pid, st->name);
 	r = exe_class(pid);
 	if (r == -EPROTONOSUPPORT)

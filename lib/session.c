@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,17 +43,26 @@ static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
 static struct sigaction saved[sizeof(caught) / sizeof(caught[0])];
 
 /* Async-signal-safe: only system calls. */
+static bool installed[sizeof(caught) / sizeof(caught[0])];
+static sigset_t saved_mask;
+
+/* Async-signal-safe: only system calls.  Threads whose stop was reaped are
+ * detached with the signal they hold; any other is left to the kernel,
+ * which detaches it, signal kept, when heapscope exits. */
 static void emergency_release(int sig)
 {
 	struct hs_session *s = active;
 	if (s) {
 		for (size_t i = 0; i < s->n; i++)
-			if (!s->t[i].gone)
-				ptrace(PTRACE_DETACH, s->t[i].tid, NULL,
-				       (void *)(long)s->t[i].pending_sig);
+			if (s->t[i].stopped && !s->t[i].gone)
+				ptrace(PTRACE_DETACH, s->t[i].tid, NULL, (void *)(long)s->t[i].pending_sig);
 		active = NULL;
 	}
-	signal(sig, SIG_DFL);
+	/* Die as the signal would have killed us (it is blocked here, and
+	 * delivered with the disposition heapscope had when we return). */
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
+		if (caught[i] == sig)
+			sigaction(sig, &saved[i], NULL);
 	raise(sig);
 }
 
@@ -63,14 +73,28 @@ static void install_handlers(void)
 	sa.sa_handler = emergency_release;
 	sigfillset(&sa.sa_mask);
 	sa.sa_flags = SA_RESETHAND;
-	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
-		sigaction(caught[i], &sa, &saved[i]);
+	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++) {
+		/* An ignored signal (nohup's SIGHUP) stays ignored. */
+		installed[i] = sigaction(caught[i], NULL, &saved[i]) == 0 && saved[i].sa_handler != SIG_IGN;
+		if (installed[i])
+			sigaction(caught[i], &sa, NULL);
+	}
+	/* Ctrl-Z must not stop heapscope while it holds the target stopped:
+	 * the stop signals wait until every thread is released. */
+	sigset_t stops;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTSTP);
+	sigaddset(&stops, SIGTTIN);
+	sigaddset(&stops, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &stops, &saved_mask);
 }
 
 static void restore_handlers(void)
 {
 	for (size_t i = 0; i < sizeof(caught) / sizeof(caught[0]); i++)
-		sigaction(caught[i], &saved[i], NULL);
+		if (installed[i])
+			sigaction(caught[i], &saved[i], NULL);
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 }
 
 static struct hs_thread *find(struct hs_session *s, pid_t tid)
@@ -104,6 +128,17 @@ static int add(struct hs_session *s, pid_t tid)
 	return 0;
 }
 
+/* A thread that is gone or a zombie (exiting, or a main thread that
+ * called pthread_exit while others run). */
+static bool thread_dead(pid_t pid, pid_t tid)
+{
+	char path[80];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	struct hs_proc_status st;
+	return hs_proc_status_read(tid, &st, NULL) < 0 || access(path, F_OK) < 0 || st.state == 'Z' ||
+	       st.state == 'X';
+}
+
 static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 {
 	pid_t *tids;
@@ -116,9 +151,9 @@ static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 		if (find(s, tids[i]))
 			continue;
 		if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
-			if (errno == ESRCH)
-				continue;       /* it exited in between */
 			int e = errno;
+			if (e == ESRCH || thread_dead(s->pid, tids[i]))
+				continue;       /* it exited, or is exiting (EPERM then) */
 			free(tids);
 			if (e == EPERM)
 				return hs_err_set(err, EPERM,
@@ -140,6 +175,17 @@ static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 	}
 	free(tids);
 	return 0;
+}
+
+/* A stop reaped from a seized thread.  Without ptrace options, event 0 is
+ * always a signal-delivery-stop, SIGTRAP included: hold the signal and
+ * deliver it at detach.  PTRACE_EVENT_STOP is our interrupt, or a group
+ * stop (the process was stopped already; it stays so). */
+static void record_stop(struct hs_thread *t, int st)
+{
+	if (((unsigned)st >> 16) == 0)
+		t->pending_sig = WSTOPSIG(st);
+	t->stopped = 1;
 }
 
 /* Wait until every seized thread has reported a stop. */
@@ -171,16 +217,7 @@ static int wait_stops(struct hs_session *s, uint64_t deadline_ns, struct hs_err 
 			}
 			if (!WIFSTOPPED(st))
 				continue;
-			int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
-			if (event == PTRACE_EVENT_STOP) {
-				t->stopped = 1;      /* interrupt stop or group stop */
-			} else if (event == 0 && sig != SIGTRAP) {
-				/* A signal arrived first: hold it and deliver it at detach. */
-				t->pending_sig = sig;
-				t->stopped = 1;
-			} else {
-				t->stopped = 1;
-			}
+			record_stop(t, st);
 		}
 		if (!waiting)
 			return 0;
@@ -251,6 +288,8 @@ int hs_session_detach(struct hs_session *s, struct hs_err *err)
 			int st;
 			for (int k = 0; k < 200; k++) {
 				pid_t w = waitpid(t->tid, &st, WNOHANG | __WALL);
+				if (w > 0 && WIFSTOPPED(st))
+					record_stop(t, st);
 				if (w != 0)
 					break;
 				struct timespec ts = { 0, 1000000 };

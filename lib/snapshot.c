@@ -142,8 +142,12 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	if (r < 0)
 		return r;
 	if (o->residency && s->heap.initialized) {
-		if (s->pagemap_fd < 0)
-			return hs_proc_pagemap_open(pid, err);
+		if (s->pagemap_fd < 0) {
+			int fd = hs_proc_pagemap_open(pid, err);
+			if (fd >= 0)
+				close(fd);
+			return fd < 0 ? fd : hs_err_set(err, EIO, "cannot read /proc/%d/pagemap", (int)pid);
+		}
 		r = hs_heap_residency(&s->heap, s->pagemap_fd, 0, err);
 		if (r < 0)
 			return r;

@@ -22,7 +22,8 @@ stopped_threads()
 }
 
 for sig in INT TERM HUP QUIT KILL; do
-	HEAPSCOPE_TEST_HOLD_MS=20000 "$HS" arenas "$TARGET_PID" >/dev/null 2>&1 &
+	# default dispositions: test runners may start us with some ignored
+	HEAPSCOPE_TEST_HOLD_MS=20000 env --default-signal "$HS" arenas "$TARGET_PID" >/dev/null 2>&1 &
 	hs_pid=$!
 	# wait until every thread is held (4 threads: main + 3)
 	for _ in $(seq 200); do
@@ -45,11 +46,28 @@ for sig in INT TERM HUP QUIT KILL; do
 	fi
 done
 
+# An ignored SIGHUP (nohup) stays ignored: heapscope finishes its run.
+HEAPSCOPE_TEST_HOLD_MS=1500 env --ignore-signal=HUP "$HS" arenas "$TARGET_PID" >/dev/null 2>&1 &
+hs_pid=$!
+for _ in $(seq 200); do
+	[ "$(stopped_threads)" -ge 4 ] && break
+	sleep 0.02
+done
+kill -s HUP "$hs_pid"
+rc=0
+wait "$hs_pid" || rc=$?
+if [ "$rc" = 0 ] && check_untouched "$TARGET_PID"; then
+	echo "ok - ignored SIGHUP: heapscope finished normally and released the target"
+else
+	echo "not ok - ignored SIGHUP: heapscope exit status $rc"
+	failed=1
+fi
+
 # The target's own check: its heap is exactly as it was.
 kill -USR1 "$TARGET_PID"
 wait_target "$TARGET_PID"
 if grep -q 'CHECK OK' "$TARGET_OUT"; then
-	echo "ok - target's heap unchanged after five interrupted sessions"
+	echo "ok - target's heap unchanged after six sessions, five interrupted"
 else
 	echo "not ok - target self-check: $(grep CHECK "$TARGET_OUT" || echo none)"
 	failed=1

@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,17 +131,29 @@ static void corrupt_size(void)
  * written, every other one freed, so the bins hold ~40 per megabyte and
  * most of their pages were never faulted in.  A reader that faults them in
  * changes the target (the readonly test counts present pages). */
-static void *sparse_keep[8000];
+static void *sparse_keep[2][4000];
 
+static void *sparse_fill(void *arg)
+{
+	void **keep = arg;
+	for (int i = 0; i < 4000; i++)
+		if (!(keep[i] = malloc(12000)))
+			_exit(99);
+	for (int i = 0; i < 4000; i += 2) {
+		free(keep[i]);
+		keep[i] = NULL;
+	}
+	return NULL;
+}
+
+/* Once in the main arena, once in a thread arena, whose heap ends inside
+ * a megabyte, followed by its PROT_NONE reserve. */
 static void sparse(void)
 {
-	for (int i = 0; i < 8000; i++)
-		if (!(sparse_keep[i] = malloc(12000)))
-			_exit(99);
-	for (int i = 0; i < 8000; i += 2) {
-		free(sparse_keep[i]);
-		sparse_keep[i] = NULL;
-	}
+	pthread_t t;
+	sparse_fill(sparse_keep[0]);
+	if (pthread_create(&t, NULL, sparse_fill, sparse_keep[1]) != 0 || pthread_join(t, NULL) != 0)
+		_exit(99);
 }
 
 int main(int argc, char **argv)

@@ -44,6 +44,22 @@ int main(void)
 		/* bin_at(1) is main_arena+0x60 ("main_arena+96") from 2.27 on. */
 		OK(hs_bin_at(l, 0, 1) == 0x60, "2.%d unsorted bin_at", w->minor);
 	}
+	unsigned n;
+	const struct hs_layout *t = hs_layout_table(&n);
+	for (unsigned i = 0; i < n; i++)
+		OK(hs_layout_check(&t[i]), "row %s passes the layout check", t[i].name);
+	struct hs_layout bad = t[n - 1];
+	bad.mp_sizeof = 0x1000;
+	OK(!hs_layout_check(&bad), "an mp_ larger than the walker's buffer is refused");
+	bad = t[n - 1];
+	bad.hi_size = 0x40;
+	OK(!hs_layout_check(&bad), "a heap_info field past its struct is refused");
+	bad = t[n - 1];
+	bad.ms_top = HS_NO_FIELD;
+	OK(!hs_layout_check(&bad), "a layout without top is refused");
+	bad = t[n - 1];
+	bad.tc_count_width = 3;
+	OK(!hs_layout_check(&bad), "a tcache count width of 3 is refused");
 	OK(hs_layout_for_version(2, 17) == NULL && hs_layout_for_version(2, 99) == NULL,
 	   "unknown versions have no row (issue: layouts 2.17-2.43)");
 	return tap_done();
