@@ -338,8 +338,20 @@ static int validate(const struct hs_layout *l, uint64_t main_arena, const unsign
 static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 
+static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		bool lists, struct hs_heap *h, struct hs_err *err);
+
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 struct hs_heap *h, struct hs_err *err)
+		 bool lists, struct hs_heap *h, struct hs_err *err)
+{
+	int r = walk(mem, libc, threads, lists, h, err);
+	if (r < 0)
+		hs_heap_release(h);     /* nothing half-built survives a failure */
+	return r;
+}
+
+static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		bool lists, struct hs_heap *h, struct hs_err *err)
 {
 	memset(h, 0, sizeof(*h));
 	h->libc = libc;
@@ -445,7 +457,7 @@ int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs
 
 	/* Pass 3: the lists, arena by arena, each followed by the tcaches that
 	 * live in it, so that their chunks are still in the cache. */
-	for (size_t i = 0; i < h->narenas && h->initialized; i++) {
+	for (size_t i = 0; i < h->narenas && h->initialized && lists; i++) {
 		struct hs_arena *a = &h->arenas[i];
 		const unsigned char *img = st + i * l->ms_sizeof;
 		r = walk_fastbins(mem, l, img, a);

@@ -108,12 +108,13 @@ struct hs_heap_threads {
 	const uint64_t *fs_base;
 };
 
-/* Walk mp_, every arena and each thread's tcache (threads may be NULL).
- * The target should be stopped.  Returns 0 (h may still be partial:
- * h->status), or -errno for a fatal problem (libc layout does not match
- * memory, process gone). */
+/* Walk mp_, every arena and its heaps, each thread's tcache (threads may
+ * be NULL) and, when lists, every bin and fastbin.  The target should be
+ * stopped.  Returns 0 (h may still be partial: h->status), or -errno for a
+ * fatal problem (libc layout does not match memory, process gone), after
+ * which h holds nothing to release. */
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 struct hs_heap *h, struct hs_err *err);
+		 bool lists, struct hs_heap *h, struct hs_err *err);
 
 /* Resident and trimmable bytes of each arena from /proc/PID/pagemap
  * (pagemap_fd), with malloc_trim(pad)'s rules: fastbins consolidated, whole
