@@ -44,5 +44,6 @@ int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pi
 int cmd_arenas(struct hs_cli *cli, int argc, char **argv);
 int cmd_stats(struct hs_cli *cli, int argc, char **argv);
 int cmd_maps(struct hs_cli *cli, int argc, char **argv);
+int cmd_dump(struct hs_cli *cli, int argc, char **argv);
 
 #endif

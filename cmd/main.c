@@ -15,6 +15,7 @@ static const struct hs_command commands[] = {
 	{ "arenas", cmd_arenas, "every arena: heaps, resident, free inside malloc, trimmable" },
 	{ "stats", cmd_stats, "malloc_info() and mallinfo2() of the target, computed from outside" },
 	{ "maps", cmd_maps, "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks" },
+	{ "dump", cmd_dump, "a region's bytes, or the strings in it, in one pass" },
 };
 
 static void usage(FILE *fp)

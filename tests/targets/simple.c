@@ -156,6 +156,39 @@ static void sparse(void)
 		_exit(99);
 }
 
+/* Strings for heapscope dump: UTF-16LE text as Java and Windows keep it,
+ * and ASCII strings in known numbers for --top. */
+static void *text_keep[200];
+
+static void utf16(void)
+{
+	static const char marker[] = "heapscope-utf16-marker";
+	size_t n = sizeof(marker) - 1;
+	unsigned char *p = malloc(2 * n + 2);
+	if (!p)
+		_exit(99);
+	for (size_t i = 0; i < n; i++) {
+		p[2 * i] = (unsigned char)marker[i];
+		p[2 * i + 1] = 0;
+	}
+	p[2 * n] = p[2 * n + 1] = 0;
+	text_keep[0] = p;
+	text_keep[1] = strdup("heapscope-ascii-marker");
+}
+
+static void counted_strings(void)
+{
+	int k = 0;
+	for (int i = 0; i < 100; i++)
+		text_keep[k++] = strdup("alpha-marker-string");
+	for (int i = 0; i < 50; i++)
+		text_keep[k++] = strdup("beta-marker-string-b");
+	text_keep[k++] = strdup("gamma-marker-string");
+	for (int i = 0; i < k; i++)
+		if (!text_keep[i])
+			_exit(99);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
@@ -171,10 +204,14 @@ int main(int argc, char **argv)
 		corrupt_size();
 	else if (strcmp(argv[1], "sparse") == 0)
 		sparse();
+	else if (strcmp(argv[1], "utf16") == 0)
+		utf16();
+	else if (strcmp(argv[1], "strings") == 0)
+		counted_strings();
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings\n");
 	return 99;
 }

@@ -1,0 +1,594 @@
+/* heapscope dump: a region's bytes, or the strings in it, in one pass. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dump.h"
+#include "format.h"
+#include "proc.h"
+#include "session.h"
+
+static const char help[] =
+	"usage: heapscope dump [options] PID RANGE\n"
+	"\n"
+	"The bytes of a region of PID, raw or as the printable strings in them.\n"
+	"RANGE: 0xSTART-0xEND, 0xSTART+LEN (LEN may end in K, M or G), arena:N (every\n"
+	"heap of arena N, as heapscope arenas numbers them), heap:ADDR (the heap holding\n"
+	"ADDR), [heap], [stack], the start address of a mapping, or a mapped file's path.\n"
+	"Unmapped and PROT_NONE parts are skipped and reported.\n"
+	"\n"
+	"  -o, --output FILE     write the raw bytes to FILE, created mode 0600 (dumps\n"
+	"                        hold secrets); without -o, to stdout if it is no terminal\n"
+	"      --force           replace FILE if it exists (never through a symlink)\n"
+	"      --strings[=N]     print printable runs of at least N characters (default 4,\n"
+	"                        as strings(1)), each with its address in hex\n"
+	"      --no-address      print the strings alone: exactly what strings -n N prints\n"
+	"      --encoding=ENC    ascii (default), utf16le (Java's and Windows' strings) or all\n"
+	"      --grep REGEX      only the strings that match REGEX (POSIX extended)\n"
+	"      --top K           the K most frequent strings, with count and bytes\n"
+	"      --freeze          stop the threads while reading, for a consistent image\n"
+	"                        (the default); the pause is reported\n"
+	"      --no-freeze       read while the target runs\n"
+	"      --json            JSON (with --strings or --top)\n"
+	"      --no-debuginfo    ignore libc debug info (for arena:N and heap:ADDR)\n"
+	"  -h, --help            this help\n"
+	"\n"
+	"Exit status: 0 ok, 1 partial (something was skipped), 2 fatal, 64 usage.\n";
+
+struct topent {
+	char *s;
+	size_t len;
+	uint64_t count, bytes;
+};
+
+struct dump {
+	struct hs_cli *cli;
+	/* raw */
+	int fd;
+	const char *path;
+	uint64_t written;
+	/* strings */
+	bool strings, address, top_mode;
+	unsigned min;
+	int encodings;           /* HS_ENC_* bits */
+	struct hs_strings sc[2];
+	regex_t re;
+	bool grep;
+	FILE *out;
+	bool first_json;
+	uint64_t nstrings;
+	/* --top */
+	struct topent *tab;
+	size_t tabcap, tabn;
+	uint64_t untracked;
+	/* progress and gaps */
+	uint64_t total, done, skipped;
+	bool progress;
+	uint64_t last_progress_ns;
+	struct hs_session *ses;
+	int status;
+	/* --freeze: what was read while the target was stopped, processed
+	 * after it runs again */
+	unsigned char *cap;
+	size_t caplen, capsize;
+	struct capseg { uint64_t addr; size_t off, len; } *segs;
+	size_t nsegs;
+};
+
+/* Ranges up to this size are read into memory while the target is
+ * stopped and written or scanned after it runs again: the pause is the
+ * read alone.  Larger ones keep it stopped for the whole dump. */
+#define CAPTURE_MAX ((size_t)256 << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static uint64_t hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Count a string for --top; at most 1M distinct strings are tracked. */
+static void top_add(struct dump *d, const char *s, size_t n)
+{
+	if (d->tabn * 2 >= d->tabcap) {
+		size_t ncap = d->tabcap ? d->tabcap * 2 : 4096;
+		if (ncap > (2u << 20) || d->tabn >= (1u << 20)) {
+			d->untracked++;
+			goto lookup_only;
+		}
+		struct topent *nt = calloc(ncap, sizeof(*nt));
+		if (!nt) {
+			d->untracked++;
+			goto lookup_only;
+		}
+		for (size_t i = 0; i < d->tabcap; i++)
+			if (d->tab[i].s) {
+				size_t j = hash(d->tab[i].s, d->tab[i].len) & (ncap - 1);
+				while (nt[j].s)
+					j = (j + 1) & (ncap - 1);
+				nt[j] = d->tab[i];
+			}
+		free(d->tab);
+		d->tab = nt;
+		d->tabcap = ncap;
+	}
+lookup_only:;
+	if (!d->tabcap)
+		return;
+	size_t j = hash(s, n) & (d->tabcap - 1);
+	while (d->tab[j].s) {
+		if (d->tab[j].len == n && !memcmp(d->tab[j].s, s, n)) {
+			d->tab[j].count++;
+			d->tab[j].bytes += n;
+			return;
+		}
+		j = (j + 1) & (d->tabcap - 1);
+	}
+	if (d->tabn * 2 >= d->tabcap || !(d->tab[j].s = malloc(n + 1)))
+		return;
+	memcpy(d->tab[j].s, s, n);
+	d->tab[j].s[n] = '\0';
+	d->tab[j].len = n;
+	d->tab[j].count = 1;
+	d->tab[j].bytes = n;
+	d->tabn++;
+}
+
+static void put_json_string(FILE *fp, const char *s, size_t n)
+{
+	fputc('"', fp);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c == '\t')
+			fputs("\\t", fp);
+		else if (c < 0x20)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+/* A whole string (or a piece of a huge one) from the scanner. */
+static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool more, bool cont)
+{
+	struct dump *d = ctx;
+	if (d->grep) {
+		/* Matched on its first HS_STRING_MAX bytes. */
+		char *z = malloc(n + 1);
+		if (!z)
+			return;
+		memcpy(z, s, n);
+		z[n] = '\0';
+		bool m = regexec(&d->re, z, 0, NULL, 0) == 0;
+		free(z);
+		if (!m || cont)
+			return;
+	}
+	if (d->top_mode) {
+		if (!cont)
+			top_add(d, s, n);
+		return;
+	}
+	if (d->cli->json) {
+		if (cont)
+			return;     /* JSON holds the first HS_STRING_MAX bytes */
+		fputs(d->first_json ? "\n    " : ",\n    ", d->out);
+		d->first_json = false;
+		fprintf(d->out, "{\"address\": \"0x%" PRIx64 "\", \"string\": ", addr);
+		put_json_string(d->out, s, n);
+		fputc('}', d->out);
+	} else {
+		if (!cont && d->address)
+			fprintf(d->out, "%" PRIx64 " ", addr);
+		fwrite(s, 1, n, d->out);
+		if (!more)
+			fputc('\n', d->out);
+	}
+	if (!cont)
+		d->nstrings++;
+}
+
+static void progress(struct dump *d, bool last)
+{
+	if (!d->progress)
+		return;
+	uint64_t t = now_ns();
+	if (!last && t - d->last_progress_ns < 200000000u)
+		return;
+	d->last_progress_ns = t;
+	char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
+	fprintf(stderr, "\rheapscope: dump: %s of %s%s", hs_fmt_size(d->done, a), hs_fmt_size(d->total, b),
+		last ? "\n" : "");
+}
+
+static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len);
+
+static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
+{
+	struct dump *d = ctx;
+	if (!d->cap)
+		return process(d, addr, buf, len);
+	if (d->caplen + len > d->capsize)
+		return -ENOMEM;
+	struct capseg *ns = d->nsegs && d->segs[d->nsegs - 1].addr + d->segs[d->nsegs - 1].len == addr ? NULL
+			    : realloc(d->segs, (d->nsegs + 1) * sizeof(*ns));
+	if (ns) {
+		d->segs = ns;
+		d->segs[d->nsegs++] = (struct capseg){ addr, d->caplen, 0 };
+	} else if (!d->nsegs || d->segs[d->nsegs - 1].addr + d->segs[d->nsegs - 1].len != addr) {
+		return -ENOMEM;
+	}
+	memcpy(d->cap + d->caplen, buf, len);
+	d->caplen += len;
+	d->segs[d->nsegs - 1].len += len;
+	d->done += len;
+	return 0;
+}
+
+static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len)
+{
+	if (d->strings) {
+		for (int e = 0; e < 2; e++)
+			if (d->encodings & (1 << e))
+				hs_strings_feed(&d->sc[e], addr, buf, len);
+	} else {
+		size_t off = 0;
+		while (off < len) {
+			ssize_t n = write(d->fd, buf + off, len - off);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			off += n;
+		}
+		d->written += len;
+	}
+	d->done += len;
+	progress(d, false);
+	return 0;
+}
+
+static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
+{
+	struct dump *d = ctx;
+	char s[HS_SIZE_BUF];
+	hs_cli_warn(d->cli, "skipped 0x%" PRIx64 "-0x%" PRIx64 " (%s): %s", addr, addr + len, hs_fmt_size(len, s), why);
+	d->skipped += len;
+	d->done += len;
+	d->status = HS_EXIT_PARTIAL;
+}
+
+static int cmp_top(const void *x, const void *y)
+{
+	const struct topent *a = x, *b = y;
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	if (a->bytes != b->bytes)
+		return a->bytes < b->bytes ? 1 : -1;
+	return strcmp(a->s ? a->s : "", b->s ? b->s : "");
+}
+
+static void print_top(struct dump *d, long k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->tabcap; i++)
+		if (d->tab[i].s)
+			d->tab[n++] = d->tab[i];
+	qsort(d->tab, n, sizeof(*d->tab), cmp_top);
+	if ((size_t)k > n)
+		k = (long)n;
+	if (d->cli->json) {
+		fputs("  \"top\": [", d->out);
+		for (long i = 0; i < k; i++) {
+			fputs(i ? ",\n    {\"string\": " : "\n    {\"string\": ", d->out);
+			put_json_string(d->out, d->tab[i].s, d->tab[i].len);
+			fprintf(d->out, ", \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", d->tab[i].count, d->tab[i].bytes);
+		}
+		fputs(k ? "\n  ],\n" : "],\n", d->out);
+		fprintf(d->out, "  \"distinct\": %zu,\n  \"untracked\": %" PRIu64 ",\n", n, d->untracked);
+	} else {
+		printf("%10s %10s  %s\n", "COUNT", "BYTES", "STRING");
+		for (long i = 0; i < k; i++)
+			printf("%10" PRIu64 " %10" PRIu64 "  %s\n", d->tab[i].count, d->tab[i].bytes, d->tab[i].s);
+		if (d->untracked)
+			printf("(%" PRIu64 " strings not counted: more than a million distinct ones)\n", d->untracked);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(d->tab[i].s);
+	free(d->tab);
+}
+
+/* O_EXCL: a dump never replaces a file by accident, and O_NOFOLLOW: never
+ * writes through a symlink someone planted. */
+static int open_output(struct hs_cli *cli, const char *path, bool force)
+{
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+	int fd = open(path, flags, 0600);
+	if (fd < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
+		if (e == ELOOP)
+			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it", path);
+		return -hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && force) {
+		close(fd);
+		return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file", path);
+	}
+	return fd;
+}
+
+int cmd_dump(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "strings", optional_argument, NULL, 's' },
+		{ "no-address", no_argument, NULL, 'A' },
+		{ "encoding", required_argument, NULL, 'e' },
+		{ "grep", required_argument, NULL, 'g' },
+		{ "top", required_argument, NULL, 't' },
+		{ "freeze", no_argument, NULL, 'F' },
+		{ "no-freeze", no_argument, NULL, 'N' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct dump d = { .cli = cli, .fd = -1, .address = true, .min = 4, .encodings = HS_ENC_ASCII,
+			  .first_json = true, .status = HS_EXIT_OK };
+	const char *output = NULL, *grep = NULL;
+	bool force = false, freeze = true;
+	long topk = 0;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': output = optarg; break;
+		case 'f': force = true; break;
+		case 's': {
+			d.strings = true;
+			if (optarg) {
+				char *end;
+				long v = strtol(optarg, &end, 10);
+				if (*end || v < 1 || v > 65536)
+					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 65536");
+				d.min = (unsigned)v;
+			}
+			break;
+		}
+		case 'A': d.address = false; break;
+		case 'e':
+			if (!strcmp(optarg, "ascii"))
+				d.encodings = HS_ENC_ASCII;
+			else if (!strcmp(optarg, "utf16le"))
+				d.encodings = HS_ENC_UTF16LE;
+			else if (!strcmp(optarg, "all"))
+				d.encodings = HS_ENC_ASCII | HS_ENC_UTF16LE;
+			else
+				return hs_cli_usage(cli, "--encoding takes ascii, utf16le or all");
+			break;
+		case 'g': grep = optarg; break;
+		case 't': {
+			char *end;
+			topk = strtol(optarg, &end, 10);
+			if (*end || topk < 1)
+				return hs_cli_usage(cli, "--top takes a positive count");
+			break;
+		}
+		case 'F': freeze = true; break;
+		case 'N': freeze = false; break;
+		case 'j': cli->json = true; break;
+		case 'D': cli->no_debuginfo = true; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind + 2 != argc)
+		return hs_cli_usage(cli, optind + 2 > argc ? "missing PID or RANGE" : "too many arguments");
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc - 1, argv, optind, &pid);
+	if (r)
+		return r;
+	const char *spec = argv[optind + 1];
+	if (topk || grep)
+		d.strings = true;
+	d.top_mode = topk > 0;
+	if (d.strings && output)
+		return hs_cli_usage(cli, "-o writes raw bytes; --strings, --grep and --top print to stdout");
+	if (cli->json && !d.strings)
+		return hs_cli_usage(cli, "--json goes with --strings or --top (raw bytes are not JSON)");
+	if (!d.strings && !output && isatty(STDOUT_FILENO))
+		return hs_cli_usage(cli, "refusing to write raw memory to a terminal: use -o FILE or a pipe");
+	if (grep) {
+		int e = regcomp(&d.re, grep, REG_EXTENDED | REG_NOSUB);
+		if (e) {
+			char msg[128];
+			regerror(e, &d.re, msg, sizeof(msg));
+			return hs_cli_usage(cli, "bad --grep regex: %s", msg);
+		}
+		d.grep = true;
+	}
+
+	/* Resolve the range: the arenas are walked for arena:N and heap:ADDR. */
+	struct hs_err err = { 0 };
+	struct hs_snapshot s;
+	struct hs_snapshot_opts o;
+	hs_snapshot_opts_default(&o);
+	o.use_debuginfo = !cli->no_debuginfo;
+	o.residency = false;
+	o.lists = false;
+	o.freeze = hs_range_needs_heap(spec);
+	int status = HS_EXIT_OK;
+	struct hs_ranges ranges = { 0 };
+	r = hs_range_needs_heap(spec) ? hs_snapshot_take(pid, &o, &s, &err) : 0;
+	if (!hs_range_needs_heap(spec)) {
+		memset(&s, 0, sizeof(s));
+		s.pagemap_fd = -1;
+		r = hs_proc_check(pid, freeze, NULL, &err);
+		if (r == 0)
+			r = hs_maps_read(pid, false, &s.maps, &err);
+		if (r == 0) {
+			struct hs_mem *raw;
+			r = hs_mem_open_pid(pid, &raw, &err);
+			s.mem = raw;
+			s.pagemap_fd = hs_proc_pagemap_open(pid, NULL);
+		}
+	}
+	if (r == 0)
+		r = hs_range_resolve(spec, &s.maps, hs_range_needs_heap(spec) ? &s.heap : NULL, &ranges, &err);
+	if (r < 0) {
+		status = hs_cli_fail(cli, r == -EINVAL ? HS_EXIT_FATAL : HS_EXIT_FATAL, "%s", err.msg);
+		goto out;
+	}
+	/* For arena:N the cache of the walk is not what we want to stream
+	 * through: read the process directly. */
+	struct hs_mem *reader = s.mem;
+	struct hs_mem *direct = NULL;
+	if (hs_range_needs_heap(spec)) {
+		if (hs_mem_open_pid(pid, &direct, &err) < 0) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+			goto out;
+		}
+		reader = direct;
+	}
+	for (size_t i = 0; i < ranges.n; i++)
+		d.total += ranges.v[i].end - ranges.v[i].start;
+	d.progress = isatty(STDERR_FILENO) && d.total >= (256u << 20);
+
+	if (!d.strings) {
+		d.path = output;
+		d.fd = output ? open_output(cli, output, force) : STDOUT_FILENO;
+		if (d.fd < 0) {
+			status = -d.fd;
+			hs_mem_close(direct);
+			goto out;
+		}
+	} else {
+		d.out = stdout;
+		for (int e = 0; e < 2; e++)
+			if ((d.encodings & (1 << e)) &&
+			    hs_strings_init(&d.sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d.min, on_string, &d) < 0) {
+				status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+				hs_mem_close(direct);
+				goto out;
+			}
+		if (cli->json) {
+			fprintf(d.out, "{\n  \"pid\": %d,\n  \"range\": ", (int)pid);
+			put_json_string(d.out, spec, strlen(spec));
+			fputs(",\n", d.out);
+			if (!d.top_mode)
+				fputs("  \"strings\": [", d.out);
+		}
+	}
+
+	if (freeze && d.total <= CAPTURE_MAX) {
+		d.capsize = d.total;
+		d.cap = mmap(NULL, d.capsize ? d.capsize : 1, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (d.cap == MAP_FAILED)
+			d.cap = NULL;   /* stay stopped for the whole dump instead */
+		else
+			madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);   /* faults before the stop */
+	}
+	if (freeze && (r = hs_session_attach(pid, 2000, &d.ses, &err)) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		goto cleanup;
+	}
+	struct hs_stream_ops ops = { on_data, on_skip };
+	for (size_t i = 0; i < ranges.n && r == 0; i++) {
+		r = hs_stream_range(reader, &s.maps, s.pagemap_fd, ranges.v[i].start, ranges.v[i].end, &ops, &d, &err);
+		for (int e = 0; e < 2; e++)
+			if (d.encodings & (1 << e) && d.strings)
+				hs_strings_end(&d.sc[e]);
+	}
+	hs_session_detach(d.ses, NULL);
+	uint64_t pause = d.ses ? hs_session_last_pause_us() : 0;
+	d.ses = NULL;
+	/* The target runs again: now write or scan what was captured. */
+	if (d.cap && r == 0) {
+		d.done = 0;
+		for (size_t i = 0; i < d.nsegs && r == 0; i++) {
+			r = process(&d, d.segs[i].addr, d.cap + d.segs[i].off, d.segs[i].len);
+			if (d.strings && (i + 1 == d.nsegs || d.segs[i + 1].addr != d.segs[i].addr + d.segs[i].len))
+				for (int e = 0; e < 2; e++)
+					if (d.encodings & (1 << e))
+						hs_strings_end(&d.sc[e]);
+		}
+	}
+	progress(&d, true);
+	if (r < 0) {
+		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
+			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", output ? output : "stdout", strerror(-r));
+		/* A partial dump is worse than none: it looks complete. */
+		bool removed = output && d.fd >= 0 && unlink(output) == 0;
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg[0] ? err.msg : strerror(-r),
+				     removed ? " (the partial file was removed)" : "");
+		goto cleanup;
+	}
+	if (!d.strings && output && fsync(d.fd) < 0 && errno != EINVAL) {
+		int e = errno;
+		unlink(output);
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
+				     strerror(e));
+		goto cleanup;
+	}
+	if (d.strings && d.top_mode)
+		print_top(&d, topk);
+	if (d.strings && cli->json) {
+		if (!d.top_mode)
+			fputs(d.first_json ? "],\n" : "\n  ],\n", d.out);
+		fprintf(d.out, "  \"bytes\": %" PRIu64 ",\n  \"skipped\": %" PRIu64 ",\n  \"pause_us\": %" PRIu64 "\n}\n",
+			d.done - d.skipped, d.skipped, pause);
+	}
+	if (output) {
+		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
+		fprintf(stderr, "heapscope: dump: wrote %s (%" PRIu64 " bytes) to %s%s%s\n", hs_fmt_size(d.written, a),
+			d.written, output, freeze ? "; target paused " : "", freeze ? hs_fmt_us(pause, p) : "");
+	}
+	status = d.status;
+cleanup:
+	if (d.fd >= 0 && d.fd != STDOUT_FILENO && close(d.fd) < 0 && status == HS_EXIT_OK) {
+		int e = errno;
+		unlink(output);
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
+				     strerror(e));
+	}
+	hs_session_detach(d.ses, NULL);
+	for (int e = 0; e < 2; e++)
+		hs_strings_release(&d.sc[e]);
+	if (d.cap)
+		munmap(d.cap, d.capsize ? d.capsize : 1);
+	free(d.segs);
+	hs_mem_close(direct);
+out:
+	if (d.grep)
+		regfree(&d.re);
+	hs_ranges_release(&ranges);
+	hs_snapshot_release(&s);
+	return status;
+}

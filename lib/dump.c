@@ -1,0 +1,364 @@
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dump.h"
+
+#define BLOCK (1u << 20)
+#define PAGE  4096u
+
+/* ---- ranges ------------------------------------------------------------------ */
+
+int hs_parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	if (!*s || *s == '-' || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	unsigned shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || (shift && x > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*v = (uint64_t)x << shift;
+	return 0;
+}
+
+bool hs_range_needs_heap(const char *spec)
+{
+	return !strncmp(spec, "arena:", 6) || !strncmp(spec, "heap:", 5);
+}
+
+static int push(struct hs_ranges *r, uint64_t start, uint64_t end, const char *what)
+{
+	struct hs_range *nv = realloc(r->v, (r->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	r->v = nv;
+	nv[r->n].start = start;
+	nv[r->n].end = end;
+	snprintf(nv[r->n].what, sizeof(nv[r->n].what), "%s", what);
+	r->n++;
+	return 0;
+}
+
+static bool touches_mapping(const struct hs_maps *maps, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].start < end && maps->v[i].end > start)
+			return true;
+	return false;
+}
+
+static int push_heap(struct hs_ranges *out, const struct hs_arena *a, const struct hs_heapseg *s)
+{
+	char what[96];
+	snprintf(what, sizeof(what), "arena %d heap 0x%" PRIx64, a->index, s->addr);
+	/* The readable part: a thread heap's reserve past mprotect_size is
+	 * PROT_NONE. */
+	return push(out, s->addr, s->addr + s->mprotect_size, what);
+}
+
+int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct hs_heap *h,
+		     struct hs_ranges *out, struct hs_err *err)
+{
+	out->n = 0;
+	out->v = NULL;
+	int r = 0;
+	uint64_t a, b;
+	if (!strncmp(spec, "arena:", 6)) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(spec + 6, &end, 10);
+		if (!spec[6] || *end || errno)
+			return hs_err_set(err, EINVAL, "'%s': arena:N takes an arena index", spec);
+		if (!h || n >= h->narenas)
+			return hs_err_set(err, EINVAL, "no arena %lu: the process has %zu (see heapscope arenas)", n,
+					  h ? h->narenas : 0);
+		const struct hs_arena *ar = &h->arenas[n];
+		for (size_t k = 0; k < ar->nheaps && r == 0; k++)
+			r = push_heap(out, ar, &ar->heaps[k]);
+		if (r == 0 && out->n == 0)
+			return hs_err_set(err, EINVAL, "arena %lu has no heap yet", n);
+	} else if (!strncmp(spec, "heap:", 5)) {
+		if (hs_parse_size(spec + 5, &a) < 0)
+			return hs_err_set(err, EINVAL, "'%s': heap:ADDR takes an address", spec);
+		for (size_t i = 0; h && i < h->narenas && !out->n && r == 0; i++)
+			for (size_t k = 0; k < h->arenas[i].nheaps && !out->n && r == 0; k++) {
+				const struct hs_heapseg *s = &h->arenas[i].heaps[k];
+				if (a >= s->addr && a - s->addr < s->reserved)
+					r = push_heap(out, &h->arenas[i], s);
+			}
+		if (r == 0 && !out->n)
+			return hs_err_set(err, EINVAL, "0x%" PRIx64 " is in no malloc heap", a);
+	} else if (spec[0] == '[' || spec[0] == '/') {
+		for (size_t i = 0; i < maps->n && r == 0; i++)
+			if (!strcmp(maps->v[i].path, spec))
+				r = push(out, maps->v[i].start, maps->v[i].end, spec);
+		if (r == 0 && !out->n)
+			return hs_err_set(err, EINVAL, "'%s' is not mapped in the process", spec);
+	} else {
+		const char *dash = strchr(spec, '-'), *plus = strchr(spec, '+');
+		char lhs[64];
+		const char *sep = dash ? dash : plus;
+		size_t ll = sep ? (size_t)(sep - spec) : strlen(spec);
+		if (ll >= sizeof(lhs))
+			return hs_err_set(err, EINVAL, "'%s' is not a range", spec);
+		memcpy(lhs, spec, ll);
+		lhs[ll] = '\0';
+		if (hs_parse_size(lhs, &a) < 0 || (sep && hs_parse_size(sep + 1, &b) < 0))
+			return hs_err_set(err, EINVAL,
+					  "'%s' is not a range (0xSTART-0xEND, 0xSTART+LEN, arena:N, heap:ADDR, [heap], "
+					  "[stack], a mapping's start or a mapped file)", spec);
+		if (!sep) {
+			for (size_t i = 0; i < maps->n && !out->n && r == 0; i++)
+				if (maps->v[i].start == a)
+					r = push(out, maps->v[i].start, maps->v[i].end,
+						 maps->v[i].path[0] ? maps->v[i].path : "mapping");
+			if (r == 0 && !out->n)
+				return hs_err_set(err, EINVAL, "no mapping starts at 0x%" PRIx64, a);
+		} else {
+			if (plus && !dash) {
+				if (b == 0)
+					return hs_err_set(err, EINVAL, "'%s': the length is 0", spec);
+				if (a + b < a)
+					return hs_err_set(err, EINVAL, "'%s' overflows the address space", spec);
+				b = a + b;
+			}
+			if (b <= a)
+				return hs_err_set(err, EINVAL, "'%s': the end is not after the start", spec);
+			if (!touches_mapping(maps, a, b))
+				return hs_err_set(err, EINVAL, "0x%" PRIx64 "-0x%" PRIx64 " is outside every mapping", a, b);
+			r = push(out, a, b, "range");
+		}
+	}
+	if (r < 0) {
+		hs_ranges_release(out);
+		return hs_err_set(err, -r, "out of memory");
+	}
+	return 0;
+}
+
+void hs_ranges_release(struct hs_ranges *r)
+{
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}
+
+/* ---- streaming reads ------------------------------------------------------------ */
+
+static bool anon(const struct hs_mapping *m)
+{
+	return hs_mapping_anon(m) || !strcmp(m->path, "[heap]") || !strcmp(m->path, "[stack]");
+}
+
+/* Read [a, a+len) of one readable mapping into buf: pages the target never
+ * touched (anonymous, pagemap entry neither present nor swapped) become
+ * zeros without a read; the rest is read in runs. */
+static int read_block(struct hs_mem *mem, const struct hs_mapping *m, int pagemap_fd, uint64_t a, size_t len,
+		      unsigned char *buf)
+{
+	uint64_t pm[BLOCK / PAGE + 2];
+	size_t npages = (len + PAGE - 1) / PAGE + 1;
+	ssize_t got = -1;
+	if (pagemap_fd >= 0 && anon(m))
+		got = pread(pagemap_fd, pm, npages * 8, (off_t)(a / PAGE * 8));
+	size_t off = 0;
+	while (off < len) {
+		uint64_t pa = a + off, page = pa / PAGE - a / PAGE;
+		size_t n = PAGE - pa % PAGE;
+		if (n > len - off)
+			n = len - off;
+		bool absent = got > 0 && (ssize_t)(page * 8) < got && !(pm[page] >> 62);
+		/* extend over pages of the same kind */
+		size_t run = n;
+		while (off + run < len) {
+			uint64_t p2 = (a + off + run) / PAGE - a / PAGE;
+			bool ab2 = got > 0 && (ssize_t)(p2 * 8) < got && !(pm[p2] >> 62);
+			if (ab2 != absent)
+				break;
+			size_t k = len - off - run < PAGE ? len - off - run : PAGE;
+			run += k;
+		}
+		if (absent)
+			memset(buf + off, 0, run);
+		else {
+			int r = hs_mem_read(mem, pa, buf + off, run);
+			if (r < 0)
+				return r;
+		}
+		off += run;
+	}
+	return 0;
+}
+
+int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,
+		    uint64_t end, const struct hs_stream_ops *ops, void *ctx, struct hs_err *err)
+{
+	unsigned char *buf = malloc(BLOCK);
+	if (!buf)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	uint64_t a = start;
+	int r = 0;
+	while (a < end && r == 0) {
+		/* the mapping holding a, or the first one after it */
+		const struct hs_mapping *m = NULL;
+		for (size_t i = 0; i < maps->n; i++)
+			if (maps->v[i].end > a) {
+				m = &maps->v[i];
+				break;
+			}
+		if (!m || m->start >= end) {
+			if (ops->skip)
+				ops->skip(ctx, a, end - a, "unmapped");
+			break;
+		}
+		if (m->start > a) {
+			if (ops->skip)
+				ops->skip(ctx, a, m->start - a, "unmapped");
+			a = m->start;
+			continue;
+		}
+		uint64_t stop = m->end < end ? m->end : end;
+		if (m->perms[0] != 'r') {
+			if (ops->skip)
+				ops->skip(ctx, a, stop - a, "not readable (PROT_NONE)");
+			a = stop;
+			continue;
+		}
+		while (a < stop && r == 0) {
+			size_t n = stop - a > BLOCK ? BLOCK : (size_t)(stop - a);
+			/* keep blocks page-aligned after the first */
+			if (a % PAGE && n > PAGE - a % PAGE && stop - a > BLOCK)
+				n = BLOCK - a % PAGE;
+			r = read_block(mem, m, pagemap_fd, a, n, buf);
+			if (r == -ESRCH) {
+				r = hs_err_set(err, ESRCH, "the process exited during the dump");
+				break;
+			}
+			if (r < 0) {
+				/* the mapping changed under us: skip what cannot be read */
+				if (ops->skip)
+					ops->skip(ctx, a, n, "unreadable");
+				r = 0;
+			} else {
+				r = ops->data(ctx, a, buf, n);
+				if (r < 0)
+					break;
+			}
+			a += n;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+/* ---- strings ------------------------------------------------------------------- */
+
+static bool graphic(unsigned c)
+{
+	return c == '\t' || (c >= 0x20 && c <= 0x7e);
+}
+
+int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
+		    void (*fn)(void *, uint64_t, const char *, size_t, bool, bool), void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	if (min < 1 || min > HS_STRING_MAX)
+		return -EINVAL;
+	s->buf = malloc(HS_STRING_MAX);
+	if (!s->buf)
+		return -ENOMEM;
+	s->width = enc == HS_ENC_UTF16LE ? 2 : 1;
+	s->min = min;
+	s->fn = fn;
+	s->ctx = ctx;
+	s->next = UINT64_MAX;
+	return 0;
+}
+
+static void end_run(struct hs_strings *s)
+{
+	if (s->emitted)
+		s->fn(s->ctx, s->run_addr, s->buf, s->len, false, s->cont);
+	s->len = 0;
+	s->emitted = false;
+	s->cont = false;
+}
+
+static void good_char(struct hs_strings *s, uint64_t addr, unsigned char c)
+{
+	if (s->len == 0 && !s->cont)
+		s->run_addr = addr;
+	if (s->len == HS_STRING_MAX) {
+		/* a huge run: hand on what we have, go on with the rest */
+		s->fn(s->ctx, s->run_addr, s->buf, s->len, true, s->cont);
+		s->cont = true;
+		s->len = 0;
+	}
+	s->buf[s->len++] = (char)c;
+	if (!s->emitted && s->len >= s->min)
+		s->emitted = true;
+}
+
+void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)
+{
+	if (addr != s->next) {
+		end_run(s);
+		s->have_carry = false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t a = addr + i;
+		if (s->width == 1) {
+			if (graphic(b[i]))
+				good_char(s, a, b[i]);
+			else
+				end_run(s);
+			continue;
+		}
+		if (!s->have_carry) {
+			s->carry = b[i];
+			s->carry_addr = a;
+			s->have_carry = true;
+			continue;
+		}
+		if (b[i] == 0 && graphic(s->carry)) {
+			good_char(s, s->carry_addr, s->carry);
+			s->have_carry = false;
+		} else {
+			/* strings(1) ungets all but the first byte of a bad
+			 * character: the search resumes at this byte. */
+			end_run(s);
+			s->carry = b[i];
+			s->carry_addr = a;
+		}
+	}
+	s->next = addr + n;
+}
+
+void hs_strings_end(struct hs_strings *s)
+{
+	end_run(s);
+	s->have_carry = false;
+	s->next = UINT64_MAX;
+}
+
+void hs_strings_release(struct hs_strings *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+}

@@ -1,0 +1,89 @@
+/* Ranges of a process's memory, read in one streaming pass, and the
+ * printable strings in them. */
+#ifndef HS_DUMP_H
+#define HS_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "heap.h"
+#include "maps.h"
+#include "mem.h"
+
+struct hs_range {
+	uint64_t start, end;     /* [start, end) */
+	char what[96];           /* "arena 3 heap 0x7f..", "[heap]", "/usr/lib/..." */
+};
+
+struct hs_ranges {
+	size_t n;
+	struct hs_range *v;
+};
+
+/* Does resolving spec need the arenas walked (arena:N, heap:ADDR)? */
+bool hs_range_needs_heap(const char *spec);
+
+/* Resolve a RANGE operand: 0xSTART-0xEND, 0xSTART+LEN (K/M/G), arena:N,
+ * heap:ADDR, [heap], [stack], the start address of a mapping, or the path
+ * of a mapped file.  h may be NULL unless hs_range_needs_heap(spec).
+ * Errors (EINVAL): malformed, reversed, overflowing, empty, outside every
+ * mapping, no such arena, file not mapped. */
+int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct hs_heap *h,
+		     struct hs_ranges *out, struct hs_err *err);
+void hs_ranges_release(struct hs_ranges *r);
+
+/* Parse "123", "0x7b", "64K", "1.5M" is not accepted: integers only, with
+ * an optional K, M or G (powers of 1024). */
+int hs_parse_size(const char *s, uint64_t *v);
+
+/* Stream [start, end) of the target to fn in blocks of at most 1 MiB,
+ * reading only what is mapped and readable (gaps are reported through
+ * skip, with their size).  Anonymous pages the target never touched are
+ * given as zeros without being read, so the target is not changed.
+ * fn returns 0 to go on, or -errno to stop (its value is returned). */
+struct hs_stream_ops {
+	int (*data)(void *ctx, uint64_t addr, const unsigned char *buf, size_t len);
+	void (*skip)(void *ctx, uint64_t addr, uint64_t len, const char *why);
+};
+int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,
+		    uint64_t end, const struct hs_stream_ops *ops, void *ctx, struct hs_err *err);
+
+/* The printable strings of a byte stream, exactly as GNU strings finds
+ * them: runs of at least min characters that are TAB or 0x20..0x7e, one
+ * byte each (ascii) or two, little-endian with a zero high byte (utf16le);
+ * after a character that is not one, the search resumes at its second
+ * byte (strings(1)'s unget).  Strings are handed to fn whole, up to
+ * HS_STRING_MAX bytes (longer ones are handed on in pieces, more set). */
+#define HS_STRING_MAX (1u << 20)
+enum hs_encoding { HS_ENC_ASCII = 1, HS_ENC_UTF16LE = 2 };
+
+struct hs_strings {
+	int width;               /* 1 or 2 bytes a character */
+	unsigned min;
+	void (*fn)(void *ctx, uint64_t addr, const char *s, size_t len, bool more, bool cont);
+	void *ctx;
+	/* state */
+	uint64_t next;           /* address of the next byte expected */
+	bool have_carry;
+	unsigned char carry;     /* utf16: first byte of a character */
+	uint64_t carry_addr;
+	uint64_t run_addr;       /* address of the run's first character */
+	size_t len;              /* characters in buf */
+	bool emitted;            /* the run reached min and has been handed on */
+	bool cont;               /* the next piece continues a string */
+	char *buf;
+};
+
+int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
+		    void (*fn)(void *ctx, uint64_t addr, const char *s, size_t len, bool more, bool cont), void *ctx);
+/* Feed bytes at addr; a gap (addr != where the last feed ended) ends the
+ * current run as the end of a file would. */
+void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n);
+/* End of input: finish a run in progress. */
+void hs_strings_end(struct hs_strings *s);
+void hs_strings_release(struct hs_strings *s);
+
+#endif
