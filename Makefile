@@ -46,7 +46,7 @@ check: build $(ASAN)/build.ninja
 	  $(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite live --suite cli
 
 bench: build
-	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests tests/bench/run.sh
+	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests RAWREAD=$(BUILD)/tests/rawread tests/bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

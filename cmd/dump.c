@@ -239,11 +239,19 @@ static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t le
 	} else if (!d->nsegs || d->segs[d->nsegs - 1].addr + d->segs[d->nsegs - 1].len != addr) {
 		return -ENOMEM;
 	}
-	memcpy(d->cap + d->caplen, buf, len);
+	if (buf != d->cap + d->caplen)
+		memcpy(d->cap + d->caplen, buf, len);
 	d->caplen += len;
 	d->segs[d->nsegs - 1].len += len;
 	d->done += len;
 	return 0;
+}
+
+/* Capture: read straight into the buffer (on_data then only records). */
+static unsigned char *capture_dest(void *ctx, size_t len)
+{
+	struct dump *d = ctx;
+	return d->cap && d->caplen + len <= d->capsize ? d->cap + d->caplen : NULL;
 }
 
 static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len)
@@ -490,6 +498,8 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		}
 	} else {
 		d.out = stdout;
+		static char outbuf[1 << 20];
+		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 		for (int e = 0; e < 2; e++)
 			if ((d.encodings & (1 << e)) &&
 			    hs_strings_init(&d.sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d.min, on_string, &d) < 0) {
@@ -512,14 +522,17 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (d.cap == MAP_FAILED)
 			d.cap = NULL;   /* stay stopped for the whole dump instead */
-		else
-			madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);   /* faults before the stop */
+		else {
+			/* Faulted in before the stop, in huge pages where possible. */
+			madvise(d.cap, d.capsize, MADV_HUGEPAGE);
+			madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);
+		}
 	}
 	if (freeze && (r = hs_session_attach(pid, 2000, &d.ses, &err)) < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		goto cleanup;
 	}
-	struct hs_stream_ops ops = { on_data, on_skip };
+	struct hs_stream_ops ops = { on_data, on_skip, capture_dest };
 	for (size_t i = 0; i < ranges.n && r == 0; i++) {
 		r = hs_stream_range(reader, &s.maps, s.pagemap_fd, ranges.v[i].start, ranges.v[i].end, &ops, &d, &err);
 		for (int e = 0; e < 2; e++)

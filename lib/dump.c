@@ -245,7 +245,8 @@ int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_
 			/* keep blocks page-aligned after the first */
 			if (a % PAGE && n > PAGE - a % PAGE && stop - a > BLOCK)
 				n = BLOCK - a % PAGE;
-			r = read_block(mem, m, pagemap_fd, a, n, buf);
+			unsigned char *dst = ops->dest ? ops->dest(ctx, n) : NULL;
+			r = read_block(mem, m, pagemap_fd, a, n, dst ? dst : buf);
 			if (r == -ESRCH) {
 				r = hs_err_set(err, ESRCH, "the process exited during the dump");
 				break;
@@ -256,7 +257,7 @@ int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_
 					ops->skip(ctx, a, n, "unreadable");
 				r = 0;
 			} else {
-				r = ops->data(ctx, a, buf, n);
+				r = ops->data(ctx, a, dst ? dst : buf, n);
 				if (r < 0)
 					break;
 			}
@@ -274,6 +275,8 @@ static bool graphic(unsigned c)
 	return c == '\t' || (c >= 0x20 && c <= 0x7e);
 }
 
+static bool graphic_tab[256];
+
 int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
 		    void (*fn)(void *, uint64_t, const char *, size_t, bool, bool), void *ctx)
 {
@@ -283,6 +286,8 @@ int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
 	s->buf = malloc(HS_STRING_MAX);
 	if (!s->buf)
 		return -ENOMEM;
+	for (unsigned c = 0; c < 256; c++)
+		graphic_tab[c] = graphic(c);
 	s->width = enc == HS_ENC_UTF16LE ? 2 : 1;
 	s->min = min;
 	s->fn = fn;
@@ -315,11 +320,52 @@ static void good_char(struct hs_strings *s, uint64_t addr, unsigned char c)
 		s->emitted = true;
 }
 
+/* A run of good one-byte characters, appended at once. */
+static void good_run(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)
+{
+	if (s->len == 0 && !s->cont)
+		s->run_addr = addr;
+	while (n) {
+		if (s->len == HS_STRING_MAX) {
+			s->fn(s->ctx, s->run_addr, s->buf, s->len, true, s->cont);
+			s->cont = true;
+			s->len = 0;
+		}
+		size_t k = HS_STRING_MAX - s->len < n ? HS_STRING_MAX - s->len : n;
+		memcpy(s->buf + s->len, b, k);
+		s->len += k;
+		b += k;
+		n -= k;
+		if (!s->emitted && s->len >= s->min)
+			s->emitted = true;
+	}
+}
+
 void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)
 {
 	if (addr != s->next) {
 		end_run(s);
 		s->have_carry = false;
+	}
+	if (s->width == 1) {
+		/* The hot loop: whole runs of characters, then whole runs of
+		 * others, a table lookup a byte. */
+		size_t i = 0;
+		while (i < n) {
+			size_t j = i;
+			while (j < n && graphic_tab[b[j]])
+				j++;
+			if (j > i)
+				good_run(s, addr + i, b + i, j - i);
+			if (j == n)
+				break;
+			end_run(s);
+			i = j + 1;
+			while (i < n && !graphic_tab[b[i]])
+				i++;
+		}
+		s->next = addr + n;
+		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t a = addr + i;

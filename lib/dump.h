@@ -47,6 +47,9 @@ int hs_parse_size(const char *s, uint64_t *v);
 struct hs_stream_ops {
 	int (*data)(void *ctx, uint64_t addr, const unsigned char *buf, size_t len);
 	void (*skip)(void *ctx, uint64_t addr, uint64_t len, const char *why);
+	/* Optional: where to read the next len bytes (a capture buffer), so
+	 * they are not copied again; NULL for the stream's own buffer. */
+	unsigned char *(*dest)(void *ctx, size_t len);
 };
 int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,
 		    uint64_t end, const struct hs_stream_ops *ops, void *ctx, struct hs_err *err);
