@@ -45,5 +45,7 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv);
 int cmd_stats(struct hs_cli *cli, int argc, char **argv);
 int cmd_maps(struct hs_cli *cli, int argc, char **argv);
 int cmd_dump(struct hs_cli *cli, int argc, char **argv);
+int cmd_bins(struct hs_cli *cli, int argc, char **argv);
+int cmd_chunks(struct hs_cli *cli, int argc, char **argv);
 
 #endif

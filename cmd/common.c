@@ -7,10 +7,16 @@
 
 int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_snapshot *s)
 {
+	return hs_cli_snapshot_walk(cli, pid, residency, HS_WALK_LISTS, s);
+}
+
+int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s)
+{
 	struct hs_snapshot_opts o;
 	hs_snapshot_opts_default(&o);
 	o.use_debuginfo = !cli->no_debuginfo;
 	o.residency = residency;
+	o.walk = walk;
 	struct hs_err err = { 0 };
 	int r = hs_snapshot_take(pid, &o, s, &err);
 	if (r < 0) {

@@ -7,6 +7,8 @@
 /* Take a snapshot with the CLI's options; on failure the error is reported
  * and the negated exit status returned. */
 int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_snapshot *s);
+/* The same with a choice of walk (HS_WALK_*). */
+int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s);
 /* Warn about partial arenas and tcaches; HS_EXIT_PARTIAL if any. */
 int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
 void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);

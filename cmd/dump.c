@@ -17,6 +17,7 @@
 #include "format.h"
 #include "proc.h"
 #include "session.h"
+#include "strtab.h"
 
 static const char help[] =
 	"usage: heapscope dump [options] PID RANGE\n"
@@ -45,12 +46,6 @@ static const char help[] =
 	"\n"
 	"Exit status: 0 ok, 1 partial (something was skipped), 2 fatal, 64 usage.\n";
 
-struct topent {
-	char *s;
-	size_t len;
-	uint64_t count, bytes;
-};
-
 struct dump {
 	struct hs_cli *cli;
 	/* raw */
@@ -67,10 +62,7 @@ struct dump {
 	FILE *out;
 	bool first_json;
 	uint64_t nstrings;
-	/* --top */
-	struct topent *tab;
-	size_t tabcap, tabn;
-	uint64_t untracked;
+	struct hs_strtab top;    /* --top */
 	/* progress and gaps */
 	uint64_t total, done, skipped;
 	bool progress;
@@ -95,61 +87,6 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
-}
-
-static uint64_t hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
-
-/* Count a string for --top; at most 1M distinct strings are tracked. */
-static void top_add(struct dump *d, const char *s, size_t n)
-{
-	if (d->tabn * 2 >= d->tabcap) {
-		size_t ncap = d->tabcap ? d->tabcap * 2 : 4096;
-		if (ncap > (2u << 20) || d->tabn >= (1u << 20)) {
-			d->untracked++;
-			goto lookup_only;
-		}
-		struct topent *nt = calloc(ncap, sizeof(*nt));
-		if (!nt) {
-			d->untracked++;
-			goto lookup_only;
-		}
-		for (size_t i = 0; i < d->tabcap; i++)
-			if (d->tab[i].s) {
-				size_t j = hash(d->tab[i].s, d->tab[i].len) & (ncap - 1);
-				while (nt[j].s)
-					j = (j + 1) & (ncap - 1);
-				nt[j] = d->tab[i];
-			}
-		free(d->tab);
-		d->tab = nt;
-		d->tabcap = ncap;
-	}
-lookup_only:;
-	if (!d->tabcap)
-		return;
-	size_t j = hash(s, n) & (d->tabcap - 1);
-	while (d->tab[j].s) {
-		if (d->tab[j].len == n && !memcmp(d->tab[j].s, s, n)) {
-			d->tab[j].count++;
-			d->tab[j].bytes += n;
-			return;
-		}
-		j = (j + 1) & (d->tabcap - 1);
-	}
-	if (d->tabn * 2 >= d->tabcap || !(d->tab[j].s = malloc(n + 1)))
-		return;
-	memcpy(d->tab[j].s, s, n);
-	d->tab[j].s[n] = '\0';
-	d->tab[j].len = n;
-	d->tab[j].count = 1;
-	d->tab[j].bytes = n;
-	d->tabn++;
 }
 
 static void put_json_string(FILE *fp, const char *s, size_t n)
@@ -187,7 +124,7 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 	}
 	if (d->top_mode) {
 		if (!cont)
-			top_add(d, s, n);
+			hs_strtab_add(&d->top, s, n, n);
 		return;
 	}
 	if (d->cli->json) {
@@ -288,44 +225,28 @@ static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
 	d->status = HS_EXIT_PARTIAL;
 }
 
-static int cmp_top(const void *x, const void *y)
-{
-	const struct topent *a = x, *b = y;
-	if (a->count != b->count)
-		return a->count < b->count ? 1 : -1;
-	if (a->bytes != b->bytes)
-		return a->bytes < b->bytes ? 1 : -1;
-	return strcmp(a->s ? a->s : "", b->s ? b->s : "");
-}
-
 static void print_top(struct dump *d, long k)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < d->tabcap; i++)
-		if (d->tab[i].s)
-			d->tab[n++] = d->tab[i];
-	qsort(d->tab, n, sizeof(*d->tab), cmp_top);
+	size_t n = hs_strtab_sort(&d->top);
+	const struct hs_strent *v = d->top.v;
 	if ((size_t)k > n)
 		k = (long)n;
 	if (d->cli->json) {
 		fputs("  \"top\": [", d->out);
 		for (long i = 0; i < k; i++) {
 			fputs(i ? ",\n    {\"string\": " : "\n    {\"string\": ", d->out);
-			put_json_string(d->out, d->tab[i].s, d->tab[i].len);
-			fprintf(d->out, ", \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", d->tab[i].count, d->tab[i].bytes);
+			put_json_string(d->out, v[i].s, v[i].len);
+			fprintf(d->out, ", \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", v[i].count, v[i].bytes);
 		}
 		fputs(k ? "\n  ],\n" : "],\n", d->out);
-		fprintf(d->out, "  \"distinct\": %zu,\n  \"untracked\": %" PRIu64 ",\n", n, d->untracked);
+		fprintf(d->out, "  \"distinct\": %zu,\n  \"untracked\": %" PRIu64 ",\n", n, d->top.untracked);
 	} else {
 		printf("%10s %10s  %s\n", "COUNT", "BYTES", "STRING");
 		for (long i = 0; i < k; i++)
-			printf("%10" PRIu64 " %10" PRIu64 "  %s\n", d->tab[i].count, d->tab[i].bytes, d->tab[i].s);
-		if (d->untracked)
-			printf("(%" PRIu64 " strings not counted: more than a million distinct ones)\n", d->untracked);
+			printf("%10" PRIu64 " %10" PRIu64 "  %s\n", v[i].count, v[i].bytes, v[i].s);
+		if (d->top.untracked)
+			printf("(%" PRIu64 " strings not counted: more than a million distinct ones)\n", d->top.untracked);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(d->tab[i].s);
-	free(d->tab);
 }
 
 /* O_EXCL: a dump never replaces a file by accident, and O_NOFOLLOW: never
@@ -449,7 +370,7 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_opts_default(&o);
 	o.use_debuginfo = !cli->no_debuginfo;
 	o.residency = false;
-	o.lists = false;
+	o.walk = 0;
 	o.freeze = hs_range_needs_heap(spec);
 	int status = HS_EXIT_OK;
 	struct hs_ranges ranges = { 0 };
@@ -596,6 +517,7 @@ cleanup:
 		hs_strings_release(&d.sc[e]);
 	if (d.cap)
 		munmap(d.cap, d.capsize ? d.capsize : 1);
+	hs_strtab_release(&d.top);
 	free(d.segs);
 	hs_mem_close(direct);
 out:

@@ -16,6 +16,8 @@ static const struct hs_command commands[] = {
 	{ "stats", cmd_stats, "malloc_info() and mallinfo2() of the target, computed from outside" },
 	{ "maps", cmd_maps, "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks" },
 	{ "dump", cmd_dump, "a region's bytes, or the strings in it, in one pass" },
+	{ "bins", cmd_bins, "every free list and its chunks, checked for corruption" },
+	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
 };
 
 static void usage(FILE *fp)

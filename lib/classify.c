@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
 #include "classify.h"
 #include "proc.h"
 
@@ -10,26 +11,6 @@ const char *hs_map_kind_name(enum hs_map_kind k)
 	static const char *names[] = { "main_heap", "arena_heap", "thread_stack", "mmap_chunk",
 				       "file", "anon", "other" };
 	return k <= HS_MAP_OTHER ? names[k] : "other";
-}
-
-/* Step through mmapped chunks from the start of an anonymous mapping: the
- * kernel merges neighbouring anonymous mappings, so one may hold several.
- * Each is prev_size 0 (or the memalign offset), size|IS_MMAPPED. */
-static void mmap_chunks(struct hs_mem *mem, const struct hs_mapping *m, struct hs_class *c)
-{
-	uint64_t p = m->start;
-	while (p + 16 <= m->end) {
-		uint64_t hdr[2];
-		if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0)
-			return;
-		uint64_t cs = HS_CHUNKSIZE(hdr[1]);
-		if (!(hdr[1] & HS_IS_MMAPPED) || (hdr[1] & (HS_NON_MAIN_ARENA)) || (hdr[0] & 0xfff) ||
-		    hdr[0] > cs || cs < 4096 || (cs & 0xfff) || p + cs > m->end)
-			return;
-		c->nchunks++;
-		c->chunk_bytes += cs + hdr[0];
-		p += cs;   /* prev_size is 0 for all but memalign'd chunks */
-	}
 }
 
 int hs_classify(pid_t pid, const struct hs_maps *maps, struct hs_heap *h, struct hs_mem *mem, struct hs_class *out)
@@ -79,7 +60,7 @@ int hs_classify(pid_t pid, const struct hs_maps *maps, struct hs_heap *h, struct
 		if (done || m->perms[0] != 'r')
 			continue;
 		if (mem)
-			mmap_chunks(mem, m, c);
+			hs_chunks_mmapped_in(m, mem, NULL, NULL, &c->nchunks, &c->chunk_bytes);
 		if (c->nchunks) {
 			c->kind = HS_MAP_MMAP_CHUNK;
 			continue;

@@ -70,7 +70,7 @@ static uint64_t reveal(const struct hs_layout *l, uint64_t pos, uint64_t val)
 	return l->safe_linking ? (pos >> 12) ^ val : val;
 }
 
-static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind)
+static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind, int bin)
 {
 	if (a->nfree == a->capfree) {
 		/* Grown with mremap, which moves pages instead of copying them:
@@ -84,7 +84,7 @@ static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t ki
 		a->free = nf;
 		a->capfree = ncap;
 	}
-	a->free[a->nfree++] = (struct hs_free){ addr, size, kind };
+	a->free[a->nfree++] = (struct hs_free){ addr, size, kind, (uint8_t)bin };
 	return 0;
 }
 
@@ -95,8 +95,9 @@ static bool bogus_size(const struct hs_arena *a, uint64_t size)
 	return cs < HS_MINSIZE || (cs & (HS_MALLOC_ALIGN - 1)) || (a->system_mem && cs > a->system_mem);
 }
 
-static int walk_fastbins(struct hs_mem *mem, const struct hs_layout *l, const unsigned char *st, struct hs_arena *a)
+static int walk_fastbins(struct hs_mem *mem, const struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
+	const struct hs_layout *l = h->l;
 	for (int i = 0; i < l->nfastbins; i++) {
 		uint64_t p = rd64(st, l->ms_fastbins + 8 * i), first_size = 0;
 		struct hs_binstat *bs = &a->fast[i];
@@ -116,11 +117,16 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_layout *l, const un
 				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
 				break;
 			}
+			if ((h->flags & HS_WALK_DEEP) && HS_CHUNKSIZE(hdr[1]) != (uint64_t)(i + 2) * 16) {
+				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", not 0x%x", i, p,
+					HS_CHUNKSIZE(hdr[1]), (i + 2) * 16);
+				break;
+			}
 			if (!bs->count)
 				first_size = HS_CHUNKSIZE(hdr[1]);
 			bs->count++;
 			a->fast_bytes += HS_CHUNKSIZE(hdr[1]);
-			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_FAST) < 0)
+			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_FAST, i) < 0)
 				return -ENOMEM;
 			p = reveal(l, p + 16, hdr[2]);
 			if (p && cycle_step(&cy, p)) {
@@ -144,13 +150,32 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_layout *l, const un
  * across megabytes, and walking them one after another would wait on a
  * cache miss per chunk. */
 struct bin_cursor {
-	uint64_t p, bin;
+	uint64_t p, bin, prev;
 	struct cycle cy;
 	int i;
 };
 
-static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsigned char *st, struct hs_arena *a)
+/* Deep checks of a chunk in bin i (hdr: prev_size, size, fd, bk): the
+ * checks glibc's unlink and malloc_consolidate make, named. */
+static const char *deep_check(struct hs_mem *mem, int i, uint64_t p, const uint64_t *hdr, uint64_t prev)
 {
+	uint64_t cs = HS_CHUNKSIZE(hdr[1]), next[2];
+	if (i > 1 && hs_bin_index(cs) != i)
+		return "size does not belong in this bin";
+	if (hdr[3] != prev)
+		return "bk does not point back to the previous chunk";
+	if (hs_mem_read(mem, p + cs, next, sizeof(next)) < 0)
+		return "next chunk is not readable";
+	if (next[0] != cs)
+		return "next chunk's prev_size does not match the size";
+	if (next[1] & HS_PREV_INUSE)
+		return "next chunk says this one is in use";
+	return NULL;
+}
+
+static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
+{
+	const struct hs_layout *l = h->l;
 	struct bin_cursor cur[HS_NBINS];
 	int n = 0;
 	for (int i = 1; i < HS_NBINS; i++) {
@@ -162,6 +187,7 @@ static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsign
 		a->bins[i].from = UINT64_MAX;
 		cur[n].p = p;
 		cur[n].bin = bin;
+		cur[n].prev = bin;
 		cur[n].i = i;
 		cycle_init(&cur[n].cy, p);
 		n++;
@@ -170,7 +196,7 @@ static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsign
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];
 			struct hs_binstat *bs = &a->bins[c->i];
-			uint64_t p = c->p, hdr[3];
+			uint64_t p = c->p, hdr[4];
 			const char *bad = NULL;
 			if (p & (HS_MALLOC_ALIGN - 1))
 				bad = "misaligned";
@@ -186,6 +212,12 @@ static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsign
 				*c = cur[--n];
 				continue;
 			}
+			if ((h->flags & HS_WALK_DEEP) && (bad = deep_check(mem, c->i, p, hdr, c->prev))) {
+				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " (size 0x%" PRIx64 "): %s", c->i, p, hdr[1], bad);
+				*c = cur[--n];
+				continue;
+			}
+			c->prev = p;
 			bs->count++;
 			bs->total += hdr[1];
 			if (hdr[1] < bs->from)
@@ -194,7 +226,7 @@ static int walk_bins(struct hs_mem *mem, const struct hs_layout *l, const unsign
 				bs->to = hdr[1];
 			a->bin_count++;
 			a->bin_bytes += HS_CHUNKSIZE(hdr[1]);
-			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN) < 0)
+			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN, c->i) < 0)
 				return -ENOMEM;
 			c->p = hdr[2];
 			if (c->p == c->bin) {
@@ -339,21 +371,22 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 
 static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		bool lists, struct hs_heap *h, struct hs_err *err);
+		unsigned flags, struct hs_heap *h, struct hs_err *err);
 
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 bool lists, struct hs_heap *h, struct hs_err *err)
+		 unsigned flags, struct hs_heap *h, struct hs_err *err)
 {
-	int r = walk(mem, libc, threads, lists, h, err);
+	int r = walk(mem, libc, threads, flags, h, err);
 	if (r < 0)
 		hs_heap_release(h);     /* nothing half-built survives a failure */
 	return r;
 }
 
 static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		bool lists, struct hs_heap *h, struct hs_err *err)
+		unsigned flags, struct hs_heap *h, struct hs_err *err)
 {
 	memset(h, 0, sizeof(*h));
+	h->flags = flags;
 	h->libc = libc;
 	h->l = &libc->layout;
 	const struct hs_layout *l = h->l;
@@ -457,12 +490,12 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 
 	/* Pass 3: the lists, arena by arena, each followed by the tcaches that
 	 * live in it, so that their chunks are still in the cache. */
-	for (size_t i = 0; i < h->narenas && h->initialized && lists; i++) {
+	for (size_t i = 0; i < h->narenas && h->initialized && (flags & HS_WALK_LISTS); i++) {
 		struct hs_arena *a = &h->arenas[i];
 		const unsigned char *img = st + i * l->ms_sizeof;
-		r = walk_fastbins(mem, l, img, a);
+		r = walk_fastbins(mem, h, img, a);
 		if (r == 0)
-			r = walk_bins(mem, l, img, a);
+			r = walk_bins(mem, h, img, a);
 		if (r < 0) {
 			free(st);
 			return hs_err_set(err, -r, "out of memory");
@@ -550,6 +583,21 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad entry 0x%" PRIx64, i, e);
 				break;
 			}
+			if (h->flags & HS_WALK_DEEP) {
+				uint64_t sz;
+				if (hs_mem_u64(mem, e - 8, &sz) < 0 || HS_CHUNKSIZE(sz) != csize) {
+					t->status = -EUCLEAN;
+					snprintf(t->problem, sizeof(t->problem),
+						 "tcache bin %d: entry 0x%" PRIx64 " has a chunk size that is not 0x%" PRIx64, i, e,
+						 csize);
+					break;
+				}
+				struct hs_tcache_entry *ne = realloc(t->entries, (t->nentries + 1) * sizeof(*ne));
+				if (ne) {
+					t->entries = ne;
+					ne[t->nentries++] = (struct hs_tcache_entry){ e - 16, (uint8_t)i };
+				}
+			}
 			walked++;
 			struct hs_arena *a = hs_heap_arena_of(h, e - 16);
 			if (a) {
@@ -613,6 +661,23 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 			a->threads[a->nthreads++] = tid;
 		}
 	}
+}
+
+int hs_bin_index(uint64_t sz)
+{
+	if (sz < 0x400)
+		return (int)(sz >> 4);
+	if ((sz >> 6) <= 48)
+		return 48 + (int)(sz >> 6);
+	if ((sz >> 9) <= 20)
+		return 91 + (int)(sz >> 9);
+	if ((sz >> 12) <= 10)
+		return 110 + (int)(sz >> 12);
+	if ((sz >> 15) <= 4)
+		return 119 + (int)(sz >> 15);
+	if ((sz >> 18) <= 2)
+		return 124 + (int)(sz >> 18);
+	return 126;
 }
 
 /* ---- residency ------------------------------------------------------------ */
@@ -751,6 +816,8 @@ void hs_heap_release(struct hs_heap *h)
 		free(h->arenas[i].threads);
 	}
 	free(h->arenas);
+	for (size_t i = 0; i < h->ntcaches; i++)
+		free(h->tcaches[i].entries);
 	free(h->tcaches);
 	memset(h, 0, sizeof(*h));
 }

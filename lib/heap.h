@@ -31,7 +31,8 @@ enum hs_free_kind { HS_FREE_BIN, HS_FREE_FAST };
 
 struct hs_free {
 	uint64_t addr, size;
-	uint8_t kind;
+	uint8_t kind;            /* HS_FREE_BIN or HS_FREE_FAST */
+	uint8_t bin;             /* bin 1..127, or fastbin 0..9 */
 };
 
 struct hs_arena {
@@ -70,6 +71,11 @@ struct hs_arena {
 	char problem[256];
 };
 
+struct hs_tcache_entry {
+	uint64_t chunk;
+	uint8_t bin;
+};
+
 struct hs_tcache {
 	pid_t tid;
 	uint64_t fs_base;
@@ -78,6 +84,8 @@ struct hs_tcache {
 	uint64_t count, bytes;
 	int status;
 	char problem[160];
+	size_t nentries;           /* with HS_WALK_DEEP */
+	struct hs_tcache_entry *entries;
 };
 
 struct hs_heap {
@@ -98,6 +106,7 @@ struct hs_heap {
 	struct hs_tcache *tcaches;
 
 	int status;                /* 0, or -EUCLEAN when some arena is partial */
+	unsigned flags;            /* HS_WALK_* of the walk */
 };
 
 /* The threads whose tcache and arena are wanted: each one's thread
@@ -109,12 +118,22 @@ struct hs_heap_threads {
 };
 
 /* Walk mp_, every arena and its heaps, each thread's tcache (threads may
- * be NULL) and, when lists, every bin and fastbin.  The target should be
+ * be NULL) and, with HS_WALK_LISTS, every bin and fastbin.  The target should be
  * stopped.  Returns 0 (h may still be partial: h->status), or -errno for a
  * fatal problem (libc layout does not match memory, process gone), after
  * which h holds nothing to release. */
+enum {
+	HS_WALK_LISTS = 1,       /* bins and fastbins, not only arenas and heaps */
+	HS_WALK_DEEP = 2,        /* also: size against its bin, the next chunk's
+				  * prev_size and PREV_INUSE, fd->bk == p; keep
+				  * each tcache's entries */
+};
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 bool lists, struct hs_heap *h, struct hs_err *err);
+		 unsigned flags, struct hs_heap *h, struct hs_err *err);
+
+/* The bin glibc files a chunk of size sz in (64-bit: smallbin_index or
+ * largebin_index_64). */
+int hs_bin_index(uint64_t sz);
 
 /* Resident and trimmable bytes of each arena from /proc/PID/pagemap
  * (pagemap_fd), with malloc_trim(pad)'s rules: fastbins consolidated, whole

@@ -15,7 +15,7 @@ void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 	o->use_debuginfo = true;
 	o->freeze = true;
 	o->residency = true;
-	o->lists = true;
+	o->walk = HS_WALK_LISTS;
 	o->stop_timeout_ms = 2000;
 	o->lock_retries = 5;
 }
@@ -63,7 +63,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (!ok_tids || !fs)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
-		r = hs_heap_walk(s->mem, &s->libc, &th, o->lists, &s->heap, err);
+		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, &s->heap, err);
 	free(ok_tids);
 	free(fs);
 	s->walk_us = now_us() - t0;

@@ -18,7 +18,7 @@ struct hs_snapshot_opts {
 	bool use_debuginfo;
 	bool freeze;             /* stop all threads while walking (default) */
 	bool residency;          /* read pagemap for resident/trimmable */
-	bool lists;              /* walk bins and fastbins (not only arenas and heaps) */
+	unsigned walk;           /* HS_WALK_* (default HS_WALK_LISTS) */
 	int stop_timeout_ms;     /* how long threads may take to stop */
 	int lock_retries;        /* resume and retry when an arena is locked */
 };

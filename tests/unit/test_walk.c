@@ -151,13 +151,15 @@ static struct hs_mem *open_image(void)
 	return m;
 }
 
+static unsigned walk_flags = HS_WALK_LISTS;
+
 static int walk(struct hs_heap *h, struct hs_err *err)
 {
 	struct hs_mem *m = open_image();
 	pid_t tid = 1234;
 	uint64_t fs = FS;
 	struct hs_heap_threads th = { 1, &tid, &fs };
-	int r = hs_heap_walk(m, &lc, &th, true, h, err);
+	int r = hs_heap_walk(m, &lc, &th, walk_flags, h, err);
 	hs_mem_close(m);
 	return r;
 }

@@ -1,0 +1,227 @@
+/* heapscope bins: every free list with its chunks, checked as glibc would
+ * check them. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "format.h"
+
+static const char help[] =
+	"usage: heapscope bins [--arena N] [--json] [--no-debuginfo] PID\n"
+	"\n"
+	"For each arena, every fastbin, the unsorted bin, every small and large bin,\n"
+	"and each thread's tcache: the chunks in it (address, size), count and bytes.\n"
+	"Safe-linked pointers are revealed.  A cycle, a misaligned or unmapped\n"
+	"pointer, a size that does not belong in its bin, a bk that does not point\n"
+	"back, or a next chunk whose prev_size or PREV_INUSE disagrees is reported\n"
+	"as corruption with the address, and that list is not followed further.\n"
+	"\n"
+	"  --arena N        only arena N (as heapscope arenas numbers them)\n"
+	"  --json           one JSON document\n"
+	"  --no-debuginfo   ignore libc debug info\n"
+	"  -h, --help       this help\n";
+
+static const char *list_kind(int fast, int bin)
+{
+	if (fast)
+		return "fastbin";
+	return bin == 1 ? "unsorted" : bin < 64 ? "small" : "large";
+}
+
+/* The arena's free chunks grouped by list, each list in list order. */
+static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
+{
+	size_t count[139] = { 0 };
+	struct hs_free *g = malloc((a->nfree + 1) * sizeof(*g));
+	if (!g)
+		return NULL;
+	/* keys: fastbins 0..9, then bins 1..127 at 10..136 */
+	for (size_t i = 0; i < a->nfree; i++)
+		count[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++;
+	start[0] = 0;
+	for (int k = 0; k < 138; k++)
+		start[k + 1] = start[k] + count[k];
+	size_t pos[139];
+	memcpy(pos, start, sizeof(pos));
+	for (size_t i = 0; i < a->nfree; i++)
+		g[pos[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++] = a->free[i];
+	return g;
+}
+
+int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "arena", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long only = -1;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': {
+			char *end;
+			only = strtol(optarg, &end, 10);
+			if (*end || only < 0)
+				return hs_cli_usage(cli, "--arena takes an arena index");
+			break;
+		}
+		case 'j': cli->json = true; break;
+		case 'D': cli->no_debuginfo = true; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (r)
+		return r;
+	struct hs_snapshot s;
+	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
+		return -r;
+	const struct hs_heap *h = &s.heap;
+	if (only >= 0 && (size_t)only >= h->narenas) {
+		int st = hs_cli_fail(cli, HS_EXIT_FATAL, "no arena %ld: the process has %zu", only, h->narenas);
+		hs_snapshot_release(&s);
+		return st;
+	}
+	struct hs_json *j = &cli->j;
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_u64(j, "pause_us", s.pause_us);
+		hs_json_bool(j, "safe_linking", h->l->safe_linking);
+		hs_json_arr_begin(j, "arenas");
+	}
+	char f[1][HS_SIZE_BUF];
+	for (size_t i = 0; i < h->narenas; i++) {
+		const struct hs_arena *a = &h->arenas[i];
+		if (only >= 0 && (size_t)only != i)
+			continue;
+		size_t start[139];
+		struct hs_free *g = grouped(a, start);
+		if (!g) {
+			hs_snapshot_release(&s);
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+		}
+		if (cli->json) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "index", a->index);
+			hs_json_hex(j, "address", a->addr);
+			hs_json_str(j, "kind", a->main ? "main" : "thread");
+			hs_json_arr_begin(j, "lists");
+		} else {
+			printf("arena %d (%s, 0x%" PRIx64 ")%s\n", a->index, a->main ? "main" : "thread", a->addr,
+			       a->status ? ": PARTIAL" : "");
+		}
+		for (int k = 0; k < 138; k++) {
+			size_t n = start[k + 1] - start[k];
+			if (!n)
+				continue;
+			int fast = k < 10, bin = fast ? k : k - 9;
+			uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
+			for (size_t m = start[k]; m < start[k + 1]; m++) {
+				bytes += g[m].size;
+				lo = g[m].size < lo ? g[m].size : lo;
+				hi = g[m].size > hi ? g[m].size : hi;
+			}
+			if (cli->json) {
+				hs_json_obj_begin(j, NULL);
+				hs_json_str(j, "kind", list_kind(fast, bin));
+				hs_json_i64(j, "bin", bin);
+				hs_json_u64(j, "count", n);
+				hs_json_u64(j, "bytes", bytes);
+				hs_json_arr_begin(j, "chunks");
+				for (size_t m = start[k]; m < start[k + 1]; m++) {
+					hs_json_obj_begin(j, NULL);
+					hs_json_hex(j, "address", g[m].addr);
+					hs_json_u64(j, "size", g[m].size);
+					hs_json_obj_end(j);
+				}
+				hs_json_arr_end(j);
+				hs_json_obj_end(j);
+			} else {
+				if (lo == hi)
+					printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s\n", list_kind(fast, bin), bin, lo, n,
+					       n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]));
+				else
+					printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s\n", list_kind(fast, bin),
+					       bin, lo, hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]));
+				for (size_t m = start[k]; m < start[k + 1]; m++)
+					printf("    0x%012" PRIx64 "  0x%" PRIx64 "\n", g[m].addr, g[m].size);
+			}
+		}
+		free(g);
+		if (cli->json) {
+			hs_json_arr_end(j);
+			hs_json_bool(j, "partial", a->status != 0);
+			if (a->status) {
+				hs_json_str(j, "problem", a->problem);
+				hs_json_hex(j, "bad_address", a->bad_addr);
+			}
+			hs_json_obj_end(j);
+		} else if (a->status) {
+			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
+		}
+	}
+	if (cli->json) {
+		hs_json_arr_end(j);
+		hs_json_arr_begin(j, "tcaches");
+	}
+	for (size_t i = 0; i < h->ntcaches; i++) {
+		const struct hs_tcache *t = &h->tcaches[i];
+		if (!t->addr)
+			continue;
+		const struct hs_arena *ta = hs_heap_arena_of((struct hs_heap *)h, t->addr);
+		if (only >= 0 && (!ta || ta->index != only))
+			continue;
+		if (cli->json) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "tid", t->tid);
+			hs_json_hex(j, "address", t->addr);
+			hs_json_i64(j, "arena", ta ? ta->index : -1);
+			hs_json_u64(j, "count", t->count);
+			hs_json_u64(j, "bytes", t->bytes);
+			hs_json_arr_begin(j, "chunks");
+			for (size_t m = 0; m < t->nentries; m++) {
+				hs_json_obj_begin(j, NULL);
+				hs_json_hex(j, "address", t->entries[m].chunk);
+				hs_json_i64(j, "bin", t->entries[m].bin);
+				hs_json_u64(j, "size", 0x20 + 0x10 * (uint64_t)t->entries[m].bin);
+				hs_json_obj_end(j);
+			}
+			hs_json_arr_end(j);
+			hs_json_bool(j, "partial", t->status != 0);
+			if (t->status)
+				hs_json_str(j, "problem", t->problem);
+			hs_json_obj_end(j);
+		} else {
+			printf("tcache of thread %d (0x%" PRIx64 ", arena %d): %" PRIu64 " chunks, %s%s\n", (int)t->tid, t->addr,
+			       ta ? ta->index : -1, t->count, hs_fmt_size(t->bytes, f[0]), t->status ? ": PARTIAL" : "");
+			int last = -1;
+			for (size_t m = 0; m < t->nentries; m++) {
+				if (t->entries[m].bin != last) {
+					last = t->entries[m].bin;
+					printf("  tcache %3d  size 0x%x\n", last, 0x20 + 0x10 * last);
+				}
+				printf("    0x%012" PRIx64 "\n", t->entries[m].chunk);
+			}
+			if (t->status)
+				printf("  CORRUPT: %s\n", t->problem);
+		}
+	}
+	if (cli->json) {
+		hs_json_arr_end(j);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	}
+	int status = hs_cli_report_partial(cli, &s);
+	hs_snapshot_release(&s);
+	return status;
+}

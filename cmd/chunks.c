@@ -1,0 +1,433 @@
+/* heapscope chunks: every chunk of the heaps, walked linearly. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunks.h"
+#include "common.h"
+#include "dump.h"
+#include "format.h"
+#include "strtab.h"
+
+static const char help[] =
+	"usage: heapscope chunks [--arena N | --heap ADDR] [--state used|free|all]\n"
+	"                        [--histogram] [--strings[=N]] [--top K] [--json] PID\n"
+	"\n"
+	"Every chunk of the arena's heaps, first to top, in use or free in a bin,\n"
+	"fastbin or tcache (those look in use on the heap; the lists tell them\n"
+	"apart), and the mmapped chunks, found in the mappings and reconciled with\n"
+	"glibc's own count.  The main heap starts at mp_.sbrk_base, a thread heap\n"
+	"after its heap_info (and arena), and a full thread heap ends in a fencepost.\n"
+	"\n"
+	"  --arena N        only arena N; --heap ADDR: only the heap holding ADDR\n"
+	"  --state S        used, free or all (default)\n"
+	"  --histogram      counts and bytes in use and free, by size class\n"
+	"  --strings[=N]    the first printable string (at least N characters,\n"
+	"                   default 4) in each chunk's first 4 KiB\n"
+	"  --top K          with --strings: the K most frequent first strings of each\n"
+	"                   size class\n"
+	"  --json           one JSON document\n"
+	"  --no-debuginfo   ignore libc debug info\n"
+	"  -h, --help       this help\n";
+
+enum { ST_ALL, ST_USED, ST_FREE };
+
+struct klass {
+	uint64_t lo, hi;
+	uint64_t used, used_bytes, free, free_bytes;
+};
+
+struct ctx {
+	struct hs_cli *cli;
+	struct hs_mem *mem;
+	int state;
+	bool histogram, list;
+	unsigned strmin;
+	long topk;
+	bool first;
+	/* per arena */
+	uint64_t n[HS_CHUNK_MMAPPED + 1], bytes[HS_CHUNK_MMAPPED + 1];
+	struct klass cls[129];   /* bins 0..127, 128: mmapped */
+	struct hs_strtab tops;
+	uint64_t nchunks;
+	char str[256];
+};
+
+/* The first printable run of at least min characters in a chunk's user
+ * data (its first 4 KiB), cut to fit out. */
+static size_t first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigned min, char *out, size_t outsz)
+{
+	unsigned char buf[4096];
+	uint64_t len = c->size > 16 ? c->size - 16 : 0;
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	if (!len || hs_mem_read(mem, c->addr + 16, buf, len) < 0)
+		return 0;
+	size_t run = 0;
+	for (size_t i = 0; i <= len; i++) {
+		bool g = i < len && (buf[i] == '\t' || (buf[i] >= 0x20 && buf[i] <= 0x7e));
+		if (g) {
+			run++;
+			continue;
+		}
+		if (run >= min) {
+			size_t n = run < outsz - 1 ? run : outsz - 1;
+			memcpy(out, buf + i - run, n);
+			out[n] = '\0';
+			return n;
+		}
+		run = 0;
+	}
+	return 0;
+}
+
+static bool is_free(enum hs_chunk_state s)
+{
+	return s == HS_CHUNK_BIN || s == HS_CHUNK_FAST || s == HS_CHUNK_TCACHE;
+}
+
+static int on_chunk(void *vctx, const struct hs_chunk *c)
+{
+	struct ctx *x = vctx;
+	x->n[c->state]++;
+	x->bytes[c->state] += c->size;
+	if (x->state == ST_USED && c->state != HS_CHUNK_USED && c->state != HS_CHUNK_MMAPPED)
+		return 0;
+	if (x->state == ST_FREE && !is_free(c->state))
+		return 0;
+	x->nchunks++;
+	int k = c->state == HS_CHUNK_MMAPPED ? 128 : hs_bin_index(c->size);
+	if (c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST) {
+		struct klass *kl = &x->cls[k];
+		if (!kl->lo || c->size < kl->lo)
+			kl->lo = c->size;
+		if (c->size > kl->hi)
+			kl->hi = c->size;
+		if (is_free(c->state)) {
+			kl->free++;
+			kl->free_bytes += c->size;
+		} else {
+			kl->used++;
+			kl->used_bytes += c->size;
+		}
+	}
+	size_t sl = 0;
+	x->str[0] = '\0';
+	if (x->strmin && c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST)
+		sl = first_string(x->mem, c, x->strmin, x->str, sizeof(x->str));
+	if (x->topk && sl) {
+		char key[300];
+		int kl = snprintf(key, sizeof(key), "%03d%s", k, x->str);
+		hs_strtab_add(&x->tops, key, (size_t)kl, c->size);
+	}
+	if (!x->list)
+		return 0;
+	if (x->cli->json) {
+		struct hs_json *j = &x->cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_hex(j, "address", c->addr);
+		hs_json_u64(j, "size", c->size);
+		hs_json_str(j, "state", hs_chunk_state_name(c->state));
+		hs_json_i64(j, "arena", c->arena);
+		if (is_free(c->state))
+			hs_json_i64(j, "bin", c->bin);
+		if (x->strmin)
+			hs_json_str(j, "string", sl ? x->str : NULL);
+		hs_json_obj_end(j);
+	} else {
+		printf("0x%012" PRIx64 " %#10" PRIx64 " %-9s %5d%s%s\n", c->addr, c->size, hs_chunk_state_name(c->state),
+		       c->arena, sl ? "  " : "", sl ? x->str : "");
+	}
+	return 0;
+}
+
+static void print_histogram(struct ctx *x)
+{
+	char f[4][HS_SIZE_BUF];
+	if (x->cli->json) {
+		struct hs_json *j = &x->cli->j;
+		hs_json_arr_begin(j, "histogram");
+		for (int k = 0; k < 129; k++) {
+			const struct klass *kl = &x->cls[k];
+			if (!kl->used && !kl->free)
+				continue;
+			hs_json_obj_begin(j, NULL);
+			if (k == 128)
+				hs_json_str(j, "class", "mmapped");
+			else
+				hs_json_i64(j, "bin", k);
+			hs_json_u64(j, "min_size", kl->lo);
+			hs_json_u64(j, "max_size", kl->hi);
+			hs_json_u64(j, "used", kl->used);
+			hs_json_u64(j, "used_bytes", kl->used_bytes);
+			hs_json_u64(j, "free", kl->free);
+			hs_json_u64(j, "free_bytes", kl->free_bytes);
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		return;
+	}
+	printf("%-21s %10s %9s %10s %9s\n", "SIZE CLASS", "USED", "BYTES", "FREE", "BYTES");
+	for (int k = 0; k < 129; k++) {
+		const struct klass *kl = &x->cls[k];
+		if (!kl->used && !kl->free)
+			continue;
+		char label[48];
+		if (k == 128)
+			snprintf(label, sizeof(label), "mmapped");
+		else if (kl->lo == kl->hi)
+			snprintf(label, sizeof(label), "0x%" PRIx64, kl->lo);
+		else
+			snprintf(label, sizeof(label), "0x%" PRIx64 "-0x%" PRIx64, kl->lo, kl->hi);
+		printf("%-21s %10" PRIu64 " %9s %10" PRIu64 " %9s\n", label, kl->used, hs_fmt_size(kl->used_bytes, f[0]),
+		       kl->free, hs_fmt_size(kl->free_bytes, f[1]));
+	}
+	(void)f[2];
+	(void)f[3];
+}
+
+static void print_tops(struct ctx *x)
+{
+	size_t n = hs_strtab_sort(&x->tops);
+	struct hs_json *j = &x->cli->j;
+	if (x->cli->json)
+		hs_json_arr_begin(j, "top_strings");
+	else
+		printf("%-6s %8s %9s  %s\n", "BIN", "CHUNKS", "BYTES", "FIRST STRING");
+	/* per class: the K most frequent (the table is sorted by count) */
+	long per[129] = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		const struct hs_strent *e = &x->tops.v[i];
+		int k = atoi((char[4]){ e->s[0], e->s[1], e->s[2], 0 });
+		if (k < 0 || k > 128 || per[k]++ >= x->topk)
+			continue;
+		if (x->cli->json) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "bin", k);
+			hs_json_str(j, "string", e->s + 3);
+			hs_json_u64(j, "chunks", e->count);
+			hs_json_u64(j, "bytes", e->bytes);
+			hs_json_obj_end(j);
+		} else {
+			char f[HS_SIZE_BUF];
+			printf("%-6d %8" PRIu64 " %9s  %s\n", k, e->count, hs_fmt_size(e->bytes, f), e->s + 3);
+		}
+	}
+	if (x->cli->json)
+		hs_json_arr_end(j);
+}
+
+int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "arena", required_argument, NULL, 'a' },
+		{ "heap", required_argument, NULL, 'H' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "histogram", no_argument, NULL, 'g' },
+		{ "strings", optional_argument, NULL, 's' },
+		{ "top", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct ctx x = { .cli = cli, .state = ST_ALL, .list = true };
+	long only = -1;
+	uint64_t heap_addr = 0;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'a':
+			only = strtol(optarg, &end, 10);
+			if (*end || only < 0)
+				return hs_cli_usage(cli, "--arena takes an arena index");
+			break;
+		case 'H':
+			if (hs_parse_size(optarg, &heap_addr) < 0)
+				return hs_cli_usage(cli, "--heap takes an address");
+			break;
+		case 'S':
+			if (!strcmp(optarg, "used"))
+				x.state = ST_USED;
+			else if (!strcmp(optarg, "free"))
+				x.state = ST_FREE;
+			else if (!strcmp(optarg, "all"))
+				x.state = ST_ALL;
+			else
+				return hs_cli_usage(cli, "--state takes used, free or all");
+			break;
+		case 'g': x.histogram = true; break;
+		case 's':
+			x.strmin = 4;
+			if (optarg) {
+				long v = strtol(optarg, &end, 10);
+				if (*end || v < 1 || v > 200)
+					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 200");
+				x.strmin = (unsigned)v;
+			}
+			break;
+		case 't':
+			x.topk = strtol(optarg, &end, 10);
+			if (*end || x.topk < 1)
+				return hs_cli_usage(cli, "--top takes a positive count");
+			break;
+		case 'j': cli->json = true; break;
+		case 'D': cli->no_debuginfo = true; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	if (only >= 0 && heap_addr)
+		return hs_cli_usage(cli, "--arena and --heap exclude each other");
+	if (x.topk && !x.strmin)
+		x.strmin = 4;
+	x.list = !x.histogram && !x.topk;
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (r)
+		return r;
+	struct hs_snapshot s;
+	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
+		return -r;
+	struct hs_heap *h = &s.heap;
+	x.mem = s.mem;
+	int status = HS_EXIT_OK;
+	if (only >= 0 && (size_t)only >= h->narenas) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "no arena %ld: the process has %zu", only, h->narenas);
+		goto out;
+	}
+	if (heap_addr) {
+		struct hs_arena *a = hs_heap_arena_of(h, heap_addr);
+		bool found = false;
+		for (size_t k = 0; a && k < a->nheaps; k++)
+			if (heap_addr >= a->heaps[k].addr && heap_addr - a->heaps[k].addr < a->heaps[k].reserved) {
+				heap_addr = a->heaps[k].addr;
+				only = a->index;
+				found = true;
+			}
+		if (!found) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "0x%" PRIx64 " is in no malloc heap", heap_addr);
+			goto out;
+		}
+	}
+	/* The lists were walked while the target was stopped; the heap is
+	 * walked now, from the same cached pages where they were read. */
+	struct hs_json *j = &cli->j;
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_u64(j, "pause_us", s.pause_us);
+		if (x.list)
+			hs_json_arr_begin(j, "chunks");
+	} else if (x.list) {
+		printf("%-14s %10s %-9s %5s\n", "ADDRESS", "SIZE", "STATE", "ARENA");
+	}
+	uint64_t tot_n[HS_CHUNK_MMAPPED + 1] = { 0 }, tot_b[HS_CHUNK_MMAPPED + 1] = { 0 };
+	struct summary { int index; uint64_t n[HS_CHUNK_MMAPPED + 1], b[HS_CHUNK_MMAPPED + 1]; uint64_t system; } *sum =
+		calloc(h->narenas + 1, sizeof(*sum));
+	for (size_t i = 0; i < h->narenas && sum; i++) {
+		struct hs_arena *a = &h->arenas[i];
+		if (only >= 0 && (size_t)only != i)
+			continue;
+		memset(x.n, 0, sizeof(x.n));
+		memset(x.bytes, 0, sizeof(x.bytes));
+		if ((r = hs_chunks_walk(h, s.mem, a, heap_addr, on_chunk, &x)) < 0) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+			goto out;
+		}
+		sum[i].index = a->index;
+		memcpy(sum[i].n, x.n, sizeof(x.n));
+		memcpy(sum[i].b, x.bytes, sizeof(x.bytes));
+		sum[i].system = a->system_mem;
+		for (int k = 0; k <= HS_CHUNK_MMAPPED; k++) {
+			tot_n[k] += x.n[k];
+			tot_b[k] += x.bytes[k];
+		}
+		/* Every chunk the lists hold must be met on the walk. */
+		if (!heap_addr && !a->status && a->contiguous + !a->main &&
+		    (x.n[HS_CHUNK_BIN] != a->bin_count || x.n[HS_CHUNK_FAST] != a->fast_count)) {
+			hs_cli_warn(cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
+				    " and %" PRIu64, a->index, a->bin_count, a->fast_count, x.n[HS_CHUNK_BIN], x.n[HS_CHUNK_FAST]);
+			status = HS_EXIT_PARTIAL;
+		}
+	}
+	uint64_t mm_n = 0, mm_b = 0;
+	if (only < 0) {
+		memset(x.n, 0, sizeof(x.n));
+		hs_chunks_mmapped(&s.maps, h, s.mem, on_chunk, &x, &mm_n, &mm_b);
+	}
+	if (cli->json) {
+		if (x.list)
+			hs_json_arr_end(j);
+		hs_json_arr_begin(j, "arenas");
+		for (size_t i = 0; i < h->narenas && sum; i++) {
+			if (only >= 0 && (size_t)only != i)
+				continue;
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "index", sum[i].index);
+			hs_json_u64(j, "system", sum[i].system);
+			for (int k = 0; k < HS_CHUNK_MMAPPED; k++) {
+				hs_json_obj_begin(j, hs_chunk_state_name(k));
+				hs_json_u64(j, "count", sum[i].n[k]);
+				hs_json_u64(j, "bytes", sum[i].b[k]);
+				hs_json_obj_end(j);
+			}
+			hs_json_bool(j, "partial", h->arenas[i].status != 0);
+			if (h->arenas[i].status) {
+				hs_json_str(j, "problem", h->arenas[i].problem);
+				hs_json_hex(j, "bad_address", h->arenas[i].bad_addr);
+			}
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		if (only < 0) {
+			hs_json_obj_begin(j, "mmapped");
+			hs_json_u64(j, "count", mm_n);
+			hs_json_u64(j, "bytes", mm_b);
+			hs_json_i64(j, "glibc_count", h->n_mmaps);
+			hs_json_u64(j, "glibc_bytes", h->mmapped_mem);
+			hs_json_obj_end(j);
+		}
+		if (x.histogram)
+			print_histogram(&x);
+		if (x.topk)
+			print_tops(&x);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else {
+		if (x.histogram)
+			print_histogram(&x);
+		if (x.topk)
+			print_tops(&x);
+		char f[5][HS_SIZE_BUF];
+		printf("%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %" PRIu64
+		       " in tcaches (%s), top %s",
+		       x.histogram || x.topk || x.list ? "\n" : "", tot_n[HS_CHUNK_USED], hs_fmt_size(tot_b[HS_CHUNK_USED], f[0]),
+		       tot_n[HS_CHUNK_BIN], hs_fmt_size(tot_b[HS_CHUNK_BIN], f[1]), tot_n[HS_CHUNK_FAST],
+		       hs_fmt_size(tot_b[HS_CHUNK_FAST], f[2]), tot_n[HS_CHUNK_TCACHE], hs_fmt_size(tot_b[HS_CHUNK_TCACHE], f[3]),
+		       hs_fmt_size(tot_b[HS_CHUNK_TOP], f[4]));
+		if (only < 0)
+			printf("; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", mm_n, hs_fmt_size(mm_b, f[0]), h->n_mmaps,
+			       hs_fmt_size(h->mmapped_mem, f[1]));
+		printf("\n");
+	}
+	if (only < 0 && (mm_n != (uint64_t)(int64_t)h->n_mmaps || mm_b != h->mmapped_mem)) {
+		hs_cli_warn(cli, "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes), glibc counts %d (%" PRIu64 " bytes)", mm_n,
+			    mm_b, h->n_mmaps, h->mmapped_mem);
+		status = HS_EXIT_PARTIAL;
+	}
+	free(sum);
+	{
+		int p = hs_cli_report_partial(cli, &s);
+		if (p > status)
+			status = p;
+	}
+out:
+	hs_strtab_release(&x.tops);
+	hs_snapshot_release(&s);
+	return status;
+}

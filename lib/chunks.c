@@ -1,0 +1,181 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunks.h"
+
+const char *hs_chunk_state_name(enum hs_chunk_state s)
+{
+	static const char *n[] = { "used", "bin", "fastbin", "tcache", "top", "fencepost", "mmapped" };
+	return s <= HS_CHUNK_MMAPPED ? n[s] : "?";
+}
+
+struct freeref {
+	uint64_t addr;
+	uint8_t state, bin;
+};
+
+static int cmp_ref(const void *x, const void *y)
+{
+	const struct freeref *a = x, *b = y;
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+/* Every free chunk of the arena that looks in use or free, by address. */
+static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena *a, size_t *n)
+{
+	size_t cnt = a->nfree;
+	for (size_t i = 0; i < h->ntcaches; i++)
+		cnt += h->tcaches[i].nentries;
+	struct freeref *v = malloc((cnt + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < a->nfree; i++)
+		v[k++] = (struct freeref){ a->free[i].addr,
+					   a->free[i].kind == HS_FREE_FAST ? HS_CHUNK_FAST : HS_CHUNK_BIN, a->free[i].bin };
+	for (size_t i = 0; i < h->ntcaches; i++)
+		for (size_t j = 0; j < h->tcaches[i].nentries; j++)
+			v[k++] = (struct freeref){ h->tcaches[i].entries[j].chunk, HS_CHUNK_TCACHE,
+						   h->tcaches[i].entries[j].bin };
+	qsort(v, k, sizeof(*v), cmp_ref);
+	*n = k;
+	return v;
+}
+
+static __attribute__((format(printf, 3, 4))) void problem(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
+{
+	if (a->status)
+		return;
+	a->status = -EUCLEAN;
+	a->bad_addr = addr;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->problem, sizeof(a->problem), fmt, ap);
+	va_end(ap);
+}
+
+static int walk_range(struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
+		      bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn, void *ctx)
+{
+	while (p < end) {
+		if (has_top && p == a->top) {
+			struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
+			return fn(ctx, &c) ? 1 : 0;
+		}
+		uint64_t raw;
+		if (hs_mem_u64(mem, p + 8, &raw) < 0) {
+			problem(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+			return 0;
+		}
+		uint64_t sz = HS_CHUNKSIZE(raw);
+		if (sz == 0x10 && !a->main) {
+			/* the fencepost pair at the end of a full thread heap */
+			struct hs_chunk c = { p, 0x10, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
+			return fn(ctx, &c) ? 1 : 0;
+		}
+		if (sz < HS_MINSIZE || (sz & 15) || p + sz > end || p + sz < p) {
+			problem(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p, raw,
+				end);
+			return 0;
+		}
+		struct hs_chunk c = { p, sz, raw, HS_CHUNK_USED, a->index, 0 };
+		while (*ri < nrefs && refs[*ri].addr < p)
+			(*ri)++;
+		if (*ri < nrefs && refs[*ri].addr == p) {
+			c.state = refs[*ri].state;
+			c.bin = refs[*ri].bin;
+		}
+		if (fn(ctx, &c))
+			return 1;
+		p += sz;
+	}
+	if (has_top)
+		problem(a, p, "walked past 0x%" PRIx64 " without meeting top 0x%" PRIx64, end, a->top);
+	return 0;
+}
+
+int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		   void *ctx)
+{
+	if (!h->initialized || !a->nheaps)
+		return 0;
+	size_t nrefs, ri = 0;
+	struct freeref *refs = free_refs(h, a, &nrefs);
+	if (!refs)
+		return -ENOMEM;
+	const struct hs_layout *l = h->l;
+	int r = 0;
+	if (a->main) {
+		/* sysmalloc aligns the first chunk of the sbrk heap to 16 bytes. */
+		if (!a->contiguous) {
+			problem(a, a->top, "non-contiguous main arena: only its top is known");
+		} else if (!only_heap || only_heap == a->heaps[0].addr) {
+			uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
+			r = walk_range(mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
+		}
+	} else {
+		/* heaps[] holds the newest first; memory order is oldest first */
+		for (size_t k = a->nheaps; k-- > 0 && r == 0;) {
+			const struct hs_heapseg *s = &a->heaps[k];
+			if (only_heap && only_heap != s->addr)
+				continue;
+			bool first = a->addr == s->addr + (uint64_t)l->hi_sizeof;
+			uint64_t start = s->addr + l->hi_sizeof + (first ? (uint64_t)l->ms_sizeof : 0);
+			start = (start + 15) & ~(uint64_t)15;
+			bool newest = k == 0;
+			uint64_t end = newest ? a->top + 1 : s->addr + s->size;
+			if (end > s->addr + s->mprotect_size + 1)
+				end = s->addr + s->mprotect_size;
+			ri = 0;
+			r = walk_range(mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
+		}
+	}
+	free(refs);
+	return r < 0 ? r : 0;
+}
+
+int hs_chunks_mmapped_in(const struct hs_mapping *m, struct hs_mem *mem, hs_chunk_fn fn, void *ctx, uint64_t *count,
+			 uint64_t *bytes)
+{
+	uint64_t p = m->start;
+	while (p + 16 <= m->end) {
+		uint64_t hdr[2];
+		if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0)
+			break;
+		uint64_t cs = HS_CHUNKSIZE(hdr[1]);
+		/* prev_size is 0, or the memalign offset from the mapping start */
+		if (!(hdr[1] & HS_IS_MMAPPED) || (hdr[1] & HS_NON_MAIN_ARENA) || (hdr[0] & 0xfff) || cs < 4096 ||
+		    (cs & 0xfff) || p + cs > m->end)
+			break;
+		struct hs_chunk c = { p + hdr[0], cs, hdr[1], HS_CHUNK_MMAPPED, -1, 0 };
+		(*count)++;
+		*bytes += cs + hdr[0];
+		if (fn && fn(ctx, &c))
+			return 1;
+		p += cs;
+	}
+	return 0;
+}
+
+int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struct hs_mem *mem, hs_chunk_fn fn,
+		      void *ctx, uint64_t *count, uint64_t *bytes)
+{
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		if (!hs_mapping_anon(m) || m->perms[0] != 'r')
+			continue;
+		bool heap = false;
+		for (size_t a = 0; h && a < h->narenas && !heap; a++)
+			for (size_t k = 0; k < h->arenas[a].nheaps && !heap; k++)
+				heap = m->start < h->arenas[a].heaps[k].addr + h->arenas[a].heaps[k].reserved &&
+				       m->end > h->arenas[a].heaps[k].addr;
+		if (heap)
+			continue;
+		if (hs_chunks_mmapped_in(m, mem, fn, ctx, count, bytes))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* The linear walk: every chunk of an arena's heaps, first to top, each
+ * with its state; and the mmapped chunks, found in the mappings. */
+#ifndef HS_CHUNKS_H
+#define HS_CHUNKS_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "heap.h"
+#include "maps.h"
+#include "mem.h"
+
+enum hs_chunk_state {
+	HS_CHUNK_USED,
+	HS_CHUNK_BIN,            /* free in a bin (unsorted, small, large) */
+	HS_CHUNK_FAST,           /* free in a fastbin (looks in use) */
+	HS_CHUNK_TCACHE,         /* free in a tcache (looks in use) */
+	HS_CHUNK_TOP,
+	HS_CHUNK_FENCEPOST,      /* the 0x10 + 0x0 pair ending a thread heap */
+	HS_CHUNK_MMAPPED,
+};
+
+const char *hs_chunk_state_name(enum hs_chunk_state s);
+
+struct hs_chunk {
+	uint64_t addr, size;     /* size without flag bits */
+	uint64_t raw_size;
+	enum hs_chunk_state state;
+	int arena;               /* index; -1 for mmapped */
+	int bin;                 /* bin, fastbin or tcache bin when free */
+};
+
+/* Called for each chunk; return non-zero to stop the walk. */
+typedef int (*hs_chunk_fn)(void *ctx, const struct hs_chunk *c);
+
+/* Walk arena a's heaps linearly (oldest heap first).  h must come from a
+ * walk with HS_WALK_LISTS | HS_WALK_DEEP, so that free chunks are known.
+ * Problems (a bogus size, a chunk past its heap) mark the arena partial
+ * and end that heap's walk.  Returns 0, or -errno. */
+int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		   void *ctx);
+
+/* The mmapped chunks: anonymous mappings that begin with a chunk header
+ * marked IS_MMAPPED (several may share one merged mapping).  Counts are
+ * added to *count and *bytes (mapping bytes, as mp_.mmapped_mem counts). */
+int hs_chunks_mmapped_in(const struct hs_mapping *m, struct hs_mem *mem, hs_chunk_fn fn, void *ctx, uint64_t *count,
+			 uint64_t *bytes);
+int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struct hs_mem *mem, hs_chunk_fn fn,
+		      void *ctx, uint64_t *count, uint64_t *bytes);
+
+#endif
