@@ -573,14 +573,20 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 		while (e) {
 			uint64_t next;
 			if (walked == cnt) {
+				/* The list goes on past its count: name where to. */
+				uint64_t probe;
 				t->status = -EUCLEAN;
-				snprintf(t->problem, sizeof(t->problem),
-					 "tcache bin %d: count says %" PRIu64 ", list holds more", i, cnt);
+				if ((e & 15) || hs_mem_u64(mem, e, &probe) < 0)
+					snprintf(t->problem, sizeof(t->problem),
+						 "tcache bin %d: entry %" PRIu64 " points to bad address 0x%" PRIx64, i, walked, e);
+				else
+					snprintf(t->problem, sizeof(t->problem),
+						 "tcache bin %d: count says %" PRIu64 ", list holds more (0x%" PRIx64 ")", i, cnt, e);
 				break;
 			}
 			if ((e & 15) || hs_mem_u64(mem, e, &next) < 0) {
 				t->status = -EUCLEAN;
-				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad entry 0x%" PRIx64, i, e);
+				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad address 0x%" PRIx64, i, e);
 				break;
 			}
 			if (h->flags & HS_WALK_DEEP) {

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -156,6 +157,41 @@ static void sparse(void)
 		_exit(99);
 }
 
+/* A tcache list that runs into unmapped memory: B -> A, then A's next is
+ * made to point at a page nobody maps. */
+static void corrupt_tcache(void)
+{
+	void *a = xmalloc(56), *b = xmalloc(56);   /* chunk size 0x40 */
+	uintptr_t ua = launder((uintptr_t)a);
+	free(a);
+	free(b);
+	*(volatile uintptr_t *)ua = protect(ua, 0x10000);
+}
+
+/* heapscope bins must list exactly what was freed: chunks of three sizes,
+ * pinned apart, freed in a known order; their chunk addresses are printed
+ * ("FREED 0x.. 0x.."), with write(2) so that nothing else allocates. */
+static void *freed_keep[64];
+
+static void freed(void)
+{
+	static const size_t sizes[] = { 24, 24, 24, 24, 24, 24, 24, 24, 24, 0x100, 0x100, 0x500, 0x500, 0x500 };
+	void *p[14];
+	for (int i = 0; i < 14; i++) {
+		p[i] = xmalloc(sizes[i]);
+		freed_keep[i] = xmalloc(24);        /* pins: no two freed chunks touch */
+	}
+	char line[1024] = "FREED";
+	size_t n = 5;
+	for (int i = 0; i < 14; i++) {
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %#lx", (unsigned long)((uintptr_t)p[i] - 16));
+		free(p[i]);
+	}
+	line[n++] = '\n';
+	if (write(STDOUT_FILENO, line, n) != (ssize_t)n)
+		_exit(99);
+}
+
 /* Strings for heapscope dump: UTF-16LE text as Java and Windows keep it,
  * and ASCII strings in known numbers for --top. */
 static void *text_keep[200];
@@ -206,12 +242,16 @@ int main(int argc, char **argv)
 		sparse();
 	else if (strcmp(argv[1], "utf16") == 0)
 		utf16();
+	else if (strcmp(argv[1], "corrupt-tcache") == 0)
+		corrupt_tcache();
+	else if (strcmp(argv[1], "freed") == 0)
+		freed();
 	else if (strcmp(argv[1], "strings") == 0)
 		counted_strings();
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed\n");
 	return 99;
 }
