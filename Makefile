@@ -21,8 +21,13 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; \
-	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    $(SUDO) apt-get update -qq; \
+	    avail=""; for p in $$missing; do \
+	      if apt-cache show "$$p" >/dev/null 2>&1; then avail="$$avail $$p"; \
+	      else echo "not available here: $$p (the tests that need it will say so and skip)"; fi; \
+	    done; \
+	    if [ -n "$$avail" ]; then echo "installing:$$avail"; \
+	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$avail >/dev/null; fi; \
 	  else echo "missing packages:$$missing (no apt-get: install them by hand)"; fi; \
 	fi
 

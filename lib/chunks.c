@@ -71,9 +71,11 @@ static int walk_range(struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64
 			return 0;
 		}
 		uint64_t sz = HS_CHUNKSIZE(raw);
-		if (sz == 0x10 && !a->main) {
-			/* the fencepost pair at the end of a full thread heap */
-			struct hs_chunk c = { p, 0x10, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
+		if ((sz == 0x10 || sz == 0) && !a->main) {
+			/* The end of a full thread heap (sysmalloc): a 0x10 chunk
+			 * then a 0x0 one, or, when the old top was smaller than
+			 * MINSIZE, only the 0x0 one after it. */
+			struct hs_chunk c = { p, end - p, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
 			return fn(ctx, &c) ? 1 : 0;
 		}
 		if (sz < HS_MINSIZE || (sz & 15) || p + sz > end || p + sz < p) {

@@ -195,3 +195,25 @@ PY
 fi
 kill -TERM "$pid"
 wait_target "$pid"
+
+echo
+echo "== chunks --histogram: every chunk of 4 arenas, about a million"
+start_target "$BIGHEAP" 4 262144
+pid=$TARGET_PID
+walls=()
+for _ in 1 2 3; do
+	t0=$(now_us); "$HS" chunks --histogram "$pid" >/dev/null; t1=$(now_us)
+	walls+=($((t1 - t0)))
+done
+wall=$(median "${walls[@]}")
+"$HS" chunks --histogram --json "$pid" >"$HS_TMP/ch.json"
+python3 - "$HS_TMP/ch.json" "$wall" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+wall = int(sys.argv[2])
+n = sum(a[k]["count"] for a in d["arenas"] for k in ("used", "bin", "fastbin", "tcache", "top", "fencepost"))
+print(f"{n} chunks in {len(d['arenas'])} arenas: wall {wall / 1000:.1f} ms (median of 3), "
+      f"target paused {d['pause_us'] / 1000:.1f} ms, {n / (wall / 1e6) / 1e6:.2f} M chunks/s")
+PY
+kill -TERM "$pid"
+wait_target "$pid"

@@ -49,6 +49,26 @@ rc=0
 [ "$rc" = 0 ] && ok "chunks --strings --top" || not_ok "chunks --strings --top"
 check_untouched "$TARGET_PID" || not_ok "knownheap left traced or stopped"
 
+# thread arenas that outgrew their first 64 MiB heap: the walk crosses
+# the fencepost at the end of the full heap into the next one
+start_target "$(target bigheap)" 2 400000
+"$HS" chunks --histogram --json "$TARGET_PID" >"$HS_TMP/big.json"
+"$HS" arenas --json "$TARGET_PID" >"$HS_TMP/bigarenas.json"
+if python3 - "$HS_TMP/big.json" "$HS_TMP/bigarenas.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+heaps = {a["index"]: len(a["heaps"]) for a in json.load(open(sys.argv[2]))["arenas"]}
+assert any(n > 1 for n in heaps.values()), heaps
+for a in d["arenas"]:
+    walked = sum(a[k]["bytes"] for k in ("used", "bin", "fastbin", "tcache", "top", "fencepost"))
+    want = 0 if a["index"] == 0 else 0x8d0 + 0x30 * (heaps[a["index"]] - 1)
+    assert not a["partial"] and a["system"] - walked == want, (a["index"], a["system"] - walked, want)
+print(f"# heaps per arena: {heaps}")
+PY
+then ok "multi-heap arenas walked across their fenceposts, every byte accounted for"
+else not_ok "multi-heap arenas"; fi
+kill "$TARGET_PID"
+
 # bins lists exactly the chunks the target freed
 start_target "$(target simple)" freed
 "$HS" bins --json "$TARGET_PID" >"$HS_TMP/b.json"
