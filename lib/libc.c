@@ -267,6 +267,20 @@ static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, st
 	snprintf(rootbuf, sizeof(rootbuf), "/proc/%d/root", (int)pid);
 	roots[1] = rootbuf;
 	if (lc->build_id[0]) {
+		/* HEAPSCOPE_DEBUG_DIRS: more directories holding .build-id/
+		 * trees (colon-separated), searched first, as elfutils'
+		 * --debuginfo-path. */
+		const char *extra = getenv("HEAPSCOPE_DEBUG_DIRS");
+		while (extra && *extra) {
+			size_t n = strcspn(extra, ":");
+			snprintf(path, sizeof(path), "%.*s/.build-id/%.2s/%s.debug", (int)n, extra, lc->build_id,
+				 lc->build_id + 2);
+			if (n && try_debug(path, lc->build_id, df) == 0) {
+				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+				return 0;
+			}
+			extra += n + (extra[n] == ':');
+		}
 		for (int r = 0; r < 2; r++) {
 			snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", roots[r], lc->build_id,
 				 lc->build_id + 2);

@@ -48,6 +48,23 @@ struct heapset {
 
 static struct heapset sets[MAX_THREADS + 1];
 static pthread_barrier_t barrier;
+/* mallinfo2 is glibc 2.33+; built against an older glibc (the version
+ * matrix), mallinfo's int fields hold the same small figures. */
+#if !defined(__GLIBC__) || __GLIBC__ > 2 || __GLIBC_MINOR__ >= 33
+#define MALLINFO2() mallinfo2()
+#else
+struct mallinfo2 {
+	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+static struct mallinfo2 mallinfo2_compat(void)
+{
+	struct mallinfo m = mallinfo();
+	return (struct mallinfo2){ (size_t)m.arena, (size_t)m.ordblks, (size_t)m.smblks, (size_t)m.hblks,
+				   (size_t)m.hblkhd, (size_t)m.usmblks, (size_t)m.fsmblks, (size_t)m.uordblks,
+				   (size_t)m.fordblks, (size_t)m.keepcost };
+}
+#define MALLINFO2() mallinfo2_compat()
+#endif
 static struct mallinfo2 snap;
 
 /* Output without stdio: stdout is a pipe or file, and its first printf would
@@ -203,7 +220,7 @@ static void *thread_main(void *arg)
 
 static int self_check(int nsets)
 {
-	struct mallinfo2 now = mallinfo2();
+	struct mallinfo2 now = MALLINFO2();
 	const char *why;
 	void *v[300];
 	int s, i, round;
@@ -306,7 +323,7 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&barrier);
 
 	malloc_info(0, out);
-	snap = mallinfo2();
+	snap = MALLINFO2();
 	fprintf(out, "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
 		"hblkhd=%zu usmblks=%zu fsmblks=%zu uordblks=%zu fordblks=%zu "
 		"keepcost=%zu\n", snap.arena, snap.ordblks, snap.smblks,

@@ -1,0 +1,115 @@
+#!/bin/bash
+# The version matrix: knownheap built against and run under Debian's
+# bullseye (glibc 2.31) and trixie (glibc 2.41) C libraries, fetched from
+# Debian's archive and used through their own loader.  On each,
+# stats --malloc-info must be byte-identical to the target's own
+# malloc_info and mallinfo equal, with that suite's libc6-dbg and without.
+# (The system's glibc, 2.36 on Debian 12, is the live-stats test.)
+# A version whose packages cannot be fetched is skipped, and says so.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_cmd python3
+need_cmd apt-get
+need_cmd dpkg-deb
+need_cmd gcc
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=${GLIBC_MATRIX_DIR:-$TARGETS_DIR/glibc}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$KEYRING" ] || skip "no Debian archive keyring ($KEYRING): cannot fetch other suites' libc"
+mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/cache/archives/partial" "$WORK/dl"
+cat >"$WORK/apt/sources.list" <<SRC
+deb [signed-by=$KEYRING] http://deb.debian.org/debian bullseye main
+deb [signed-by=$KEYRING] http://deb.debian.org/debian trixie main
+SRC
+APT=(-o "Dir::Etc::SourceList=$WORK/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+     -o "Dir::State::Lists=$WORK/apt/lists" -o "Dir::Cache=$WORK/apt/cache" -o Debug::NoLocking=1
+     -o APT::Sandbox::User=root)
+if ! timeout 300 apt-get "${APT[@]}" update -qq >"$WORK/apt/update.log" 2>&1; then
+	skip "cannot fetch Debian's bullseye/trixie package lists: $(tail -1 "$WORK/apt/update.log")"
+fi
+
+failed=0 ran=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
+
+# setup SUITE: extract libc6, libc6-dev, libc6-dbg (and the kernel headers
+# libc6-dev needs) into $WORK/root-SUITE, with absolute symlinks made to
+# point inside it; prints the root.
+setup()
+{
+	local suite=$1 root=$WORK/root-$1
+	if [ ! -e "$root/.done" ]; then
+		rm -rf "$root" && mkdir -p "$root"
+		(cd "$WORK/dl" && rm -f ./*.deb &&
+		 timeout 600 apt-get "${APT[@]}" download "libc6/$suite" "libc6-dev/$suite" "libc6-dbg/$suite" \
+			"linux-libc-dev/$suite" >"$WORK/dl/$suite.log" 2>&1) || return 1
+		for deb in "$WORK"/dl/*.deb; do dpkg-deb -x "$deb" "$root"; done
+		# usrmerged suites ship /usr/lib only; the loader path wants /lib64
+		[ -e "$root/lib" ] || ln -s usr/lib "$root/lib"
+		[ -e "$root/lib64" ] || ln -s usr/lib64 "$root/lib64"
+		if [ ! -e "$root/lib64/ld-linux-x86-64.so.2" ]; then
+			mkdir -p "$root/lib64"
+			ln -sfn "$(cd "$root" && ls lib/x86_64-linux-gnu/ld-*.so* | head -1 | sed 's|^|../|')" \
+				"$root/lib64/ld-linux-x86-64.so.2"
+		fi
+		find "$root" -type l | while read -r l; do
+			t=$(readlink "$l")
+			case $t in /*) ln -sfn "$root$t" "$l" ;; esac
+		done
+		touch "$root/.done"
+	fi
+	echo "$root"
+}
+
+for spec in bullseye:2.31 trixie:2.41; do
+	suite=${spec%%:*} ver=${spec#*:}
+	if ! root=$(setup "$suite"); then
+		echo "ok - glibc $ver # SKIP cannot fetch $suite's libc6 packages: $(tail -1 "$WORK/dl/$suite.log")"
+		continue
+	fi
+	bin=$WORK/knownheap-$ver
+	if ! gcc --sysroot="$root" -B "$root/usr/lib/x86_64-linux-gnu/" -L "$root/usr/lib/x86_64-linux-gnu" \
+		-L "$root/lib/x86_64-linux-gnu" -O1 -pthread -o "$bin" "$SRC/tests/targets/knownheap.c" \
+		-Wl,--dynamic-linker="$root/lib64/ld-linux-x86-64.so.2" -Wl,-rpath="$root/lib/x86_64-linux-gnu" \
+		2>"$WORK/build-$ver.log"; then
+		not_ok "glibc $ver: cannot build the target: $(head -3 "$WORK/build-$ver.log")"
+		continue
+	fi
+	start_target "$bin" "$HS_TMP/mi-$ver.txt" 3
+	ptrace_ok "$TARGET_PID"
+	ran=$((ran + 1))
+	grep -q "libc[-.].*$ver\|root-$suite" "/proc/$TARGET_PID/maps" ||
+		not_ok "glibc $ver: the target does not map $suite's libc"
+	grep -v '^MALLINFO2 ' "$HS_TMP/mi-$ver.txt" >"$HS_TMP/want-$ver.xml"
+	for mode in debuginfo no-debuginfo; do
+		opt=
+		[ "$mode" = no-debuginfo ] && opt=--no-debuginfo
+		# shellcheck disable=SC2086
+		HEAPSCOPE_DEBUG_DIRS=$root/usr/lib/debug "$HS" stats $opt --malloc-info "$TARGET_PID" >"$HS_TMP/got.xml"
+		# shellcheck disable=SC2086
+		HEAPSCOPE_DEBUG_DIRS=$root/usr/lib/debug "$HS" arenas $opt --json "$TARGET_PID" >"$HS_TMP/a.json"
+		how=$(python3 -c 'import json,sys; g=json.load(open(sys.argv[1]))["glibc"]; print(g["version"], g["symbols"], g["layout"])' "$HS_TMP/a.json")
+		if cmp -s "$HS_TMP/got.xml" "$HS_TMP/want-$ver.xml"; then
+			ok "glibc $ver, $mode ($how): malloc_info byte-identical"
+		else
+			not_ok "glibc $ver, $mode ($how): malloc_info differs"
+			diff -u "$HS_TMP/want-$ver.xml" "$HS_TMP/got.xml" | head -20 | sed 's/^/#   /'
+		fi
+		if python3 - "$HS_TMP/a.json" "$HS_TMP/mi-$ver.txt" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+line = [l for l in open(sys.argv[2]) if l.startswith("MALLINFO2 ")][0]
+want = {k: int(v) for k, v in (f.split("=") for f in line.split()[1:])}
+sys.exit(0 if d["mallinfo2"] == want else 1)
+PY
+		then ok "glibc $ver, $mode: mallinfo equal"; else not_ok "glibc $ver, $mode: mallinfo differs"; fi
+	done
+	check_untouched "$TARGET_PID" || not_ok "glibc $ver: target left traced or stopped"
+	kill -USR1 "$TARGET_PID"
+	wait_target "$TARGET_PID"
+	grep -q 'CHECK OK' "$TARGET_OUT" && ok "glibc $ver: the target's own check passes" ||
+		not_ok "glibc $ver: target check: $(grep CHECK "$TARGET_OUT" || echo none)"
+done
+[ "$ran" -gt 0 ] || skip "no glibc version of the matrix could be fetched"
+[ "$failed" = 0 ] && echo "PASS: matrix.sh ($ran versions)" || exit 1
