@@ -58,13 +58,14 @@ struct dump {
 	int encodings;           /* HS_ENC_* bits */
 	struct hs_strings sc[2];
 	regex_t re;
-	bool grep;
+	bool grep, grep_match;
 	FILE *out;
 	bool first_json;
 	uint64_t nstrings;
 	struct hs_strtab top;    /* --top */
 	/* progress and gaps */
 	uint64_t total, done, skipped;
+	uint64_t nbytes;         /* bytes written or scanned */
 	bool progress;
 	uint64_t last_progress_ns;
 	struct hs_session *ses;
@@ -111,15 +112,18 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 {
 	struct dump *d = ctx;
 	if (d->grep) {
-		/* Matched on its first HS_STRING_MAX bytes. */
-		char *z = malloc(n + 1);
-		if (!z)
-			return;
-		memcpy(z, s, n);
-		z[n] = '\0';
-		bool m = regexec(&d->re, z, 0, NULL, 0) == 0;
-		free(z);
-		if (!m || cont)
+		/* Matched on its first HS_STRING_MAX bytes; the pieces of a
+		 * longer string follow the first one's verdict. */
+		if (!cont) {
+			char *z = malloc(n + 1);
+			if (!z)
+				return;
+			memcpy(z, s, n);
+			z[n] = '\0';
+			d->grep_match = regexec(&d->re, z, 0, NULL, 0) == 0;
+			free(z);
+		}
+		if (!d->grep_match)
 			return;
 	}
 	if (d->top_mode) {
@@ -193,6 +197,7 @@ static unsigned char *capture_dest(void *ctx, size_t len)
 
 static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len)
 {
+	d->nbytes += len;
 	if (d->strings) {
 		for (int e = 0; e < 2; e++)
 			if (d->encodings & (1 << e))
@@ -497,7 +502,7 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		if (!d.top_mode)
 			fputs(d.first_json ? "],\n" : "\n  ],\n", d.out);
 		fprintf(d.out, "  \"bytes\": %" PRIu64 ",\n  \"skipped\": %" PRIu64 ",\n  \"pause_us\": %" PRIu64 "\n}\n",
-			d.done - d.skipped, d.skipped, pause);
+			d.nbytes, d.skipped, pause);
 	}
 	if (output) {
 		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];

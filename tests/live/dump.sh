@@ -131,6 +131,15 @@ read -r s1 < <(awk '$6 == "[heap]" { split($1, a, "-"); print "0x" a[1] }' /proc
 hs dump "$P" "$s1-0x$(printf '%x' $((s1 + 0x40000000)))"
 if [ "$RC" = 1 ] && grep -q 'skipped' "$HS_TMP/err"; then ok "range over a gap: partial, skipped part named"; else
 	not_ok "range over a gap: exit $RC $(cat "$HS_TMP/err")"; fi
+hs dump --strings --json "$P" "$s1-0x$(printf '%x' $((s1 + 0x40000000)))"
+if [ "$RC" = 1 ] && python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert 0 < d["bytes"] < 2**40 and d["bytes"] + d["skipped"] == 0x40000000, d' "$HS_TMP/out"; then
+	ok "range over a gap, --json: bytes read + skipped = the range"
+else
+	not_ok "range over a gap, --json: exit $RC, $(tail -c 200 "$HS_TMP/out")"
+fi
 # a full disk
 mkdir "$HS_TMP/small"
 if mount -t tmpfs -o size=64k tmpfs "$HS_TMP/small" 2>/dev/null; then
