@@ -1,9 +1,11 @@
 /* heapscope chunks: every chunk of the heaps, walked linearly. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chunks.h"
 #include "common.h"
@@ -80,6 +82,96 @@ static size_t first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigne
 		}
 		run = 0;
 	}
+	return 0;
+}
+
+/* What the stopped walk keeps: every chunk, rendered after the threads
+ * run again (output and first strings are no reason to keep them stopped). */
+struct collect {
+	long user_only, only;
+	uint64_t heap_addr, heap_start;
+	bool resolved;
+	struct hs_chunk *v;
+	size_t n, cap;
+	size_t arena_end[1024];  /* v index where each walked arena ends */
+	int arena_idx[1024];
+	size_t narenas;
+	uint64_t mm_n, mm_b;
+};
+
+static int collect_chunk(void *vctx, const struct hs_chunk *c)
+{
+	struct collect *k = vctx;
+	if (k->n == k->cap) {
+		/* mremap moves pages instead of copying them: this runs while
+		 * the target is stopped */
+		size_t ncap = k->cap ? k->cap * 2 : 65536;
+		void *nv = k->cap ? mremap(k->v, k->cap * sizeof(*k->v), ncap * sizeof(*k->v), MREMAP_MAYMOVE)
+				  : mmap(NULL, ncap * sizeof(*k->v), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (nv == MAP_FAILED)
+			return -1;
+		k->v = nv;
+		k->cap = ncap;
+	}
+	k->v[k->n++] = *c;
+	return 0;
+}
+
+/* Which arena (and heap) --arena / --heap mean, once the heaps are known. */
+static int resolve(struct collect *k, struct hs_heap *h, struct hs_err *err)
+{
+	if (k->resolved)
+		return 0;
+	k->resolved = true;
+	k->only = k->user_only;
+	if (k->heap_addr) {
+		struct hs_arena *a = hs_heap_arena_of(h, k->heap_addr);
+		bool found = false;
+		for (size_t i = 0; a && i < a->nheaps; i++)
+			if (k->heap_addr >= a->heaps[i].addr && k->heap_addr - a->heaps[i].addr < a->heaps[i].reserved) {
+				k->heap_start = a->heaps[i].addr;
+				k->only = a->index;
+				found = true;
+			}
+		if (!found)
+			return hs_err_set(err, EINVAL, "0x%" PRIx64 " is in no malloc heap", k->heap_addr);
+	}
+	if (k->only >= 0 && (size_t)k->only >= h->narenas)
+		return hs_err_set(err, EINVAL, "no arena %ld: the process has %zu", k->only, h->narenas);
+	return 0;
+}
+
+/* Right after an arena's lists, while its pages are cached. */
+static int walk_arena(void *vctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err)
+{
+	struct collect *k = vctx;
+	if (a->index == 0) {
+		/* a new walk (the snapshot retries when an arena was locked) */
+		k->n = k->narenas = 0;
+		k->mm_n = k->mm_b = 0;
+		k->resolved = false;
+	}
+	int r = resolve(k, h, err);
+	if (r < 0)
+		return r;
+	if ((k->only >= 0 && k->only != a->index) || k->narenas >= 1024)
+		return 0;
+	if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	k->arena_idx[k->narenas] = a->index;
+	k->arena_end[k->narenas++] = k->n;
+	return 0;
+}
+
+/* After the walk, still stopped: the mmapped chunks. */
+static int walk_stopped(struct hs_snapshot *s, void *vctx, struct hs_err *err)
+{
+	struct collect *k = vctx;
+	int r = resolve(k, &s->heap, err);
+	if (r < 0)
+		return r;
+	if (k->only < 0 && hs_chunks_mmapped(&s->maps, &s->heap, s->mem, collect_chunk, k, &k->mm_n, &k->mm_b) != 0)
+		return hs_err_set(err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -290,32 +382,26 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
 	if (r)
 		return r;
+	struct collect k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
-		return -r;
-	struct hs_heap *h = &s.heap;
-	x.mem = s.mem;
+	struct hs_snapshot_opts o;
+	hs_snapshot_opts_default(&o);
+	o.use_debuginfo = !cli->no_debuginfo;
+	o.residency = false;
+	o.walk = HS_WALK_LISTS | HS_WALK_DEEP;
+	o.stopped = walk_stopped;
+	o.stopped_ctx = &k;
+	o.arena_hook.arena = walk_arena;
+	o.arena_hook.ctx = &k;
+	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
-	if (only >= 0 && (size_t)only >= h->narenas) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "no arena %ld: the process has %zu", only, h->narenas);
+	if ((r = hs_snapshot_take(pid, &o, &s, &err)) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg[0] ? err.msg : strerror(-r));
+		hs_snapshot_release(&s);
 		goto out;
 	}
-	if (heap_addr) {
-		struct hs_arena *a = hs_heap_arena_of(h, heap_addr);
-		bool found = false;
-		for (size_t k = 0; a && k < a->nheaps; k++)
-			if (heap_addr >= a->heaps[k].addr && heap_addr - a->heaps[k].addr < a->heaps[k].reserved) {
-				heap_addr = a->heaps[k].addr;
-				only = a->index;
-				found = true;
-			}
-		if (!found) {
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "0x%" PRIx64 " is in no malloc heap", heap_addr);
-			goto out;
-		}
-	}
-	/* The lists were walked while the target was stopped; the heap is
-	 * walked now, from the same cached pages where they were read. */
+	struct hs_heap *h = &s.heap;
+	x.mem = s.mem;
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
@@ -328,58 +414,54 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	}
 	uint64_t tot_n[HS_CHUNK_MMAPPED + 1] = { 0 }, tot_b[HS_CHUNK_MMAPPED + 1] = { 0 };
 	struct summary { int index; uint64_t n[HS_CHUNK_MMAPPED + 1], b[HS_CHUNK_MMAPPED + 1]; uint64_t system; } *sum =
-		calloc(h->narenas + 1, sizeof(*sum));
-	for (size_t i = 0; i < h->narenas && sum; i++) {
-		struct hs_arena *a = &h->arenas[i];
-		if (only >= 0 && (size_t)only != i)
-			continue;
+		calloc(k.narenas + 1, sizeof(*sum));
+	size_t at = 0;
+	for (size_t w = 0; w < k.narenas && sum; w++) {
+		struct hs_arena *a = &h->arenas[k.arena_idx[w]];
 		memset(x.n, 0, sizeof(x.n));
 		memset(x.bytes, 0, sizeof(x.bytes));
-		if ((r = hs_chunks_walk(h, s.mem, a, heap_addr, on_chunk, &x)) < 0) {
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-			goto out;
-		}
-		sum[i].index = a->index;
-		memcpy(sum[i].n, x.n, sizeof(x.n));
-		memcpy(sum[i].b, x.bytes, sizeof(x.bytes));
-		sum[i].system = a->system_mem;
-		for (int k = 0; k <= HS_CHUNK_MMAPPED; k++) {
-			tot_n[k] += x.n[k];
-			tot_b[k] += x.bytes[k];
+		for (; at < k.arena_end[w]; at++)
+			on_chunk(&x, &k.v[at]);
+		sum[w].index = a->index;
+		memcpy(sum[w].n, x.n, sizeof(x.n));
+		memcpy(sum[w].b, x.bytes, sizeof(x.bytes));
+		sum[w].system = a->system_mem;
+		for (int q = 0; q <= HS_CHUNK_MMAPPED; q++) {
+			tot_n[q] += x.n[q];
+			tot_b[q] += x.bytes[q];
 		}
 		/* Every chunk the lists hold must be met on the walk. */
-		if (!heap_addr && !a->status && a->contiguous + !a->main &&
+		if (!k.heap_addr && !a->status && (a->contiguous || !a->main) &&
 		    (x.n[HS_CHUNK_BIN] != a->bin_count || x.n[HS_CHUNK_FAST] != a->fast_count)) {
 			hs_cli_warn(cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
 				    " and %" PRIu64, a->index, a->bin_count, a->fast_count, x.n[HS_CHUNK_BIN], x.n[HS_CHUNK_FAST]);
 			status = HS_EXIT_PARTIAL;
 		}
 	}
-	uint64_t mm_n = 0, mm_b = 0;
-	if (only < 0) {
-		memset(x.n, 0, sizeof(x.n));
-		hs_chunks_mmapped(&s.maps, h, s.mem, on_chunk, &x, &mm_n, &mm_b);
-	}
+	for (; at < k.n; at++)          /* the mmapped chunks */
+		on_chunk(&x, &k.v[at]);
+	uint64_t mm_n = k.mm_n, mm_b = k.mm_b;
+	if (k.heap_addr)
+		only = 0;               /* no mmapped figures for one heap */
 	if (cli->json) {
 		if (x.list)
 			hs_json_arr_end(j);
 		hs_json_arr_begin(j, "arenas");
-		for (size_t i = 0; i < h->narenas && sum; i++) {
-			if (only >= 0 && (size_t)only != i)
-				continue;
+		for (size_t w = 0; w < k.narenas && sum; w++) {
+			const struct hs_arena *a = &h->arenas[sum[w].index];
 			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "index", sum[i].index);
-			hs_json_u64(j, "system", sum[i].system);
-			for (int k = 0; k < HS_CHUNK_MMAPPED; k++) {
-				hs_json_obj_begin(j, hs_chunk_state_name(k));
-				hs_json_u64(j, "count", sum[i].n[k]);
-				hs_json_u64(j, "bytes", sum[i].b[k]);
+			hs_json_i64(j, "index", sum[w].index);
+			hs_json_u64(j, "system", sum[w].system);
+			for (int q = 0; q < HS_CHUNK_MMAPPED; q++) {
+				hs_json_obj_begin(j, hs_chunk_state_name(q));
+				hs_json_u64(j, "count", sum[w].n[q]);
+				hs_json_u64(j, "bytes", sum[w].b[q]);
 				hs_json_obj_end(j);
 			}
-			hs_json_bool(j, "partial", h->arenas[i].status != 0);
-			if (h->arenas[i].status) {
-				hs_json_str(j, "problem", h->arenas[i].problem);
-				hs_json_hex(j, "bad_address", h->arenas[i].bad_addr);
+			hs_json_bool(j, "partial", a->status != 0);
+			if (a->status) {
+				hs_json_str(j, "problem", a->problem);
+				hs_json_hex(j, "bad_address", a->bad_addr);
 			}
 			hs_json_obj_end(j);
 		}
@@ -426,8 +508,10 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 		if (p > status)
 			status = p;
 	}
-out:
-	hs_strtab_release(&x.tops);
 	hs_snapshot_release(&s);
+out:
+	if (k.v)
+		munmap(k.v, k.cap * sizeof(*k.v));
+	hs_strtab_release(&x.tops);
 	return status;
 }

@@ -57,7 +57,12 @@ static __attribute__((format(printf, 3, 4))) void problem(struct hs_arena *a, ui
 	va_end(ap);
 }
 
-static int walk_range(struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
+struct window {
+	uint64_t base, len;
+	unsigned char buf[256 << 10];
+};
+
+static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
 		      bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn, void *ctx)
 {
 	while (p < end) {
@@ -65,11 +70,23 @@ static int walk_range(struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64
 			struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
 			return fn(ctx, &c) ? 1 : 0;
 		}
-		uint64_t raw;
-		if (hs_mem_u64(mem, p + 8, &raw) < 0) {
-			problem(a, p, "chunk 0x%" PRIx64 " is not readable", p);
-			return 0;
+		/* Sizes are read from a window of the heap, 256 KiB at a time,
+		 * never past the heap's end: a million chunks, a few thousand
+		 * reads. */
+		if (p < win->base || p + 16 > win->base + win->len) {
+			uint64_t n = end - p < sizeof(win->buf) ? end - p : sizeof(win->buf);
+			if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
+				if (hs_mem_read(mem, p, win->buf, 16) < 0) {
+					problem(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+					return 0;
+				}
+				n = 16;
+			}
+			win->base = p;
+			win->len = n;
 		}
+		uint64_t raw;
+		memcpy(&raw, win->buf + (p - win->base) + 8, 8);
 		uint64_t sz = HS_CHUNKSIZE(raw);
 		if ((sz == 0x10 || sz == 0) && !a->main) {
 			/* The end of a full thread heap (sysmalloc): a 0x10 chunk
@@ -109,6 +126,12 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 	if (!refs)
 		return -ENOMEM;
 	const struct hs_layout *l = h->l;
+	struct window *win = malloc(sizeof(*win));
+	if (!win) {
+		free(refs);
+		return -ENOMEM;
+	}
+	win->base = win->len = 0;
 	int r = 0;
 	if (a->main) {
 		/* sysmalloc aligns the first chunk of the sbrk heap to 16 bytes. */
@@ -116,7 +139,7 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			problem(a, a->top, "non-contiguous main arena: only its top is known");
 		} else if (!only_heap || only_heap == a->heaps[0].addr) {
 			uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
-			r = walk_range(mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
+			r = walk_range(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
 		}
 	} else {
 		/* heaps[] holds the newest first; memory order is oldest first */
@@ -132,9 +155,10 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			if (end > s->addr + s->mprotect_size + 1)
 				end = s->addr + s->mprotect_size;
 			ri = 0;
-			r = walk_range(mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
+			r = walk_range(win, mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
 		}
 	}
+	free(win);
 	free(refs);
 	return r < 0 ? r : 0;
 }

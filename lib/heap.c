@@ -371,19 +371,19 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 
 static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		unsigned flags, struct hs_heap *h, struct hs_err *err);
+		unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err);
 
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 unsigned flags, struct hs_heap *h, struct hs_err *err)
+		 unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err)
 {
-	int r = walk(mem, libc, threads, flags, h, err);
+	int r = walk(mem, libc, threads, flags, hook, h, err);
 	if (r < 0)
 		hs_heap_release(h);     /* nothing half-built survives a failure */
 	return r;
 }
 
 static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		unsigned flags, struct hs_heap *h, struct hs_err *err)
+		unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err)
 {
 	memset(h, 0, sizeof(*h));
 	h->flags = flags;
@@ -488,9 +488,17 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		find_thread(h, mem, t);
 	}
 
-	/* Pass 3: the lists, arena by arena, each followed by the tcaches that
-	 * live in it, so that their chunks are still in the cache. */
-	for (size_t i = 0; i < h->narenas && h->initialized && (flags & HS_WALK_LISTS); i++) {
+	/* Pass 3: the lists, arena by arena.  Without a per-arena hook, each
+	 * arena is followed by the tcaches that live in it, while its pages
+	 * are cached; with one (the chunk walk, which must know every tcache
+	 * entry), all tcaches come first, and the hook runs right after its
+	 * arena's lists, from the same cached pages. */
+	bool lists = h->initialized && (flags & HS_WALK_LISTS);
+	if (lists && hook)
+		for (size_t k = 0; k < h->ntcaches; k++)
+			if (h->tcaches[k].addr)
+				walk_tcache(h, mem, &h->tcaches[k]);
+	for (size_t i = 0; i < h->narenas && lists; i++) {
 		struct hs_arena *a = &h->arenas[i];
 		const unsigned char *img = st + i * l->ms_sizeof;
 		r = walk_fastbins(mem, h, img, a);
@@ -499,6 +507,13 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		if (r < 0) {
 			free(st);
 			return hs_err_set(err, -r, "out of memory");
+		}
+		if (hook) {
+			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0) {
+				free(st);
+				return r;
+			}
+			continue;
 		}
 		for (size_t k = 0; k < h->ntcaches; k++)
 			if (h->tcaches[k].addr && hs_heap_arena_of(h, h->tcaches[k].addr) == a)

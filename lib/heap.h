@@ -128,8 +128,14 @@ enum {
 				  * prev_size and PREV_INUSE, fd->bk == p; keep
 				  * each tcache's entries */
 };
+/* Optional: called for each arena right after its lists were walked (and
+ * after every tcache), while its pages are still cached; 0 or -errno. */
+struct hs_walk_hook {
+	int (*arena)(void *ctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err);
+	void *ctx;
+};
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 unsigned flags, struct hs_heap *h, struct hs_err *err);
+		 unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err);
 
 /* The bin glibc files a chunk of size sz in (64-bit: smallbin_index or
  * largebin_index_64). */

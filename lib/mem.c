@@ -305,8 +305,9 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	mem->nbytes += len;
 	if (addr + len < addr)
 		return -EFAULT;
-	/* Large reads go straight through: they are already one call. */
-	if (len >= 8 * PAGE_SZ)
+	/* Large reads go straight through, they are already one call; but
+	 * not with a pagemap, whose never-touched pages must not be read. */
+	if (len >= 8 * PAGE_SZ && cm->pagemap_fd < 0)
 		return cm->under->read(cm->under, addr, buf, len);
 	size_t done = 0;
 	while (done < len) {

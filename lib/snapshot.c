@@ -16,6 +16,10 @@ void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 	o->freeze = true;
 	o->residency = true;
 	o->walk = HS_WALK_LISTS;
+	o->stopped = NULL;
+	o->arena_hook.arena = NULL;
+	o->arena_hook.ctx = NULL;
+	o->stopped_ctx = NULL;
 	o->stop_timeout_ms = 2000;
 	o->lock_retries = 5;
 }
@@ -63,9 +67,12 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (!ok_tids || !fs)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
-		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, &s->heap, err);
+		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &s->heap, err);
 	free(ok_tids);
 	free(fs);
+	/* More reading that must see the same stopped image (the chunk walk). */
+	if (r == 0 && o->stopped)
+		r = o->stopped(s, o->stopped_ctx, err);
 	s->walk_us = now_us() - t0;
 	/* Test hook: hold the threads stopped, so that a test can signal
 	 * heapscope mid-session and check the target is released. */

@@ -14,11 +14,20 @@
 #include "maps.h"
 #include "mem.h"
 
+struct hs_snapshot;
+
 struct hs_snapshot_opts {
 	bool use_debuginfo;
 	bool freeze;             /* stop all threads while walking (default) */
 	bool residency;          /* read pagemap for resident/trimmable */
 	unsigned walk;           /* HS_WALK_* (default HS_WALK_LISTS) */
+	/* Called after the walk, before the threads run again, for reads that
+	 * must see the same image (0 or -errno).  Keep it to reading: the
+	 * target is stopped while it runs.  Called again after a retry. */
+	int (*stopped)(struct hs_snapshot *s, void *ctx, struct hs_err *err);
+	void *stopped_ctx;
+	/* Per arena, right after its lists (see hs_heap_walk). */
+	struct hs_walk_hook arena_hook;
 	int stop_timeout_ms;     /* how long threads may take to stop */
 	int lock_retries;        /* resume and retry when an arena is locked */
 };

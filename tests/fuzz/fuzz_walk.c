@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pid_t tid = 1;
 	struct hs_heap_threads th = { 1, &tid, &hdr.fs_base };
 	struct hs_heap h;
-	if (hs_heap_walk(mem, &lc, &th, HS_WALK_LISTS | HS_WALK_DEEP, &h, NULL) == 0) {
+	if (hs_heap_walk(mem, &lc, &th, HS_WALK_LISTS | HS_WALK_DEEP, NULL, &h, NULL) == 0) {
 		uint64_t bytes = 0;
 		for (size_t i = 0; i < h.narenas; i++)
 			hs_chunks_walk(&h, mem, &h.arenas[i], 0, count_chunk, &bytes);

@@ -159,7 +159,7 @@ static int walk(struct hs_heap *h, struct hs_err *err)
 	pid_t tid = 1234;
 	uint64_t fs = FS;
 	struct hs_heap_threads th = { 1, &tid, &fs };
-	int r = hs_heap_walk(m, &lc, &th, walk_flags, h, err);
+	int r = hs_heap_walk(m, &lc, &th, walk_flags, NULL, h, err);
 	hs_mem_close(m);
 	return r;
 }
