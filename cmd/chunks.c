@@ -385,8 +385,7 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	struct collect k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
 	struct hs_snapshot_opts o;
-	hs_snapshot_opts_default(&o);
-	o.use_debuginfo = !cli->no_debuginfo;
+	hs_cli_snapshot_opts(cli, &o);
 	o.residency = false;
 	o.walk = HS_WALK_LISTS | HS_WALK_DEEP;
 	o.stopped = walk_stopped;

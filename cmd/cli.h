@@ -20,6 +20,7 @@ struct hs_cli {
 	const char *cmd;         /* "arenas" */
 	bool json;
 	bool no_debuginfo;
+	bool no_debuginfod;
 	struct hs_json j;
 };
 
@@ -40,6 +41,10 @@ int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...) __attribute__((format
 int hs_cli_status(int r);
 /* Parse the PID operand: the one remaining argument. */
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid);
+
+struct hs_snapshot_opts;
+/* Snapshot options with the global ones (--no-debuginfo, --no-debuginfod). */
+void hs_cli_snapshot_opts(const struct hs_cli *cli, struct hs_snapshot_opts *o);
 
 int cmd_arenas(struct hs_cli *cli, int argc, char **argv);
 int cmd_stats(struct hs_cli *cli, int argc, char **argv);

@@ -10,11 +10,17 @@ int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_sna
 	return hs_cli_snapshot_walk(cli, pid, residency, HS_WALK_LISTS, s);
 }
 
+void hs_cli_snapshot_opts(const struct hs_cli *cli, struct hs_snapshot_opts *o)
+{
+	hs_snapshot_opts_default(o);
+	o->use_debuginfo = !cli->no_debuginfo;
+	o->use_debuginfod = !cli->no_debuginfod;
+}
+
 int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s)
 {
 	struct hs_snapshot_opts o;
-	hs_snapshot_opts_default(&o);
-	o.use_debuginfo = !cli->no_debuginfo;
+	hs_cli_snapshot_opts(cli, &o);
 	o.residency = residency;
 	o.walk = walk;
 	struct hs_err err = { 0 };
@@ -72,6 +78,7 @@ void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s)
 	hs_json_str(j, "symbols", lc->symbols_from);
 	hs_json_str(j, "layout", lc->layout_from);
 	hs_json_str(j, "debuginfo", lc->debuginfo[0] ? lc->debuginfo : NULL);
+	hs_json_str(j, "debuginfo_from", lc->debuginfo[0] ? lc->debuginfo_from : NULL);
 	hs_json_obj_end(j);
 }
 

@@ -372,8 +372,7 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	struct hs_err err = { 0 };
 	struct hs_snapshot s;
 	struct hs_snapshot_opts o;
-	hs_snapshot_opts_default(&o);
-	o.use_debuginfo = !cli->no_debuginfo;
+	hs_cli_snapshot_opts(cli, &o);
 	o.residency = false;
 	o.walk = 0;
 	o.freeze = hs_range_needs_heap(spec);

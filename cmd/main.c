@@ -25,7 +25,12 @@ static void usage(FILE *fp)
 	fputs("usage: heapscope [--help] [--version] COMMAND [OPTIONS] PID\n\ncommands:\n", fp);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fputs("\nRun 'heapscope COMMAND --help' for a command's options; see heapscope(1).\n"
+	fputs("\nglobal options (after the command): --no-debuginfo (ignore libc debug info),\n"
+	      "--no-debuginfod (look for it only on this machine, not through DEBUGINFOD_URLS)\n"
+#if !HS_HAVE_DEBUGINFOD
+	      "(this heapscope was built without libdebuginfod: debuginfod is not built in)\n"
+#endif
+	      "\nRun 'heapscope COMMAND --help' for a command's options; see heapscope(1).\n"
 	      "Exit status: 0 ok, 1 partial result, 2 fatal error, 64 usage error.\n", fp);
 }
 
@@ -111,6 +116,18 @@ int main(int argc, char **argv)
 		printf("heapscope %s\n", HS_VERSION);
 		return HS_EXIT_OK;
 	}
+	/* Global options, accepted anywhere after the command. */
+	int k = 2;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-debuginfod"))
+			cli.no_debuginfod = true;
+		else if (!strcmp(argv[i], "--no-debuginfo"))
+			cli.no_debuginfo = true;
+		else
+			argv[k++] = argv[i];
+	}
+	argc = k;
+	argv[argc] = NULL;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(name, commands[i].name)) {
 			cli.cmd = commands[i].name;

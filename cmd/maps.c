@@ -60,8 +60,7 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 		return r;
 
 	struct hs_snapshot_opts o;
-	hs_snapshot_opts_default(&o);
-	o.use_debuginfo = !cli->no_debuginfo;
+	hs_cli_snapshot_opts(cli, &o);
 	o.freeze = false;           /* classification needs no consistent lists */
 	o.residency = false;
 	o.lock_retries = 0;

@@ -12,7 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "libc.h"
+#if HS_HAVE_DEBUGINFOD
+#include <elfutils/debuginfod.h>
+#endif
 
 /* ---- small ELF helpers ------------------------------------------------- */
 
@@ -277,6 +281,7 @@ static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, st
 				 lc->build_id + 2);
 			if (n && try_debug(path, lc->build_id, df) == 0) {
 				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+				lc->debuginfo_from = "build-id";
 				return 0;
 			}
 			extra += n + (extra[n] == ':');
@@ -286,6 +291,7 @@ static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, st
 				 lc->build_id + 2);
 			if (try_debug(path, lc->build_id, df) == 0) {
 				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+				lc->debuginfo_from = "build-id";
 				return 0;
 			}
 		}
@@ -310,10 +316,42 @@ static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, st
 					snprintf(path, sizeof(path), "%s/usr/lib/debug%s/%s", roots[r], dir, name);
 				if (try_debug(path, lc->build_id, df) == 0 && strcmp(path, lc->file)) {
 					snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
+					lc->debuginfo_from = "debuglink";
 					return 0;
 				}
 			}
 	}
+#if HS_HAVE_DEBUGINFOD
+	/* Last, debuginfod (DEBUGINFOD_URLS), unless told not to.  It may
+	 * download: only when the local places have nothing. */
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	if (lc->use_debuginfod && lc->build_id[0] && urls && *urls) {
+		unsigned char id[40];
+		size_t n = 0;
+		for (const char *p = lc->build_id; p[0] && p[1] && n < sizeof(id); p += 2) {
+			unsigned v;
+			if (sscanf(p, "%2x", &v) != 1)
+				break;
+			id[n++] = (unsigned char)v;
+		}
+		debuginfod_client *c = debuginfod_begin();
+		char *dpath = NULL;
+		int fd = c ? debuginfod_find_debuginfo(c, id, (int)n, &dpath) : -1;
+		if (fd >= 0) {
+			close(fd);
+			if (try_debug(dpath, lc->build_id, df) == 0) {
+				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", dpath);
+				lc->debuginfo_from = "debuginfod";
+				free(dpath);
+				debuginfod_end(c);
+				return 0;
+			}
+		}
+		free(dpath);
+		if (c)
+			debuginfod_end(c);
+	}
+#endif
 	return -ENOENT;
 }
 
@@ -672,10 +710,11 @@ static void symbols_from(struct elf_file *f, struct hs_libc *lc)
 		lc->tls_thread_arena = (int64_t)s.st_value;
 }
 
-int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, struct hs_libc *lc,
-		 struct hs_err *err)
+int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct hs_libc *lc, struct hs_err *err)
 {
 	memset(lc, 0, sizeof(*lc));
+	bool use_debuginfo = debug & HS_DEBUG_LOCAL;
+	lc->use_debuginfod = (debug & HS_DEBUG_DEBUGINFOD) != 0;
 	lc->tls_tcache = lc->tls_thread_arena = -1;
 	int r = foreign_allocator(maps, err);
 	if (r < 0)

@@ -37,17 +37,25 @@ struct hs_libc {
 	int64_t static_tls_tpoff;  /* static binary: TP offset of the TLS block, 0 unknown */
 
 	char debuginfo[PATH_MAX];  /* debug file used, "" when none */
+	const char *debuginfo_from;  /* "build-id", "debuglink", "debuginfod" */
+	bool use_debuginfod;
 	const char *symbols_from;  /* "debuginfo", "symtab" or "signature" */
 	struct hs_layout layout;
 	const char *layout_from;   /* "table", "dwarf" */
 	bool have_layout;
 };
 
-/* Find and read the C library of pid.  use_debuginfo false ignores any
- * debug info (--no-debuginfo).  Errors: -ENOTSUP for another allocator or
- * libc (the message names it), -ENOENT for no libc at all.  Needs no stop. */
-int hs_libc_find(pid_t pid, const struct hs_maps *maps, bool use_debuginfo, struct hs_libc *libc,
-		 struct hs_err *err);
+/* Where debug info may come from: HS_DEBUG_LOCAL (/usr/lib/debug by
+ * build-id, HEAPSCOPE_DEBUG_DIRS, .gnu_debuglink, an unstripped .symtab),
+ * HS_DEBUG_DEBUGINFOD (libdebuginfod with DEBUGINFOD_URLS, when built with
+ * it, and only when nothing local was found). */
+enum { HS_DEBUG_LOCAL = 1, HS_DEBUG_DEBUGINFOD = 2 };
+
+/* Find and read the C library of pid, with debug info from the sources in
+ * debug (0 ignores any: --no-debuginfo).  Errors: -ENOTSUP for another
+ * allocator or libc (the message names it), -ENOENT for no libc at all.
+ * Needs no stop. */
+int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct hs_libc *libc, struct hs_err *err);
 void hs_libc_release(struct hs_libc *libc);
 
 #endif

@@ -13,6 +13,7 @@
 void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 {
 	o->use_debuginfo = true;
+	o->use_debuginfod = true;
 	o->freeze = true;
 	o->residency = true;
 	o->walk = HS_WALK_LISTS;
@@ -114,7 +115,8 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 		return gone(pid, err);
 	if (r < 0)
 		return r;
-	r = hs_libc_find(pid, &s->maps, o->use_debuginfo, &s->libc, err);
+	unsigned debug = o->use_debuginfo ? HS_DEBUG_LOCAL | (o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0) : 0;
+	r = hs_libc_find(pid, &s->maps, debug, &s->libc, err);
 	if (r < 0)
 		return r;
 	struct hs_mem *raw;

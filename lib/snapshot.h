@@ -17,7 +17,8 @@
 struct hs_snapshot;
 
 struct hs_snapshot_opts {
-	bool use_debuginfo;
+	bool use_debuginfo;      /* local debug info (--no-debuginfo: none at all) */
+	bool use_debuginfod;     /* and debuginfod, when nothing local is found */
 	bool freeze;             /* stop all threads while walking (default) */
 	bool residency;          /* read pagemap for resident/trimmable */
 	unsigned walk;           /* HS_WALK_* (default HS_WALK_LISTS) */
