@@ -581,8 +581,22 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 	for (int i = 0; i < l->tc_bins; i++) {
 		uint64_t cnt = l->tc_count_width == 1 ? buf[l->tc_counts + i]
 						       : (uint64_t)(buf[l->tc_counts + 2 * i] | buf[l->tc_counts + 2 * i + 1] << 8);
+		if (l->tc_counts_down) {
+			/* 2.42: num_slots is the room left, counted down from
+			 * mp_.tcache_count */
+			if (cnt > h->tcache_count_limit) {
+				if (!t->status) {
+					t->status = -EUCLEAN;
+					snprintf(t->problem, sizeof(t->problem),
+						 "tcache bin %d: %" PRIu64 " slots left of %" PRIu64, i, cnt, h->tcache_count_limit);
+				}
+				continue;
+			}
+			cnt = h->tcache_count_limit - cnt;
+		}
 		uint64_t e = rd64(buf, l->tc_entries + 8 * i), walked = 0;
-		uint64_t csize = HS_MINSIZE + 16 * (uint64_t)i;
+		/* bins past 63 (2.42's large tcache) hold chunks of many sizes */
+		uint64_t csize = i < 64 ? HS_MINSIZE + 16 * (uint64_t)i : 0;
 		struct cycle cy;
 		cycle_init(&cy, e);
 		while (e) {
@@ -606,7 +620,7 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 			}
 			if (h->flags & HS_WALK_DEEP) {
 				uint64_t sz;
-				if (hs_mem_u64(mem, e - 8, &sz) < 0 || HS_CHUNKSIZE(sz) != csize) {
+				if (hs_mem_u64(mem, e - 8, &sz) < 0 || (csize && HS_CHUNKSIZE(sz) != csize)) {
 					t->status = -EUCLEAN;
 					snprintf(t->problem, sizeof(t->problem),
 						 "tcache bin %d: entry 0x%" PRIx64 " has a chunk size that is not 0x%" PRIx64, i, e,
@@ -620,11 +634,15 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 				}
 			}
 			walked++;
+			uint64_t esize = csize;
+			if (!esize && hs_mem_u64(mem, e - 8, &esize) == 0)
+				esize = HS_CHUNKSIZE(esize);
 			struct hs_arena *a = hs_heap_arena_of(h, e - 16);
 			if (a) {
 				a->tcache_count++;
-				a->tcache_bytes += csize;
+				a->tcache_bytes += esize;
 			}
+			t->bytes += esize;
 			e = reveal(l, e, next);
 			if (e && cycle_step(&cy, e)) {
 				t->status = -EUCLEAN;
@@ -638,7 +656,6 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 				 "tcache bin %d: count says %" PRIu64 ", list holds %" PRIu64, i, cnt, walked);
 		}
 		t->count += walked;
-		t->bytes += walked * csize;
 	}
 }
 

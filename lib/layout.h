@@ -32,8 +32,19 @@ struct hs_layout {
 	/* tcache_perthread_struct (tc_bins 0: no tcache) */
 	int tc_bins, tc_count_width, tc_counts, tc_entries, tc_sizeof;
 
+	bool tc_counts_down;     /* 2.42: num_slots, the room left, not the count */
+	int mp_default_tcache_count;  /* TCACHE_FILL_COUNT, for mp_'s signature */
+	int mp_default_tcache_max;    /* tcache_max_bytes' initial value: 1032, or 0x411 after 2.42 */
+
 	bool safe_linking;       /* 2.32: PROTECT_PTR on fastbin and tcache links */
-	bool top_in_rest;        /* 2.31: malloc_info counts top in "rest" */
+
+	/* __malloc_info's output at this version */
+	bool top_in_rest;        /* 2.31: top counted in "rest" */
+	const char *mi_size_prefix, *mi_unsorted_prefix;  /* before <size, <unsorted */
+	bool mi_mmap_total;      /* 2.20: <total type="mmap"> */
+	bool mi_subheaps;        /* 2.27: every heap in aspace, <aspace type="subheaps"> */
+	bool mi_fast;            /* fastbin lines and "fast" totals (not on master) */
+	bool mi_reproducible;    /* false for 2.17-2.18: garbage in the unsorted line */
 };
 
 /* The table row for glibc 2.minor, or NULL when none is known. */

@@ -391,6 +391,7 @@ static const struct member_map members[] = {
 	{ "malloc_par", "max_mmapped_mem", L(mp_max_mmapped_mem) },
 	{ "malloc_par", "sbrk_base", L(mp_sbrk_base) },
 	{ "malloc_par", "tcache_bins", L(mp_tcache_bins) },
+	{ "malloc_par", "tcache_small_bins", L(mp_tcache_bins) },    /* 2.42 */
 	{ "malloc_par", "tcache_max_bytes", L(mp_tcache_max_bytes) },
 	{ "malloc_par", "tcache_count", L(mp_tcache_count) },
 	{ "malloc_par", "tcache_unsorted_limit", L(mp_tcache_unsorted_limit) },
@@ -399,6 +400,7 @@ static const struct member_map members[] = {
 	{ "_heap_info", "size", L(hi_size) },
 	{ "_heap_info", "mprotect_size", L(hi_mprotect_size) },
 	{ "tcache_perthread_struct", "counts", L(tc_counts) },
+	{ "tcache_perthread_struct", "num_slots", L(tc_counts) },   /* 2.42 */
 	{ "tcache_perthread_struct", "entries", L(tc_entries) },
 };
 static const struct { const char *type; size_t field; } sizes[] = {
@@ -489,6 +491,7 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
 	} else {
 		l->tc_bins = 0;
 	}
+	l->nfastbins = l->ms_fastbins == HS_NO_FIELD ? 0 : 10;
 	return 0;
 }
 
@@ -496,7 +499,7 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
  * run; the offsets read from it are kept per build-id under
  * $XDG_CACHE_HOME/heapscope (or ~/.cache/heapscope), as debuginfod keeps
  * its files.  A cache that cannot be read or written is simply skipped. */
-#define LAYOUT_CACHE_MAGIC "heapscope-layout-3\n"
+#define LAYOUT_CACHE_MAGIC "heapscope-layout-4\n"
 
 /* The cache directory, opened without following a symlink, owned by us and
  * writable by nobody else; -1 when there is none fit to use. */
@@ -547,12 +550,20 @@ static int layout_cache_load(const char *build_id, struct hs_layout *l)
 	/* Exactly magic + struct: a file of another build's struct is refused. */
 	if (n != (ssize_t)(sizeof(buf) - 1) || memcmp(buf, LAYOUT_CACHE_MAGIC, sizeof(LAYOUT_CACHE_MAGIC)))
 		return -EINVAL;
-	struct hs_layout c;
+	/* Only the offsets DWARF gives are taken from the file; the rest of
+	 * the row (names, formats, flags) stays the table's. */
+	struct hs_layout c, m = *l;
 	memcpy(&c, buf + sizeof(LAYOUT_CACHE_MAGIC), sizeof(c));
-	c.name = l->name;
-	if (!hs_layout_check(&c))
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		FIELD(&m, members[i].field) = FIELD(&c, members[i].field);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		FIELD(&m, sizes[i].field) = FIELD(&c, sizes[i].field);
+	m.tc_bins = c.tc_bins;
+	m.tc_count_width = c.tc_count_width;
+	m.nfastbins = c.nfastbins;
+	if (!hs_layout_check(&m))
 		return -EINVAL;
-	*l = c;
+	*l = m;
 	return 0;
 }
 
@@ -646,8 +657,8 @@ static uint64_t scan_mp(struct elf_file *f, const struct hs_layout *l)
 		memcpy(img + l->mp_n_mmaps_max, &nmax, 4);
 	if (l->mp_tcache_bins != HS_NO_FIELD) {
 		SET64(l->mp_tcache_bins, 64);
-		SET64(l->mp_tcache_max_bytes, 1032);
-		SET64(l->mp_tcache_count, 7);
+		SET64(l->mp_tcache_max_bytes, l->mp_default_tcache_max ? (uint64_t)l->mp_default_tcache_max : 1032);
+		SET64(l->mp_tcache_count, (uint64_t)l->mp_default_tcache_count);
 	}
 #undef SET64
 	const unsigned char *b = d->d_buf;
