@@ -18,6 +18,7 @@ static const struct hs_command commands[] = {
 	{ "dump", cmd_dump, "a region's bytes, or the strings in it, in one pass" },
 	{ "bins", cmd_bins, "every free list and its chunks, checked for corruption" },
 	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
+	{ "trim", cmd_trim, "malloc_trim inside the target, safely, and what it returned" },
 };
 
 static void usage(FILE *fp)

@@ -838,3 +838,76 @@ void hs_libc_release(struct hs_libc *lc)
 	lc->tpoff = NULL;
 	lc->ntpoff = 0;
 }
+
+int hs_libc_lookup(const struct hs_libc *lc, const char *name, uint64_t *addr)
+{
+	struct elf_file f;
+	if (elf_file_open(lc->file, &f) < 0)
+		return -ENOENT;
+	GElf_Sym sym;
+	int r = lookup(&f, name, &sym);
+	if (r == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+		*addr = lc->base + sym.st_value;
+	else if (r == 0)
+		r = -ENOENT;
+	elf_file_close(&f);
+	return r;
+}
+
+int hs_libc_malloc_code(const struct hs_libc *lc, uint64_t *lo, uint64_t *hi)
+{
+	/* malloc.c is one compilation unit: its static helpers (_int_malloc,
+	 * _int_free, sysmalloc, malloc_consolidate...) sit next to its
+	 * exported functions, not in the dynamic symbol table.  The span is
+	 * taken from the end of the last other exported function before them
+	 * to the start of the first one after: wider than malloc.c perhaps,
+	 * which only makes the safety check more careful. */
+	static const char *const names[] = {
+		"malloc", "free", "calloc", "realloc", "memalign", "aligned_alloc", "posix_memalign", "valloc",
+		"pvalloc", "malloc_trim", "malloc_usable_size", "mallinfo", "mallinfo2", "malloc_stats",
+		"malloc_info", "mallopt", "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc",
+		"__libc_memalign", "__libc_valloc", "__libc_pvalloc", "__libc_mallinfo", "__libc_mallopt",
+		"__malloc_trim", "__malloc_info", "cfree",
+	};
+	struct elf_file f;
+	if (elf_file_open(lc->file, &f) < 0)
+		return -ENOENT;
+	uint64_t glo = UINT64_MAX, ghi = 0, prev_end = 0, next_start = UINT64_MAX;
+	for (int pass = 0; pass < 2; pass++) {
+		Elf_Scn *scn = NULL;
+		GElf_Shdr sh;
+		while ((scn = elf_nextscn(f.elf, scn))) {
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+				continue;
+			Elf_Data *d = elf_getdata(scn, NULL);
+			size_t n = d ? d->d_size / sh.sh_entsize : 0;
+			for (size_t i = 0; i < n; i++) {
+				GElf_Sym sym;
+				if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value)
+					continue;
+				const char *name = elf_strptr(f.elf, sh.sh_link, sym.st_name);
+				bool ours = false;
+				for (size_t k = 0; name && k < sizeof(names) / sizeof(names[0]) && !ours; k++)
+					ours = !strcmp(name, names[k]);
+				uint64_t a = sym.st_value, e = a + sym.st_size;
+				if (pass == 0 && ours) {
+					glo = a < glo ? a : glo;
+					ghi = e > ghi ? e : ghi;
+				} else if (pass == 1 && !ours) {
+					if (e <= glo && e > prev_end)
+						prev_end = e;
+					if (a >= ghi && a < next_start)
+						next_start = a;
+				}
+			}
+		}
+		if (!ghi)
+			break;
+	}
+	elf_file_close(&f);
+	if (!ghi)
+		return -ENOENT;
+	*lo = lc->base + (prev_end ? prev_end : glo);
+	*hi = lc->base + (next_start != UINT64_MAX ? next_start : ghi);
+	return 0;
+}

@@ -58,4 +58,9 @@ enum { HS_DEBUG_LOCAL = 1, HS_DEBUG_DEBUGINFOD = 2 };
 int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct hs_libc *libc, struct hs_err *err);
 void hs_libc_release(struct hs_libc *libc);
 
+/* The runtime address of an exported function of the library. */
+int hs_libc_lookup(const struct hs_libc *libc, const char *name, uint64_t *addr);
+/* [lo, hi): the code of malloc.c (its exported functions' span). */
+int hs_libc_malloc_code(const struct hs_libc *libc, uint64_t *lo, uint64_t *hi);
+
 #endif

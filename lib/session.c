@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <elf.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +28,42 @@ struct hs_session {
 	struct hs_thread *t;
 	uint64_t t0_ns;          /* first interrupt */
 };
+
+/* A remote call in progress: what it changed, to be put back on every
+ * path, the signal handler's included (hence static, and plain data). */
+static struct {
+	volatile int active;         /* registers or stack changed */
+	volatile int running;        /* the thread runs the call now */
+	pid_t tid;
+	struct user_regs_struct regs;
+	unsigned char xstate[65536];
+	size_t xlen;
+	uint64_t sigmask;
+	uint64_t stack_addr, stack_word;
+} call;
+
+/* Put the calling thread back as it was: registers, extended state,
+ * signal mask, the stack word the return address took.  Only system calls:
+ * also run from the signal handler. */
+static void call_restore(void)
+{
+	if (!call.active)
+		return;
+	if (call.running) {
+		int st;
+		ptrace(PTRACE_INTERRUPT, call.tid, NULL, NULL);
+		while (waitpid(call.tid, &st, __WALL) < 0 && errno == EINTR)
+			;
+		call.running = 0;
+	}
+	struct iovec iov = { call.xstate, call.xlen };
+	if (call.xlen)
+		ptrace(PTRACE_SETREGSET, call.tid, (void *)NT_X86_XSTATE, &iov);
+	ptrace(PTRACE_SETREGS, call.tid, NULL, &call.regs);
+	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
+	ptrace(PTRACE_POKEDATA, call.tid, (void *)call.stack_addr, (void *)call.stack_word);
+	call.active = 0;
+}
 
 /* The session a signal handler must release.  Only one at a time. */
 static struct hs_session *volatile active;
@@ -52,6 +90,7 @@ static sigset_t saved_mask;
 static void emergency_release(int sig)
 {
 	struct hs_session *s = active;
+	call_restore();
 	if (s) {
 		for (size_t i = 0; i < s->n; i++)
 			if (s->t[i].stopped && !s->t[i].gone)
@@ -349,4 +388,109 @@ uint64_t hs_session_pause_us(const struct hs_session *s)
 uint64_t hs_session_last_pause_us(void)
 {
 	return last_pause_us;
+}
+
+/* ---- remote calls ------------------------------------------------------------ */
+
+int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs, int timeout_ms,
+		    uint64_t *ret, struct hs_err *err)
+{
+	struct hs_thread *t = find(s, tid);
+	if (!t || t->gone || !t->stopped)
+		return hs_err_set(err, ESRCH, "thread %d is not stopped", (int)tid);
+	if (nargs > 6)
+		return hs_err_set(err, EINVAL, "at most six arguments");
+	/* 1. save what the call will change */
+	memset(&call.regs, 0, sizeof(call.regs));
+	call.tid = tid;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &call.regs) < 0)
+		return hs_err_sys(err, errno, "cannot read registers of thread %d", (int)tid);
+	/* The extended state is as large as the kernel says (gdb 13 sends a
+	 * smaller buffer and fails on new CPUs). */
+	struct iovec iov = { call.xstate, sizeof(call.xstate) };
+	call.xlen = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? iov.iov_len : 0;
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
+		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
+	/* 2. a stack below the red zone, 16-byte aligned at the call, whose
+	 * return address 0 traps back to us */
+	struct user_regs_struct r = call.regs;
+	uint64_t sp = ((r.rsp - 128 - 4096) & ~(uint64_t)15) - 8;
+	errno = 0;
+	long old = ptrace(PTRACE_PEEKDATA, tid, (void *)sp, NULL);
+	if (errno)
+		return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
+				  (unsigned long long)sp);
+	call.stack_addr = sp;
+	call.stack_word = (uint64_t)old;
+	call.active = 1;
+	int rc = 0;
+	if (ptrace(PTRACE_POKEDATA, tid, (void *)sp, (void *)0) < 0) {
+		rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
+		goto restore;
+	}
+	uint64_t *argreg[6] = { (uint64_t *)&r.rdi, (uint64_t *)&r.rsi, (uint64_t *)&r.rdx,
+				(uint64_t *)&r.rcx, (uint64_t *)&r.r8, (uint64_t *)&r.r9 };
+	for (int i = 0; i < nargs; i++)
+		*argreg[i] = args[i];
+	r.rip = func;
+	r.rsp = sp;
+	r.rax = 0;
+	/* Stopped inside a system call: no restart with our registers (the
+	 * saved ones bring it back at restore). */
+	r.orig_rax = (unsigned long long)-1;
+	r.eflags &= ~0x400ull;      /* DF clear, as the ABI wants at a call */
+	/* 3. no signal handler may run inside the call; pending ones stay
+	 * pending and run after the restore */
+	uint64_t all = ~0ull;
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all) < 0 ||
+	    ptrace(PTRACE_SETREGS, tid, NULL, &r) < 0) {
+		rc = hs_err_sys(err, errno, "cannot set up the call in thread %d", (int)tid);
+		goto restore;
+	}
+	/* 4. run it until it returns to address 0 */
+	call.running = 1;
+	if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0) {
+		call.running = 0;
+		rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
+		goto restore;
+	}
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		int st;
+		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
+		if (w == 0) {
+			if (now_ns() > deadline) {
+				rc = hs_err_set(err, ETIMEDOUT, "the call did not return within %d ms: abandoned", timeout_ms);
+				goto restore;   /* call_restore interrupts it */
+			}
+			struct timespec ts = { 0, 100000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		call.running = 0;
+		if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+			t->gone = 1;
+			call.active = 0;
+			return hs_err_set(err, ESRCH, "thread %d died during the call", (int)tid);
+		}
+		struct user_regs_struct now;
+		if (WIFSTOPPED(st) && ptrace(PTRACE_GETREGS, tid, NULL, &now) == 0) {
+			if (WSTOPSIG(st) == SIGSEGV && now.rip == 0) {
+				*ret = now.rax;     /* returned to address 0: done */
+				break;
+			}
+			/* A fault inside the callee, or a stop we did not ask for:
+			 * the signal is not delivered, the call is abandoned. */
+			rc = hs_err_set(err, EFAULT, "the call stopped with signal %d at 0x%llx: abandoned",
+					WSTOPSIG(st), (unsigned long long)now.rip);
+			goto restore;
+		}
+		rc = hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
+		goto restore;
+	}
+restore:
+	call_restore();
+	return rc;
 }

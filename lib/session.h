@@ -41,4 +41,15 @@ uint64_t hs_session_pause_us(const struct hs_session *s);
 /* The pause of the most recent session that was detached. */
 uint64_t hs_session_last_pause_us(void);
 
+/* Call func(args...) in stopped thread tid of the session, x86_64 System V:
+ * up to six integer arguments, on the thread's stack below its red zone,
+ * all signals blocked in it meanwhile, returning to address 0, where the
+ * fault brings the thread back to us.  Every register (and the extended
+ * state, as large as the kernel says), the signal mask and the stack word
+ * are restored on every path, also from heapscope's signal handlers.
+ * Returns 0 with *ret the function's return value, or -errno: the
+ * mechanism failed (the function may not have run, or was abandoned). */
+int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs, int timeout_ms,
+		    uint64_t *ret, struct hs_err *err);
+
 #endif

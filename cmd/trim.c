@@ -1,0 +1,189 @@
+/* heapscope trim: malloc_trim inside the target, safely, and what it gave
+ * back. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dump.h"
+#include "format.h"
+#include "trim.h"
+
+static const char help[] =
+	"usage: heapscope trim [--pad N] [--dry-run] [--wait MS] [--timeout MS] [--json] PID\n"
+	"\n"
+	"Call malloc_trim(pad) inside PID and report what it returned to the system:\n"
+	"per arena, resident bytes before, what heapscope predicted, resident after.\n"
+	"The call is made only when no thread is inside malloc (no arena locked, no\n"
+	"program counter or return address in malloc's code); otherwise heapscope\n"
+	"lets the target run, waits a little and looks again, up to --wait.  Every\n"
+	"register, the signal mask and the stack are restored; the threads are\n"
+	"stopped only for the check and the call.\n"
+	"\n"
+	"  --pad N          malloc_trim's argument (default 0)\n"
+	"  --dry-run        the prediction only: nothing runs in the target\n"
+	"  --wait MS        how long to retry while unsafe (default 3000)\n"
+	"  --timeout MS     how long the call may run (default 10000)\n"
+	"  --json           one JSON document\n"
+	"  -h, --help       this help\n"
+	"\n"
+	"Exit status: 0 trimmed (or dry run), 2 refused as unsafe or failed (the\n"
+	"target restored), 64 usage.\n";
+
+static const struct hs_arena *arena_at(const struct hs_heap *h, uint64_t addr)
+{
+	for (size_t i = 0; i < h->narenas; i++)
+		if (h->arenas[i].addr == addr)
+			return &h->arenas[i];
+	return NULL;
+}
+
+static bool is_java(pid_t pid)
+{
+	char path[64], exe[4096];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	return !strcmp(basename(exe), "java");
+}
+
+int cmd_trim(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pad", required_argument, NULL, 'p' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "test-function", required_argument, NULL, 'F' },   /* tests only */
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct hs_trim_opts o;
+	hs_trim_opts_default(&o);
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'p':
+			if (hs_parse_size(optarg, &o.pad) < 0)
+				return hs_cli_usage(cli, "--pad takes a size");
+			break;
+		case 'n': o.dry_run = true; break;
+		case 'w':
+			o.wait_ms = (int)strtol(optarg, &end, 10);
+			if (*end || o.wait_ms < 0)
+				return hs_cli_usage(cli, "--wait takes milliseconds");
+			break;
+		case 't':
+			o.call_timeout_ms = (int)strtol(optarg, &end, 10);
+			if (*end || o.call_timeout_ms < 1)
+				return hs_cli_usage(cli, "--timeout takes milliseconds");
+			break;
+		case 'j': cli->json = true; break;
+		case 'F': o.function = optarg; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (r)
+		return r;
+	o.use_debuginfo = !cli->no_debuginfo;
+	o.use_debuginfod = !cli->no_debuginfod;
+	struct hs_trim t;
+	struct hs_err err = { 0 };
+	r = hs_trim_run(pid, &o, &t, &err);
+	int status = HS_EXIT_OK;
+	if (r == -EAGAIN) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "not safe to call malloc_trim within %d ms: %s (nothing was called)",
+				     o.wait_ms, t.unsafe);
+		goto out;
+	}
+	if (r < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
+				     t.before.heap.narenas ? " (the target's registers were restored)" : "");
+		goto out;
+	}
+	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;
+	uint64_t tb = 0, tp = 0, ta = 0;
+	char f[4][HS_SIZE_BUF];
+	struct hs_json *j = &cli->j;
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_bool(j, "dry_run", o.dry_run);
+		hs_json_u64(j, "pad", o.pad);
+		hs_json_arr_begin(j, "arenas");
+	} else {
+		printf("%5s %-14s %10s %10s %10s %10s\n", "ARENA", "ADDRESS", "RESIDENT", "TRIMMABLE", o.dry_run ? "" : "AFTER",
+		       o.dry_run ? "" : "RETURNED");
+	}
+	for (size_t i = 0; i < hb->narenas; i++) {
+		const struct hs_arena *b = &hb->arenas[i], *a = o.dry_run ? NULL : arena_at(ha, b->addr);
+		uint64_t after = a ? a->resident : 0, ret = a && b->resident > after ? b->resident - after : 0;
+		tb += b->resident;
+		tp += b->trimmable;
+		ta += after;
+		if (cli->json) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "index", b->index);
+			hs_json_hex(j, "address", b->addr);
+			hs_json_u64(j, "resident_before", b->resident);
+			hs_json_u64(j, "trimmable", b->trimmable);
+			if (a) {
+				hs_json_u64(j, "resident_after", after);
+				hs_json_u64(j, "returned", ret);
+			}
+			hs_json_obj_end(j);
+		} else {
+			printf("%5d 0x%012" PRIx64 " %10s %10s %10s %10s\n", b->index, b->addr, hs_fmt_size(b->resident, f[0]),
+			       hs_fmt_size(b->trimmable, f[1]), a ? hs_fmt_size(after, f[2]) : "",
+			       a ? hs_fmt_size(ret, f[3]) : "");
+		}
+	}
+	uint64_t returned = !o.dry_run && tb > ta ? tb - ta : 0;
+	if (cli->json) {
+		hs_json_arr_end(j);
+		hs_json_u64(j, "resident_before", tb);
+		hs_json_u64(j, "trimmable", tp);
+		if (!o.dry_run) {
+			hs_json_u64(j, "resident_after", ta);
+			hs_json_u64(j, "returned", returned);
+			hs_json_bool(j, "called", t.called);
+			hs_json_u64(j, "return_value", t.ret);
+			hs_json_i64(j, "thread", t.tid);
+			hs_json_u64(j, "attempts", (uint64_t)t.attempts);
+			hs_json_u64(j, "pause_us", t.pause_us);
+			hs_json_u64(j, "call_us", t.call_us);
+		}
+		hs_json_bool(j, "java", is_java(pid));
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else if (o.dry_run) {
+		printf("\ndry run: malloc_trim(%" PRIu64 ") would return about %s of %s resident in arenas; nothing was called\n",
+		       o.pad, hs_fmt_size(tp, f[0]), hs_fmt_size(tb, f[1]));
+	} else {
+		printf("\n%s(%" PRIu64 ") returned %" PRIu64 " in thread %d: %s returned to the system (predicted %s); "
+		       "target paused %s",
+		       o.function, o.pad, t.ret, (int)t.tid, hs_fmt_size(returned, f[0]), hs_fmt_size(tp, f[1]),
+		       hs_fmt_us(t.pause_us, f[2]));
+		printf(", the call itself %s%s\n", hs_fmt_us(t.call_us, f[3]),
+		       t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
+	}
+	if (!cli->json && is_java(pid))
+		printf("note: this is a JVM; JDK 17.0.9 and later trim their own heap: jcmd %d System.trim_native_heap\n",
+		       (int)pid);
+out:
+	hs_trim_release(&t);
+	return status;
+}

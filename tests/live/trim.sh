@@ -1,0 +1,92 @@
+#!/bin/bash
+# heapscope trim: malloc_trim called inside the target returns what the
+# target's own malloc_trim returns; the call is refused, never forced, when
+# a thread is inside malloc; a heapscope killed during a call leaves the
+# target running with its registers intact; 200 trims of a target churning
+# malloc in 8 threads corrupt nothing.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_cmd python3
+failed=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
+anon() { sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+
+# --- twins: heapscope trim on one, the target's own malloc_trim(0) on the other
+start_target "$(target demo)" 4
+A=$TARGET_PID A_OUT=$TARGET_OUT
+ptrace_ok "$A"
+start_target "$(target demo)" 4
+B=$TARGET_PID B_OUT=$TARGET_OUT
+"$HS" trim --dry-run --json "$A" >"$HS_TMP/dry.json"
+before=$(anon "$A")
+"$HS" trim --json "$A" >"$HS_TMP/t.json" || not_ok "trim exit $?"
+after=$(anon "$A")
+kill -USR1 "$B"
+for _ in $(seq 50); do grep -q '^TRIMMED ' "$B_OUT" && break; sleep 0.1; done
+read -r _ own _ < <(grep '^TRIMMED ' "$B_OUT")
+ours=$(((before - after) * 1024))
+python3 - "$HS_TMP/dry.json" "$HS_TMP/t.json" "$ours" "$own" <<'PY' && ok "trim returned $ours bytes, the twin's own malloc_trim $own" || not_ok "trim: $ours bytes against $own"
+import json, sys
+dry, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ours, own = int(sys.argv[3]), int(sys.argv[4])
+assert dry["dry_run"] and "returned" not in dry, dry
+assert t["called"] and t["return_value"] == 1, t
+assert own > 0 and ours >= 0.9 * own, (ours, own)
+print(f"# predicted {t['trimmable']}, returned (resident before - after) {t['returned']}; "
+      f"paused {t['pause_us']} us, the call {t['call_us']} us")
+PY
+check_untouched "$A" || not_ok "trimmed target left traced or stopped"
+# the target's own code still runs as before: its SIGUSR1 handler answers
+kill -USR1 "$A"
+for _ in $(seq 50); do grep -q '^TRIMMED ' "$A_OUT" && break; sleep 0.1; done
+grep -q '^TRIMMED ' "$A_OUT" && ok "the trimmed target still runs its own code" || not_ok "trimmed target does not answer"
+
+# --- killed during a call: usleep(3 s) stands in for a long malloc_trim
+for sig in INT TERM; do
+	start_target "$(target demo)" 2
+	P=$TARGET_PID P_OUT=$TARGET_OUT
+	env --default-signal "$HS" trim --test-function usleep --pad 3000000 --timeout 20000 "$P" >/dev/null 2>&1 &
+	hs=$!
+	sleep 0.8
+	kill -s "$sig" "$hs"
+	rc=0
+	wait "$hs" || rc=$?
+	if check_untouched "$P"; then
+		kill -USR1 "$P"
+		for _ in $(seq 50); do grep -q '^TRIMMED ' "$P_OUT" && break; sleep 0.1; done
+		grep -q '^TRIMMED ' "$P_OUT" && ok "SIG$sig during a call (status $rc): target untraced, running, registers intact" ||
+			not_ok "SIG$sig during a call: the target does not answer"
+	else
+		not_ok "SIG$sig during a call: target left traced or stopped"
+	fi
+done
+
+# --- 200 trims of 8 threads churning malloc: trimmed or refused, nothing broken
+start_target "$(target churn)" 8
+C=$TARGET_PID
+trimmed=0 refused=0
+for _ in $(seq 200); do
+	rc=0
+	timeout -k 5 30 "$HS" trim --wait 300 "$C" >/dev/null 2>"$HS_TMP/err" || rc=$?
+	case $rc in
+	0) trimmed=$((trimmed + 1)) ;;
+	2) grep -q 'not safe' "$HS_TMP/err" && refused=$((refused + 1)) || { not_ok "trim failed: $(cat "$HS_TMP/err")"; break; } ;;
+	*) not_ok "trim exit $rc: $(cat "$HS_TMP/err")"; break ;;
+	esac
+done
+# busy threads run (R) or sleep: none may be traced or stopped
+if grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$C"/task/*/status; then
+	not_ok "churn target left traced or stopped"
+else
+	ok "churn target: no thread traced or stopped"
+fi
+kill -USR1 "$C"
+wait_target "$C" 30
+if grep -q '^CHECK OK' "$TARGET_OUT" && [ "$TARGET_STATUS" = 0 ]; then
+	ok "200 trims of a churning target: $trimmed trimmed, $refused refused as unsafe; $(grep CHECK "$TARGET_OUT")"
+else
+	not_ok "churn target: $(cat "$TARGET_OUT") (status $TARGET_STATUS)"
+fi
+[ "$failed" = 0 ] && echo "PASS: trim.sh" || exit 1
