@@ -217,3 +217,28 @@ print(f"{n} chunks in {len(d['arenas'])} arenas: wall {wall / 1000:.1f} ms (medi
 PY
 kill -TERM "$pid"
 wait_target "$pid"
+
+echo
+echo "== trim: the target's pause for heapscope trim, beside malloc_trim itself"
+start_target "$DEMO" 8
+A=$TARGET_PID
+start_target "$DEMO" 8
+B=$TARGET_PID B_OUT=$TARGET_OUT
+t0=$(now_us)
+"$HS" trim --json "$A" >"$HS_TMP/trim.json"
+t1=$(now_us)
+kill -USR1 "$B"
+for _ in $(seq 100); do grep -q '^TRIMMED ' "$B_OUT" && break; sleep 0.1; done
+read -r _ own_bytes _ own_us < <(grep '^TRIMMED ' "$B_OUT")
+python3 - "$HS_TMP/trim.json" "$((t1 - t0))" "$own_bytes" "$own_us" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+wall, own_bytes, own_us = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"heapscope trim: wall {wall / 1000:.1f} ms, target paused {t['pause_us'] / 1000:.1f} ms, "
+      f"of which the call {t['call_us'] / 1000:.1f} ms; returned {t['returned'] / 2**20:.1f} MiB")
+print(f"the twin's own malloc_trim(0): {own_us / 1000:.1f} ms, released {own_bytes / 2**20:.1f} MiB; "
+      f"pause / malloc_trim = {t['pause_us'] / max(own_us, 1):.2f}x")
+PY
+kill -TERM "$A" "$B"
+wait_target "$A"
+wait_target "$B"

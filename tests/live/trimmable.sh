@@ -17,7 +17,7 @@ predicted_nd=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 check_untouched "$TARGET_PID" || fail "target left traced or stopped"
 kill -USR1 "$TARGET_PID"
 for _ in $(seq 50); do grep -q '^TRIMMED ' "$TARGET_OUT" && break; sleep 0.1; done
-read -r _ trimmed ret < <(grep '^TRIMMED ' "$TARGET_OUT")
+read -r _ trimmed ret _ < <(grep '^TRIMMED ' "$TARGET_OUT")
 echo "# predicted $predicted bytes; malloc_trim(0) returned $ret and released $trimmed bytes"
 [ "$ret" = 1 ] || fail "malloc_trim(0) returned $ret: the target had nothing to trim"
 [ "$predicted" = "$trimmed" ] || fail "heapscope predicted $predicted trimmable bytes, malloc_trim released $trimmed"

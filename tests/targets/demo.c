@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
@@ -121,9 +122,13 @@ int main(int argc, char **argv)
 		if (sigwait(&usr1, &sig) != 0)
 			continue;
 		long before = resident_pages();
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int ret = malloc_trim(0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		long after = resident_pages();
-		len = snprintf(line, sizeof(line), "TRIMMED %ld %d\n", (before - after) * 4096L, ret);
+		long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		len = snprintf(line, sizeof(line), "TRIMMED %ld %d %ld\n", (before - after) * 4096L, ret, us);
 		if (write(STDOUT_FILENO, line, len) != len)
 			return 99;
 	}
