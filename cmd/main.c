@@ -19,6 +19,7 @@ static const struct hs_command commands[] = {
 	{ "bins", cmd_bins, "every free list and its chunks, checked for corruption" },
 	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
 	{ "trim", cmd_trim, "malloc_trim inside the target, safely, and what it returned" },
+	{ "mtrace", cmd_mtrace, "glibc's allocation trace on and off in the target; its log summarised" },
 };
 
 static void usage(FILE *fp)

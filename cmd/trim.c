@@ -111,7 +111,7 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	}
 	if (r < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     t.before.heap.narenas ? " (the target's registers were restored)" : "");
+				     t.attempts ? " (the target's registers were restored)" : "");
 		goto out;
 	}
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;

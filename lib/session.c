@@ -39,7 +39,9 @@ static struct {
 	unsigned char xstate[65536];
 	size_t xlen;
 	uint64_t sigmask;
-	uint64_t stack_addr, stack_word;
+	uint64_t stack_addr;         /* the words the call wrote on the stack */
+	size_t stack_words;
+	uint64_t stack_save[1 + 4096 / 8];
 } call;
 
 /* Put the calling thread back as it was: registers, extended state,
@@ -61,7 +63,8 @@ static void call_restore(void)
 		ptrace(PTRACE_SETREGSET, call.tid, (void *)NT_X86_XSTATE, &iov);
 	ptrace(PTRACE_SETREGS, call.tid, NULL, &call.regs);
 	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
-	ptrace(PTRACE_POKEDATA, call.tid, (void *)call.stack_addr, (void *)call.stack_word);
+	for (size_t i = 0; i < call.stack_words; i++)
+		ptrace(PTRACE_POKEDATA, call.tid, (void *)(call.stack_addr + 8 * i), (void *)call.stack_save[i]);
 	call.active = 0;
 }
 
@@ -395,11 +398,17 @@ uint64_t hs_session_last_pause_us(void)
 int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs, int timeout_ms,
 		    uint64_t *ret, struct hs_err *err)
 {
+	return hs_session_call_data(s, tid, func, args, nargs, NULL, 0, timeout_ms, ret, err);
+}
+
+int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
+			 const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
+{
 	struct hs_thread *t = find(s, tid);
 	if (!t || t->gone || !t->stopped)
 		return hs_err_set(err, ESRCH, "thread %d is not stopped", (int)tid);
-	if (nargs > 6)
-		return hs_err_set(err, EINVAL, "at most six arguments");
+	if (nargs > 6 || dlen > 4096)
+		return hs_err_set(err, EINVAL, "at most six arguments and 4 KiB of data");
 	/* 1. save what the call will change */
 	memset(&call.regs, 0, sizeof(call.regs));
 	call.tid = tid;
@@ -411,27 +420,37 @@ int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64
 	call.xlen = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? iov.iov_len : 0;
 	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
 		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
-	/* 2. a stack below the red zone, 16-byte aligned at the call, whose
-	 * return address 0 traps back to us */
+	/* 2. below the red zone: the data, then the return address 0 (whose
+	 * fault brings the thread back to us), 16-byte aligned at the call */
 	struct user_regs_struct r = call.regs;
-	uint64_t sp = ((r.rsp - 128 - 4096) & ~(uint64_t)15) - 8;
-	errno = 0;
-	long old = ptrace(PTRACE_PEEKDATA, tid, (void *)sp, NULL);
-	if (errno)
-		return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
-				  (unsigned long long)sp);
+	size_t dwords = (dlen + 7) / 8;
+	uint64_t data_at = ((r.rsp - 128 - 4096 - 8 * dwords) & ~(uint64_t)15);
+	uint64_t sp = data_at - 8;
 	call.stack_addr = sp;
-	call.stack_word = (uint64_t)old;
+	call.stack_words = 0;
+	for (size_t i = 0; i < 1 + dwords; i++) {
+		errno = 0;
+		long old = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8 * i), NULL);
+		if (errno)
+			return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
+					  (unsigned long long)(sp + 8 * i));
+		call.stack_save[i] = (uint64_t)old;
+	}
+	call.stack_words = 1 + dwords;
 	call.active = 1;
 	int rc = 0;
-	if (ptrace(PTRACE_POKEDATA, tid, (void *)sp, (void *)0) < 0) {
-		rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
-		goto restore;
-	}
+	uint64_t words[1 + 4096 / 8] = { 0 };
+	if (dlen)
+		memcpy(words + 1, data, dlen);
+	for (size_t i = 0; i < call.stack_words; i++)
+		if (ptrace(PTRACE_POKEDATA, tid, (void *)(sp + 8 * i), (void *)words[i]) < 0) {
+			rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
+			goto restore;
+		}
 	uint64_t *argreg[6] = { (uint64_t *)&r.rdi, (uint64_t *)&r.rsi, (uint64_t *)&r.rdx,
 				(uint64_t *)&r.rcx, (uint64_t *)&r.r8, (uint64_t *)&r.r9 };
 	for (int i = 0; i < nargs; i++)
-		*argreg[i] = args[i];
+		*argreg[i] = (args[i] & HS_CALL_DATA_MASK) == HS_CALL_DATA(0) ? data_at + (args[i] & 0xffff) : args[i];
 	r.rip = func;
 	r.rsp = sp;
 	r.rax = 0;
@@ -455,12 +474,24 @@ int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64
 		goto restore;
 	}
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int released = 0;
 	for (;;) {
 		int st;
 		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
 		if (w == 0) {
-			if (now_ns() > deadline) {
-				rc = hs_err_set(err, ETIMEDOUT, "the call did not return within %d ms: abandoned", timeout_ms);
+			if (now_ns() > deadline && !released) {
+				/* Perhaps waiting for a lock a stopped thread holds: let the
+				 * others run, and wait as long again. */
+				for (size_t i = 0; i < s->n; i++) {
+					struct hs_thread *o = &s->t[i];
+					if (o != t && o->stopped && !o->gone &&
+					    ptrace(PTRACE_DETACH, o->tid, NULL, (void *)(long)o->pending_sig) == 0)
+						o->gone = 1;    /* released: nothing more to do for it */
+				}
+				released = 1;
+				deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+			} else if (now_ns() > deadline) {
+				rc = hs_err_set(err, ETIMEDOUT, "the call did not return within 2 x %d ms: abandoned", timeout_ms);
 				goto restore;   /* call_restore interrupts it */
 			}
 			struct timespec ts = { 0, 100000 };

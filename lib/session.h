@@ -52,4 +52,12 @@ uint64_t hs_session_last_pause_us(void);
 int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs, int timeout_ms,
 		    uint64_t *ret, struct hs_err *err);
 
+/* The same with up to 4 KiB of data (strings) placed on the stack for the
+ * call: an argument HS_CALL_DATA(off) becomes the address of data + off.
+ * The stack words are restored afterwards like everything else. */
+#define HS_CALL_DATA(off) (0xfeedda7a00000000ull | (uint64_t)(off))
+#define HS_CALL_DATA_MASK 0xffffffffffff0000ull
+int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
+			 const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err);
+
 #endif

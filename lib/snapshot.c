@@ -16,6 +16,7 @@ void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 	o->use_debuginfod = true;
 	o->freeze = true;
 	o->residency = true;
+	o->pad = 0;
 	o->walk = HS_WALK_LISTS;
 	o->stopped = NULL;
 	o->arena_hook.arena = NULL;
@@ -158,7 +159,7 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 				close(fd);
 			return fd < 0 ? fd : hs_err_set(err, EIO, "cannot read /proc/%d/pagemap", (int)pid);
 		}
-		r = hs_heap_residency(&s->heap, s->pagemap_fd, 0, err);
+		r = hs_heap_residency(&s->heap, s->pagemap_fd, o->pad, err);
 		if (r < 0)
 			return r;
 	}

@@ -21,6 +21,7 @@ struct hs_snapshot_opts {
 	bool use_debuginfod;     /* and debuginfod, when nothing local is found */
 	bool freeze;             /* stop all threads while walking (default) */
 	bool residency;          /* read pagemap for resident/trimmable */
+	uint64_t pad;            /* trimmable as malloc_trim(pad) would release */
 	unsigned walk;           /* HS_WALK_* (default HS_WALK_LISTS) */
 	/* Called after the walk, before the threads run again, for reads that
 	 * must see the same image (0 or -errno).  Keep it to reading: the

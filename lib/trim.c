@@ -27,6 +27,7 @@ static int snap(pid_t pid, const struct hs_trim_opts *o, struct hs_snapshot *s, 
 {
 	struct hs_snapshot_opts so;
 	hs_snapshot_opts_default(&so);
+	so.pad = o->pad;
 	so.use_debuginfo = o->use_debuginfo;
 	so.use_debuginfod = o->use_debuginfod;
 	return hs_snapshot_take(pid, &so, s, err);
@@ -37,8 +38,21 @@ static int snap(pid_t pid, const struct hs_trim_opts *o, struct hs_snapshot *s, 
  * it in the live top of a thread's stack (a thread in mmap, madvise or a
  * futex called from malloc) is unsafe: calling malloc_trim then deadlocks
  * or, single-threaded (no lock since 2.27), corrupts the lists. */
-static bool safe(struct hs_session *ses, struct hs_snapshot *s, uint64_t lo, uint64_t hi, pid_t *pick, char *why,
-		 size_t whysz, struct hs_err *err)
+struct code_ranges {
+	size_t n;
+	uint64_t lo[8], hi[8];
+};
+
+static bool in_code(const struct code_ranges *c, uint64_t a)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (a >= c->lo[i] && a < c->hi[i])
+			return true;
+	return false;
+}
+
+static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct code_ranges *code, pid_t *pick,
+		 char *why, size_t whysz, struct hs_err *err)
 {
 	struct hs_heap h;
 	hs_mem_cache_drop(s->mem);
@@ -61,17 +75,20 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, uint64_t lo, uin
 		struct hs_thread_regs r;
 		if (hs_session_regs(ses, tids[i], &r, NULL) < 0)
 			continue;
-		if (r.ip >= lo && r.ip < hi) {
+		if (in_code(code, r.ip)) {
 			snprintf(why, whysz, "thread %d is inside malloc (pc 0x%" PRIx64 ")", (int)tids[i], r.ip);
 			ok = false;
 			break;
 		}
+		/* the live top of the stack: 4 KiB, or what of it is mapped */
 		uint64_t stack[512];
-		if (hs_mem_read(s->mem, r.sp, stack, sizeof(stack)) < 0 &&
-		    hs_mem_read(s->mem, r.sp, stack, 8 * 64) < 0)
+		size_t words = 512;
+		while (words >= 8 && hs_mem_read(s->mem, r.sp, stack, 8 * words) < 0)
+			words /= 2;
+		if (words < 8)
 			continue;
-		for (size_t k = 0; k < 512; k++)
-			if (stack[k] >= lo && stack[k] < hi) {
+		for (size_t k = 0; k < words; k++)
+			if (in_code(code, stack[k])) {
 				snprintf(why, whysz, "thread %d is in a call made from malloc (return address 0x%" PRIx64
 					 " on its stack)", (int)tids[i], stack[k]);
 				ok = false;
@@ -83,6 +100,58 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, uint64_t lo, uin
 	return ok && *pick;
 }
 
+int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+		   const struct hs_call *calls, size_t n, int wait_ms, int timeout_ms, struct hs_call_report *rep,
+		   struct hs_err *err)
+{
+	/* Unsafe code: malloc.c's, and all of libc_malloc_debug.so's (its
+	 * wrappers take the trace stream's lock around libc's malloc). */
+	struct code_ranges code = { 0 };
+	if (hs_libc_malloc_code(libc, &code.lo[0], &code.hi[0]) < 0)
+		return hs_err_set(err, ENOENT, "cannot find malloc's code in %s", libc->map_path);
+	code.n = 1;
+	for (size_t i = 0; maps && i < maps->n && code.n < 8; i++)
+		if (strstr(maps->v[i].path, "libc_malloc_debug") && maps->v[i].perms[2] == 'x') {
+			code.lo[code.n] = maps->v[i].start;
+			code.hi[code.n++] = maps->v[i].end;
+		}
+	/* a snapshot-like view for the check: libc and memory as given */
+	struct hs_snapshot view;
+	memset(&view, 0, sizeof(view));
+	view.pid = pid;
+	view.libc = *libc;
+	view.mem = mem;
+	uint64_t deadline = now_us() + (uint64_t)wait_ms * 1000;
+	for (;;) {
+		struct hs_session *ses;
+		int r;
+		rep->attempts++;
+		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
+			return r;
+		pid_t tid;
+		if (safe(ses, &view, &code, &tid, rep->unsafe, sizeof(rep->unsafe), err)) {
+			uint64_t t0 = now_us();
+			rep->tid = tid;
+			for (size_t i = 0; i < n && r == 0; i++) {
+				r = hs_session_call_data(ses, tid, calls[i].func, calls[i].args, calls[i].nargs, calls[i].data,
+							 calls[i].dlen, timeout_ms, &rep->ret[i], err);
+				rep->done = i + 1;
+			}
+			rep->call_us = now_us() - t0;
+			hs_session_detach(ses, NULL);
+			rep->pause_us += hs_session_last_pause_us();
+			return r;
+		}
+		hs_session_detach(ses, NULL);
+		rep->pause_us += hs_session_last_pause_us();
+		if (now_us() > deadline)
+			return -EAGAIN;
+		/* let the thread finish what it does in malloc, and look again */
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, struct hs_err *err)
 {
 	memset(t, 0, sizeof(*t));
@@ -90,38 +159,21 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	int r = snap(pid, o, &t->before, err);
 	if (r < 0 || o->dry_run)
 		return r;
-	uint64_t fn, lo, hi;
-	if (hs_libc_lookup(&t->before.libc, o->function, &fn) < 0)
+	struct hs_call call = { .nargs = 1, .args = { o->pad } };
+	if (hs_libc_lookup(&t->before.libc, o->function, &call.func) < 0)
 		return hs_err_set(err, ENOENT, "%s not found in %s", o->function, t->before.libc.map_path);
-	if (hs_libc_malloc_code(&t->before.libc, &lo, &hi) < 0)
-		return hs_err_set(err, ENOENT, "cannot find malloc's code in %s", t->before.libc.map_path);
-	uint64_t deadline = now_us() + (uint64_t)o->wait_ms * 1000;
-	for (;;) {
-		struct hs_session *ses;
-		t->attempts++;
-		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
-			return r;
-		pid_t tid;
-		if (safe(ses, &t->before, lo, hi, &tid, t->unsafe, sizeof(t->unsafe), err)) {
-			uint64_t args[1] = { o->pad }, t0 = now_us();
-			r = hs_session_call(ses, tid, fn, args, 1, o->call_timeout_ms, &t->ret, err);
-			t->call_us = now_us() - t0;
-			t->tid = tid;
-			t->called = r == 0;
-			hs_session_detach(ses, NULL);
-			t->pause_us += hs_session_last_pause_us();
-			if (r < 0)
-				return r;
-			break;
-		}
-		hs_session_detach(ses, NULL);
-		t->pause_us += hs_session_last_pause_us();
-		if (now_us() > deadline)
-			return -EAGAIN;
-		/* let the thread finish what it does in malloc, and look again */
-		struct timespec ts = { 0, 20000000 };
-		nanosleep(&ts, NULL);
-	}
+	struct hs_call_report rep = { 0 };
+	r = hs_call_safely(pid, &t->before.libc, &t->before.maps, t->before.mem, &call, 1, o->wait_ms, o->call_timeout_ms,
+			   &rep, err);
+	t->attempts = rep.attempts;
+	t->pause_us = rep.pause_us;
+	t->call_us = rep.call_us;
+	t->tid = rep.tid;
+	snprintf(t->unsafe, sizeof(t->unsafe), "%s", rep.unsafe);
+	if (r < 0)
+		return r;
+	t->called = true;
+	t->ret = rep.ret[0];
 	return snap(pid, o, &t->after, err);
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "libc.h"
 #include "snapshot.h"
 
 struct hs_trim_opts {
@@ -28,6 +29,29 @@ struct hs_trim {
 	uint64_t call_us;        /* the function alone */
 	char unsafe[256];        /* why the last attempt was not safe */
 };
+
+/* One function to call: address, integer arguments (HS_CALL_DATA(off)
+ * for a pointer into data), data to place on the stack. */
+struct hs_call {
+	uint64_t func;
+	uint64_t args[6];
+	int nargs;
+	const void *data;
+	size_t dlen;
+};
+struct hs_call_report {
+	uint64_t ret[8];
+	size_t done;             /* calls made */
+	pid_t tid;
+	int attempts;
+	uint64_t pause_us, call_us;
+	char unsafe[256];
+};
+/* Make the calls, in one stop, in one thread, once no thread is inside
+ * malloc (retrying up to wait_ms).  -EAGAIN: never safe (rep->unsafe). */
+int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+		   const struct hs_call *calls, size_t n, int wait_ms, int timeout_ms, struct hs_call_report *rep,
+		   struct hs_err *err);
 
 void hs_trim_opts_default(struct hs_trim_opts *o);
 /* 0: done (t->called) or dry run; -EAGAIN: never safe within wait_ms

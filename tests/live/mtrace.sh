@@ -1,0 +1,74 @@
+#!/bin/bash
+# heapscope mtrace: on a target started with libc_malloc_debug.so preloaded,
+# start makes the log receive + and - lines from every thread, stop ends
+# them, the target's blocks are intact, and report agrees with glibc's own
+# mtrace script on how many blocks were not freed.  Without the preload:
+# a clear error, exit 2, nothing done to the target.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_cmd python3
+DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
+[ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
+failed=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
+CHURN=$(target churn)
+start_target "$(target simple)" single
+ptrace_ok "$TARGET_PID"
+
+for round in 1 2 3 4 5; do
+	LOG=/tmp/heapscope-mtrace-test.$$.$round.log
+	rm -f "$LOG"
+	LD_PRELOAD=$DBG "$CHURN" 4 >"$HS_TMP/churn.out" &
+	P=$!
+	track_pid "$P"
+	for _ in $(seq 50); do grep -q READY "$HS_TMP/churn.out" && break; sleep 0.1; done
+	rc=0
+	"$HS" mtrace start --file "$LOG" "$P" >"$HS_TMP/out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || { not_ok "round $round: start exit $rc: $(cat "$HS_TMP/out")"; kill "$P"; continue; }
+	sleep 0.3
+	rc=0
+	"$HS" mtrace stop "$P" >"$HS_TMP/out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || not_ok "round $round: stop exit $rc: $(cat "$HS_TMP/out")"
+	n1=$(wc -l <"$LOG")
+	sleep 0.3
+	n2=$(wc -l <"$LOG")
+	plus=$(grep -c ' + 0x' "$LOG" || true)
+	minus=$(grep -c ' - 0x' "$LOG" || true)
+	if [ "$plus" -gt 0 ] && [ "$minus" -gt 0 ] && [ "$n1" = "$n2" ] && tail -1 "$LOG" | grep -q '^= End'; then
+		ok "round $round: $plus + and $minus - lines between start and stop, none after"
+	else
+		not_ok "round $round: + $plus, - $minus, lines $n1 then $n2, last: $(tail -1 "$LOG")"
+	fi
+	kill -USR1 "$P"
+	rc=0
+	wait "$P" || rc=$?
+	untrack_pid "$P"
+	grep -q '^CHECK OK' "$HS_TMP/churn.out" && [ "$rc" = 0 ] && ok "round $round: the target's blocks are intact, it exits cleanly" ||
+		not_ok "round $round: target: $(cat "$HS_TMP/churn.out") (status $rc)"
+	if [ "$round" = 1 ]; then
+		"$HS" mtrace report --json "$LOG" >"$HS_TMP/r.json"
+		ours=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["not_freed"])' "$HS_TMP/r.json")
+		if command -v mtrace >/dev/null; then
+			theirs=$(mtrace "$CHURN" "$LOG" 2>/dev/null | grep -c '^0x' || true)
+			[ "$ours" = "$theirs" ] && ok "report: $ours blocks not freed, as glibc's mtrace script says" ||
+				not_ok "report: $ours blocks not freed, glibc's mtrace script says $theirs"
+		else
+			echo "ok - report against glibc's mtrace script # SKIP libc-devtools is not installed"
+		fi
+	fi
+	rm -f "$LOG"
+done
+
+# without the preload: nothing is done, and the message says what would work
+start_target "$CHURN" 2
+rc=0
+"$HS" mtrace start --file /tmp/heapscope-mtrace-none.$$.log "$TARGET_PID" >/dev/null 2>"$HS_TMP/err" || rc=$?
+if [ "$rc" = 2 ] && grep -q 'LD_PRELOAD=libc_malloc_debug.so.0' "$HS_TMP/err" && [ ! -e /tmp/heapscope-mtrace-none.$$.log ]; then
+	ok "no preload: exit 2, nothing done: $(cat "$HS_TMP/err")"
+else
+	not_ok "no preload: exit $rc: $(cat "$HS_TMP/err")"
+fi
+grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$TARGET_PID"/task/*/status && not_ok "target left traced" || true
+[ "$failed" = 0 ] && echo "PASS: mtrace.sh" || exit 1
