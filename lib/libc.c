@@ -867,7 +867,7 @@ int hs_libc_malloc_code(const struct hs_libc *lc, uint64_t *lo, uint64_t *hi)
 		"pvalloc", "malloc_trim", "malloc_usable_size", "mallinfo", "mallinfo2", "malloc_stats",
 		"malloc_info", "mallopt", "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc",
 		"__libc_memalign", "__libc_valloc", "__libc_pvalloc", "__libc_mallinfo", "__libc_mallopt",
-		"__malloc_trim", "__malloc_info", "cfree",
+		"__malloc_trim", "__malloc_info", "cfree", "__default_morecore",
 	};
 	struct elf_file f;
 	if (elf_file_open(lc->file, &f) < 0)

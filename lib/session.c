@@ -38,6 +38,8 @@ static struct {
 	struct user_regs_struct regs;
 	unsigned char xstate[65536];
 	size_t xlen;
+	struct user_fpregs_struct fpregs;   /* when there is no XSAVE regset */
+	int have_fpregs;
 	uint64_t sigmask;
 	uint64_t stack_addr;         /* the words the call wrote on the stack */
 	size_t stack_words;
@@ -52,15 +54,24 @@ static void call_restore(void)
 	if (!call.active)
 		return;
 	if (call.running) {
+		/* bounded: a thread that never stops (its process died) must not
+		 * hold heapscope forever */
 		int st;
 		ptrace(PTRACE_INTERRUPT, call.tid, NULL, NULL);
-		while (waitpid(call.tid, &st, __WALL) < 0 && errno == EINTR)
-			;
+		for (int i = 0; i < 2000; i++) {
+			pid_t w = waitpid(call.tid, &st, WNOHANG | __WALL);
+			if (w != 0)
+				break;
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
 		call.running = 0;
 	}
 	struct iovec iov = { call.xstate, call.xlen };
 	if (call.xlen)
 		ptrace(PTRACE_SETREGSET, call.tid, (void *)NT_X86_XSTATE, &iov);
+	else if (call.have_fpregs)
+		ptrace(PTRACE_SETFPREGS, call.tid, NULL, &call.fpregs);
 	ptrace(PTRACE_SETREGS, call.tid, NULL, &call.regs);
 	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
 	for (size_t i = 0; i < call.stack_words; i++)
@@ -401,8 +412,30 @@ int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64
 	return hs_session_call_data(s, tid, func, args, nargs, NULL, 0, timeout_ms, ret, err);
 }
 
+static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
+		     const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err);
+
 int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
 			 const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
+{
+	/* Ctrl-C, SIGTERM and the like wait until the call is over and the
+	 * thread restored: stopped half-way, the callee could leave a lock
+	 * held.  Then they act as usual. */
+	sigset_t hold, old;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	sigaddset(&hold, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &hold, &old);
+	int r = call_data(s, tid, func, args, nargs, data, dlen, timeout_ms, ret, err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
+		     const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
 {
 	struct hs_thread *t = find(s, tid);
 	if (!t || t->gone || !t->stopped)
@@ -418,13 +451,20 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 	 * smaller buffer and fails on new CPUs). */
 	struct iovec iov = { call.xstate, sizeof(call.xstate) };
 	call.xlen = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? iov.iov_len : 0;
+	call.have_fpregs = !call.xlen && ptrace(PTRACE_GETFPREGS, tid, NULL, &call.fpregs) == 0;
+	if (!call.xlen && !call.have_fpregs)
+		return hs_err_set(err, ENOTSUP, "cannot save the floating-point state of thread %d: no call made", (int)tid);
 	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
 		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
+	if (t->pending_sig)
+		return hs_err_set(err, EBUSY, "thread %d holds signal %d: not used for a call", (int)tid, t->pending_sig);
 	/* 2. below the red zone: the data, then the return address 0 (whose
 	 * fault brings the thread back to us), 16-byte aligned at the call */
 	struct user_regs_struct r = call.regs;
 	size_t dwords = (dlen + 7) / 8;
-	uint64_t data_at = ((r.rsp - 128 - 4096 - 8 * dwords) & ~(uint64_t)15);
+	/* the red zone, then the data: the callee's frames go below, where a
+	 * signal handler's would */
+	uint64_t data_at = ((r.rsp - 128 - 8 * dwords) & ~(uint64_t)15);
 	uint64_t sp = data_at - 8;
 	call.stack_addr = sp;
 	call.stack_words = 0;
@@ -459,8 +499,14 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 	r.orig_rax = (unsigned long long)-1;
 	r.eflags &= ~0x400ull;      /* DF clear, as the ABI wants at a call */
 	/* 3. no signal handler may run inside the call; pending ones stay
-	 * pending and run after the restore */
+	 * pending and run after the restore.  Fault signals stay unblocked: a
+	 * blocked one is forced, which resets the process's handler (the
+	 * JVM's, a crash reporter's) to the default; unblocked, it stops the
+	 * thread for us and is never delivered. */
 	uint64_t all = ~0ull;
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS };
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		all &= ~(1ull << (faults[i] - 1));
 	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all) < 0 ||
 	    ptrace(PTRACE_SETREGS, tid, NULL, &r) < 0) {
 		rc = hs_err_sys(err, errno, "cannot set up the call in thread %d", (int)tid);
@@ -473,15 +519,19 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 		rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
 		goto restore;
 	}
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-	int released = 0;
+	/* Once it runs, the call is waited for: stopped half-way, malloc_trim
+	 * would leave its arena locked.  Past timeout_ms the other threads are
+	 * let go (the call may wait for a lock one of them holds); only past
+	 * a hard limit is it abandoned. */
+	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
+	uint64_t hard = start + (uint64_t)timeout_ms * 1000000u * 10 + 60000000000ull;
+	int released = 0, stopsig = 0;
 	for (;;) {
 		int st;
 		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
 		if (w == 0) {
-			if (now_ns() > deadline && !released) {
-				/* Perhaps waiting for a lock a stopped thread holds: let the
-				 * others run, and wait as long again. */
+			uint64_t now = now_ns();
+			if (now > deadline && !released) {
 				for (size_t i = 0; i < s->n; i++) {
 					struct hs_thread *o = &s->t[i];
 					if (o != t && o->stopped && !o->gone &&
@@ -489,10 +539,19 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 						o->gone = 1;    /* released: nothing more to do for it */
 				}
 				released = 1;
-				deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-			} else if (now_ns() > deadline) {
-				rc = hs_err_set(err, ETIMEDOUT, "the call did not return within 2 x %d ms: abandoned", timeout_ms);
+			} else if (now > hard) {
+				rc = hs_err_set(err, ETIMEDOUT, "the call did not return in %llu s: abandoned (an arena may "
+						"stay locked)", (unsigned long long)((now - start) / 1000000000u));
 				goto restore;   /* call_restore interrupts it */
+			}
+			/* the process died: its exit is not reported while we hold
+			 * other threads, so look */
+			struct hs_proc_status ps;
+			if (hs_proc_status_read(tid, &ps, NULL) < 0 || ps.state == 'Z' || ps.state == 'X') {
+				call.running = 0;
+				call.active = 0;
+				t->gone = 1;
+				return hs_err_set(err, ESRCH, "the process died during the call");
 			}
 			struct timespec ts = { 0, 100000 };
 			nanosleep(&ts, NULL);
@@ -506,22 +565,46 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 			call.active = 0;
 			return hs_err_set(err, ESRCH, "thread %d died during the call", (int)tid);
 		}
+		if (WIFSTOPPED(st) && ((unsigned)st >> 16) == PTRACE_EVENT_STOP) {
+			/* a job-control stop (or an interrupt) during the call: go on
+			 * with the call, and stop the process again after it */
+			if (WSTOPSIG(st) == SIGSTOP || WSTOPSIG(st) == SIGTSTP || WSTOPSIG(st) == SIGTTIN ||
+			    WSTOPSIG(st) == SIGTTOU)
+				stopsig = WSTOPSIG(st);
+			call.running = 1;
+			if (ptrace(PTRACE_CONT, tid, NULL, NULL) == 0)
+				continue;
+			call.running = 0;
+		}
 		struct user_regs_struct now;
 		if (WIFSTOPPED(st) && ptrace(PTRACE_GETREGS, tid, NULL, &now) == 0) {
-			if (WSTOPSIG(st) == SIGSEGV && now.rip == 0) {
+			if (WSTOPSIG(st) == SIGSEGV && now.rip == 0 && now.rsp == sp + 8) {
 				*ret = now.rax;     /* returned to address 0: done */
 				break;
 			}
-			/* A fault inside the callee, or a stop we did not ask for:
-			 * the signal is not delivered, the call is abandoned. */
-			rc = hs_err_set(err, EFAULT, "the call stopped with signal %d at 0x%llx: abandoned",
-					WSTOPSIG(st), (unsigned long long)now.rip);
+			/* A fault inside the callee: the signal is not delivered,
+			 * the call is abandoned. */
+			rc = hs_err_set(err, EFAULT, "the call faulted (signal %d at 0x%llx): abandoned", WSTOPSIG(st),
+					(unsigned long long)now.rip);
 			goto restore;
 		}
 		rc = hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
 		goto restore;
 	}
+	if (stopsig) {
+		call_restore();
+		kill(s->pid, stopsig);  /* the stop it asked for, now */
+		return rc;
+	}
 restore:
 	call_restore();
 	return rc;
+}
+
+bool hs_session_holds_signal(const struct hs_session *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].tid == tid)
+			return s->t[i].pending_sig != 0;
+	return false;
 }

@@ -41,6 +41,9 @@ uint64_t hs_session_pause_us(const struct hs_session *s);
 /* The pause of the most recent session that was detached. */
 uint64_t hs_session_last_pause_us(void);
 
+/* Is the thread stopped with a signal heapscope holds for it? */
+bool hs_session_holds_signal(const struct hs_session *s, pid_t tid);
+
 /* Call func(args...) in stopped thread tid of the session, x86_64 System V:
  * up to six integer arguments, on the thread's stack below its red zone,
  * all signals blocked in it meanwhile, returning to address 0, where the

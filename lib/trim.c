@@ -51,8 +51,8 @@ static bool in_code(const struct code_ranges *c, uint64_t a)
 	return false;
 }
 
-static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct code_ranges *code, pid_t *pick,
-		 char *why, size_t whysz, struct hs_err *err)
+static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct hs_maps *maps,
+		 const struct code_ranges *code, pid_t *pick, char *why, size_t whysz, struct hs_err *err)
 {
 	struct hs_heap h;
 	hs_mem_cache_drop(s->mem);
@@ -80,23 +80,33 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct cod
 			ok = false;
 			break;
 		}
-		/* the live top of the stack: 4 KiB, or what of it is mapped */
-		uint64_t stack[512];
-		size_t words = 512;
+		/* The live part of the stack, up to 64 KiB (a signal handler's
+		 * frame can sit on top of an interrupted malloc), never past the
+		 * stack's mapping. */
+		static uint64_t stack[8192];
+		const struct hs_mapping *m = maps ? hs_maps_find(maps, r.sp) : NULL;
+		uint64_t avail = m ? m->end - r.sp : sizeof(stack);
+		size_t words = (avail < sizeof(stack) ? avail : sizeof(stack)) / 8;
 		while (words >= 8 && hs_mem_read(s->mem, r.sp, stack, 8 * words) < 0)
 			words /= 2;
-		if (words < 8)
-			continue;
-		for (size_t k = 0; k < words; k++)
+		for (size_t k = 0; k < words && ok; k++)
 			if (in_code(code, stack[k])) {
 				snprintf(why, whysz, "thread %d is in a call made from malloc (return address 0x%" PRIx64
 					 " on its stack)", (int)tids[i], stack[k]);
 				ok = false;
-				break;
 			}
-		if (!*pick || tids[i] == s->pid)
+		if (!ok)
+			break;
+		/* The call runs on this thread's stack like a signal handler: it
+		 * needs room below sp inside a writable stack mapping, and a thread
+		 * holding a signal for delivery is left alone. */
+		bool room = m && m->perms[0] == 'r' && m->perms[1] == 'w' && r.sp - m->start >= (64u << 10) &&
+			    (hs_mapping_anon(m) || !strcmp(m->path, "[stack]"));
+		if (room && !hs_session_holds_signal(ses, tids[i]) && (!*pick || tids[i] == s->pid))
 			*pick = tids[i];
 	}
+	if (ok && !*pick)
+		snprintf(why, whysz, "no thread has 64 KiB of its own stack free for the call");
 	return ok && *pick;
 }
 
@@ -129,7 +139,7 @@ int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *
 		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
 			return r;
 		pid_t tid;
-		if (safe(ses, &view, &code, &tid, rep->unsafe, sizeof(rep->unsafe), err)) {
+		if (safe(ses, &view, maps, &code, &tid, rep->unsafe, sizeof(rep->unsafe), err)) {
 			uint64_t t0 = now_us();
 			rep->tid = tid;
 			for (size_t i = 0; i < n && r == 0; i++) {

@@ -43,6 +43,18 @@ kill -USR1 "$A"
 for _ in $(seq 50); do grep -q '^TRIMMED ' "$A_OUT" && break; sleep 0.1; done
 grep -q '^TRIMMED ' "$A_OUT" && ok "the trimmed target still runs its own code" || not_ok "trimmed target does not answer"
 
+# --- a target with its own SIGSEGV handler keeps it (a JVM needs its own)
+start_target "$(target simple)" segv-handler
+cgt() { sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status"; }
+before=$(cgt "$TARGET_PID")
+"$HS" trim "$TARGET_PID" >/dev/null 2>&1 || not_ok "trim of the segv-handler target failed"
+after=$(cgt "$TARGET_PID")
+if [ "$before" = "$after" ] && [ $((0x$after & 0x400)) != 0 ]; then
+	ok "the target's SIGSEGV handler survives the call (SigCgt $after)"
+else
+	not_ok "SigCgt changed from $before to $after"
+fi
+
 # --- killed during a call: usleep(3 s) stands in for a long malloc_trim
 for sig in INT TERM; do
 	start_target "$(target demo)" 2

@@ -225,6 +225,23 @@ static void counted_strings(void)
 			_exit(99);
 }
 
+/* A process with its own SIGSEGV handler (as a JVM has): a remote call
+ * must not reset it. */
+static void on_segv(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+static void segv_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	sigaction(SIGSEGV, &sa, NULL);
+	single();
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
@@ -246,12 +263,14 @@ int main(int argc, char **argv)
 		corrupt_tcache();
 	else if (strcmp(argv[1], "freed") == 0)
 		freed();
+	else if (strcmp(argv[1], "segv-handler") == 0)
+		segv_handler();
 	else if (strcmp(argv[1], "strings") == 0)
 		counted_strings();
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler\n");
 	return 99;
 }
