@@ -124,11 +124,7 @@ static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const s
 			hs_json_obj_end(j);
 		}
 		hs_json_arr_end(j);
-		hs_json_bool(j, "partial", a->status != 0);
-		if (a->status) {
-			hs_json_str(j, "problem", a->problem);
-			hs_json_hex(j, "bad_address", a->bad_addr);
-		}
+		hs_cli_json_arena_status(j, a);
 		hs_json_obj_end(j);
 	}
 	hs_json_arr_end(j);

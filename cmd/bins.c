@@ -160,11 +160,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 		free(g);
 		if (cli->json) {
 			hs_json_arr_end(j);
-			hs_json_bool(j, "partial", a->status != 0);
-			if (a->status) {
-				hs_json_str(j, "problem", a->problem);
-				hs_json_hex(j, "bad_address", a->bad_addr);
-			}
+			hs_cli_json_arena_status(j, a);
 			hs_json_obj_end(j);
 		} else if (a->status) {
 			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);

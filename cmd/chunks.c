@@ -457,11 +457,7 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 				hs_json_u64(j, "bytes", sum[w].b[q]);
 				hs_json_obj_end(j);
 			}
-			hs_json_bool(j, "partial", a->status != 0);
-			if (a->status) {
-				hs_json_str(j, "problem", a->problem);
-				hs_json_hex(j, "bad_address", a->bad_addr);
-			}
+			hs_cli_json_arena_status(j, a);
 			hs_json_obj_end(j);
 		}
 		hs_json_arr_end(j);

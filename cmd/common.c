@@ -101,3 +101,12 @@ void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_h
 	if (key)
 		hs_json_obj_end(j);
 }
+
+void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a)
+{
+	hs_json_bool(j, "partial", a->status != 0);
+	if (a->status) {
+		hs_json_str(j, "problem", a->problem);
+		hs_json_hex(j, "bad_address", a->bad_addr);
+	}
+}

@@ -11,6 +11,8 @@ int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_sna
 int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s);
 /* Warn about partial arenas and tcaches; HS_EXIT_PARTIAL if any. */
 int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
+/* "partial", and "problem" and "bad_address" when it is. */
+void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a);
 void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);
 /* The ten mallinfo2 fields, as an object under key (or inline if NULL). */
 void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_heap *h);
