@@ -45,18 +45,6 @@ static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena 
 	return v;
 }
 
-static __attribute__((format(printf, 3, 4))) void problem(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
-{
-	if (a->status)
-		return;
-	a->status = -EUCLEAN;
-	a->bad_addr = addr;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(a->problem, sizeof(a->problem), fmt, ap);
-	va_end(ap);
-}
-
 struct window {
 	uint64_t base, len;
 	unsigned char buf[256 << 10];
@@ -77,7 +65,7 @@ static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a
 			uint64_t n = end - p < sizeof(win->buf) ? end - p : sizeof(win->buf);
 			if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
 				if (hs_mem_read(mem, p, win->buf, 16) < 0) {
-					problem(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+					hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " is not readable", p);
 					return 0;
 				}
 				n = 16;
@@ -96,7 +84,7 @@ static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a
 			return fn(ctx, &c) ? 1 : 0;
 		}
 		if (sz < HS_MINSIZE || (sz & 15) || p + sz > end || p + sz < p) {
-			problem(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p, raw,
+			hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p, raw,
 				end);
 			return 0;
 		}
@@ -112,7 +100,7 @@ static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a
 		p += sz;
 	}
 	if (has_top)
-		problem(a, p, "walked past 0x%" PRIx64 " without meeting top 0x%" PRIx64, end, a->top);
+		hs_arena_corrupt(a, p, "walked past 0x%" PRIx64 " without meeting top 0x%" PRIx64, end, a->top);
 	return 0;
 }
 
@@ -136,7 +124,7 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 	if (a->main) {
 		/* sysmalloc aligns the first chunk of the sbrk heap to 16 bytes. */
 		if (!a->contiguous) {
-			problem(a, a->top, "non-contiguous main arena: only its top is known");
+			hs_arena_corrupt(a, a->top, "non-contiguous main arena: only its top is known");
 		} else if (!only_heap || only_heap == a->heaps[0].addr) {
 			uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
 			r = walk_range(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);

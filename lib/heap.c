@@ -27,7 +27,7 @@ static int32_t rd32(const unsigned char *b, int off)
 	return v;
 }
 
-static __attribute__((format(printf, 3, 4))) void corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
+void hs_arena_corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
 {
 	if (a->status)
 		return;         /* keep the first problem */
@@ -106,19 +106,19 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_heap *h, const unsi
 		while (p) {
 			uint64_t hdr[3];   /* prev_size, size, fd */
 			if (p & (HS_MALLOC_ALIGN - 1)) {
-				corrupt(a, p, "fastbin %d: misaligned chunk 0x%" PRIx64, i, p);
+				hs_arena_corrupt(a, p, "fastbin %d: misaligned chunk 0x%" PRIx64, i, p);
 				break;
 			}
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
-				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " is not readable", i, p);
+				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " is not readable", i, p);
 				break;
 			}
 			if (bogus_size(a, hdr[1])) {
-				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
+				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
 				break;
 			}
 			if ((h->flags & HS_WALK_DEEP) && HS_CHUNKSIZE(hdr[1]) != (uint64_t)(i + 2) * 16) {
-				corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", not 0x%x", i, p,
+				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", not 0x%x", i, p,
 					HS_CHUNKSIZE(hdr[1]), (i + 2) * 16);
 				break;
 			}
@@ -130,7 +130,7 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_heap *h, const unsi
 				return -ENOMEM;
 			p = reveal(l, p + 16, hdr[2]);
 			if (p && cycle_step(&cy, p)) {
-				corrupt(a, p, "fastbin %d: cycle at chunk 0x%" PRIx64, i, p);
+				hs_arena_corrupt(a, p, "fastbin %d: cycle at chunk 0x%" PRIx64, i, p);
 				break;
 			}
 		}
@@ -206,14 +206,14 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 				bad = "bogus size";
 			if (bad) {
 				if (bad[0] == 'b')
-					corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, c->i, p, hdr[1]);
+					hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, c->i, p, hdr[1]);
 				else
-					corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is %s", c->i, p, bad);
+					hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is %s", c->i, p, bad);
 				*c = cur[--n];
 				continue;
 			}
 			if ((h->flags & HS_WALK_DEEP) && (bad = deep_check(mem, c->i, p, hdr, c->prev))) {
-				corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " (size 0x%" PRIx64 "): %s", c->i, p, hdr[1], bad);
+				hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " (size 0x%" PRIx64 "): %s", c->i, p, hdr[1], bad);
 				*c = cur[--n];
 				continue;
 			}
@@ -234,7 +234,7 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 				continue;
 			}
 			if (cycle_step(&c->cy, c->p)) {
-				corrupt(a, c->p, "bin %d: cycle at chunk 0x%" PRIx64, c->i, c->p);
+				hs_arena_corrupt(a, c->p, "bin %d: cycle at chunk 0x%" PRIx64, c->i, c->p);
 				*c = cur[--n];
 				continue;
 			}
@@ -278,15 +278,15 @@ static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_are
 	while (hp) {
 		unsigned char hi[64];
 		if (a->nheaps >= MAX_HEAPS) {
-			corrupt(a, hp, "more than %d heaps: heap list corrupt", MAX_HEAPS);
+			hs_arena_corrupt(a, hp, "more than %d heaps: heap list corrupt", MAX_HEAPS);
 			break;
 		}
 		if (hs_mem_read(mem, hp, hi, l->hi_sizeof) < 0) {
-			corrupt(a, hp, "heap_info at 0x%" PRIx64 " is not readable", hp);
+			hs_arena_corrupt(a, hp, "heap_info at 0x%" PRIx64 " is not readable", hp);
 			break;
 		}
 		if (rd64(hi, l->hi_ar_ptr) != a->addr) {
-			corrupt(a, hp, "heap_info at 0x%" PRIx64 " belongs to arena 0x%" PRIx64 ", not 0x%" PRIx64, hp,
+			hs_arena_corrupt(a, hp, "heap_info at 0x%" PRIx64 " belongs to arena 0x%" PRIx64 ", not 0x%" PRIx64, hp,
 				rd64(hi, l->hi_ar_ptr), a->addr);
 			break;
 		}
@@ -302,7 +302,7 @@ static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_are
 		};
 		hp = rd64(hi, l->hi_prev);
 		if (hp && ((hp & (h->heap_max - 1)) || cycle_step(&cy, hp))) {
-			corrupt(a, hp, "heap list: bad or repeated heap 0x%" PRIx64, hp);
+			hs_arena_corrupt(a, hp, "heap list: bad or repeated heap 0x%" PRIx64, hp);
 			break;
 		}
 	}
@@ -332,7 +332,7 @@ static int read_arena(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a,
 	} else {
 		uint64_t sz;
 		if ((a->top & (HS_MALLOC_ALIGN - 1)) || hs_mem_u64(mem, a->top + 8, &sz) < 0)
-			corrupt(a, a->top, "top chunk 0x%" PRIx64 " is not readable", a->top);
+			hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " is not readable", a->top);
 		else
 			a->top_size = HS_CHUNKSIZE(sz);
 	}
@@ -448,7 +448,7 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 						   : hs_err_sys(err, -r, "cannot read main_arena at 0x%" PRIx64, addr);
 			}
 			struct hs_arena *prev = &h->arenas[h->narenas - 1];
-			corrupt(prev, addr, "arena list: next arena 0x%" PRIx64 " is not readable", addr);
+			hs_arena_corrupt(prev, addr, "arena list: next arena 0x%" PRIx64 " is not readable", addr);
 			break;
 		}
 		if (h->narenas == 0 && (r = validate(l, addr, img, libc->version, err)) < 0) {
@@ -470,7 +470,7 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		if (addr == libc->main_arena)
 			break;
 		if (!addr || (addr & 7) || h->narenas >= MAX_ARENAS || cycle_step(&cy, addr)) {
-			corrupt(a, addr, "arena list: bad next pointer 0x%" PRIx64, addr);
+			hs_arena_corrupt(a, addr, "arena list: bad next pointer 0x%" PRIx64, addr);
 			break;
 		}
 	}
