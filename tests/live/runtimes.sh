@@ -40,20 +40,26 @@ PY
 done
 check_untouched "$TARGET_PID" && ok "static target untouched" || not_ok "static target left traced or stopped"
 
+# expect_named PID WORD DESC: arenas refuses PID, exit 2, naming WORD
+expect_named()
+{
+	sleep 0.3
+	rc=0
+	"$HS" arenas "$1" >/dev/null 2>"$HS_TMP/err" || rc=$?
+	if [ "$rc" = 2 ] && grep -q "$2" "$HS_TMP/err"; then
+		ok "$3: named, exit 2: $(cat "$HS_TMP/err")"
+	else
+		not_ok "$3: exit $rc, $(cat "$HS_TMP/err")"
+	fi
+}
+
 # --- jemalloc preloaded
 JE=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 2>/dev/null || true)
 if [ -n "$JE" ]; then
 	LD_PRELOAD=$JE sleep 60 &
 	je=$!
 	track_pid "$je"
-	sleep 0.3
-	rc=0
-	"$HS" arenas "$je" >/dev/null 2>"$HS_TMP/err" || rc=$?
-	if [ "$rc" = 2 ] && grep -q jemalloc "$HS_TMP/err"; then
-		ok "jemalloc preloaded: named, exit 2: $(cat "$HS_TMP/err")"
-	else
-		not_ok "jemalloc preloaded: exit $rc, $(cat "$HS_TMP/err")"
-	fi
+	expect_named "$je" jemalloc "jemalloc preloaded"
 else
 	echo "ok - jemalloc preloaded # SKIP libjemalloc2 is not installed"
 fi
@@ -65,14 +71,7 @@ if command -v musl-gcc >/dev/null; then
 	"$HS_TMP/musl" &
 	mu=$!
 	track_pid "$mu"
-	sleep 0.3
-	rc=0
-	"$HS" arenas "$mu" >/dev/null 2>"$HS_TMP/err" || rc=$?
-	if [ "$rc" = 2 ] && grep -q musl "$HS_TMP/err"; then
-		ok "musl process: named, exit 2: $(cat "$HS_TMP/err")"
-	else
-		not_ok "musl process: exit $rc, $(cat "$HS_TMP/err")"
-	fi
+	expect_named "$mu" musl "musl process"
 else
 	echo "ok - musl process # SKIP musl-tools is not installed"
 fi
