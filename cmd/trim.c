@@ -35,14 +35,6 @@ static const char help[] =
 	"Exit status: 0 trimmed (or dry run), 2 refused as unsafe or failed (the\n"
 	"target restored), 64 usage.\n";
 
-static const struct hs_arena *arena_at(const struct hs_heap *h, uint64_t addr)
-{
-	for (size_t i = 0; i < h->narenas; i++)
-		if (h->arenas[i].addr == addr)
-			return &h->arenas[i];
-	return NULL;
-}
-
 static bool is_java(pid_t pid)
 {
 	char path[64], exe[4096];
@@ -129,7 +121,7 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 		       o.dry_run ? "" : "RETURNED");
 	}
 	for (size_t i = 0; i < hb->narenas; i++) {
-		const struct hs_arena *b = &hb->arenas[i], *a = o.dry_run ? NULL : arena_at(ha, b->addr);
+		const struct hs_arena *b = &hb->arenas[i], *a = o.dry_run ? NULL : hs_heap_arena_at(ha, b->addr);
 		uint64_t after = a ? a->resident : 0, ret = a && b->resident > after ? b->resident - after : 0;
 		tb += b->resident;
 		tp += b->trimmable;

@@ -540,7 +540,7 @@ struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr)
 	return h->narenas ? &h->arenas[0] : NULL;
 }
 
-static struct hs_arena *arena_at(struct hs_heap *h, uint64_t addr)
+struct hs_arena *hs_heap_arena_at(const struct hs_heap *h, uint64_t addr)
 {
 	for (size_t i = 0; i < h->narenas; i++)
 		if (h->arenas[i].addr == addr)
@@ -674,7 +674,7 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 			t->addr = val;
 		if (lc->static_tls_tpoff && lc->tls_thread_arena >= 0 &&
 		    hs_mem_u64(mem, fs_base + lc->static_tls_tpoff + lc->tls_thread_arena, &val) == 0 &&
-		    arena_at(h, val))
+		    hs_heap_arena_at(h, val))
 			t->thread_arena = val;
 	} else {
 		/* With symbols, the slot whose addend is the symbol; without, any
@@ -685,13 +685,13 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 				continue;
 			bool want_tc = lc->tls_tcache < 0 || s->addend == lc->tls_tcache;
 			bool want_ta = lc->tls_thread_arena < 0 || s->addend == lc->tls_thread_arena;
-			if (!t->thread_arena && want_ta && arena_at(h, val))
+			if (!t->thread_arena && want_ta && hs_heap_arena_at(h, val))
 				t->thread_arena = val;
 			else if (!t->addr && want_tc && h->l->tc_bins && looks_like_tcache(mem, h->l, val))
 				t->addr = val;
 		}
 	}
-	struct hs_arena *a = t->thread_arena ? arena_at(h, t->thread_arena) : NULL;
+	struct hs_arena *a = t->thread_arena ? hs_heap_arena_at(h, t->thread_arena) : NULL;
 	if (a) {
 		pid_t *nth = realloc(a->threads, (a->nthreads + 1) * sizeof(*nth));
 		if (nth) {

@@ -150,6 +150,9 @@ int hs_heap_residency(struct hs_heap *h, int pagemap_fd, uint64_t pad, struct hs
 /* Mark a partial: the first problem found is kept, with its address. */
 void hs_arena_corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The arena whose malloc_state is at addr, or NULL. */
+struct hs_arena *hs_heap_arena_at(const struct hs_heap *h, uint64_t addr);
+
 /* The arena whose heaps hold addr (main arena for anything else). */
 struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr);
 
