@@ -13,6 +13,7 @@ enum {
 	HS_EXIT_OK = 0,
 	HS_EXIT_PARTIAL = 1,     /* output given, something non-fatal went wrong */
 	HS_EXIT_FATAL = 2,
+	HS_EXIT_REFUSED = 75,    /* trim, mtrace: not safe now, nothing done (EX_TEMPFAIL) */
 	HS_EXIT_USAGE = 64,
 };
 

@@ -114,12 +114,13 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 	struct hs_call_report rep = { 0 };
 	int r = hs_call_safely(pid, &s.libc, &s.maps, s.mem, calls, n, wait_ms, 10000, &rep, &err);
 	if (r == -EAGAIN) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "not safe to call into malloc within %d ms: %s (nothing was called)",
+		status = hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call into malloc within %d ms: %s (nothing was called)",
 				     wait_ms, rep.unsafe);
 		goto out;
 	}
 	if (r < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s (the target's registers were restored)", err.msg);
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
+				     rep.done && r != -ETIMEDOUT && r != -ESRCH ? " (the thread was put back as it was)" : "");
 		goto out;
 	}
 	if (start && rep.ret[0] != 0) {

@@ -97,13 +97,13 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	r = hs_trim_run(pid, &o, &t, &err);
 	int status = HS_EXIT_OK;
 	if (r == -EAGAIN) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "not safe to call malloc_trim within %d ms: %s (nothing was called)",
+		status = hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call malloc_trim within %d ms: %s (nothing was called)",
 				     o.wait_ms, t.unsafe);
 		goto out;
 	}
 	if (r < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     t.attempts ? " (the target's registers were restored)" : "");
+				     t.calls_made && r != -ETIMEDOUT && r != -ESRCH ? " (the thread was put back as it was)" : "");
 		goto out;
 	}
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;

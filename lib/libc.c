@@ -911,3 +911,94 @@ int hs_libc_malloc_code(const struct hs_libc *lc, uint64_t *lo, uint64_t *hi)
 	*hi = lc->base + (next_start != UINT64_MAX ? next_start : ghi);
 	return 0;
 }
+
+/* Patterns for find_code: a byte string, or for the store a
+ * `mov %rax,(%rbx)` followed by pops (not of rsp) and a ret. */
+static int match_store(const unsigned char *p, size_t left, size_t *len)
+{
+	if (left < 4 || p[0] != 0x48 || p[1] != 0x89 || p[2] != 0x03)
+		return -1;
+	int pops = 0;
+	for (size_t i = 3; i < left && pops < 6;) {
+		if (p[i] == 0xc3) {
+			*len = i + 1;
+			return pops;
+		}
+		if (p[i] >= 0x58 && p[i] <= 0x5f && p[i] != 0x5c)
+			i++;
+		else if (p[i] == 0x41 && i + 1 < left && p[i + 1] >= 0x58 && p[i + 1] <= 0x5f)
+			i += 2;
+		else
+			return -1;
+		pops++;
+	}
+	return -1;
+}
+
+/* The first place in an executable segment of f holding pat (n bytes), or
+ * with pat NULL the store with the fewest pops (*pops); 0 if none.  Its
+ * bytes go to code (16 at most), their number to *len. */
+static uint64_t find_code(struct elf_file *f, const unsigned char *pat, size_t n, int *pops, unsigned char *code,
+			  unsigned char *len)
+{
+	size_t nph, fsize;
+	const unsigned char *img = (const unsigned char *)elf_rawfile(f->elf, &fsize);
+	if (!img || elf_getphdrnum(f->elf, &nph) < 0)
+		return 0;
+	uint64_t best = 0;
+	int best_pops = 99;
+	unsigned char first = pat ? pat[0] : 0x48;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
+		    ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset || ph.p_filesz < n)
+			continue;
+		const unsigned char *seg = img + ph.p_offset, *p = seg, *end = seg + ph.p_filesz - n + 1;
+		while (p < end && (p = memchr(p, first, (size_t)(end - p)))) {
+			int k;
+			size_t l;
+			if (pat && !memcmp(p, pat, n)) {
+				memcpy(code, p, n);
+				*len = (unsigned char)n;
+				return ph.p_vaddr + (uint64_t)(p - seg);
+			}
+			if (!pat && (k = match_store(p, (size_t)(seg + ph.p_filesz - p), &l)) >= 0 && k < best_pops) {
+				best = ph.p_vaddr + (uint64_t)(p - seg);
+				best_pops = k;
+				memcpy(code, p, l);
+				*len = (unsigned char)l;
+				if (k == 0)
+					break;
+			}
+			p++;
+		}
+	}
+	if (best)
+		*pops = best_pops;
+	return best;
+}
+
+int hs_libc_call_return(const struct hs_libc *lc, struct hs_call_return *cr)
+{
+	/* Byte patterns, not symbols: __restore_rt is a local symbol that
+	 * stripped libcs do not name, and the others are any function's
+	 * tail.  All are in every x86_64 glibc checked (2.31, 2.36, 2.41, a
+	 * static 2.36 executable). */
+	static const unsigned char sigret[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+	static const unsigned char sysret[] = { 0x0f, 0x05, 0xc3 };
+	struct elf_file f;
+	if (elf_file_open(lc->file, &f) < 0)
+		return -ENOENT;
+	int pops = 0;
+	uint64_t a = find_code(&f, NULL, 4, &pops, cr->code[0], &cr->len[0]),
+		 b = find_code(&f, sigret, sizeof(sigret), NULL, cr->code[1], &cr->len[1]),
+		 c = find_code(&f, sysret, sizeof(sysret), NULL, cr->code[2], &cr->len[2]);
+	elf_file_close(&f);
+	if (!a || !b || !c)
+		return -ENOENT;
+	cr->store = lc->base + a;
+	cr->store_pops = pops;
+	cr->sigreturn = lc->base + b;
+	cr->syscall = lc->base + c;
+	return 0;
+}

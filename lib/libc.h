@@ -13,6 +13,7 @@
 #include "err.h"
 #include "layout.h"
 #include "maps.h"
+#include "session.h"
 
 struct hs_tpoff {
 	uint64_t slot;           /* runtime address of a TPOFF64 GOT slot */
@@ -62,5 +63,8 @@ void hs_libc_release(struct hs_libc *libc);
 int hs_libc_lookup(const struct hs_libc *libc, const char *name, uint64_t *addr);
 /* [lo, hi): the code of malloc.c (its exported functions' span). */
 int hs_libc_malloc_code(const struct hs_libc *libc, uint64_t *lo, uint64_t *hi);
+/* The code a remote call returns through (see hs_session_set_return),
+ * found in the library's executable segments.  -ENOENT if absent. */
+int hs_libc_call_return(const struct hs_libc *libc, struct hs_call_return *cr);
 
 #endif

@@ -77,6 +77,12 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
 			st->uid = (uid_t)strtoul(l + 5, NULL, 10);
 		else if (!strncmp(l, "Threads:\t", 9))
 			st->threads = atoi(l + 9);
+		else if (!strncmp(l, "SigBlk:\t", 8))
+			st->sig_blk = strtoull(l + 8, NULL, 16);
+		else if (!strncmp(l, "SigIgn:\t", 8))
+			st->sig_ign = strtoull(l + 8, NULL, 16);
+		else if (!strncmp(l, "SigCgt:\t", 8))
+			st->sig_cgt = strtoull(l + 8, NULL, 16);
 	}
 	free(text);
 	/* Kernel threads have PF_KTHREAD (0x00200000) in stat's flags field. */

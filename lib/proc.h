@@ -17,6 +17,7 @@ struct hs_proc_status {
 	uid_t uid;
 	int threads;
 	bool kernel_thread;  /* PF_KTHREAD: no mm */
+	uint64_t sig_blk, sig_ign, sig_cgt;  /* bit n-1 for signal n */
 };
 
 /* Read a whole (proc) file into a NUL-terminated malloc'd buffer. */

@@ -27,46 +27,42 @@ struct hs_session {
 	size_t n, cap;
 	struct hs_thread *t;
 	uint64_t t0_ns;          /* first interrupt */
+	struct hs_call_return cr;    /* what a call returns through */
+	int cr_state;            /* 0 unchecked, 1 checked good, -1 bad */
 };
 
 /* A remote call in progress: what it changed, to be put back on every
  * path, the signal handler's included (hence static, and plain data). */
+#define CALL_STACK_MAX (32u << 10)
 static struct {
 	volatile int active;         /* registers or stack changed */
 	volatile int running;        /* the thread runs the call now */
 	pid_t tid;
 	struct user_regs_struct regs;
-	unsigned char xstate[65536];
+	unsigned char xstate[16384] __attribute__((aligned(64)));
 	size_t xlen;
 	struct user_fpregs_struct fpregs;   /* when there is no XSAVE regset */
 	int have_fpregs;
 	uint64_t sigmask;
 	uint64_t stack_addr;         /* the words the call wrote on the stack */
-	size_t stack_words;
-	uint64_t stack_save[1 + 4096 / 8];
+	size_t stack_len;
+	unsigned char stack_save[CALL_STACK_MAX];
 } call;
 
+static void stack_put(const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)call.stack_addr, len };
+	process_vm_writev(call.tid, &local, 1, &remote, 1, 0);
+}
+
 /* Put the calling thread back as it was: registers, extended state,
- * signal mask, the stack word the return address took.  Only system calls:
- * also run from the signal handler. */
+ * signal mask, the stack below its red zone.  Only system calls: also run
+ * from the signal handler.  A thread running the call is not touched: it
+ * returns through its signal frame by itself, after heapscope is gone. */
 static void call_restore(void)
 {
-	if (!call.active)
+	if (!call.active || call.running)
 		return;
-	if (call.running) {
-		/* bounded: a thread that never stops (its process died) must not
-		 * hold heapscope forever */
-		int st;
-		ptrace(PTRACE_INTERRUPT, call.tid, NULL, NULL);
-		for (int i = 0; i < 2000; i++) {
-			pid_t w = waitpid(call.tid, &st, WNOHANG | __WALL);
-			if (w != 0)
-				break;
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
-		}
-		call.running = 0;
-	}
 	struct iovec iov = { call.xstate, call.xlen };
 	if (call.xlen)
 		ptrace(PTRACE_SETREGSET, call.tid, (void *)NT_X86_XSTATE, &iov);
@@ -74,8 +70,7 @@ static void call_restore(void)
 		ptrace(PTRACE_SETFPREGS, call.tid, NULL, &call.fpregs);
 	ptrace(PTRACE_SETREGS, call.tid, NULL, &call.regs);
 	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
-	for (size_t i = 0; i < call.stack_words; i++)
-		ptrace(PTRACE_POKEDATA, call.tid, (void *)(call.stack_addr + 8 * i), (void *)call.stack_save[i]);
+	stack_put(call.stack_save, call.stack_len);
 	call.active = 0;
 }
 
@@ -434,6 +429,159 @@ int hs_session_call_data(struct hs_session *s, pid_t tid, uint64_t func, const u
 	return r;
 }
 
+void hs_session_set_return(struct hs_session *s, const struct hs_call_return *cr)
+{
+	s->cr = *cr;
+	s->cr_state = 0;
+}
+
+/* Are the return trampolines' bytes what we expect, in the target? */
+static int check_return(struct hs_session *s, pid_t tid, struct hs_err *err)
+{
+	const uint64_t at[3] = { s->cr.store, s->cr.sigreturn, s->cr.syscall };
+	for (int i = 0; i < 3 && s->cr_state == 0; i++) {
+		unsigned char got[16];
+		struct iovec l = { got, s->cr.len[i] }, r = { (void *)at[i], s->cr.len[i] };
+		if (!at[i] || !s->cr.len[i] || s->cr.len[i] > 16 ||
+		    process_vm_readv(tid, &l, 1, &r, 1, 0) != (ssize_t)s->cr.len[i] ||
+		    memcmp(got, s->cr.code[i], s->cr.len[i]))
+			s->cr_state = -1;
+	}
+	if (s->cr_state < 0)
+		return hs_err_set(err, ENOTSUP, "no return trampoline (rt_sigreturn) found in the target's libc: no call made");
+	s->cr_state = 1;
+	return 0;
+}
+
+/* The cue: a signal that the process ignores (SIG_IGN, or SIG_DFL whose
+ * default is to ignore), that no thread blocks (a blocked one may be read
+ * by signalfd or sigwait) and no handler catches.  Sent by the thread to
+ * itself it stops it for the tracer, and is dropped if there is none.
+ * 0: none fits; the call then runs under PTRACE_SYSCALL. */
+static int cue_signal(struct hs_session *s)
+{
+	struct hs_proc_status ps;
+	if (hs_proc_status_read(s->pid, &ps, NULL) < 0)
+		return 0;
+	uint64_t blocked = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct hs_proc_status ts;
+		if (!s->t[i].gone && hs_proc_status_read(s->t[i].tid, &ts, NULL) == 0)
+			blocked |= ts.sig_blk;
+	}
+	static const int dfl_ignore[] = { SIGURG, SIGWINCH, SIGCHLD };
+	for (size_t i = 0; i < sizeof(dfl_ignore) / sizeof(dfl_ignore[0]); i++) {
+		uint64_t bit = 1ull << (dfl_ignore[i] - 1);
+		if (!(ps.sig_cgt & bit) && !(blocked & bit))
+			return dfl_ignore[i];
+	}
+	for (int sig = 1; sig < 32; sig++) {
+		uint64_t bit = 1ull << (sig - 1);
+		if ((ps.sig_ign & bit) && !(blocked & bit) && sig != SIGKILL && sig != SIGSTOP)
+			return sig;
+	}
+	return 0;
+}
+
+/* The kernel's signal frame on x86_64 (arch/x86/include/asm/sigframe.h,
+ * uapi/asm/sigcontext.h): what rt_sigreturn reads back. */
+struct k_sigcontext {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2, fpstate, reserved1[8];
+};
+struct k_ucontext {
+	uint64_t uc_flags, uc_link;
+	uint64_t ss_sp;
+	int32_t ss_flags, pad;
+	uint64_t ss_size;
+	struct k_sigcontext mc;
+	uint64_t sigmask;
+};
+struct k_rt_sigframe {
+	uint64_t pretcode;
+	struct k_ucontext uc;
+	unsigned char info[128];
+};
+_Static_assert(sizeof(struct k_sigcontext) == 256, "sigcontext");
+_Static_assert(sizeof(struct k_rt_sigframe) == 440, "rt_sigframe");
+#ifndef UC_FP_XSTATE
+#define UC_FP_XSTATE 0x1
+#endif
+#define UC_SIGCONTEXT_SS 0x2
+#define UC_STRICT_RESTORE_SS 0x4
+#ifndef FP_XSTATE_MAGIC1
+#define FP_XSTATE_MAGIC1 0x46505853u
+#endif
+#ifndef FP_XSTATE_MAGIC2
+#define FP_XSTATE_MAGIC2 0x46505845u
+#endif
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+/* The registers rt_sigreturn brings the thread back to.  A thread stopped
+ * inside an interrupted system call restarts it, as the kernel would have
+ * done had no signal handler run (arch_do_signal_or_restart). */
+static struct user_regs_struct resume_regs(const struct user_regs_struct *r)
+{
+	struct user_regs_struct o = *r;
+	if ((long long)r->orig_rax >= 0) {
+		switch ((long long)r->rax) {
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+		case -ERESTARTNOHAND:
+			o.rax = r->orig_rax;
+			o.rip -= 2;
+			break;
+		case -ERESTART_RESTARTBLOCK:
+			o.rax = 219;    /* __NR_restart_syscall */
+			o.rip -= 2;
+			break;
+		}
+	}
+	o.orig_rax = (unsigned long long)-1;
+	return o;
+}
+
+static void fill_frame(struct k_rt_sigframe *f, const struct user_regs_struct *r, uint64_t pretcode, uint64_t fpstate,
+		       uint64_t sigmask)
+{
+	memset(f, 0, sizeof(*f));
+	f->pretcode = pretcode;
+	f->uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | (call.xlen ? UC_FP_XSTATE : 0);
+	/* An invalid sigaltstack mode: rt_sigreturn's restore_altstack fails
+	 * with EINVAL, which it ignores, and the thread's own alternate stack
+	 * (which heapscope cannot read) stays as it is. */
+	f->uc.ss_flags = 3;
+	struct k_sigcontext *m = &f->uc.mc;
+	m->r8 = r->r8, m->r9 = r->r9, m->r10 = r->r10, m->r11 = r->r11;
+	m->r12 = r->r12, m->r13 = r->r13, m->r14 = r->r14, m->r15 = r->r15;
+	m->rdi = r->rdi, m->rsi = r->rsi, m->rbp = r->rbp, m->rbx = r->rbx;
+	m->rdx = r->rdx, m->rax = r->rax, m->rcx = r->rcx, m->rsp = r->rsp;
+	m->rip = r->rip, m->eflags = r->eflags;
+	m->cs = (uint16_t)r->cs, m->gs = (uint16_t)r->gs, m->fs = (uint16_t)r->fs, m->ss = (uint16_t)r->ss;
+	m->fpstate = fpstate;
+	f->uc.sigmask = sigmask;
+}
+
+/* Every signal blocked but the faults (a blocked fault is forced, which
+ * resets the process's handler, the JVM's or a crash reporter's, to the
+ * default; unblocked, it stops the thread for us and is never delivered)
+ * and, when given, the cue. */
+static uint64_t call_mask(int cue)
+{
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS };
+	uint64_t m = ~0ull;
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		m &= ~(1ull << (faults[i] - 1));
+	if (cue)
+		m &= ~(1ull << (cue - 1));
+	return m;
+}
+
 static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
 		     const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
 {
@@ -442,6 +590,12 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 		return hs_err_set(err, ESRCH, "thread %d is not stopped", (int)tid);
 	if (nargs > 6 || dlen > 4096)
 		return hs_err_set(err, EINVAL, "at most six arguments and 4 KiB of data");
+	if (t->pending_sig)
+		return hs_err_set(err, EBUSY, "thread %d holds signal %d: not used for a call", (int)tid, t->pending_sig);
+	int rc = check_return(s, tid, err);
+	if (rc < 0)
+		return rc;
+	int cue = cue_signal(s);
 	/* 1. save what the call will change */
 	memset(&call.regs, 0, sizeof(call.regs));
 	call.tid = tid;
@@ -456,76 +610,119 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 		return hs_err_set(err, ENOTSUP, "cannot save the floating-point state of thread %d: no call made", (int)tid);
 	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
 		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
-	if (t->pending_sig)
-		return hs_err_set(err, EBUSY, "thread %d holds signal %d: not used for a call", (int)tid, t->pending_sig);
-	/* 2. below the red zone: the data, then the return address 0 (whose
-	 * fault brings the thread back to us), 16-byte aligned at the call */
+	/* 2. below the red zone, from the top: the data; the extended state
+	 * (64-byte aligned, as XRSTOR wants, with the magic that says it is
+	 * complete); frame B, the thread as it was; frame A, the cue; the
+	 * store's pops, its first word the return value's slot; the return
+	 * address into the store, 16-byte aligned after it as after a call. */
 	struct user_regs_struct r = call.regs;
-	size_t dwords = (dlen + 7) / 8;
-	/* the red zone, then the data: the callee's frames go below, where a
-	 * signal handler's would */
-	uint64_t data_at = ((r.rsp - 128 - 8 * dwords) & ~(uint64_t)15);
-	uint64_t sp = data_at - 8;
+	struct user_regs_struct back = resume_regs(&call.regs);
+	size_t fsz = sizeof(struct k_rt_sigframe), pops = (size_t)s->cr.store_pops;
+	uint64_t top = r.rsp - 128;
+	uint64_t data_at = (top - dlen) & ~(uint64_t)15;
+	size_t fplen = call.xlen ? call.xlen + 4 : sizeof(call.fpregs);
+	uint64_t fp_at = (data_at - fplen) & ~(uint64_t)63;
+	uint64_t b_at = (fp_at - fsz) & ~(uint64_t)15;
+	uint64_t a_at = b_at - fsz;
+	uint64_t sp = ((a_at - 8 * pops - 8 - 8) & ~(uint64_t)15) + 8;
+	a_at = sp + 8 + 8 * pops;
+	b_at = a_at + fsz;
+	if (b_at + fsz > fp_at)
+		return hs_err_set(err, EINVAL, "call frame layout");
 	call.stack_addr = sp;
-	call.stack_words = 0;
-	for (size_t i = 0; i < 1 + dwords; i++) {
-		errno = 0;
-		long old = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8 * i), NULL);
-		if (errno)
-			return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
-					  (unsigned long long)(sp + 8 * i));
-		call.stack_save[i] = (uint64_t)old;
+	call.stack_len = top - sp;
+	if (call.stack_len > CALL_STACK_MAX)
+		return hs_err_set(err, ENOSPC, "the call needs %zu bytes of stack: no call made", (size_t)call.stack_len);
+	struct iovec local = { call.stack_save, call.stack_len }, remote = { (void *)sp, call.stack_len };
+	if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)call.stack_len)
+		return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
+				  (unsigned long long)sp);
+	static unsigned char img[CALL_STACK_MAX] __attribute__((aligned(64)));
+	memset(img, 0, call.stack_len);
+	memcpy(img, &s->cr.store, 8);
+	/* frame A: tgkill(pid, tid, cue) from `syscall; ret`, whose ret goes
+	 * on into frame B.  Without a cue a harmless getpid, and the tracer
+	 * watches system calls instead. */
+	struct user_regs_struct ra = back;
+	ra.rip = s->cr.syscall;
+	ra.rsp = b_at;
+	ra.rax = cue ? 234 : 39;    /* __NR_tgkill, __NR_getpid */
+	ra.rdi = (uint64_t)s->pid;
+	ra.rsi = (uint64_t)tid;
+	ra.rdx = (uint64_t)cue;
+	struct k_rt_sigframe fr;
+	fill_frame(&fr, &ra, s->cr.sigreturn, fp_at, call_mask(cue));
+	memcpy(img + (a_at - sp), &fr, fsz);
+	fill_frame(&fr, &back, s->cr.sigreturn, fp_at, call.sigmask);
+	memcpy(img + (b_at - sp), &fr, fsz);
+	if (call.xlen) {
+		/* ptrace's XSAVE image is the signal frame's but for the
+		 * software bytes that say it is complete; without them
+		 * rt_sigreturn restores the legacy SSE state only, and the
+		 * upper halves of the vector registers are lost.  ptrace puts
+		 * XCR0 at their start (as gdb knows: I386_LINUX_XSAVE_XCR0_OFFSET). */
+		unsigned char *fx = img + (fp_at - sp);
+		memcpy(fx, call.xstate, call.xlen);
+		uint64_t xcr0;
+		memcpy(&xcr0, call.xstate + 464, 8);
+		struct { uint32_t magic1, extended_size; uint64_t xfeatures; uint32_t xstate_size, pad[7]; } sw = {
+			.magic1 = FP_XSTATE_MAGIC1, .extended_size = (uint32_t)call.xlen + 4, .xfeatures = xcr0,
+			.xstate_size = (uint32_t)call.xlen,
+		};
+		_Static_assert(sizeof(sw) == 48, "_fpx_sw_bytes");
+		memcpy(fx + 464, &sw, sizeof(sw));
+		uint32_t m2 = FP_XSTATE_MAGIC2;
+		memcpy(fx + call.xlen, &m2, 4);
+	} else {
+		memcpy(img + (fp_at - sp), &call.fpregs, sizeof(call.fpregs));
 	}
-	call.stack_words = 1 + dwords;
-	call.active = 1;
-	int rc = 0;
-	uint64_t words[1 + 4096 / 8] = { 0 };
 	if (dlen)
-		memcpy(words + 1, data, dlen);
-	for (size_t i = 0; i < call.stack_words; i++)
-		if (ptrace(PTRACE_POKEDATA, tid, (void *)(sp + 8 * i), (void *)words[i]) < 0) {
-			rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
-			goto restore;
-		}
+		memcpy(img + (data_at - sp), data, dlen);
+	call.active = 1;
+	struct iovec limg = { img, call.stack_len };
+	if (process_vm_writev(tid, &limg, 1, &remote, 1, 0) != (ssize_t)call.stack_len) {
+		rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
+		goto restore;
+	}
 	uint64_t *argreg[6] = { (uint64_t *)&r.rdi, (uint64_t *)&r.rsi, (uint64_t *)&r.rdx,
 				(uint64_t *)&r.rcx, (uint64_t *)&r.r8, (uint64_t *)&r.r9 };
 	for (int i = 0; i < nargs; i++)
 		*argreg[i] = (args[i] & HS_CALL_DATA_MASK) == HS_CALL_DATA(0) ? data_at + (args[i] & 0xffff) : args[i];
 	r.rip = func;
 	r.rsp = sp;
+	r.rbx = sp + 8;             /* where the store puts rax */
 	r.rax = 0;
 	/* Stopped inside a system call: no restart with our registers (the
-	 * saved ones bring it back at restore). */
+	 * frame brings it back, restarted). */
 	r.orig_rax = (unsigned long long)-1;
 	r.eflags &= ~0x400ull;      /* DF clear, as the ABI wants at a call */
 	/* 3. no signal handler may run inside the call; pending ones stay
-	 * pending and run after the restore.  Fault signals stay unblocked: a
-	 * blocked one is forced, which resets the process's handler (the
-	 * JVM's, a crash reporter's) to the default; unblocked, it stops the
-	 * thread for us and is never delivered. */
-	uint64_t all = ~0ull;
-	static const int faults[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS };
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		all &= ~(1ull << (faults[i] - 1));
-	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all) < 0 ||
+	 * pending and run after it. */
+	uint64_t mask = call_mask(0);
+	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0 ||
 	    ptrace(PTRACE_SETREGS, tid, NULL, &r) < 0) {
 		rc = hs_err_sys(err, errno, "cannot set up the call in thread %d", (int)tid);
 		goto restore;
 	}
-	/* 4. run it until it returns to address 0 */
+	/* 4. run it until the cue (or, without one, until the rt_sigreturn
+	 * of frame B) */
+	int resume = cue ? PTRACE_CONT : PTRACE_SYSCALL;
 	call.running = 1;
-	if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0) {
+	if (ptrace(resume, tid, NULL, NULL) < 0) {
 		call.running = 0;
 		rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
 		goto restore;
 	}
 	/* Once it runs, the call is waited for: stopped half-way, malloc_trim
 	 * would leave its arena locked.  Past timeout_ms the other threads are
-	 * let go (the call may wait for a lock one of them holds); only past
-	 * a hard limit is it abandoned. */
+	 * let go (the call may wait for a lock one of them holds); past a hard
+	 * limit the thread is let go too: it finishes the call and returns
+	 * through its frames by itself. */
 	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
 	uint64_t hard = start + (uint64_t)timeout_ms * 1000000u * 10 + 60000000000ull;
-	int released = 0, stopsig = 0;
+	uint64_t after_syscall = s->cr.syscall + 2, after_sigreturn = s->cr.sigreturn + s->cr.len[1];
+	int released = 0, stopsig = 0, at_sigreturn = 0;
 	for (;;) {
 		int st;
 		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
@@ -540,9 +737,20 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 				}
 				released = 1;
 			} else if (now > hard) {
-				rc = hs_err_set(err, ETIMEDOUT, "the call did not return in %llu s: abandoned (an arena may "
-						"stay locked)", (unsigned long long)((now - start) / 1000000000u));
-				goto restore;   /* call_restore interrupts it */
+				/* Let it go: stopped anywhere, detached, it runs on
+				 * through its frames.  Its stack below the red zone
+				 * keeps them, as after any signal handler. */
+				ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+				for (int i = 0; i < 2000 && waitpid(tid, &st, __WALL | WNOHANG) == 0; i++) {
+					struct timespec ts = { 0, 1000000 };
+					nanosleep(&ts, NULL);
+				}
+				ptrace(PTRACE_DETACH, tid, NULL, NULL);
+				call.running = 0;
+				call.active = 0;
+				t->gone = 1;
+				return hs_err_set(err, ETIMEDOUT, "the call did not return in %llu s: thread %d released to finish "
+						  "it and restore itself", (unsigned long long)((now - start) / 1000000000u), (int)tid);
 			}
 			/* the process died: its exit is not reported while we hold
 			 * other threads, so look */
@@ -553,49 +761,98 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 				t->gone = 1;
 				return hs_err_set(err, ESRCH, "the process died during the call");
 			}
-			struct timespec ts = { 0, 100000 };
+			struct timespec ts = { 0, 20000 };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
 			continue;
-		call.running = 0;
 		if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-			t->gone = 1;
+			call.running = 0;
 			call.active = 0;
+			t->gone = 1;
 			return hs_err_set(err, ESRCH, "thread %d died during the call", (int)tid);
 		}
-		if (WIFSTOPPED(st) && ((unsigned)st >> 16) == PTRACE_EVENT_STOP) {
-			/* a job-control stop (or an interrupt) during the call: go on
-			 * with the call, and stop the process again after it */
-			if (WSTOPSIG(st) == SIGSTOP || WSTOPSIG(st) == SIGTSTP || WSTOPSIG(st) == SIGTTIN ||
-			    WSTOPSIG(st) == SIGTTOU)
-				stopsig = WSTOPSIG(st);
-			call.running = 1;
-			if (ptrace(PTRACE_CONT, tid, NULL, NULL) == 0)
-				continue;
-			call.running = 0;
-		}
 		struct user_regs_struct now;
-		if (WIFSTOPPED(st) && ptrace(PTRACE_GETREGS, tid, NULL, &now) == 0) {
-			if (WSTOPSIG(st) == SIGSEGV && now.rip == 0 && now.rsp == sp + 8) {
-				*ret = now.rax;     /* returned to address 0: done */
-				break;
-			}
-			/* A fault inside the callee: the signal is not delivered,
-			 * the call is abandoned. */
-			rc = hs_err_set(err, EFAULT, "the call faulted (signal %d at 0x%llx): abandoned", WSTOPSIG(st),
-					(unsigned long long)now.rip);
+		if (!WIFSTOPPED(st) || ptrace(PTRACE_GETREGS, tid, NULL, &now) < 0) {
+			call.running = 0;
+			rc = hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
 			goto restore;
 		}
-		rc = hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
+		int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+		if (cue && sig == cue && !event && now.rip == after_syscall && now.rsp == b_at) {
+			/* the cue, sent by frame A: done.  The stop is a signal-
+			 * delivery-stop, from which ptrace puts the thread back as it
+			 * was (the kernel restarts its system call) and the cue is
+			 * dropped. */
+			call.running = 0;
+			errno = 0;
+			long v = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8), NULL);
+			if (errno)
+				rc = hs_err_sys(err, errno, "cannot read the return value of the call");
+			*ret = (uint64_t)v;
+			break;
+		}
+		if (cue && sig == cue && !event) {
+			/* the same signal from elsewhere: the process ignores it, so
+			 * dropping it changes nothing */
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		}
+		if (!cue && sig == (SIGTRAP | 0x80)) {
+			/* a system call of the callee, or frame B's rt_sigreturn */
+			if (at_sigreturn) {
+				/* its exit: the thread is back as it was */
+				call.running = 0;
+				if (now.rip != back.rip || now.rsp != back.rsp) {
+					/* not where frame B said: put it back by hand, as
+					 * the frame would have */
+					call.regs = back;
+					rc = hs_err_set(err, EIO, "thread %d did not return to 0x%llx after the call", (int)tid,
+							(unsigned long long)back.rip);
+					goto restore;
+				}
+				call.active = 0;
+				stack_put(call.stack_save, call.stack_len);
+				break;
+			}
+			if (now.orig_rax == 15 && now.rip == after_sigreturn && now.rsp == b_at + 8) {
+				errno = 0;
+				long v = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8), NULL);
+				if (errno) {
+					call.running = 0;
+					rc = hs_err_sys(err, errno, "cannot read the return value of the call");
+					goto restore;
+				}
+				*ret = (uint64_t)v;
+				at_sigreturn = 1;
+			}
+			if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) == 0)
+				continue;
+			call.running = 0;
+			rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
+			goto restore;
+		}
+		if (event == PTRACE_EVENT_STOP) {
+			/* a job-control stop (or an interrupt) during the call: go on
+			 * with the call, and stop the process again after it */
+			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+				stopsig = sig;
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		}
+		/* A fault inside the callee: the signal is not delivered, the
+		 * call is abandoned. */
+		call.running = 0;
+		rc = hs_err_set(err, EFAULT, "the call faulted (signal %d at 0x%llx): abandoned", sig,
+				(unsigned long long)now.rip);
 		goto restore;
 	}
-	if (stopsig) {
+	if (call.active)
 		call_restore();
+	if (stopsig)
 		kill(s->pid, stopsig);  /* the stop it asked for, now */
-		return rc;
-	}
+	return rc;
 restore:
 	call_restore();
 	return rc;

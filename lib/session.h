@@ -44,14 +44,37 @@ uint64_t hs_session_last_pause_us(void);
 /* Is the thread stopped with a signal heapscope holds for it? */
 bool hs_session_holds_signal(const struct hs_session *s, pid_t tid);
 
+/* Code in the target that a call returns through, found by the caller in
+ * the target's libc (hs_libc_call_return):
+ *   store:      mov %rax,(%rbx); then store_pops pops; ret
+ *   sigreturn:  mov $15,%rax; syscall   (glibc's __restore_rt)
+ *   syscall:    syscall; ret
+ * The callee returns into store, which keeps its return value on the
+ * stack; rt_sigreturn then loads a first signal frame that makes the
+ * thread send itself a signal it ignores (the tracer's cue: a stop while
+ * traced, nothing if not), and a second that puts the thread back as it
+ * was: registers, extended state, signal mask.  So a thread whose tracer
+ * vanished (heapscope SIGKILLed) or gave up finishes the call and resumes
+ * by itself.  The bytes are checked in the target before the first call. */
+struct hs_call_return {
+	uint64_t store, sigreturn, syscall;
+	int store_pops;
+	unsigned char code[3][16];   /* their bytes, as the file has them */
+	unsigned char len[3];
+};
+void hs_session_set_return(struct hs_session *s, const struct hs_call_return *cr);
+
 /* Call func(args...) in stopped thread tid of the session, x86_64 System V:
  * up to six integer arguments, on the thread's stack below its red zone,
- * all signals blocked in it meanwhile, returning to address 0, where the
- * fault brings the thread back to us.  Every register (and the extended
- * state, as large as the kernel says), the signal mask and the stack word
- * are restored on every path, also from heapscope's signal handlers.
- * Returns 0 with *ret the function's return value, or -errno: the
- * mechanism failed (the function may not have run, or was abandoned). */
+ * all signals but faults blocked in it meanwhile, returning through the
+ * code above (needed: -ENOTSUP without it).  The thread runs under
+ * PTRACE_SYSCALL until its rt_sigreturn; a fault inside the callee
+ * abandons it (registers, extended state, signal mask restored by
+ * ptrace).  Past timeout_ms the other threads are released; past a hard
+ * limit the calling thread is released too, to finish the call and
+ * restore itself.  Returns 0 with *ret the function's return value, or
+ * -errno: the mechanism failed (the function may not have run, or was
+ * abandoned). */
 int hs_session_call(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs, int timeout_ms,
 		    uint64_t *ret, struct hs_err *err);
 

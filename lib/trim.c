@@ -131,14 +131,35 @@ int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *
 	view.pid = pid;
 	view.libc = *libc;
 	view.mem = mem;
+	struct hs_call_return cr;
+	if (hs_libc_call_return(libc, &cr) < 0)
+		return hs_err_set(err, ENOTSUP, "no return trampoline (rt_sigreturn) found in %s: no call made",
+				  libc->map_path);
 	uint64_t deadline = now_us() + (uint64_t)wait_ms * 1000;
 	for (;;) {
 		struct hs_session *ses;
 		int r;
 		rep->attempts++;
-		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
-			return r;
+		struct hs_err aerr = { 0 };
+		if ((r = hs_session_attach(pid, 2000, &ses, &aerr)) < 0) {
+			/* Threads that do not stop in time (a loaded machine, a
+			 * thread in uninterruptible sleep): nothing was done; like
+			 * an unsafe moment, wait and try again. */
+			if (r != -ETIMEDOUT) {
+				if (err)
+					*err = aerr;
+				return r;
+			}
+			snprintf(rep->unsafe, sizeof(rep->unsafe), "%s", aerr.msg);
+			rep->pause_us += hs_session_last_pause_us();
+			if (now_us() > deadline)
+				return -EAGAIN;
+			struct timespec ts = { 0, 20000000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		pid_t tid;
+		hs_session_set_return(ses, &cr);
 		if (safe(ses, &view, maps, &code, &tid, rep->unsafe, sizeof(rep->unsafe), err)) {
 			uint64_t t0 = now_us();
 			rep->tid = tid;
@@ -179,6 +200,7 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	t->pause_us = rep.pause_us;
 	t->call_us = rep.call_us;
 	t->tid = rep.tid;
+	t->calls_made = rep.done;
 	snprintf(t->unsafe, sizeof(t->unsafe), "%s", rep.unsafe);
 	if (r < 0)
 		return r;

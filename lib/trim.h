@@ -21,7 +21,8 @@ struct hs_trim_opts {
 
 struct hs_trim {
 	struct hs_snapshot before, after;
-	bool called;
+	bool called;             /* made, and returned */
+	size_t calls_made;       /* calls started (1 even if it failed) */
 	uint64_t ret;            /* the function's return value */
 	pid_t tid;               /* the thread that ran it */
 	int attempts;            /* stops made before it was safe */
@@ -48,7 +49,8 @@ struct hs_call_report {
 	char unsafe[256];
 };
 /* Make the calls, in one stop, in one thread, once no thread is inside
- * malloc (retrying up to wait_ms).  -EAGAIN: never safe (rep->unsafe). */
+ * malloc and every thread stopped in time (retrying up to wait_ms).
+ * -EAGAIN: never safe, nothing called (rep->unsafe says why). */
 int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
 		   const struct hs_call *calls, size_t n, int wait_ms, int timeout_ms, struct hs_call_report *rep,
 		   struct hs_err *err);

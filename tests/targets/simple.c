@@ -5,6 +5,8 @@
  *   single                 one thread, some malloc/free, then blocks
  *   corrupt-fastbin-cycle  a fastbin list B -> A -> B -> ... (safe-linked)
  *   corrupt-size           a small-bin chunk whose size field is garbage
+ *   regs, regs-nocue       spins checking its registers (see regs())
+ *   in-malloc              a thread blocked inside malloc_info, for good
  *
  * Every mode writes "READY <pid>\n" with write(2) and waits in pause() until
  * SIGTERM.  Nothing here uses stdio after the heap is built: the first printf
@@ -14,6 +16,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -242,6 +246,121 @@ static void segv_handler(void)
 	single();
 }
 
+/* regs, regs-nocue: the main thread spins with known values in
+ * caller-saved registers (a remote call clobbers those) and in ymm0/xmm15,
+ * and checks them after every spin; SIGUSR1 makes it print "REGS OK n" and
+ * exit 0, a changed register "REGS BAD ..." and exit 3.  regs-nocue also
+ * catches SIGURG, SIGWINCH and SIGCHLD, so a call has no signal to cue its
+ * end with and runs under PTRACE_SYSCALL. */
+static volatile sig_atomic_t regs_done;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	regs_done = 1;
+}
+static void on_other(int sig)
+{
+	(void)sig;
+}
+
+static void regs(int nocue)
+{
+	static const uint64_t pat[4] = { 0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
+					 0x8796a5b4c3d2e1f0ull };
+	int avx = __builtin_cpu_supports("avx");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_other;
+	if (nocue) {
+		sigaction(SIGURG, &sa, NULL);
+		sigaction(SIGWINCH, &sa, NULL);
+		sigaction(SIGCHLD, &sa, NULL);
+	}
+	char buf[32], *p = buf + sizeof(buf);
+	unsigned pid = (unsigned)getpid();
+	*--p = '\0';
+	*--p = '\n';
+	do
+		*--p = (char)('0' + pid % 10);
+	while (pid /= 10);
+	put("READY ");
+	put(p);
+	unsigned long n = 0;
+	while (!regs_done) {
+		uint64_t g[6], v[6];
+		uint64_t y[4] = { 0 }, x[2] = { 0 };
+		/* the spin runs with every checked register live at once */
+#define REGS_SPIN(load, save, clob)                                                                        \
+	__asm__ volatile("movdqu (%[p]), %%xmm15\n\t" load "mov $0x1111111111111111, %%rdx\n\t"              \
+			 "mov $0x2222222222222222, %%r8\n\t"                                                \
+			 "mov $0x3333333333333333, %%r9\n\t"                                                \
+			 "mov $0x4444444444444444, %%r10\n\t"                                               \
+			 "mov $0x5555555555555555, %%rsi\n\t"                                               \
+			 "mov $20000000, %%rcx\n\t"                                                         \
+			 "1: dec %%rcx\n\t"                                                                 \
+			 "jnz 1b\n\t"                                                                       \
+			 "movdqu %%xmm15, (%[x])\n\t" save "mov %%rdx, 0(%[g])\n\t"                         \
+			 "mov %%r8, 8(%[g])\n\t"                                                            \
+			 "mov %%r9, 16(%[g])\n\t"                                                           \
+			 "mov %%r10, 24(%[g])\n\t"                                                          \
+			 "mov %%rsi, 32(%[g])\n\t"                                                          \
+			 "mov %%rcx, 40(%[g])\n\t"                                                          \
+			 :                                                                                  \
+			 : [p] "r"(pat), [x] "r"(x), [g] "r"(g), [y] "r"(y)                                 \
+			 : "rcx", "rdx", "rsi", "r8", "r9", "r10", "xmm15", clob, "memory", "cc")
+		if (avx)
+			REGS_SPIN("vmovdqu (%[p]), %%ymm0\n\t", "vmovdqu %%ymm0, (%[y])\n\tvzeroupper\n\t", "xmm0");
+		else
+			REGS_SPIN("", "", "rax");
+		v[0] = 0x1111111111111111ull, v[1] = 0x2222222222222222ull, v[2] = 0x3333333333333333ull;
+		v[3] = 0x4444444444444444ull, v[4] = 0x5555555555555555ull, v[5] = 0;
+		if (memcmp(g, v, sizeof(v)) || memcmp(x, pat, sizeof(x)) || (avx && memcmp(y, pat, sizeof(y)))) {
+			printf("REGS BAD: rdx r8 r9 r10 rsi rcx %llx %llx %llx %llx %llx %llx; xmm15 %llx %llx; ymm0 %llx %llx %llx %llx\n",
+			       (unsigned long long)g[0], (unsigned long long)g[1], (unsigned long long)g[2],
+			       (unsigned long long)g[3], (unsigned long long)g[4], (unsigned long long)g[5],
+			       (unsigned long long)x[0], (unsigned long long)x[1], (unsigned long long)y[0],
+			       (unsigned long long)y[1], (unsigned long long)y[2], (unsigned long long)y[3]);
+			fflush(stdout);
+			_exit(3);
+		}
+		n++;
+	}
+	printf("REGS OK %lu%s\n", n, avx ? " (with ymm0)" : "");
+	fflush(stdout);
+	_exit(0);
+}
+
+/* in-malloc: a thread stays inside malloc_info, blocked writing to a full
+ * pipe, so a call into malloc is never safe. */
+static int stuck_pipe[2];
+static void *stuck(void *arg)
+{
+	(void)arg;
+	FILE *f = fdopen(stuck_pipe[1], "w");
+	if (!f)
+		_exit(98);
+	setvbuf(f, NULL, _IONBF, 0);
+	malloc_info(0, f);
+	return NULL;
+}
+
+static void in_malloc(void)
+{
+	if (pipe(stuck_pipe) < 0)
+		_exit(98);
+	fcntl(stuck_pipe[1], F_SETFL, O_NONBLOCK);
+	char fill[4096];
+	memset(fill, 'x', sizeof(fill));
+	while (write(stuck_pipe[1], fill, sizeof(fill)) > 0)
+		;
+	fcntl(stuck_pipe[1], F_SETFL, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, stuck, NULL);
+	usleep(200000);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
@@ -267,10 +386,16 @@ int main(int argc, char **argv)
 		segv_handler();
 	else if (strcmp(argv[1], "strings") == 0)
 		counted_strings();
+	else if (strcmp(argv[1], "in-malloc") == 0)
+		in_malloc();
+	else if (strcmp(argv[1], "regs") == 0)
+		regs(0);
+	else if (strcmp(argv[1], "regs-nocue") == 0)
+		regs(1);
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|in-malloc\n");
 	return 99;
 }
