@@ -12,12 +12,15 @@
 #include "common.h"
 #include "format.h"
 #include "libc.h"
+#include "proc.h"
 #include "session.h"
+#include "state.h"
 #include "trim.h"
 
 static const char help[] =
 	"usage: heapscope mtrace start [--file PATH] PID\n"
 	"       heapscope mtrace stop PID\n"
+	"       heapscope mtrace status PID\n"
 	"       heapscope mtrace report [--top K] [--json] FILE\n"
 	"\n"
 	"start: set MALLOC_TRACE=PATH in PID and call glibc's mtrace(); stop: call\n"
@@ -27,13 +30,15 @@ static const char help[] =
 	"only when no thread is inside malloc, as heapscope trim makes them.\n"
 	"PATH (default /tmp/mtrace.PID.log) is opened by the target, inside its own\n"
 	"mount namespace.\n"
+	"Starting while the target traces, or stopping while it does not, is refused.\n"
+	"status: whether PID is tracing, and into which file (its open log).\n"
 	"report: the blocks a trace log shows allocated and never freed, grouped by\n"
 	"caller, largest first.\n"
 	"\n"
 	"  --file PATH      where the target writes the trace\n"
 	"  --wait MS        how long to retry while a thread is inside malloc (3000)\n"
 	"  --top K          report: the K callers with most bytes (default 20)\n"
-	"  --json           report: one JSON document\n"
+	"  --json           one JSON document\n"
 	"  -h, --help       this help\n";
 
 /* The mtrace and muntrace to call: libc_malloc_debug.so's (2.34+, only
@@ -64,6 +69,49 @@ static int tracer(const struct hs_snapshot *s, struct hs_libc *dbg, bool *have_d
 	return -ENOTSUP;
 }
 
+/* Is pid tracing, and into which file?  glibc's tracer keeps its log open
+ * from mtrace() to muntrace().  heapscope's own start is recorded (the log
+ * may still be empty, its "= Start" in the target's stdio buffer); a trace
+ * started otherwise is seen by its log's first line. */
+static bool tracing(pid_t pid, char *file, size_t len)
+{
+	char rec[PATH_MAX + 16];
+	if (hs_state_read(pid, "mtrace", rec, sizeof(rec)) == 0 && !strncmp(rec, "file ", 5)) {
+		rec[strcspn(rec, "\n")] = '\0';
+		if (hs_proc_has_open(pid, rec + 5) == 0) {
+			snprintf(file, len, "%s", rec + 5);
+			return true;
+		}
+		hs_state_remove(pid, "mtrace");   /* stopped by someone else */
+	}
+	return hs_proc_open_file_with(pid, "= Start", file, len) == 0;
+}
+
+static int status_cmd(struct hs_cli *cli, pid_t pid)
+{
+	struct hs_proc_status ps;
+	struct hs_err err = { 0 };
+	if (hs_proc_check(pid, false, &ps, &err) < 0)
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+	char file[PATH_MAX];
+	bool on = tracing(pid, file, sizeof(file));
+	if (cli->json) {
+		struct hs_json *j = &cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_bool(j, "tracing", on);
+		if (on)
+			hs_json_str(j, "file", file);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else if (on) {
+		printf("pid %d is tracing into %s\n", (int)pid, file);
+	} else {
+		printf("pid %d is not tracing\n", (int)pid);
+	}
+	return HS_EXIT_OK;
+}
+
 static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait_ms, pid_t pid)
 {
 	struct hs_snapshot s;
@@ -77,6 +125,19 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		hs_snapshot_release(&s);
 		return status;
+	}
+	/* mtrace() while tracing does nothing, muntrace() while not does
+	 * nothing: say so rather than call */
+	char current[PATH_MAX];
+	bool on = tracing(pid, current, sizeof(current));
+	if (start && on) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is already tracing into %s: nothing done (stop it first)",
+				     (int)pid, current);
+		goto out;
+	}
+	if (!start && !on) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is not tracing: nothing to stop", (int)pid);
+		goto out;
 	}
 	struct hs_libc dbg;
 	bool have_dbg;
@@ -127,21 +188,44 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "setenv failed in the target (returned %d)", (int)rep.ret[0]);
 		goto out;
 	}
-	if (start) {
-		/* mtrace opens the file: if it is not there, tracing is not on */
-		char seen[PATH_MAX + 64];
-		struct stat st;
-		snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, path[0] == '/' ? path : "/");
-		if (path[0] != '/' || stat(seen, &st) < 0) {
-			status = hs_cli_fail(cli, HS_EXIT_FATAL,
-					     "mtrace() ran but opened no %s: tracing is not on (a setuid process ignores "
-					     "MALLOC_TRACE; a relative path is the target's cwd)", path);
-			goto out;
-		}
-		printf("tracing pid %d into %s (seen here as %s), from %s; stop with: heapscope mtrace stop %d\n",
-		       (int)pid, path, seen, have_dbg ? dbg.map_path : s.libc.map_path, (int)pid);
+	/* what the target did, seen from outside: its log open, or closed */
+	if (start && (path[0] != '/' || hs_proc_has_open(pid, path) < 0)) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL,
+				     "mtrace() ran but opened no %s: tracing is not on (a setuid process ignores "
+				     "MALLOC_TRACE; a relative path is the target's cwd)", path);
+		goto out;
+	}
+	if (!start && hs_proc_has_open(pid, file) == 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "muntrace() ran but %s is still open: tracing is still on", file);
+		goto out;
+	}
+	char rec[PATH_MAX + 16];
+	snprintf(rec, sizeof(rec), "file %s\n", path);
+	if (start && hs_state_write(pid, "mtrace", rec, &err) < 0)
+		hs_cli_warn(cli, "%s: heapscope mtrace status and a second start cannot know of this trace until its log "
+			    "has data", err.msg);
+	if (!start)
+		hs_state_remove(pid, "mtrace");
+	if (cli->json) {
+		struct hs_json *j = &cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_str(j, "action", start ? "start" : "stop");
+		hs_json_bool(j, "tracing", start);
+		hs_json_str(j, "file", start ? path : file);
+		hs_json_str(j, "tracer", have_dbg ? dbg.map_path : s.libc.map_path);
+		hs_json_i64(j, "thread", rep.tid);
+		hs_json_u64(j, "attempts", (uint64_t)rep.attempts);
+		hs_json_u64(j, "pause_us", rep.pause_us);
+		hs_json_u64(j, "call_us", rep.call_us);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else if (start) {
+		printf("tracing pid %d into %s, from %s; stop with: heapscope mtrace stop %d\n", (int)pid, path,
+		       have_dbg ? dbg.map_path : s.libc.map_path, (int)pid);
 	} else {
-		printf("tracing of pid %d stopped (muntrace() called in thread %d)\n", (int)pid, (int)rep.tid);
+		printf("tracing of pid %d stopped: %s closed (muntrace() called in thread %d)\n", (int)pid, file,
+		       (int)rep.tid);
 	}
 out:
 	hs_snapshot_release(&s);
@@ -327,21 +411,29 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return hs_cli_usage(cli, "missing start, stop or report");
+		return hs_cli_usage(cli, "missing start, stop, status or report");
 	const char *what = argv[optind++];
 	if (!strcmp(what, "report")) {
 		if (optind + 1 != argc)
 			return hs_cli_usage(cli, "report takes one FILE");
 		return report(cli, argv[optind], topk);
 	}
-	if (strcmp(what, "start") && strcmp(what, "stop"))
-		return hs_cli_usage(cli, "'%s': start, stop or report", what);
+	if (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "status"))
+		return hs_cli_usage(cli, "'%s': start, stop, status or report", what);
 	pid_t pid;
 	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
 	if (r)
 		return r;
-	char def[64];
-	if (!file) {
+	if (!strcmp(what, "status"))
+		return status_cmd(cli, pid);
+	char def[PATH_MAX];
+	if (!strcmp(what, "stop")) {
+		if (file)
+			return hs_cli_usage(cli, "stop takes no --file: it stops the log the target has open");
+		if (!tracing(pid, def, sizeof(def)))
+			def[0] = '\0';
+		file = def;
+	} else if (!file) {
 		snprintf(def, sizeof(def), "/tmp/mtrace.%d.log", (int)pid);
 		file = def;
 	}

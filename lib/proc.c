@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -160,6 +161,64 @@ static int cmp_pid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
 	return (x > y) - (x < y);
+}
+
+int hs_proc_open_file_with(pid_t pid, const char *prefix, char *path, size_t len)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	size_t plen = strlen(prefix);
+	int found = -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || fd < 0 || (found >= 0 && fd >= found))
+			continue;
+		char p[96], head[64];
+		snprintf(p, sizeof(p), "%s/%ld", dir, fd);
+		/* reopened through /proc: our own file description, read-only */
+		int f = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (f < 0)
+			continue;
+		struct stat st;
+		ssize_t n = fstat(f, &st) == 0 && S_ISREG(st.st_mode) && plen < sizeof(head) ? pread(f, head, plen, 0) : -1;
+		close(f);
+		if (n != (ssize_t)plen || memcmp(head, prefix, plen))
+			continue;
+		ssize_t l = readlink(p, path, len - 1);
+		if (l < 0)
+			continue;
+		path[l] = '\0';
+		found = (int)fd;
+	}
+	closedir(d);
+	return found >= 0 ? 0 : -ENOENT;
+}
+
+int hs_proc_has_open(pid_t pid, const char *path)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	int r = -ENOENT;
+	struct dirent *e;
+	while (r && (e = readdir(d))) {
+		char p[96], l[4096];
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(p, l, sizeof(l) - 1);
+		if (n > 0) {
+			l[n] = '\0';
+			r = strcmp(l, path) ? r : 0;
+		}
+	}
+	closedir(d);
+	return r;
 }
 
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)

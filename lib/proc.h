@@ -31,6 +31,14 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
  * reason (and a hint) otherwise. */
 int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err);
 
+/* The first open file of pid, by fd number, that is a regular file whose
+ * content starts with prefix: its path as pid sees it (in its mount
+ * namespace).  0, or -ENOENT when none, -errno when pid's fds cannot be
+ * listed. */
+int hs_proc_open_file_with(pid_t pid, const char *prefix, char *path, size_t len);
+/* Has pid a file open by this path (as pid sees it)?  0 yes, -ENOENT no. */
+int hs_proc_has_open(pid_t pid, const char *path);
+
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
 

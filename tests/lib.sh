@@ -60,6 +60,7 @@ HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/heapscope-test.XXXXXX") ||
 # A private, empty layout cache: the first run of each test reads DWARF,
 # later runs read the cache, so both paths are exercised.
 export XDG_CACHE_HOME=$HS_TMP/cache
+export HEAPSCOPE_STATE_DIR=$HS_TMP/state
 
 _hs_pids=
 _hs_nstarted=0

@@ -24,13 +24,42 @@ for round in 1 2 3 4 5; do
 	P=$!
 	track_pid "$P"
 	for _ in $(seq 50); do grep -q READY "$HS_TMP/churn.out" && break; sleep 0.1; done
+	# round 2 speaks JSON
+	J=; [ "$round" = 2 ] && J=--json
 	rc=0
-	"$HS" mtrace start --file "$LOG" "$P" >"$HS_TMP/out" 2>&1 || rc=$?
+	"$HS" mtrace start $J --file "$LOG" "$P" >"$HS_TMP/out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || { not_ok "round $round: start exit $rc: $(cat "$HS_TMP/out")"; kill "$P"; continue; }
+	if [ -n "$J" ]; then
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["action"]=="start" and d["tracing"] and d["file"]==sys.argv[2] and d["pause_us"]>0, d' "$HS_TMP/out" "$LOG" &&
+			ok "start --json: action, file, tracing, pause" || not_ok "start --json: $(cat "$HS_TMP/out")"
+	fi
+	if [ "$round" = 1 ]; then
+		# tracing is seen from outside, and a second start is refused
+		"$HS" mtrace status --json "$P" >"$HS_TMP/st"
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tracing"] and d["file"]==sys.argv[2], d' "$HS_TMP/st" "$LOG" &&
+			ok "status: tracing into $LOG" || not_ok "status while tracing: $(cat "$HS_TMP/st")"
+		rc=0
+		"$HS" mtrace start --file "$LOG.other" "$P" >/dev/null 2>"$HS_TMP/err" || rc=$?
+		[ "$rc" = 2 ] && grep -q "already tracing into $LOG" "$HS_TMP/err" && [ ! -e "$LOG.other" ] &&
+			ok "a second start is refused, naming the open log: $(cat "$HS_TMP/err")" ||
+			not_ok "second start: exit $rc: $(cat "$HS_TMP/err")"
+	fi
 	sleep 0.3
 	rc=0
-	"$HS" mtrace stop "$P" >"$HS_TMP/out" 2>&1 || rc=$?
+	"$HS" mtrace stop $J "$P" >"$HS_TMP/out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || not_ok "round $round: stop exit $rc: $(cat "$HS_TMP/out")"
+	if [ -n "$J" ]; then
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["action"]=="stop" and not d["tracing"] and d["file"]==sys.argv[2], d' "$HS_TMP/out" "$LOG" &&
+			ok "stop --json: action, file, tracing off" || not_ok "stop --json: $(cat "$HS_TMP/out")"
+	fi
+	if [ "$round" = 1 ]; then
+		"$HS" mtrace status "$P" | grep -q "is not tracing" && ok "status after stop: not tracing" ||
+			not_ok "status after stop: $("$HS" mtrace status "$P")"
+		rc=0
+		"$HS" mtrace stop "$P" >/dev/null 2>"$HS_TMP/err" || rc=$?
+		[ "$rc" = 2 ] && grep -q "is not tracing: nothing to stop" "$HS_TMP/err" &&
+			ok "stop while not tracing is refused" || not_ok "second stop: exit $rc: $(cat "$HS_TMP/err")"
+	fi
 	n1=$(wc -l <"$LOG")
 	sleep 0.3
 	n2=$(wc -l <"$LOG")
