@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct hs_session {
 	uint64_t t0_ns;          /* first interrupt */
 	struct hs_call_return cr;    /* what a call returns through */
 	int cr_state;            /* 0 unchecked, 1 checked good, -1 bad */
+	int memfd;               /* /proc/PID/mem for hs_session_poke, 0 unopened */
 };
 
 /* A remote call in progress: what it changed, to be put back on every
@@ -349,6 +351,8 @@ int hs_session_detach(struct hs_session *s, struct hs_err *err)
 			ret = hs_err_sys(err, errno, "cannot detach from thread %d", (int)t->tid);
 	}
 	last_pause_us = s->t0_ns ? (now_ns() - s->t0_ns) / 1000 : 0;
+	if (s->memfd > 0)
+		close(s->memfd);
 	active = NULL;
 	restore_handlers();
 	free(s->t);
@@ -856,6 +860,27 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 restore:
 	call_restore();
 	return rc;
+}
+
+int hs_session_poke(struct hs_session *s, uint64_t addr, uint64_t expect, uint64_t val, struct hs_err *err)
+{
+	if (!s->n)
+		return hs_err_set(err, ESRCH, "no thread of pid %d is stopped", (int)s->pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)s->pid);
+	if (s->memfd <= 0 && (s->memfd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return hs_err_sys(err, errno, "cannot open %s", path);
+	int fd = s->memfd;
+	uint64_t cur;
+	int r = 0;
+	if (pread(fd, &cur, 8, (off_t)addr) != 8)
+		r = hs_err_sys(err, errno ? errno : EIO, "cannot read 0x%llx in pid %d", (unsigned long long)addr, (int)s->pid);
+	else if (cur != expect)
+		r = hs_err_set(err, EAGAIN, "0x%llx in pid %d holds 0x%llx, not 0x%llx: not written", (unsigned long long)addr,
+			       (int)s->pid, (unsigned long long)cur, (unsigned long long)expect);
+	else if (pwrite(fd, &val, 8, (off_t)addr) != 8)
+		r = hs_err_sys(err, errno ? errno : EIO, "cannot write 0x%llx in pid %d", (unsigned long long)addr, (int)s->pid);
+	return r;
 }
 
 bool hs_session_holds_signal(const struct hs_session *s, pid_t tid)

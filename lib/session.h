@@ -44,6 +44,13 @@ uint64_t hs_session_last_pause_us(void);
 /* Is the thread stopped with a signal heapscope holds for it? */
 bool hs_session_holds_signal(const struct hs_session *s, pid_t tid);
 
+/* Replace the 8-byte word at addr in the stopped process, if it holds
+ * expect: written through /proc/PID/mem, which may write a read-only page
+ * (a GOT after RELRO) without changing the mapping's protection (the
+ * kernel copies the page on write, as for a breakpoint).  -EAGAIN if the
+ * word is not expect (nothing written). */
+int hs_session_poke(struct hs_session *s, uint64_t addr, uint64_t expect, uint64_t val, struct hs_err *err);
+
 /* Code in the target that a call returns through, found by the caller in
  * the target's libc (hs_libc_call_return):
  *   store:      mov %rax,(%rbx); then store_pops pops; ret

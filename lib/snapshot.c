@@ -70,6 +70,21 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
 		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &s->heap, err);
+	/* The maps were read before the stop: a heap that grew since (its
+	 * PROT_NONE reserve made rw) looks unreadable to the page cache, and
+	 * its arena partial.  Read them again, still stopped, and walk once
+	 * more. */
+	if (r == 0 && s->heap.status == -EUCLEAN) {
+		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
+		hs_maps_release(&s->stopped_maps);
+	}
+	if (r == 0 && s->heap.status == -EUCLEAN && hs_maps_read(s->pid, false, &s->stopped_maps, NULL) == 0) {
+		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->stopped_maps);
+		hs_mem_cache_drop(s->mem);
+		hs_heap_release(&s->heap);
+		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &s->heap,
+				 err);
+	}
 	free(ok_tids);
 	free(fs);
 	/* More reading that must see the same stopped image (the chunk walk). */
@@ -176,4 +191,5 @@ void hs_snapshot_release(struct hs_snapshot *s)
 	s->mem = NULL;
 	hs_libc_release(&s->libc);
 	hs_maps_release(&s->maps);
+	hs_maps_release(&s->stopped_maps);
 }

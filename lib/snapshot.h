@@ -37,6 +37,7 @@ struct hs_snapshot_opts {
 struct hs_snapshot {
 	pid_t pid;
 	struct hs_maps maps;     /* with smaps figures */
+	struct hs_maps stopped_maps;  /* read again while stopped, when the walk needed it */
 	struct hs_libc libc;
 	struct hs_mem *mem;
 	int pagemap_fd;          /* -1 when pagemap cannot be read */

@@ -46,8 +46,24 @@ struct hs_call_report {
 	pid_t tid;
 	int attempts;
 	uint64_t pause_us, call_us;
+	uint64_t t0_us;          /* when the safe stop began */
 	char unsafe[256];
 };
+
+/* Code no thread may be in (or called from) for a call to be safe. */
+struct hs_code_range {
+	uint64_t lo, hi;
+	const char *what;        /* "malloc", "the dynamic loader" */
+};
+
+/* Stop pid once no thread is inside malloc (or the extra code) and every
+ * thread stopped in time, retrying up to wait_ms: *ses the session,
+ * rep->tid the thread to call in.  -EAGAIN: never safe, nothing done
+ * (rep->unsafe says why).  hs_call_end detaches and counts the pause. */
+int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+		  const struct hs_code_range *extra, size_t nextra, int wait_ms, struct hs_session **ses,
+		  struct hs_call_report *rep, struct hs_err *err);
+void hs_call_end(struct hs_session *ses, struct hs_call_report *rep);
 /* Make the calls, in one stop, in one thread, once no thread is inside
  * malloc and every thread stopped in time (retrying up to wait_ms).
  * -EAGAIN: never safe, nothing called (rep->unsafe says why). */

@@ -55,7 +55,7 @@ else
 	not_ok "SigCgt changed from $before to $after"
 fi
 
-# --- never safe: a thread blocked inside malloc_info; refused, exit 75
+# --- never safe: the one thread blocked inside malloc_info; refused, exit 75
 start_target "$(target simple)" in-malloc
 rc=0
 "$HS" trim --wait 300 "$TARGET_PID" >/dev/null 2>"$HS_TMP/err" || rc=$?

@@ -6,7 +6,7 @@
  *   corrupt-fastbin-cycle  a fastbin list B -> A -> B -> ... (safe-linked)
  *   corrupt-size           a small-bin chunk whose size field is garbage
  *   regs, regs-nocue       spins checking its registers (see regs())
- *   in-malloc              a thread blocked inside malloc_info, for good
+ *   in-malloc              its one thread blocked inside malloc_info, for good
  *
  * Every mode writes "READY <pid>\n" with write(2) and waits in pause() until
  * SIGTERM.  Nothing here uses stdio after the heap is built: the first printf
@@ -332,33 +332,37 @@ static void regs(int nocue)
 	_exit(0);
 }
 
-/* in-malloc: a thread stays inside malloc_info, blocked writing to a full
- * pipe, so a call into malloc is never safe. */
-static int stuck_pipe[2];
-static void *stuck(void *arg)
+/* in-malloc: the process's one thread says READY, then stays inside
+ * malloc_info, blocked writing to a full pipe: a call into malloc is never
+ * safe (single-threaded, glibc takes no lock: only the thread's own stack
+ * tells). */
+static void in_malloc(void)
 {
-	(void)arg;
-	FILE *f = fdopen(stuck_pipe[1], "w");
+	int p[2];
+	if (pipe(p) < 0)
+		_exit(98);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	char fill[4096];
+	memset(fill, 'x', sizeof(fill));
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	fcntl(p[1], F_SETFL, 0);
+	FILE *f = fdopen(p[1], "w");
 	if (!f)
 		_exit(98);
 	setvbuf(f, NULL, _IONBF, 0);
+	free(malloc(100));
+	char buf[32], *q = buf + sizeof(buf);
+	unsigned pid = (unsigned)getpid();
+	*--q = '\0';
+	*--q = '\n';
+	do
+		*--q = (char)('0' + pid % 10);
+	while (pid /= 10);
+	put("READY ");
+	put(q);
 	malloc_info(0, f);
-	return NULL;
-}
-
-static void in_malloc(void)
-{
-	if (pipe(stuck_pipe) < 0)
-		_exit(98);
-	fcntl(stuck_pipe[1], F_SETFL, O_NONBLOCK);
-	char fill[4096];
-	memset(fill, 'x', sizeof(fill));
-	while (write(stuck_pipe[1], fill, sizeof(fill)) > 0)
-		;
-	fcntl(stuck_pipe[1], F_SETFL, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, stuck, NULL);
-	usleep(200000);
+	_exit(97);
 }
 
 int main(int argc, char **argv)
