@@ -512,11 +512,14 @@ static int open_object(struct ctx *c, const struct hs_mapping *m, struct obj *o,
 }
 
 /* libc's default (non-hidden) definition of each name: its version and
- * address.  An STT_GNU_IFUNC's address is known only once resolved: 0. */
+ * address; with any_version, a name libc has only as a compat (hidden)
+ * symbol (__malloc_hook since 2.34) takes that one.  An STT_GNU_IFUNC's
+ * address is known only once resolved: 0. */
 static void libc_targets(struct ctx *c, const struct obj *o)
 {
 	uint64_t n = dynsym_count(o);
-	for (uint64_t i = 1; i < n; i++) {
+	bool *dflt = calloc(c->got->ntargets, sizeof(*dflt));
+	for (uint64_t i = 1; dflt && i < n; i++) {
 		Elf64_Sym s;
 		if (!get_sym(o, i, &s) || s.st_shndx == SHN_UNDEF || !s.st_name)
 			continue;
@@ -525,12 +528,34 @@ static void libc_targets(struct ctx *c, const struct obj *o)
 		if (k < 0)
 			continue;
 		unsigned vs = get_versym(o, i);
-		if (vs & 0x8000)        /* hidden: a compat version, never the default */
+		bool hidden = vs & 0x8000;      /* a compat version, never the default */
+		if (dflt[k] || (hidden && !c->opts->any_version))
 			continue;
 		struct hs_got_target *t = &c->got->targets[k];
 		t->defined = true;
+		t->compat = hidden;
+		dflt[k] = !hidden;
 		snprintf(t->version, sizeof(t->version), "%s", version_name(o, vs));
 		t->libc_addr = ELF64_ST_TYPE(s.st_info) == STT_GNU_IFUNC ? 0 : o->base + s.st_value;
+	}
+	free(dflt);
+}
+
+/* The first of the names an object other than libc defines (hidden ones
+ * too: a versioned reference, malloc@GLIBC_2.2.5, binds to a compat
+ * definition as well, so a library like libc_malloc_debug.so interposes
+ * from wherever it stands in the global scope). */
+static void find_defines(struct ctx *c, const struct obj *o, struct hs_got_object *ob)
+{
+	uint64_t n = dynsym_count(o);
+	for (uint64_t i = 1; i < n && !ob->defines; i++) {
+		Elf64_Sym s;
+		if (!get_sym(o, i, &s) || s.st_shndx == SHN_UNDEF || !s.st_name)
+			continue;
+		const char *name = dynstr(o, s.st_name);
+		int k = name ? name_index(c, name) : -1;
+		if (k >= 0)
+			ob->defines = c->opts->names[k];
 	}
 }
 
@@ -570,8 +595,6 @@ static int scan_relocs(struct ctx *c, const struct obj *o, size_t oi, uint64_t t
 		if (k < 0)
 			continue;
 		struct hs_got_target *t = &c->got->targets[k];
-		if (s.st_shndx != SHN_UNDEF && !ob->is_libc && !ob->defines)
-			ob->defines = c->opts->names[k];
 		/* A non-PIE executable that takes a function's address gives it a
 		 * canonical PLT entry: an undefined symbol with a value, which
 		 * every non-PLT reference in the process then binds to. */
@@ -582,7 +605,8 @@ static int scan_relocs(struct ctx *c, const struct obj *o, size_t oi, uint64_t t
 		const char *ver = version_name(o, get_versym(o, si));
 		/* Bound to libc's default version, or unversioned (ld.so then
 		 * takes the default); libc not defining it: not libc's. */
-		if (!t->defined || (ver[0] && t->version[0] && strcmp(ver, t->version)))
+		if (!t->defined ||
+		    (!c->opts->any_version && ver[0] && t->version[0] && strcmp(ver, t->version)))
 			continue;
 		struct hs_got_slot sl = { 0 };
 		sl.object = oi;
@@ -711,6 +735,8 @@ int hs_got_find(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, const
 			struct hs_got_object *ob = &got->obj[objidx[i]];
 			if (ob->skipped)
 				continue;
+			if (!ob->is_libc)
+				find_defines(&c, &objs[i], ob);
 			size_t before = got->n;
 			r = scan_relocs(&c, &objs[i], objidx[i], objs[i].rela, objs[i].relasz);
 			if (r >= 0 && !ob->skipped && objs[i].pltrel == DT_RELA)

@@ -51,12 +51,17 @@ struct hs_got_opts {
 	unsigned types;              /* HS_GOT_* mask; 0 means HS_GOT_ALL */
 	bool skip_unusable;          /* an object that cannot be opened or checked is listed with
 	                                its reason and skipped, instead of failing the whole call */
+	bool any_version;            /* take references of any version, and libc's compat (hidden)
+	                                definition of a name that has no default one: the
+	                                __malloc_hook variables a late-loaded libc_malloc_debug.so
+	                                binds to (docs/INJECT.md) */
 };
 
 /* One name as libc.so.6 defines it. */
 struct hs_got_target {
 	const char *name;            /* from opts->names (borrowed) */
 	bool defined;                /* libc.so.6 exports it (free_sized: 2.43 and later) */
+	bool compat;                 /* only as a compat (hidden) symbol: any_version */
 	char version[32];            /* libc's default version ("GLIBC_2.2.5"), "" if not defined */
 	uint64_t libc_addr;          /* runtime address of libc's definition, 0 if none */
 	uint64_t canonical;          /* the executable's canonical PLT entry, 0 if none: then
@@ -74,8 +79,9 @@ struct hs_got_object {
 	bool bind_now;               /* DF_BIND_NOW / DF_1_NOW: every JUMP_SLOT bound at start */
 	uint64_t relro_lo, relro_hi; /* [lo, hi): made read-only after relocation, 0 0 when none */
 	size_t nslots;
-	const char *defines;         /* one of the names this object (not libc) defines: an
-	                                interposer, NULL when none (points into opts->names) */
+	const char *defines;         /* one of the names this object (not libc) defines, hidden
+	                                versions included: an interposer if it is in the global
+	                                scope; NULL when none (points into opts->names) */
 	const char *skipped;         /* why the object was skipped, NULL when used */
 };
 

@@ -2,10 +2,10 @@
  * one tab-separated record a line, for tests/live/got.sh to check against
  * readelf and /proc/PID/mem.  Not installed; not a subcommand.
  *
- * Usage: got-dump [--exclude NAME]... [--skip-unusable] [--maps FILE]
- *                 [--names a,b,c] PID
+ * Usage: got-dump [--exclude NAME]... [--skip-unusable] [--any-version]
+ *                 [--maps FILE] [--names a,b,c] PID
  *
- *   target  NAME DEFINED VERSION LIBC_ADDR CANONICAL
+ *   target  NAME DEFINED VERSION LIBC_ADDR CANONICAL COMPAT
  *   object  PATH BASE BUILD_ID IS_LIBC BIND_NOW RELRO_LO RELRO_HI NSLOTS DEFINES SKIPPED
  *   slot    PATH SYMBOL TYPE ADDR ADDEND VERSION RELRO LAZY VALUE STATE
  *
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 {
 	const char *exclude[16], *names[64], *mapsfile = NULL;
 	size_t nexclude = 0, nnames = 0;
-	bool skip = false;
+	bool skip = false, any = false;
 	char *namebuf = NULL;
 	int i;
 	for (i = 1; i < argc - 1; i++) {
@@ -63,6 +63,8 @@ int main(int argc, char **argv)
 			exclude[nexclude++] = argv[++i];
 		else if (!strcmp(argv[i], "--skip-unusable"))
 			skip = true;
+		else if (!strcmp(argv[i], "--any-version"))
+			any = true;
 		else if (!strcmp(argv[i], "--maps"))
 			mapsfile = argv[++i];
 		else if (!strcmp(argv[i], "--names")) {
@@ -70,10 +72,10 @@ int main(int argc, char **argv)
 			for (char *t = strtok(namebuf, ","); t && nnames < 64; t = strtok(NULL, ","))
 				names[nnames++] = t;
 		} else
-			return die("usage: got-dump [--exclude NAME]... [--skip-unusable] [--maps FILE] [--names a,b] PID");
+			return die("usage: got-dump [--exclude NAME]... [--skip-unusable] [--any-version] [--maps FILE] [--names a,b] PID");
 	}
 	if (i != argc - 1)
-		return die("usage: got-dump [--exclude NAME]... [--skip-unusable] [--maps FILE] [--names a,b] PID");
+		return die("usage: got-dump [--exclude NAME]... [--skip-unusable] [--any-version] [--maps FILE] [--names a,b] PID");
 	pid_t pid = (pid_t)atoi(argv[i]);
 	struct hs_err err = { 0 };
 	struct hs_maps maps = { 0 };
@@ -96,6 +98,7 @@ int main(int argc, char **argv)
 		.exclude = exclude,
 		.nexclude = nexclude,
 		.skip_unusable = skip,
+		.any_version = any,
 	};
 	struct hs_got got;
 	r = hs_got_find(pid, &maps, NULL, &opts, &got, &err);
@@ -118,8 +121,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t k = 0; k < got.ntargets; k++) {
 		const struct hs_got_target *t = &got.targets[k];
-		printf("target\t%s\t%d\t%s\t0x%" PRIx64 "\t0x%" PRIx64 "\n", t->name, t->defined,
-		       t->version[0] ? t->version : "-", t->libc_addr, t->canonical);
+		printf("target\t%s\t%d\t%s\t0x%" PRIx64 "\t0x%" PRIx64 "\t%d\n", t->name, t->defined,
+		       t->version[0] ? t->version : "-", t->libc_addr, t->canonical, t->compat);
 	}
 	for (size_t k = 0; k < got.nobj; k++) {
 		const struct hs_got_object *o = &got.obj[k];

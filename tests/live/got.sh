@@ -14,7 +14,10 @@
 #   - every object is there once (libz too, though the target also maps its
 #     file as data), the vdso and a memfd of text are not;
 #   - --exclude by soname drops an object, and bad inputs fail cleanly: an
-#     object whose file cannot be opened (a doctored maps file), a pid gone.
+#     object whose file cannot be opened (a doctored maps file), a pid gone;
+#   - with libc_malloc_debug.so.0 dlopen()ed late: it is listed as defining
+#     malloc, and its references to __malloc_hook & co are bound to libc's
+#     compat variables, which hold NULL.
 #
 # Needs: GOT_DUMP, TARGETS_DIR, python3, readelf.
 set -eu
@@ -263,5 +266,54 @@ for variant in gotuse gotuse-nopie gotuse-now; do
 		echo "ok - a pid gone: a clear error"
 	fi
 done
+
+# libc_malloc_debug.so dlopen()ed late, as `mtrace start --inject` will: it
+# is an object like any other (excluded by its soname), it defines malloc &
+# co (as compat symbols), and its references to the __malloc_hook variables
+# are bound to libc's own compat ones, all NULL: so its first call never
+# runs generic_hook_ini (docs/INJECT.md).
+if ! ldconfig -p 2>/dev/null | grep -q 'libc_malloc_debug\.so\.0 '; then
+	echo "ok # SKIP libc_malloc_debug.so.0 is not installed"
+	echo "PASS: $ME"
+	exit 0
+fi
+start_target "$TARGETS_DIR/gotuse" debuglib
+pid=$TARGET_PID
+"$GOT_DUMP" "$pid" >"$HS_TMP/dbg.dump" || fail "got-dump with libc_malloc_debug.so loaded failed"
+check "$pid" "$HS_TMP/dbg.dump" gotuse || fail "with libc_malloc_debug.so loaded: see above"
+grep -q '^object	[^	]*/libc_malloc_debug\.so\.0	.*	malloc	-$' "$HS_TMP/dbg.dump" ||
+	fail "libc_malloc_debug.so.0 is not listed as defining malloc"
+"$GOT_DUMP" --exclude libc_malloc_debug.so.0 "$pid" >"$HS_TMP/dbgx.dump" || fail "got-dump --exclude failed"
+grep -q '^object	[^	]*/libc_malloc_debug\.so\.0	.*	excluded$' "$HS_TMP/dbgx.dump" ||
+	fail "--exclude libc_malloc_debug.so.0: not excluded"
+hooks=__malloc_hook,__free_hook,__realloc_hook,__memalign_hook
+"$GOT_DUMP" --any-version --names "$hooks" "$pid" >"$HS_TMP/hooks.dump" || fail "got-dump --any-version failed"
+python3 - "$pid" "$HS_TMP/hooks.dump" <<'EOF' || fail "the debug library's hook slots: see above"
+import re, struct, subprocess, sys
+pid, dump = int(sys.argv[1]), sys.argv[2]
+err = []
+rows = [l.rstrip("\n").split("\t") for l in open(dump)]
+objs = {r[1]: int(r[2], 16) for r in rows if r[0] == "object"}
+libc = [r[1] for r in rows if r[0] == "object" and r[4] == "1"][0]
+syms = subprocess.run(["readelf", "-W", "--dyn-syms", libc], capture_output=True, text=True).stdout
+mem = open(f"/proc/{pid}/mem", "rb", buffering=0)
+for r in (r for r in rows if r[0] == "target"):
+    name, addr, compat = r[1], int(r[4], 16), r[6]
+    m = re.search(r":\s+([0-9a-f]+)\s+8\s+OBJECT\s+\w+\s+\w+\s+\d+\s+" + name + r"@GLIBC_2\.2\.5\n", syms)
+    if not m or addr != objs[libc] + int(m.group(1), 16) or compat != "1":
+        err.append(f"{name}: libc's compat variable is not at {addr:#x} (compat {compat})")
+        continue
+    mem.seek(addr)
+    if struct.unpack("<Q", mem.read(8))[0] != 0:
+        err.append(f"libc's {name} is not NULL")
+    slots = [s for s in rows if s[0] == "slot" and s[2] == name]
+    if len(slots) != 1 or "libc_malloc_debug" not in slots[0][1] or slots[0][3] != "GLOB_DAT" \
+            or slots[0][10] != "libc" or int(slots[0][9], 16) != addr:
+        err.append(f"{name}: slots {slots}, expected one GLOB_DAT in libc_malloc_debug.so bound to {addr:#x}")
+for e in err:
+    print("#   " + e)
+sys.exit(1 if err else 0)
+EOF
+echo "ok - libc_malloc_debug.so loaded late: excluded by soname, defines malloc, its hooks bound to libc's NULL ones"
 
 echo "PASS: $ME"

@@ -1,6 +1,6 @@
 /* gotuse: a target for the GOT slot finder (tests/live/got.sh).
  *
- * Usage: gotuse
+ * Usage: gotuse [debuglib]
  *
  * Calls every function of the malloc family once (so that their PLT slots
  * are bound), keeps data pointers to malloc and free (R_X86_64_64
@@ -10,7 +10,9 @@
  * no loaded object: libz.so.1's file again, read-only as data, and a memfd
  * holding text.  It also copies an ELF magic into an anonymous page, whose
  * address it prints ("ELFLIKE 0x..."): the test gives that page a file name
- * in a doctored maps file, an object that cannot be opened.  Then
+ * in a doctored maps file, an object that cannot be opened.  With
+ * "debuglib", it dlopen()s libc_malloc_debug.so.0 last, as `mtrace start
+ * --inject` will (not preloaded: its hook variables bind to libc's).  Then
  * "READY <pid>" and pause() until SIGTERM.
  *
  * Built three ways: PIE with lazy binding, -no-pie, and -z now (BIND_NOW,
@@ -92,7 +94,7 @@ static void map_memfd_text(void)
 	((volatile char *)p)[0];
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	void *p = NULL;
 	sink[0] = malloc(10);
@@ -119,6 +121,8 @@ int main(void)
 	if (elflike == MAP_FAILED)
 		fail("mmap anon");
 	memcpy(elflike, "\177ELF", 4);
+	if (argc > 1 && !strcmp(argv[1], "debuglib") && !dlopen("libc_malloc_debug.so.0", RTLD_NOW | RTLD_LOCAL))
+		fail(dlerror());
 	printf("ELFLIKE %p\nREADY %d\n", (void *)elflike, (int)getpid());
 	fflush(stdout);
 	for (;;)
