@@ -614,7 +614,11 @@ static int scan_relocs(struct ctx *c, const struct obj *o, size_t oi, uint64_t t
 		sl.type = type;
 		sl.rtype = rt;
 		sl.addr = o->base + r.r_offset;
-		sl.addend = r.r_addend;
+		/* ld.so stores S for JUMP_SLOT and GLOB_DAT, S + A for 64
+		 * (elf_machine_rela): a JUMP_SLOT's r_addend, non-zero when
+		 * linked with -z mark-plt (trixie's libc.so.6), is its PLT
+		 * entry's offset, for the PLT rewrite of 2.39+. */
+		sl.addend = type == HS_GOT_ABS64 ? r.r_addend : 0;
 		snprintf(sl.version, sizeof(sl.version), "%s", ver);
 		sl.relro = sl.addr >= ob->relro_lo && sl.addr < ob->relro_hi;
 		uint64_t init;

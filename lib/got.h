@@ -91,7 +91,9 @@ struct hs_got_slot {
 	unsigned type;               /* HS_GOT_JUMP_SLOT, HS_GOT_GLOB_DAT or HS_GOT_ABS64 */
 	unsigned rtype;              /* R_X86_64_* as in the file */
 	uint64_t addr;               /* runtime address of the 8-byte slot */
-	int64_t addend;              /* r_addend (R_X86_64_64 adds it to the symbol) */
+	int64_t addend;              /* what ld.so adds to the symbol's address: R_X86_64_64's
+	                                r_addend; 0 for JUMP_SLOT and GLOB_DAT, whatever their
+	                                r_addend (-z mark-plt puts the PLT entry's offset there) */
 	char version[32];            /* the reference's version, "" when unversioned */
 	bool relro;                  /* inside the object's RELRO pages: read-only after start
 	                                (written through /proc/PID/mem, which forces) */
