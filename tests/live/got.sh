@@ -26,8 +26,7 @@ set -eu
 
 need_cmd python3
 need_cmd readelf
-[ -n "${GOT_DUMP:-}" ] && [ -x "$GOT_DUMP" ] ||
-	framework_failure "GOT_DUMP is not set (path to the got-dump helper)"
+[ -x "${GOT_DUMP:-}" ] || framework_failure "GOT_DUMP is not set (path to the got-dump helper)"
 [ -x "$TARGETS_DIR/gotuse" ] || skip "gotuse was not built (zlib1g-dev missing)"
 
 # check PID DUMPFILE VARIANT: compare got-dump's view with readelf's and
@@ -259,12 +258,14 @@ for variant in gotuse gotuse-nopie gotuse-now; do
 		wait_target "$pid"
 		rc=0
 		"$GOT_DUMP" --maps "$HS_TMP/maps.saved" "$pid" >/dev/null 2>"$HS_TMP/dead.err" || rc=$?
-		[ "$rc" = 2 ] && grep -q "pid $pid is gone" "$HS_TMP/dead.err" ||
+		if [ "$rc" != 2 ] || ! grep -q "pid $pid is gone" "$HS_TMP/dead.err"; then
 			fail "pid gone: exit $rc, '$(cat "$HS_TMP/dead.err")'"
+		fi
 		rc=0
 		"$GOT_DUMP" "$pid" >/dev/null 2>"$HS_TMP/dead2.err" || rc=$?
-		[ "$rc" = 2 ] && grep -q "$pid" "$HS_TMP/dead2.err" ||
+		if [ "$rc" != 2 ] || ! grep -q "$pid" "$HS_TMP/dead2.err"; then
 			fail "pid gone (no maps): exit $rc, '$(cat "$HS_TMP/dead2.err")'"
+		fi
 		echo "ok - a pid gone: a clear error"
 	fi
 done
