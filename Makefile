@@ -7,7 +7,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies (Debian package names).
 PKGS     := gcc make pkg-config meson ninja-build libelf-dev libdw-dev libdebuginfod-dev binutils-dev \
             mandoc python3 gdb libc6-dbg procps strace \
-            libjemalloc2 musl-tools clang libclang-rt-14-dev debuginfod curl libc-devtools \
+            libjemalloc2 musl-tools zlib1g-dev clang libclang-rt-14-dev debuginfod curl libc-devtools \
             openjdk-17-jdk-headless
 CHECK_PKGS := $(PKGS)
 

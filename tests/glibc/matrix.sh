@@ -3,7 +3,8 @@
 # bullseye (glibc 2.31) and trixie (glibc 2.41) C libraries, fetched from
 # Debian's archive and used through their own loader.  On each,
 # stats --malloc-info must be byte-identical to the target's own
-# malloc_info and mallinfo equal, with that suite's libc6-dbg and without.
+# malloc_info and mallinfo equal, with that suite's libc6-dbg and without;
+# and the GOT slot finder (lib/got.c) sees every malloc-family slot bound.
 # (The system's glibc, 2.36 on Debian 12, is the live-stats test.)
 # A version whose packages cannot be fetched is skipped, and says so.
 set -eu
@@ -56,6 +57,20 @@ sys.exit(0 if d["mallinfo2"] == want else 1)
 PY
 		then ok "glibc $ver, $mode: mallinfo equal"; else not_ok "glibc $ver, $mode: mallinfo differs"; fi
 	done
+	# The GOT slot finder (lib/got.c) on this libc: libc found, every slot
+	# of the malloc family bound to libc's definition or still lazy (2.41's
+	# libc is BIND_NOW and linked -z mark-plt: non-zero JUMP_SLOT addends).
+	if [ -x "${GOT_DUMP:-}" ]; then
+		if "$GOT_DUMP" "$TARGET_PID" >"$HS_TMP/got-$ver.dump" 2>"$HS_TMP/got-$ver.err" &&
+		   awk -F'\t' '$1 == "object" && $5 == "1" { libc = 1 }
+			$1 == "slot" { n++; if ($11 != "libc" && $11 != "lazy") bad++ }
+			END { exit !(libc && n > 0 && !bad) }' "$HS_TMP/got-$ver.dump"; then
+			ok "glibc $ver: $(grep -c '^slot' "$HS_TMP/got-$ver.dump") GOT slots of the malloc family, each libc's or lazy"
+		else
+			not_ok "glibc $ver: GOT slots: $(cat "$HS_TMP/got-$ver.err")"
+			sed 's/^/#   /' "$HS_TMP/got-$ver.dump"
+		fi
+	fi
 	check_untouched "$TARGET_PID" || not_ok "glibc $ver: target left traced or stopped"
 	kill -USR1 "$TARGET_PID"
 	wait_target "$TARGET_PID"
