@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "format.h"
+#include "inject.h"
 #include "libc.h"
 #include "proc.h"
 #include "session.h"
@@ -173,7 +174,11 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 	}
 	n++;
 	struct hs_call_report rep = { 0 };
-	int r = hs_call_safely(pid, &s.libc, &s.maps, s.mem, calls, n, wait_ms, 10000, &rep, &err);
+	/* stop: muntrace() clears the stream that a thread inside the tracer
+	 * may be about to write to; no thread may be in there */
+	struct hs_code_range extra[1];
+	size_t nextra = start ? 0 : hs_inject_tracer_code(&s.maps, extra, 1);
+	int r = hs_call_safely(pid, &s.libc, &s.maps, s.mem, extra, nextra, calls, n, wait_ms, 10000, &rep, &err);
 	if (r == -EAGAIN) {
 		status = hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call into malloc within %d ms: %s (nothing was called)",
 				     wait_ms, rep.unsafe);

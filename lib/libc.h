@@ -61,6 +61,8 @@ void hs_libc_release(struct hs_libc *libc);
 
 /* The runtime address of an exported function of the library. */
 int hs_libc_lookup(const struct hs_libc *libc, const char *name, uint64_t *addr);
+/* The same for a variable (STT_OBJECT), compat versions included. */
+int hs_libc_lookup_object(const struct hs_libc *libc, const char *name, uint64_t *addr);
 /* [lo, hi): the code of malloc.c (its exported functions' span). */
 int hs_libc_malloc_code(const struct hs_libc *libc, uint64_t *lo, uint64_t *hi);
 /* The code a remote call returns through (see hs_session_set_return),

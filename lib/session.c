@@ -31,6 +31,7 @@ struct hs_session {
 	struct hs_call_return cr;    /* what a call returns through */
 	int cr_state;            /* 0 unchecked, 1 checked good, -1 bad */
 	int memfd;               /* /proc/PID/mem for hs_session_poke, 0 unopened */
+	bool released;           /* a call outlived its timeout: the other threads run */
 };
 
 /* A remote call in progress: what it changed, to be put back on every
@@ -740,6 +741,7 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 						o->gone = 1;    /* released: nothing more to do for it */
 				}
 				released = 1;
+				s->released = true;
 			} else if (now > hard) {
 				/* Let it go: stopped anywhere, detached, it runs on
 				 * through its frames.  Its stack below the red zone
@@ -881,6 +883,11 @@ int hs_session_poke(struct hs_session *s, uint64_t addr, uint64_t expect, uint64
 	else if (pwrite(fd, &val, 8, (off_t)addr) != 8)
 		r = hs_err_sys(err, errno ? errno : EIO, "cannot write 0x%llx in pid %d", (unsigned long long)addr, (int)s->pid);
 	return r;
+}
+
+bool hs_session_released(const struct hs_session *s)
+{
+	return s->released;
 }
 
 bool hs_session_holds_signal(const struct hs_session *s, pid_t tid)

@@ -41,6 +41,10 @@ uint64_t hs_session_pause_us(const struct hs_session *s);
 /* The pause of the most recent session that was detached. */
 uint64_t hs_session_last_pause_us(void);
 
+/* Did a call outlive its timeout, so that the other threads were let go
+ * (and run now)? */
+bool hs_session_released(const struct hs_session *s);
+
 /* Is the thread stopped with a signal heapscope holds for it? */
 bool hs_session_holds_signal(const struct hs_session *s, pid_t tid);
 

@@ -61,10 +61,18 @@ static const char *in_code(const struct code_ranges *c, uint64_t a)
 	return NULL;
 }
 
-/* Why thread tid cannot make the call (why[0] stays 0 if it can). */
+/* Why thread tid cannot make the call (why[0] stays 0 if it can); with
+ * only_all, only whether it is inside a range no thread may be in. */
 static void caller_check(struct hs_session *ses, struct hs_snapshot *s, const struct hs_maps *maps,
-			 const struct code_ranges *code, pid_t tid, char *why, size_t whysz)
+			 const struct code_ranges *all_code, pid_t tid, bool only_all, char *why, size_t whysz)
 {
+	struct code_ranges sub = { 0 };
+	for (size_t i = 0; i < all_code->n; i++)
+		if (!only_all || all_code->r[i].all)
+			sub.r[sub.n++] = all_code->r[i];
+	const struct code_ranges *code = &sub;
+	if (!sub.n)
+		return;
 	struct hs_thread_regs r;
 	if (hs_session_regs(ses, tid, &r, NULL) < 0) {
 		snprintf(why, whysz, "thread %d: registers unreadable", (int)tid);
@@ -88,6 +96,8 @@ static void caller_check(struct hs_session *ses, struct hs_snapshot *s, const st
 				 (int)tid, what, stack[k]);
 			return;
 		}
+	if (only_all)
+		return;
 	/* The call runs on this thread's stack like a signal handler: it
 	 * needs room below sp inside a writable stack mapping, and a thread
 	 * holding a signal for delivery is left alone. */
@@ -121,12 +131,17 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct hs_
 	const pid_t *tids;
 	size_t n = hs_session_threads(ses, &tids);
 	why[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		caller_check(ses, s, maps, code, tids[i], true, why, whysz);
+		if (why[0])
+			return false;
+	}
 	for (int pass = 0; pass < 2 && !*pick; pass++)
 		for (size_t i = 0; i < n && !*pick; i++) {
 			if ((pass == 0) != (tids[i] == s->pid))
 				continue;
 			char reason[256] = "";
-			caller_check(ses, s, maps, code, tids[i], reason, sizeof(reason));
+			caller_check(ses, s, maps, code, tids[i], false, reason, sizeof(reason));
 			if (!reason[0])
 				*pick = tids[i];
 			else if (!why[0])
@@ -150,7 +165,7 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 	code.n = 1;
 	for (size_t i = 0; maps && i < maps->n && code.n < 8; i++)
 		if (strstr(maps->v[i].path, "libc_malloc_debug") && maps->v[i].perms[2] == 'x')
-			code.r[code.n++] = (struct hs_code_range){ maps->v[i].start, maps->v[i].end, "malloc" };
+			code.r[code.n++] = (struct hs_code_range){ maps->v[i].start, maps->v[i].end, "malloc", false };
 	for (size_t i = 0; i < nextra && code.n < sizeof(code.r) / sizeof(code.r[0]); i++)
 		code.r[code.n++] = extra[i];
 	struct hs_call_return cr;
@@ -212,11 +227,11 @@ void hs_call_end(struct hs_session *ses, struct hs_call_report *rep)
 }
 
 int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
-		   const struct hs_call *calls, size_t n, int wait_ms, int timeout_ms, struct hs_call_report *rep,
-		   struct hs_err *err)
+		   const struct hs_code_range *extra, size_t nextra, const struct hs_call *calls, size_t n, int wait_ms,
+		   int timeout_ms, struct hs_call_report *rep, struct hs_err *err)
 {
 	struct hs_session *ses;
-	int r = hs_call_begin(pid, libc, maps, mem, NULL, 0, wait_ms, &ses, rep, err);
+	int r = hs_call_begin(pid, libc, maps, mem, extra, nextra, wait_ms, &ses, rep, err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		r = hs_session_call_data(ses, rep->tid, calls[i].func, calls[i].args, calls[i].nargs, calls[i].data,
 					 calls[i].dlen, timeout_ms, &rep->ret[i], err);
@@ -238,7 +253,8 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	if (hs_libc_lookup(&t->before.libc, o->function, &call.func) < 0)
 		return hs_err_set(err, ENOENT, "%s not found in %s", o->function, t->before.libc.map_path);
 	struct hs_call_report rep = { 0 };
-	r = hs_call_safely(pid, &t->before.libc, &t->before.maps, t->before.mem, &call, 1, o->wait_ms, o->call_timeout_ms,
+	r = hs_call_safely(pid, &t->before.libc, &t->before.maps, t->before.mem, NULL, 0, &call, 1, o->wait_ms,
+			   o->call_timeout_ms,
 			   &rep, err);
 	t->attempts = rep.attempts;
 	t->pause_us = rep.pause_us;

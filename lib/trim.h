@@ -54,6 +54,7 @@ struct hs_call_report {
 struct hs_code_range {
 	uint64_t lo, hi;
 	const char *what;        /* "malloc", "the dynamic loader" */
+	bool all;                /* no thread at all may be in it, not only the caller */
 };
 
 /* Stop pid once no thread is inside malloc (or the extra code) and every
@@ -64,13 +65,12 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 		  const struct hs_code_range *extra, size_t nextra, int wait_ms, struct hs_session **ses,
 		  struct hs_call_report *rep, struct hs_err *err);
 void hs_call_end(struct hs_session *ses, struct hs_call_report *rep);
-/* Make the calls, in one stop, in one thread, once no thread is inside
- * malloc and every thread stopped in time (retrying up to wait_ms).
- * -EAGAIN: never safe, nothing called (rep->unsafe says why). */
-int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
-		   const struct hs_call *calls, size_t n, int wait_ms, int timeout_ms, struct hs_call_report *rep,
-		   struct hs_err *err);
 
+/* hs_call_begin, the calls in rep->tid, hs_call_end.  -EAGAIN: never
+ * safe, nothing called (rep->unsafe says why). */
+int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+		   const struct hs_code_range *extra, size_t nextra, const struct hs_call *calls, size_t n, int wait_ms,
+		   int timeout_ms, struct hs_call_report *rep, struct hs_err *err);
 void hs_trim_opts_default(struct hs_trim_opts *o);
 /* 0: done (t->called) or dry run; -EAGAIN: never safe within wait_ms
  * (t->unsafe says why); other -errno: failed, target restored. */
