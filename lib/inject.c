@@ -1,0 +1,386 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "got.h"
+#include "inject.h"
+#include "proc.h"
+#include "session.h"
+#include "state.h"
+
+/* RTLD_NOW | RTLD_NODELETE: never unloaded, even by a dlclose of the
+ * program's (an interposer unloaded under running code crashes) */
+#define DLOPEN_FLAGS 0x1002
+#define RECORD_MAX (4u << 20)
+
+int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len)
+{
+	const char *slash = strrchr(libc->map_path, '/');
+	if (!slash)
+		return -ENOENT;
+	snprintf(path, len, "%.*s/libc_malloc_debug.so.0", (int)(slash - libc->map_path), libc->map_path);
+	char seen[PATH_MAX + 64];
+	snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, path);
+	return access(seen, R_OK) == 0 ? 0 : -errno;
+}
+
+/* The library's mapping at file offset 0, and its code, in maps. */
+static const struct hs_mapping *dbg_mapping(const struct hs_maps *maps, uint64_t *xlo, uint64_t *xhi)
+{
+	const struct hs_mapping *first = NULL;
+	*xlo = *xhi = 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		const char *b = strrchr(m->path, '/');
+		if (!b || strncmp(b + 1, "libc_malloc_debug.so", 20))
+			continue;
+		if (m->offset == 0 && !first)
+			first = m;
+		if (m->perms[2] == 'x' && !*xlo) {
+			*xlo = m->start;
+			*xhi = m->end;
+		}
+	}
+	return first;
+}
+
+size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max)
+{
+	uint64_t lo, hi;
+	if (!max || !dbg_mapping(maps, &lo, &hi) || !lo)
+		return 0;
+	/* muntrace() clears the stream a thread past the "tracing?" test
+	 * is about to write to: no thread at all may be in there */
+	*r = (struct hs_code_range){ lo, hi, "libc_malloc_debug.so (the tracer)", true };
+	return 1;
+}
+
+/* The library as a struct hs_libc, enough for hs_libc_lookup. */
+static int dbg_lib(pid_t pid, const struct hs_maps *maps, struct hs_libc *dbg)
+{
+	uint64_t lo, hi;
+	const struct hs_mapping *m = dbg_mapping(maps, &lo, &hi);
+	if (!m)
+		return -ENOENT;
+	memset(dbg, 0, sizeof(*dbg));
+	snprintf(dbg->file, sizeof(dbg->file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
+	snprintf(dbg->map_path, sizeof(dbg->map_path), "%s", m->path);
+	dbg->base = m->start;   /* its first PT_LOAD is at vaddr 0 */
+	return 0;
+}
+
+int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, bool *routed, struct hs_err *err)
+{
+	*routed = false;
+	uint64_t lo, hi;
+	if (!dbg_mapping(maps, &lo, &hi))
+		return 0;
+	static const char *const names[] = { "malloc", "free" };
+	static const char *const excl[] = { "libc_malloc_debug.so.0" };
+	struct hs_got_opts go = { .names = names, .nnames = 2, .exclude = excl, .nexclude = 1,
+				  .types = HS_GOT_JUMP_SLOT | HS_GOT_GLOB_DAT, .skip_unusable = true };
+	struct hs_got got;
+	int r = hs_got_find(pid, maps, mem, &go, &got, err);
+	if (r < 0)
+		return r;
+	if ((r = hs_got_read(mem, &got, err)) == 0)
+		for (size_t i = 0; i < got.n && !*routed; i++)
+			*routed = got.v[i].value >= lo && got.v[i].value < hi;
+	hs_got_release(&got);
+	return r;
+}
+
+/* The dynamic loader's code: a thread in dlopen, dlclose or a lazy
+ * binding holds its lock or is writing a GOT slot. */
+static size_t loader_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < maps->n && n < max; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		const char *b = strrchr(m->path, '/');
+		if (b && !strncmp(b + 1, "ld-", 3) && m->perms[2] == 'x')
+			r[n++] = (struct hs_code_range){ m->start, m->end, "the dynamic loader", false };
+	}
+	return n;
+}
+
+struct slotrec {
+	uint64_t addr, old, new;
+};
+
+/* Put slots back (old) where they still hold new; how many did not. */
+static size_t put_back(struct hs_session *ses, const struct slotrec *v, size_t n)
+{
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		if (hs_session_poke(ses, v[i].addr, v[i].new, v[i].old, NULL) < 0)
+			left++;
+	return left;
+}
+
+static int call1(struct hs_session *ses, struct hs_inject_report *rep, uint64_t func, const uint64_t *args, int nargs,
+		 const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
+{
+	uint64_t v = 0;
+	int r = hs_session_call_data(ses, rep->call.tid, func, args, nargs, data, dlen, timeout_ms, &v, err);
+	rep->call.done++;
+	if (ret)
+		*ret = v;
+	return r;
+}
+
+int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
+		    struct hs_err *err)
+{
+	pid_t pid = s->pid;
+	memset(rep, 0, sizeof(*rep));
+	snprintf(rep->log, sizeof(rep->log), "%s", o->log);
+	if (o->log[0] != '/')
+		return hs_err_set(err, EINVAL, "the trace file must be an absolute path: %s", o->log);
+	if (s->libc.major == 2 && s->libc.minor < 34)
+		return hs_err_set(err, ENOTSUP, "glibc %s traces with libc.so.6's own mtrace: no --inject needed",
+				  s->libc.version);
+	if (hs_inject_library(pid, &s->libc, rep->dbg_path, sizeof(rep->dbg_path)) < 0)
+		return hs_err_set(err, ENOENT, "%s is not there for pid %d (inside its root): nothing done",
+				  rep->dbg_path, (int)pid);
+	uint64_t lo, hi;
+	rep->loaded_before = dbg_mapping(&s->maps, &lo, &hi) != NULL;
+	uint64_t f_setenv, f_dlopen;
+	if (hs_libc_lookup(&s->libc, "setenv", &f_setenv) < 0 || hs_libc_lookup(&s->libc, "dlopen", &f_dlopen) < 0)
+		return hs_err_set(err, ENOENT, "setenv or dlopen not found in %s", s->libc.map_path);
+	/* A late-loaded libc_malloc_debug.so calls libc's old hook variables
+	 * (its own are never set up): a program that still sets one would see
+	 * it called (docs/INJECT.md). */
+	static const char *const hooks[] = { "__malloc_hook", "__free_hook", "__realloc_hook", "__memalign_hook" };
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		uint64_t a, v = 0;
+		if (hs_libc_lookup_object(&s->libc, hooks[i], &a) == 0 && hs_mem_u64(s->mem, a, &v) == 0 && v)
+			return hs_err_set(err, ENOTSUP, "pid %d sets %s (0x%" PRIx64 "): the injected tracer would call it; "
+					  "nothing done", (int)pid, hooks[i], v);
+	}
+	struct hs_code_range extra[4];
+	size_t nextra = loader_code(&s->maps, extra, 4);
+	struct hs_session *ses;
+	int r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err);
+	if (r < 0)
+		return r;
+	struct hs_maps maps = { 0 };
+	struct hs_mem *mem = NULL;
+	struct hs_got got = { 0 };
+	struct slotrec *done = NULL;
+	size_t ndone = 0;
+	uint64_t f_mtrace = 0, f_muntrace = 0, ret;
+	bool tracing = false;
+	char *record = NULL;
+	/* 1. MALLOC_TRACE, then the library */
+	char data[PATH_MAX + 32];
+	int k = snprintf(data, sizeof(data), "MALLOC_TRACE%c%s", 0, o->log);
+	uint64_t a_setenv[3] = { HS_CALL_DATA(0), HS_CALL_DATA(13), 1 };
+	if ((r = call1(ses, rep, f_setenv, a_setenv, 3, data, (size_t)k + 1, o->timeout_ms, &ret, err)) < 0)
+		goto out;
+	if (ret) {
+		r = hs_err_set(err, EIO, "setenv failed in the target (returned %d)", (int)ret);
+		goto out;
+	}
+	uint64_t a_dlopen[2] = { HS_CALL_DATA(0), DLOPEN_FLAGS };
+	if ((r = call1(ses, rep, f_dlopen, a_dlopen, 2, rep->dbg_path, strlen(rep->dbg_path) + 1, o->timeout_ms, &ret,
+		       err)) < 0)
+		goto out;
+	if (!ret) {
+		r = hs_err_set(err, EIO, "dlopen(%s) failed in the target", rep->dbg_path);
+		goto out;
+	}
+	/* the slots are written with every thread stopped, or not at all */
+	if (hs_session_released(ses)) {
+		r = hs_err_set(err, ETIMEDOUT, "the calls outlived --timeout and the other threads were let go: no slot "
+			       "changed (%s stays loaded)", rep->dbg_path);
+		goto out;
+	}
+	/* 2. where it is, and the slots to route to it */
+	struct hs_libc dbg;
+	if ((r = hs_maps_read(pid, false, &maps, err)) < 0 || (r = hs_mem_open_pid(pid, &mem, err)) < 0)
+		goto out;
+	if (dbg_lib(pid, &maps, &dbg) < 0 || hs_libc_lookup(&dbg, "mtrace", &f_mtrace) < 0 ||
+	    hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
+		r = hs_err_set(err, ENOENT, "%s loaded, but its mtrace and muntrace were not found", rep->dbg_path);
+		goto out;
+	}
+	static const char *const excl[] = { "libc_malloc_debug.so.0" };
+	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
+				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
+	if ((r = hs_got_find(pid, &maps, mem, &go, &got, err)) < 0 || (r = hs_got_read(mem, &got, err)) < 0)
+		goto out;
+	uint64_t to[64] = { 0 };
+	for (size_t i = 0; i < got.ntargets && i < 64; i++)
+		if (hs_libc_lookup(&dbg, got.targets[i].name, &to[i]) < 0)
+			to[i] = 0;
+	done = calloc(got.n ? got.n : 1, sizeof(*done));
+	if (!done) {
+		r = hs_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* 3. the tracer on, then the slots: nothing allocates in between,
+	 * every thread is stopped */
+	uint64_t a0[1] = { 0 };
+	if ((r = call1(ses, rep, f_mtrace, a0, 0, NULL, 0, o->timeout_ms, NULL, err)) < 0)
+		goto out;
+	tracing = true;
+	if (hs_proc_has_open(pid, o->log) < 0) {
+		r = hs_err_set(err, EIO, "mtrace() ran but opened no %s: tracing is not on (a setuid process ignores "
+			       "MALLOC_TRACE)", o->log);
+		goto out;
+	}
+	if (hs_session_released(ses)) {
+		r = hs_err_set(err, ETIMEDOUT, "mtrace() outlived --timeout and the other threads were let go: no slot "
+			       "changed");
+		goto out;
+	}
+	size_t objs = 0, last_obj = (size_t)-1;
+	for (size_t i = 0; i < got.n; i++) {
+		const struct hs_got_slot *sl = &got.v[i];
+		size_t t = 0;
+		while (t < got.ntargets && strcmp(got.targets[t].name, sl->symbol))
+			t++;
+		if (t >= got.ntargets || t >= 64 || !to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
+			rep->left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
+			continue;
+		}
+		uint64_t nv = to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
+		if ((r = hs_session_poke(ses, sl->addr, sl->value, nv, err)) < 0)
+			goto out;
+		done[ndone++] = (struct slotrec){ sl->addr, sl->value, nv };
+		if (sl->object != last_obj) {
+			objs++;
+			last_obj = sl->object;
+		}
+	}
+	rep->slots = ndone;
+	rep->objects = objs;
+	/* 4. the record a later stop works from */
+	record = malloc(RECORD_MAX);
+	if (!record) {
+		r = hs_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t at = (size_t)snprintf(record, RECORD_MAX, "file %s\ninject %s\n", o->log, rep->dbg_path);
+	for (size_t i = 0; i < ndone && at < RECORD_MAX - 64; i++)
+		at += (size_t)snprintf(record + at, RECORD_MAX - at, "slot 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "\n",
+				       done[i].addr, done[i].old, done[i].new);
+	if (at >= RECORD_MAX - 64) {
+		r = hs_err_set(err, E2BIG, "too many slots to record (%zu)", ndone);
+		goto out;
+	}
+	r = hs_state_write(pid, "mtrace", record, err);
+out:
+	if (r < 0 && rep->call.tid) {
+		/* undo: slots back, tracer off; the library stays */
+		put_back(ses, done, ndone);
+		if (tracing)
+			call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, NULL);
+		rep->slots = 0;
+	}
+	hs_call_end(ses, &rep->call);
+	free(record);
+	free(done);
+	hs_got_release(&got);
+	if (mem)
+		hs_mem_close(mem);
+	hs_maps_release(&maps);
+	return r;
+}
+
+/* The record's slots; *log and *dbg point into rec. */
+static int parse_record(char *rec, const char **log, const char **dbg, struct slotrec **v, size_t *n)
+{
+	*log = *dbg = NULL;
+	*n = 0;
+	size_t cap = 0;
+	*v = NULL;
+	for (char *l = strtok(rec, "\n"); l; l = strtok(NULL, "\n")) {
+		if (!strncmp(l, "file ", 5)) {
+			*log = l + 5;
+		} else if (!strncmp(l, "inject ", 7)) {
+			*dbg = l + 7;
+		} else if (!strncmp(l, "slot ", 5)) {
+			struct slotrec sr;
+			if (sscanf(l + 5, "%" SCNx64 " %" SCNx64 " %" SCNx64, &sr.addr, &sr.old, &sr.new) != 3)
+				return -EINVAL;
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 256;
+				struct slotrec *nv = realloc(*v, cap * sizeof(*nv));
+				if (!nv)
+					return -ENOMEM;
+				*v = nv;
+			}
+			(*v)[(*n)++] = sr;
+		}
+	}
+	return *log && *dbg ? 0 : -EINVAL;
+}
+
+int hs_inject_recorded(pid_t pid, struct hs_inject_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	char *rec = malloc(RECORD_MAX);
+	if (!rec)
+		return -ENOMEM;
+	const char *log, *dbg;
+	struct slotrec *v = NULL;
+	size_t n = 0;
+	int r = hs_state_read(pid, "mtrace", rec, RECORD_MAX) == 0 && parse_record(rec, &log, &dbg, &v, &n) == 0;
+	if (r) {
+		snprintf(rep->log, sizeof(rep->log), "%s", log);
+		snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbg);
+		rep->slots = n;
+	}
+	free(v);
+	free(rec);
+	return r;
+}
+
+int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
+		   struct hs_err *err)
+{
+	pid_t pid = s->pid;
+	memset(rep, 0, sizeof(*rep));
+	char *rec = malloc(RECORD_MAX);
+	if (!rec)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	const char *log, *dbgpath;
+	struct slotrec *v = NULL;
+	size_t n = 0;
+	int r;
+	if (hs_state_read(pid, "mtrace", rec, RECORD_MAX) < 0 || parse_record(rec, &log, &dbgpath, &v, &n) < 0) {
+		r = hs_err_set(err, ENOENT, "no record of an injected tracer in pid %d", (int)pid);
+		goto out;
+	}
+	snprintf(rep->log, sizeof(rep->log), "%s", log);
+	snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbgpath);
+	struct hs_libc dbg;
+	uint64_t f_muntrace;
+	if (dbg_lib(pid, &s->maps, &dbg) < 0 || hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
+		r = hs_err_set(err, ENOENT, "%s is no longer loaded in pid %d: nothing to undo", dbgpath, (int)pid);
+		hs_state_remove(pid, "mtrace");
+		goto out;
+	}
+	struct hs_code_range extra[5];
+	size_t nextra = hs_inject_tracer_code(&s->maps, extra, 1);
+	nextra += loader_code(&s->maps, extra + nextra, 4);
+	struct hs_session *ses;
+	if ((r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err)) < 0)
+		goto out;
+	/* the slots first: from here on nothing is traced, then the log ends */
+	rep->left = put_back(ses, v, n);
+	rep->slots = n - rep->left;
+	r = call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, err);
+	hs_call_end(ses, &rep->call);
+	if (r == 0)
+		hs_state_remove(pid, "mtrace");
+out:
+	free(v);
+	free(rec);
+	return r;
+}

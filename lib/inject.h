@@ -1,0 +1,57 @@
+/* glibc's allocation tracer loaded into a live process that did not
+ * preload it (glibc 2.34 and later keep it in libc_malloc_debug.so):
+ * dlopen it inside the target, call its mtrace(), and route the malloc
+ * family to it by rewriting the GOT slots of every loaded object, all
+ * threads stopped and none inside malloc or the dynamic loader.  The
+ * slots changed are recorded (lib/state.h) so that a later heapscope can
+ * put them back and call muntrace().  The library stays loaded: blocks it
+ * handed out are libc's own, and code may still be running in it. */
+#ifndef HS_INJECT_H
+#define HS_INJECT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "snapshot.h"
+#include "trim.h"
+
+struct hs_inject_opts {
+	const char *log;             /* MALLOC_TRACE for the target (absolute) */
+	int wait_ms, timeout_ms;
+};
+
+struct hs_inject_report {
+	struct hs_call_report call;
+	char dbg_path[PATH_MAX];     /* libc_malloc_debug.so as the target sees it */
+	char log[PATH_MAX];
+	size_t slots, objects;       /* start: rewritten, in so many objects; stop: restored */
+	size_t left;                 /* start: slots not holding libc's function (left alone);
+	                                stop: slots the process changed since (left alone) */
+	bool loaded_before;          /* start: the library was already mapped */
+};
+
+/* The library's path for this libc, as the target sees it, if it exists. */
+int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len);
+
+/* The tracer's code, which no thread may be in when muntrace() is
+ * called: 1 range into r (if the library is mapped), or 0. */
+size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max);
+
+/* Do the process's objects call libc_malloc_debug.so's malloc (it was
+ * preloaded, or injected)?  *routed false when they call libc's. */
+int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, bool *routed, struct hs_err *err);
+
+/* -EAGAIN: never safe within wait_ms, nothing done (rep->call.unsafe).
+ * Other errors leave the target as it was (the slots written so far put
+ * back, muntrace called) except a loaded library. */
+int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
+		    struct hs_err *err);
+/* Put back the slots recorded at start, then muntrace().  -ENOENT: no
+ * record of an injection for this process. */
+int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
+		   struct hs_err *err);
+/* 1 if an injection is recorded for pid (rep: library, log, slots), 0 if not. */
+int hs_inject_recorded(pid_t pid, struct hs_inject_report *rep);
+
+#endif
