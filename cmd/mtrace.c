@@ -186,7 +186,8 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 	}
 	if (r < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     rep.done && r != -ETIMEDOUT && r != -ESRCH ? " (the thread was put back as it was)" : "");
+				     rep.done && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)"
+										 : "");
 		goto out;
 	}
 	if (start && rep.ret[0] != 0) {

@@ -32,8 +32,8 @@ static const char help[] =
 	"  --json           one JSON document\n"
 	"  -h, --help       this help\n"
 	"\n"
-	"Exit status: 0 trimmed (or dry run), 2 refused as unsafe or failed (the\n"
-	"target restored), 64 usage.\n";
+	"Exit status: 0 trimmed (or dry run), 75 refused as unsafe for --wait (nothing\n"
+	"called: try again), 2 failed (the target put back as it was), 64 usage.\n";
 
 static bool is_java(pid_t pid)
 {
@@ -103,7 +103,8 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	}
 	if (r < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     t.calls_made && r != -ETIMEDOUT && r != -ESRCH ? " (the thread was put back as it was)" : "");
+				     t.calls_made && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)"
+										      : "");
 		goto out;
 	}
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;
