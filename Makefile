@@ -5,7 +5,7 @@ ASAN     ?= build-asan
 MESON    ?= meson
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies (Debian package names).
-PKGS     := gcc make pkg-config meson ninja-build libelf-dev libdw-dev libdebuginfod-dev binutils-dev \
+PKGS     := gcc g++ make pkg-config meson ninja-build libelf-dev libdw-dev libdebuginfod-dev binutils-dev \
             mandoc python3 gdb libc6-dbg procps strace \
             libjemalloc2 musl-tools zlib1g-dev clang libclang-rt-14-dev debuginfod curl libc-devtools \
             openjdk-17-jdk-headless

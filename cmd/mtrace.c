@@ -16,13 +16,14 @@
 #include "proc.h"
 #include "session.h"
 #include "state.h"
+#include "symbols.h"
 #include "trim.h"
 
 static const char help[] =
 	"usage: heapscope mtrace start [--file PATH] PID\n"
 	"       heapscope mtrace stop PID\n"
 	"       heapscope mtrace status PID\n"
-	"       heapscope mtrace report [--top K] [--json] FILE\n"
+	"       heapscope mtrace report [--pid PID] [--top K] [--blocks] [--json] FILE\n"
 	"\n"
 	"start: set MALLOC_TRACE=PATH in PID and call glibc's mtrace(); stop: call\n"
 	"muntrace().  On glibc 2.34 and later the tracer lives in libc_malloc_debug.so,\n"
@@ -34,11 +35,16 @@ static const char help[] =
 	"Starting while the target traces, or stopping while it does not, is refused.\n"
 	"status: whether PID is tracing, and into which file (its open log).\n"
 	"report: the blocks a trace log shows allocated and never freed, grouped by\n"
-	"caller, largest first.\n"
+	"caller, largest first, each caller named: function+offset from the object's\n"
+	"symbols, file:line from its debug info or separate debug file (none with\n"
+	"--no-debuginfo).  With --pid, the objects are those the live process maps\n"
+	"(the log must be its own), else the files the log names.\n"
 	"\n"
 	"  --file PATH      where the target writes the trace\n"
 	"  --wait MS        how long to retry while a thread is inside malloc (3000)\n"
 	"  --top K          report: the K callers with most bytes (default 20)\n"
+	"  --pid PID        report: name callers from PID's mappings (never stopped)\n"
+	"  --blocks         report: each caller's blocks, address and size\n"
 	"  --json           one JSON document\n"
 	"  -h, --help       this help\n";
 
@@ -238,134 +244,449 @@ out:
 	return status;
 }
 
+/* ---- report ------------------------------------------------------------- */
+
+/* A caller as the log writes it, interned: blocks refer to it by index. */
+struct caller {
+	char *text;              /* "" for a line without "@ ..." */
+	uint64_t count, bytes;
+	size_t order;            /* its place after sorting */
+};
+
 struct live {
 	uint64_t addr, size;
-	char caller[160];
+	uint32_t caller;
 	bool used;
 };
 
-struct bycaller {
-	char caller[160];
-	uint64_t count, bytes;
+struct log {
+	struct caller *c;
+	size_t nc, capc;
+	uint32_t *chash;         /* caller index + 1, 0 empty; open addressing */
+	size_t caphash;
+	struct live *tab;        /* blocks allocated and not (yet) freed */
+	size_t n, cap;
+	uint64_t lines, freed_unknown;
 };
 
-static int cmp_by(const void *x, const void *y)
+static size_t str_hash(const char *s)
 {
-	const struct bycaller *a = x, *b = y;
+	size_t h = 1469598103934665603ull;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int caller_index(struct log *g, const char *text, uint32_t *out)
+{
+	if ((g->nc + 1) * 2 > g->caphash) {
+		size_t nh = g->caphash ? g->caphash * 2 : 256;
+		uint32_t *t = calloc(nh, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		for (size_t i = 0; i < g->nc; i++) {
+			size_t j = str_hash(g->c[i].text) & (nh - 1);
+			while (t[j])
+				j = (j + 1) & (nh - 1);
+			t[j] = (uint32_t)i + 1;
+		}
+		free(g->chash);
+		g->chash = t;
+		g->caphash = nh;
+	}
+	size_t j = str_hash(text) & (g->caphash - 1);
+	for (; g->chash[j]; j = (j + 1) & (g->caphash - 1))
+		if (!strcmp(g->c[g->chash[j] - 1].text, text)) {
+			*out = g->chash[j] - 1;
+			return 0;
+		}
+	if (g->nc == g->capc) {
+		size_t nc = g->capc ? g->capc * 2 : 64;
+		struct caller *v = realloc(g->c, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		g->c = v;
+		g->capc = nc;
+	}
+	struct caller *c = &g->c[g->nc];
+	memset(c, 0, sizeof(*c));
+	if (!(c->text = strdup(text)))
+		return -ENOMEM;
+	g->chash[j] = (uint32_t)g->nc + 1;
+	*out = (uint32_t)g->nc++;
+	return 0;
+}
+
+static size_t slot(const struct log *g, uint64_t a)
+{
+	size_t j = (a >> 4) & (g->cap - 1);
+	while (g->tab[j].used && g->tab[j].addr != a)
+		j = (j + 1) & (g->cap - 1);
+	return j;
+}
+
+static int grow_blocks(struct log *g)
+{
+	size_t nc = g->cap ? g->cap * 2 : 1 << 16;
+	struct live *old = g->tab, *nt = calloc(nc, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	size_t ocap = g->cap;
+	g->tab = nt;
+	g->cap = nc;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].used)
+			g->tab[slot(g, old[i].addr)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* One line of the log, as glibc's mtrace script reads it: "[@ CALLER] OP
+ * ADDR [SIZE]", split at whitespace.  A block allocated again before it
+ * is freed keeps its first caller and size, as the script keeps them. */
+static int log_line(struct log *g, char *line)
+{
+	char *cols[5];
+	int nc = 0;
+	char *save;
+	for (char *t = strtok_r(line, " \t\n", &save); t && nc < 5; t = strtok_r(NULL, " \t\n", &save))
+		cols[nc++] = t;
+	int k = nc > 0 && !strcmp(cols[0], "@") ? 2 : 0;
+	if (nc < k + 2 || strlen(cols[k]) != 1)
+		return 0;
+	char op = cols[k][0];
+	if (strncmp(cols[k + 1], "0x", 2))
+		return 0;       /* "(nil)": a failed allocation */
+	uint64_t a = strtoull(cols[k + 1], NULL, 16);
+	if (op == '+' || op == '>') {
+		if (g->n * 2 >= g->cap && grow_blocks(g) < 0)
+			return -ENOMEM;
+		size_t j = slot(g, a);
+		if (g->tab[j].used)
+			return 0;
+		uint32_t ci;
+		if (caller_index(g, k ? cols[1] : "", &ci) < 0)
+			return -ENOMEM;
+		uint64_t sz = nc > k + 2 ? strtoull(cols[k + 2], NULL, 16) : 0;
+		g->tab[j] = (struct live){ a, sz, ci, true };
+		g->n++;
+	} else if (op == '-' || op == '<') {
+		size_t j = g->cap ? slot(g, a) : 0;
+		if (!g->cap || !g->tab[j].used) {
+			g->freed_unknown += op == '-';   /* freed what the trace never saw allocated */
+			return 0;
+		}
+		/* remove, keeping the probe chains whole */
+		g->tab[j].used = false;
+		g->n--;
+		for (size_t i = (j + 1) & (g->cap - 1); g->tab[i].used; i = (i + 1) & (g->cap - 1)) {
+			struct live e = g->tab[i];
+			g->tab[i].used = false;
+			g->tab[slot(g, e.addr)] = e;
+		}
+	}
+	return 0;
+}
+
+static void log_release(struct log *g)
+{
+	for (size_t i = 0; i < g->nc; i++)
+		free(g->c[i].text);
+	free(g->c);
+	free(g->chash);
+	free(g->tab);
+}
+
+static int cmp_callers(const void *x, const void *y)
+{
+	const struct caller *a = x, *b = y;
 	if (a->bytes != b->bytes)
 		return a->bytes < b->bytes ? 1 : -1;
-	return strcmp(a->caller, b->caller);
+	return strcmp(a->text, b->text);
+}
+
+static int cmp_blocks(const void *x, const void *y)
+{
+	const struct live *a = x, *b = y;
+	return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+/* A caller as glibc's tr_where() writes it: "OBJECT:[0xOFF]" or, when
+ * dladdr found a dynamic symbol, "OBJECT:(SYM+OFF)[0xOFF]", OFF from the
+ * object's load base (dli_fbase); "[0xADDR]" when dladdr knew no object. */
+struct where {
+	char object[PATH_MAX];   /* "" for the bare address form */
+	char sym[256];           /* dladdr's symbol, "" when none */
+	uint64_t sym_off;
+	bool sym_neg;
+	uint64_t off;            /* or the address */
+};
+
+static bool parse_caller(const char *c, struct where *w)
+{
+	memset(w, 0, sizeof(*w));
+	size_t n = strlen(c);
+	const char *lb = strrchr(c, '[');
+	char *end;
+	if (!n || c[n - 1] != ']' || !lb || strncmp(lb + 1, "0x", 2))
+		return false;
+	w->off = strtoull(lb + 1, &end, 16);
+	if (end != c + n - 1)
+		return false;
+	if (lb == c)
+		return true;
+	const char *colon = lb - 1;
+	if (*colon == ')') {
+		const char *lp = colon;
+		while (lp > c && *lp != '(')
+			lp--;
+		if (*lp != '(' || lp == c || lp[-1] != ':')
+			return false;
+		const char *pm = colon;
+		while (pm > lp && *pm != '+' && *pm != '-')
+			pm--;
+		if (pm > lp) {
+			snprintf(w->sym, sizeof(w->sym), "%.*s", (int)(pm - lp - 1), lp + 1);
+			w->sym_off = strtoull(pm + 1, NULL, 16);
+			w->sym_neg = *pm == '-';
+		}
+		colon = lp - 1;
+	}
+	if (*colon != ':')
+		return false;
+	snprintf(w->object, sizeof(w->object), "%.*s", (int)(colon - c), c);
+	return true;
+}
+
+/* What the report shows of one caller. */
+struct named {
+	struct hs_symbol y;
+	bool known;              /* an object was found for it */
+	char *function;          /* from the log's dladdr symbol when ours has none (malloc'd) */
+};
+
+static void name_caller(struct hs_cli *cli, struct hs_symbols *sym, pid_t pid, const char *text, struct named *nm,
+			char ***warned, size_t *nwarned, int *status)
+{
+	memset(nm, 0, sizeof(*nm));
+	struct where w;
+	if (!sym || !parse_caller(text, &w))
+		return;
+	int r;
+	if (!w.object[0]) {
+		if (pid <= 0)
+			return;
+		r = hs_symbols_address(sym, w.off, HS_SYM_RETURN, &nm->y, NULL);
+	} else {
+		r = hs_symbols_object(sym, w.object, w.off, HS_SYM_RETURN, &nm->y, NULL);
+	}
+	nm->known = r == 0;
+	if (pid > 0 && w.object[0] && !nm->y.mapped) {
+		/* Not this process's object: the log is another process's, or
+		 * its library was unloaded.  Say so once per object. */
+		size_t i;
+		for (i = 0; i < *nwarned && strcmp((*warned)[i], w.object); i++)
+			;
+		if (i == *nwarned) {
+			char **v = realloc(*warned, (*nwarned + 1) * sizeof(*v));
+			if (v) {
+				*warned = v;
+				v[(*nwarned)++] = strdup(w.object);
+			}
+			hs_cli_warn(cli, "%s is not mapped in pid %d: %s", w.object, (int)pid,
+				    r == 0 ? "named from the file on disk" : "not named");
+			*status = HS_EXIT_PARTIAL;
+		}
+	}
+	if (!nm->y.function && w.sym[0] && !w.sym_neg) {
+		/* dladdr's name from the log itself (the file is gone) */
+		char *d = hs_symbols_demangle(w.sym);
+		nm->function = d ? d : strdup(w.sym);
+		nm->y.offset = w.sym_off;
+	}
+}
+
+static const char *named_function(const struct named *nm)
+{
+	return nm->y.function ? nm->y.function : nm->function;
+}
+
+static void print_caller(const struct caller *c, const struct named *nm)
+{
+	const char *f = named_function(nm);
+	if (!f) {
+		printf("%s\n", c->text[0] ? c->text : "(unknown)");
+		return;
+	}
+	printf("%s+0x%" PRIx64, f, nm->y.offset);
+	if (nm->y.file)
+		printf(" at %s:%d\n", nm->y.file, nm->y.line);
+	else if (nm->y.object)
+		printf(" from %s\n", nm->y.object);
+	else
+		putchar('\n');
+}
+
+static void json_caller(struct hs_json *j, const struct caller *c, const struct named *nm)
+{
+	hs_json_str(j, "caller", c->text[0] ? c->text : "(unknown)");
+	hs_json_u64(j, "count", c->count);
+	hs_json_u64(j, "bytes", c->bytes);
+	hs_json_str(j, "object", nm->y.object);
+	if (nm->y.address)
+		hs_json_hex(j, "address", nm->y.address);
+	else
+		hs_json_null(j, "address");
+	if (nm->known)
+		hs_json_hex(j, "elf_address", nm->y.elf_address);
+	else
+		hs_json_null(j, "elf_address");
+	hs_json_str(j, "function", named_function(nm));
+	hs_json_str(j, "symbol", nm->y.symbol);
+	if (named_function(nm))
+		hs_json_u64(j, "offset", nm->y.offset);
+	else
+		hs_json_null(j, "offset");
+	hs_json_str(j, "file", nm->y.file);
+	if (nm->y.line)
+		hs_json_u64(j, "line", (uint64_t)nm->y.line);
+	else
+		hs_json_null(j, "line");
+	hs_json_str(j, "debuginfo", nm->y.debuginfo);
 }
 
 /* The "memory not freed" of a trace log, as glibc's mtrace script finds
- * it, grouped by caller. */
-static int report(struct hs_cli *cli, const char *file, long topk)
+ * it, grouped by caller, the callers named. */
+static int report(struct hs_cli *cli, const char *file, long topk, pid_t pid, bool blocks)
 {
 	FILE *f = fopen(file, "r");
 	if (!f)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot open %s: %s", file, strerror(errno));
-	size_t cap = 1 << 16, n = 0;
-	struct live *tab = calloc(cap, sizeof(*tab));
-	if (!tab) {
-		fclose(f);
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+	struct log g = { 0 };
+	char *line = NULL;
+	size_t linecap = 0;
+	int r = 0;
+	while (r == 0 && getline(&line, &linecap, f) >= 0) {
+		g.lines++;
+		r = log_line(&g, line);
 	}
-	char line[1024], caller[160] = "";
-	uint64_t lines = 0, bad = 0;
-	while (fgets(line, sizeof(line), f)) {
-		lines++;
-		char *p = line;
-		caller[0] = '\0';
-		if (p[0] == '@') {
-			/* "@ CALLER OP ..." */
-			char *sp = strchr(p + 2, ' ');
-			if (!sp)
-				continue;
-			snprintf(caller, sizeof(caller), "%.*s", (int)(sp - p - 2), p + 2);
-			p = sp + 1;
-		}
-		char op;
-		unsigned long long a, sz = 0;
-		if (sscanf(p, "%c %llx %llx", &op, &a, &sz) < 2)
-			continue;
-		if (op == '+' || op == '>') {
-			if (n * 2 >= cap) {   /* grow the open-addressed table */
-				struct live *nt = calloc(cap * 2, sizeof(*nt));
-				if (!nt)
-					break;
-				for (size_t i = 0; i < cap; i++)
-					if (tab[i].used) {
-						size_t j = (tab[i].addr >> 4) & (cap * 2 - 1);
-						while (nt[j].used)
-							j = (j + 1) & (cap * 2 - 1);
-						nt[j] = tab[i];
-					}
-				free(tab);
-				tab = nt;
-				cap *= 2;
-			}
-			size_t j = (a >> 4) & (cap - 1);
-			while (tab[j].used && tab[j].addr != a)
-				j = (j + 1) & (cap - 1);
-			if (!tab[j].used)
-				n++;
-			tab[j] = (struct live){ a, sz, "", true };
-			snprintf(tab[j].caller, sizeof(tab[j].caller), "%s", caller[0] ? caller : "(unknown)");
-		} else if (op == '-' || op == '<') {
-			size_t j = (a >> 4) & (cap - 1);
-			while (tab[j].used && tab[j].addr != a)
-				j = (j + 1) & (cap - 1);
-			if (!tab[j].used) {
-				bad += op == '-';   /* freed what the trace never saw allocated */
-				continue;
-			}
-			/* remove, keeping the probe chains whole */
-			tab[j].used = false;
-			n--;
-			for (size_t k = (j + 1) & (cap - 1); tab[k].used; k = (k + 1) & (cap - 1)) {
-				struct live e = tab[k];
-				tab[k].used = false;
-				size_t h = (e.addr >> 4) & (cap - 1);
-				while (tab[h].used)
-					h = (h + 1) & (cap - 1);
-				tab[h] = e;
-			}
-		}
-	}
+	bool rerr = ferror(f);
+	free(line);
 	fclose(f);
-	struct bycaller *by = calloc(n + 1, sizeof(*by));
-	size_t nb = 0;
-	uint64_t tot = 0, cnt = 0;
-	for (size_t i = 0; by && i < cap; i++) {
-		if (!tab[i].used)
-			continue;
-		size_t k;
-		for (k = 0; k < nb && strcmp(by[k].caller, tab[i].caller); k++)
-			;
-		if (k == nb)
-			snprintf(by[nb++].caller, sizeof(by[0].caller), "%s", tab[i].caller);
-		by[k].count++;
-		by[k].bytes += tab[i].size;
-		tot += tab[i].size;
-		cnt++;
+	if (r < 0 || rerr) {
+		log_release(&g);
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s: %s", file, r < 0 ? "out of memory" : "read error");
 	}
+
+	/* Count per caller, sort the callers, then the blocks by caller's
+	 * place and address (only when they are listed). */
+	uint64_t tot = 0, cnt = 0;
+	for (size_t i = 0; i < g.cap; i++)
+		if (g.tab[i].used) {
+			g.c[g.tab[i].caller].count++;
+			g.c[g.tab[i].caller].bytes += g.tab[i].size;
+			tot += g.tab[i].size;
+			cnt++;
+		}
+	struct caller *by = calloc(g.nc + 1, sizeof(*by));
+	size_t nb = 0;
+	for (size_t i = 0; by && i < g.nc; i++)
+		if (g.c[i].count) {
+			by[nb] = g.c[i];
+			by[nb++].order = i;    /* for now: the caller's index */
+		}
 	if (by)
-		qsort(by, nb, sizeof(*by), cmp_by);
+		qsort(by, nb, sizeof(*by), cmp_callers);
+	size_t shown = by ? (nb < (size_t)topk ? nb : (size_t)topk) : 0;
+	struct live *bl = NULL;
+	size_t *first = NULL;   /* by sorted place: its first block in bl */
+	if (blocks && by) {
+		for (size_t k = 0; k < nb; k++)
+			g.c[by[k].order].order = k;
+		bl = malloc((cnt + 1) * sizeof(*bl));
+		first = calloc(shown + 2, sizeof(*first));
+		if (bl && first) {
+			size_t m = 0;
+			for (size_t i = 0; i < g.cap; i++)
+				if (g.tab[i].used && g.c[g.tab[i].caller].order < shown)
+					bl[m++] = g.tab[i];
+			for (size_t i = 0; i < m; i++)
+				first[g.c[bl[i].caller].order + 1]++;
+			for (size_t k = 1; k <= shown; k++)
+				first[k] += first[k - 1];
+			/* place each block after its caller's: a counting sort */
+			struct live *sorted = malloc((m + 1) * sizeof(*sorted));
+			size_t *at = calloc(shown + 1, sizeof(*at));
+			if (sorted && at) {
+				memcpy(at, first, shown * sizeof(*at));
+				for (size_t i = 0; i < m; i++)
+					sorted[at[g.c[bl[i].caller].order]++] = bl[i];
+				for (size_t k = 0; k < shown; k++)
+					qsort(sorted + first[k], first[k + 1] - first[k], sizeof(*sorted), cmp_blocks);
+				free(bl);
+				bl = sorted;
+				sorted = NULL;
+			} else {
+				blocks = false;
+			}
+			free(sorted);
+			free(at);
+		} else {
+			blocks = false;
+		}
+	}
+
+	/* Name the callers shown: only those, each object read once. */
+	int status = HS_EXIT_OK;
+	struct hs_symbols *sym = NULL;
+	struct hs_err err = { 0 };
+	unsigned debug = cli->no_debuginfo ? 0 : HS_DEBUG_LOCAL | (cli->no_debuginfod ? 0 : HS_DEBUG_DEBUGINFOD);
+	if (hs_symbols_new(pid, debug, &sym, &err) < 0) {
+		if (err.code == ENOENT || err.code == ESRCH)
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "no process %d (without --pid, callers are named from the "
+					     "files the log names)", (int)pid);
+		else
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		goto out;
+	}
+	struct named *nm = calloc(shown + 1, sizeof(*nm));
+	char **warned = NULL;
+	size_t nwarned = 0;
+	for (size_t k = 0; nm && k < shown; k++)
+		name_caller(cli, sym, pid, by[k].text, &nm[k], &warned, &nwarned, &status);
+	for (size_t i = 0; i < nwarned; i++)
+		free(warned[i]);
+	free(warned);
+
 	char fsz[HS_SIZE_BUF];
+	static const struct named none;
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
 		hs_json_obj_begin(j, NULL);
 		hs_json_str(j, "file", file);
-		hs_json_u64(j, "lines", lines);
+		if (pid > 0)
+			hs_json_i64(j, "pid", pid);
+		else
+			hs_json_null(j, "pid");
+		hs_json_str(j, "demangler", hs_symbols_demangler());
+		hs_json_u64(j, "lines", g.lines);
 		hs_json_u64(j, "not_freed", cnt);
 		hs_json_u64(j, "not_freed_bytes", tot);
-		hs_json_u64(j, "freed_unknown", bad);
+		hs_json_u64(j, "freed_unknown", g.freed_unknown);
 		hs_json_arr_begin(j, "callers");
-		for (size_t k = 0; k < nb && (long)k < topk; k++) {
+		for (size_t k = 0; k < shown; k++) {
 			hs_json_obj_begin(j, NULL);
-			hs_json_str(j, "caller", by[k].caller);
-			hs_json_u64(j, "count", by[k].count);
-			hs_json_u64(j, "bytes", by[k].bytes);
+			json_caller(j, &by[k], nm ? &nm[k] : &none);
+			if (blocks) {
+				hs_json_arr_begin(j, "blocks");
+				for (size_t i = first[k]; i < first[k + 1]; i++) {
+					hs_json_obj_begin(j, NULL);
+					hs_json_hex(j, "address", bl[i].addr);
+					hs_json_u64(j, "size", bl[i].size);
+					hs_json_obj_end(j);
+				}
+				hs_json_arr_end(j);
+			}
 			hs_json_obj_end(j);
 		}
 		hs_json_arr_end(j);
@@ -374,12 +695,23 @@ static int report(struct hs_cli *cli, const char *file, long topk)
 	} else {
 		printf("%" PRIu64 " blocks (%s) allocated and not freed in %s:\n", cnt, hs_fmt_size(tot, fsz), file);
 		printf("%10s %10s  %s\n", "BLOCKS", "BYTES", "CALLER");
-		for (size_t k = 0; k < nb && (long)k < topk; k++)
-			printf("%10" PRIu64 " %10" PRIu64 "  %s\n", by[k].count, by[k].bytes, by[k].caller);
+		for (size_t k = 0; k < shown; k++) {
+			printf("%10" PRIu64 " %10" PRIu64 "  ", by[k].count, by[k].bytes);
+			print_caller(&by[k], nm ? &nm[k] : &none);
+			for (size_t i = blocks ? first[k] : 0; blocks && i < first[k + 1]; i++)
+				printf("%23s%#018" PRIx64 " %10" PRIu64 "\n", "", bl[i].addr, bl[i].size);
+		}
 	}
+	for (size_t k = 0; nm && k < shown; k++)
+		free(nm[k].function);
+	free(nm);
+out:
+	hs_symbols_free(sym);
+	free(bl);
+	free(first);
 	free(by);
-	free(tab);
-	return HS_EXIT_OK;
+	log_release(&g);
+	return status;
 }
 
 int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
@@ -389,12 +721,16 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ "top", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "blocks", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *file = NULL;
 	int wait_ms = 3000;
 	long topk = 20;
+	long rpid = 0;
+	bool blocks = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -412,7 +748,20 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 				return hs_cli_usage(cli, "--top takes a positive count");
 			break;
 		case 'j': cli->json = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		case 'p':
+			errno = 0;
+			rpid = strtol(optarg, &end, 10);
+			if (!*optarg || *end || errno || rpid <= 0 || rpid > INT_MAX)
+				return hs_cli_usage(cli, "--pid takes a process id");
+			break;
+		case 'b': blocks = true; break;
+		case 'h':
+			fputs(help, stdout);
+			if (hs_symbols_demangler())
+				printf("\nC++ names are demangled with %s.\n", hs_symbols_demangler());
+			else
+				fputs("\nC++ names are left mangled: this heapscope was built without libbfd.\n", stdout);
+			return HS_EXIT_OK;
 		default: return hs_cli_usage(cli, "bad option");
 		}
 	}
@@ -422,7 +771,7 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 	if (!strcmp(what, "report")) {
 		if (optind + 1 != argc)
 			return hs_cli_usage(cli, "report takes one FILE");
-		return report(cli, argv[optind], topk);
+		return report(cli, argv[optind], topk, (pid_t)rpid, blocks);
 	}
 	if (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "status"))
 		return hs_cli_usage(cli, "'%s': start, stop, status or report", what);

@@ -12,11 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "debuginfo.h"
 #include "libc.h"
-#if HS_HAVE_DEBUGINFOD
-#include <elfutils/debuginfod.h>
-#endif
 
 /* ---- small ELF helpers ------------------------------------------------- */
 
@@ -75,30 +72,6 @@ static Elf_Data *section_data(struct elf_file *f, const char *name, GElf_Shdr *s
 	if (!scn || sh->sh_type == SHT_NOBITS)
 		return NULL;
 	return elf_getdata(scn, NULL);
-}
-
-static void build_id_hex(struct elf_file *f, char *out, size_t outsz)
-{
-	out[0] = '\0';
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	while ((scn = elf_nextscn(f->elf, scn))) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		Elf_Data *d = elf_getdata(scn, NULL);
-		size_t off = 0, noff, doff;
-		GElf_Nhdr nh;
-		while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((char *)d->d_buf + noff, "GNU", 4))
-				continue;
-			const unsigned char *id = (const unsigned char *)d->d_buf + doff;
-			size_t k = 0;
-			for (size_t i = 0; i < nh.n_descsz && k + 3 < outsz; i++)
-				k += snprintf(out + k, outsz - k, "%02x", id[i]);
-			return;
-		}
-	}
 }
 
 /* Look a symbol up in .symtab (and .dynsym); value is st_value. */
@@ -250,109 +223,30 @@ static uint64_t load_bias(struct elf_file *f, const struct hs_mapping *first)
 
 /* ---- debug info ------------------------------------------------------------ */
 
-static int try_debug(const char *path, const char *want_id, struct elf_file *df)
+/* The library's separate debug file (debuginfo.c), opened. */
+static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, unsigned debug, struct elf_file *df)
 {
-	if (elf_file_open(path, df) < 0)
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(lf, ".gnu_debuglink", &sh);
+	char name[256] = "";
+	if (d && d->d_size > 4)
+		snprintf(name, sizeof(name), "%.*s", (int)strnlen(d->d_buf, d->d_size), (const char *)d->d_buf);
+	struct hs_debuginfo_query q = {
+		.pid = pid,
+		.build_id = lc->build_id,
+		.map_path = lc->map_path,
+		.file = lc->file,
+		.debuglink = name[0] ? name : NULL,
+		.sources = debug,
+	};
+	if (hs_debuginfo_find(&q, lc->debuginfo, sizeof(lc->debuginfo), &lc->debuginfo_from) < 0)
 		return -ENOENT;
-	char id[81];
-	build_id_hex(df, id, sizeof(id));
-	if (want_id[0] && strcmp(id, want_id)) {
-		elf_file_close(df);
+	if (elf_file_open(lc->debuginfo, df) < 0) {
+		lc->debuginfo[0] = '\0';
+		lc->debuginfo_from = NULL;
 		return -ENOENT;
 	}
 	return 0;
-}
-
-static int find_debuginfo(pid_t pid, struct elf_file *lf, struct hs_libc *lc, struct elf_file *df)
-{
-	char path[PATH_MAX + 64];
-	const char *roots[2] = { "", NULL };
-	char rootbuf[64];
-	snprintf(rootbuf, sizeof(rootbuf), "/proc/%d/root", (int)pid);
-	roots[1] = rootbuf;
-	if (lc->build_id[0]) {
-		/* HEAPSCOPE_DEBUG_DIRS: more directories holding .build-id/
-		 * trees (colon-separated), searched first, as elfutils'
-		 * --debuginfo-path. */
-		const char *extra = getenv("HEAPSCOPE_DEBUG_DIRS");
-		while (extra && *extra) {
-			size_t n = strcspn(extra, ":");
-			snprintf(path, sizeof(path), "%.*s/.build-id/%.2s/%s.debug", (int)n, extra, lc->build_id,
-				 lc->build_id + 2);
-			if (n && try_debug(path, lc->build_id, df) == 0) {
-				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
-				lc->debuginfo_from = "build-id";
-				return 0;
-			}
-			extra += n + (extra[n] == ':');
-		}
-		for (int r = 0; r < 2; r++) {
-			snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", roots[r], lc->build_id,
-				 lc->build_id + 2);
-			if (try_debug(path, lc->build_id, df) == 0) {
-				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
-				lc->debuginfo_from = "build-id";
-				return 0;
-			}
-		}
-	}
-	GElf_Shdr sh;
-	Elf_Data *d = section_data(lf, ".gnu_debuglink", &sh);
-	if (d && d->d_size > 4) {
-		char name[256];
-		snprintf(name, sizeof(name), "%.*s", (int)strnlen(d->d_buf, d->d_size), (const char *)d->d_buf);
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", lc->map_path);
-		char *slash = strrchr(dir, '/');
-		if (slash)
-			*slash = '\0';
-		/* dir/NAME, dir/.debug/NAME, /usr/lib/debug/dir/NAME */
-		const char *mid[] = { "", "/.debug", NULL };
-		for (int r = 0; r < 2; r++)
-			for (int k = 0; k < 3; k++) {
-				if (mid[k])
-					snprintf(path, sizeof(path), "%s%s%s/%s", roots[r], dir, mid[k], name);
-				else
-					snprintf(path, sizeof(path), "%s/usr/lib/debug%s/%s", roots[r], dir, name);
-				if (try_debug(path, lc->build_id, df) == 0 && strcmp(path, lc->file)) {
-					snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", path);
-					lc->debuginfo_from = "debuglink";
-					return 0;
-				}
-			}
-	}
-#if HS_HAVE_DEBUGINFOD
-	/* Last, debuginfod (DEBUGINFOD_URLS), unless told not to.  It may
-	 * download: only when the local places have nothing. */
-	const char *urls = getenv("DEBUGINFOD_URLS");
-	if (lc->use_debuginfod && lc->build_id[0] && urls && *urls) {
-		unsigned char id[40];
-		size_t n = 0;
-		for (const char *p = lc->build_id; p[0] && p[1] && n < sizeof(id); p += 2) {
-			unsigned v;
-			if (sscanf(p, "%2x", &v) != 1)
-				break;
-			id[n++] = (unsigned char)v;
-		}
-		debuginfod_client *c = debuginfod_begin();
-		char *dpath = NULL;
-		int fd = c ? debuginfod_find_debuginfo(c, id, (int)n, &dpath) : -1;
-		if (fd >= 0) {
-			close(fd);
-			if (try_debug(dpath, lc->build_id, df) == 0) {
-				snprintf(lc->debuginfo, sizeof(lc->debuginfo), "%s", dpath);
-				lc->debuginfo_from = "debuginfod";
-				free(dpath);
-				debuginfod_end(c);
-				return 0;
-			}
-		}
-		free(dpath);
-		if (c)
-			debuginfod_end(c);
-	}
-#endif
-	return -ENOENT;
 }
 
 /* Struct member offsets from DWARF, as pahole reads them. */
@@ -768,7 +662,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 	lc->base = load_bias(&f, first);
 	if (!lc->major)
 		find_version(&f, lc);
-	build_id_hex(&f, lc->build_id, sizeof(lc->build_id));
+	hs_debuginfo_build_id(f.elf, lc->build_id, sizeof(lc->build_id));
 
 	const struct hs_layout *row = hs_layout_for_version(lc->major, lc->minor);
 	if (!row && !lc->major)
@@ -781,7 +675,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 
 	if (use_debuginfo) {
 		struct elf_file df;
-		if (find_debuginfo(pid, &f, lc, &df) == 0) {
+		if (find_debuginfo(pid, &f, lc, debug, &df) == 0) {
 			symbols_from(&df, lc);
 			struct hs_layout dl = lc->layout;
 			dl.name = "dwarf";

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "debuginfo.h"
 #include "err.h"
 #include "layout.h"
 #include "maps.h"
@@ -46,14 +47,8 @@ struct hs_libc {
 	bool have_layout;
 };
 
-/* Where debug info may come from: HS_DEBUG_LOCAL (/usr/lib/debug by
- * build-id, HEAPSCOPE_DEBUG_DIRS, .gnu_debuglink, an unstripped .symtab),
- * HS_DEBUG_DEBUGINFOD (libdebuginfod with DEBUGINFOD_URLS, when built with
- * it, and only when nothing local was found). */
-enum { HS_DEBUG_LOCAL = 1, HS_DEBUG_DEBUGINFOD = 2 };
-
 /* Find and read the C library of pid, with debug info from the sources in
- * debug (0 ignores any: --no-debuginfo).  Errors: -ENOTSUP for another
+ * debug (HS_DEBUG_*; 0 ignores any: --no-debuginfo).  Errors: -ENOTSUP for another
  * allocator or libc (the message names it), -ENOENT for no libc at all.
  * Needs no stop. */
 int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct hs_libc *libc, struct hs_err *err);
