@@ -20,7 +20,7 @@
 #include "trim.h"
 
 static const char help[] =
-	"usage: heapscope mtrace start [--file PATH] PID\n"
+	"usage: heapscope mtrace start [--file PATH] [--inject] PID\n"
 	"       heapscope mtrace stop PID\n"
 	"       heapscope mtrace status PID\n"
 	"       heapscope mtrace report [--pid PID] [--top K] [--blocks] [--json] FILE\n"
@@ -28,8 +28,9 @@ static const char help[] =
 	"start: set MALLOC_TRACE=PATH in PID and call glibc's mtrace(); stop: call\n"
 	"muntrace().  On glibc 2.34 and later the tracer lives in libc_malloc_debug.so,\n"
 	"and traces only a process that loaded it at start (LD_PRELOAD); without it,\n"
-	"nothing is done to the target and the exit status is 2.  The calls are made\n"
-	"only when no thread is inside malloc, as heapscope trim makes them.\n"
+	"nothing is done to the target and the exit status is 2, unless --inject.\n"
+	"The calls are made only when no thread is inside malloc, as heapscope trim\n"
+	"makes them.\n"
 	"PATH (default /tmp/mtrace.PID.log) is opened by the target, inside its own\n"
 	"mount namespace.\n"
 	"Starting while the target traces, or stopping while it does not, is refused.\n"
@@ -41,6 +42,9 @@ static const char help[] =
 	"(the log must be its own), else the files the log names.\n"
 	"\n"
 	"  --file PATH      where the target writes the trace\n"
+	"  --inject         glibc 2.34+ without the preload: load libc_malloc_debug.so\n"
+	"                   into PID and route its malloc family there (GOT slots\n"
+	"                   rewritten, all threads stopped; stop puts them back)\n"
 	"  --wait MS        how long to retry while a thread is inside malloc (3000)\n"
 	"  --top K          report: the K callers with most bytes (default 20)\n"
 	"  --pid PID        report: name callers from PID's mappings (never stopped)\n"
@@ -102,15 +106,24 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	char file[PATH_MAX];
 	bool on = tracing(pid, file, sizeof(file));
+	struct hs_inject_report ir;
+	bool injected = on && hs_inject_recorded(pid, &ir) == 1 && !strcmp(ir.log, file);
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
 		hs_json_obj_begin(j, NULL);
 		hs_json_i64(j, "pid", pid);
 		hs_json_bool(j, "tracing", on);
-		if (on)
+		if (on) {
 			hs_json_str(j, "file", file);
+			hs_json_bool(j, "injected", injected);
+			if (injected)
+				hs_json_u64(j, "slots", ir.slots);
+		}
 		hs_json_obj_end(j);
 		hs_json_finish(j);
+	} else if (on && injected) {
+		printf("pid %d is tracing into %s, through %s injected (%zu GOT slots routed to it)\n", (int)pid, file,
+		       ir.dbg_path, ir.slots);
 	} else if (on) {
 		printf("pid %d is tracing into %s\n", (int)pid, file);
 	} else {
@@ -119,7 +132,62 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 	return HS_EXIT_OK;
 }
 
-static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait_ms, pid_t pid)
+/* start --inject, and the stop of an injected trace */
+static int injected(struct hs_cli *cli, bool start, const char *file, int wait_ms, const struct hs_snapshot *s)
+{
+	struct hs_inject_opts io = { .log = file, .wait_ms = wait_ms, .timeout_ms = 10000 };
+	struct hs_inject_report rep;
+	struct hs_err err = { 0 };
+	pid_t pid = s->pid;
+	int r = start ? hs_inject_start(s, &io, &rep, &err) : hs_inject_stop(s, &io, &rep, &err);
+	if (r == -EAGAIN && !start && rep.slots)
+		return hs_cli_fail(cli, HS_EXIT_REFUSED, "%zu GOT slots put back, but muntrace() was not safe within %d ms: "
+				   "%s; the log stays open: run stop again", rep.slots, wait_ms, rep.call.unsafe);
+	if (r == -EAGAIN)
+		return hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call into malloc within %d ms: %s (nothing was called)",
+				   wait_ms, rep.call.unsafe);
+	if (r < 0)
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
+				   start && rep.call.done ? " (undone: no slot changed, tracing off; the library stays loaded)"
+							  : "");
+	if (cli->json) {
+		struct hs_json *j = &cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_str(j, "action", start ? "start" : "stop");
+		hs_json_bool(j, "tracing", start);
+		hs_json_str(j, "file", rep.log);
+		hs_json_str(j, "tracer", rep.dbg_path);
+		hs_json_bool(j, "injected", true);
+		hs_json_u64(j, start ? "slots_routed" : "slots_restored", rep.slots);
+		if (start)
+			hs_json_u64(j, "objects", rep.objects);
+		hs_json_u64(j, start ? "slots_left" : "slots_changed_since", rep.left);
+		hs_json_i64(j, "thread", rep.call.tid);
+		hs_json_u64(j, "attempts", (uint64_t)rep.call.attempts);
+		hs_json_u64(j, "pause_us", rep.call.pause_us);
+		hs_json_u64(j, "call_us", rep.call.call_us);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else if (start) {
+		char f[HS_SIZE_BUF];
+		printf("tracing pid %d into %s: %s %s, %zu GOT slots in %zu objects routed to it; target paused %s; stop "
+		       "with: heapscope mtrace stop %d\n",
+		       (int)pid, rep.log, rep.dbg_path, rep.loaded_before ? "(already loaded)" : "loaded", rep.slots,
+		       rep.objects, hs_fmt_us(rep.call.pause_us, f), (int)pid);
+	} else {
+		char f[HS_SIZE_BUF];
+		printf("tracing of pid %d stopped: %s closed, %zu GOT slots put back%s; %s stays loaded; target paused %s\n",
+		       (int)pid, rep.log, rep.slots, rep.left ? " (some changed by the process since: left alone)" : "",
+		       rep.dbg_path, hs_fmt_us(rep.call.pause_us, f));
+	}
+	if (rep.left && !start)
+		hs_cli_warn(cli, "%zu GOT slots no longer held the tracer's address and were left as the process set them",
+			    rep.left);
+	return HS_EXIT_OK;
+}
+
+static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *file, int wait_ms, pid_t pid)
 {
 	struct hs_snapshot s;
 	struct hs_snapshot_opts o;
@@ -146,12 +214,41 @@ static int start_stop(struct hs_cli *cli, bool start, const char *file, int wait
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is not tracing: nothing to stop", (int)pid);
 		goto out;
 	}
+	struct hs_inject_report ir;
+	if (!start && hs_inject_recorded(pid, &ir) == 1 && !strcmp(ir.log, current)) {
+		status = injected(cli, false, current, wait_ms, &s);
+		goto out;
+	}
 	struct hs_libc dbg;
 	bool have_dbg;
 	const char *why = NULL;
+	bool modern = !(s.libc.major == 2 && s.libc.minor < 34);
 	if (tracer(&s, &dbg, &have_dbg, &why) < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", why);
+		if (start && inject && modern)
+			status = injected(cli, true, file, wait_ms, &s);
+		else
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", why);
 		goto out;
+	}
+	if (start && have_dbg) {
+		/* loaded, but is malloc routed to it?  Preloaded it is; loaded
+		 * late (an earlier --inject, a dlopen) it is not */
+		bool routed = false;
+		if (hs_inject_routed(pid, &s.maps, s.mem, &routed, &err) < 0) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+			goto out;
+		}
+		if (!routed && inject) {
+			status = injected(cli, true, file, wait_ms, &s);
+			goto out;
+		}
+		if (!routed) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL,
+					     "%s is loaded in pid %d but malloc does not go through it (it was loaded late): "
+					     "mtrace() would log nothing; use start --inject",
+					     dbg.map_path, (int)pid);
+			goto out;
+		}
 	}
 	struct hs_call calls[2];
 	memset(calls, 0, sizeof(calls));
@@ -718,6 +815,7 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
+		{ "inject", no_argument, NULL, 'i' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "top", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
@@ -727,6 +825,7 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	const char *file = NULL;
+	bool inject = false;
 	int wait_ms = 3000;
 	long topk = 20;
 	long rpid = 0;
@@ -737,6 +836,7 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		char *end;
 		switch (c) {
 		case 'f': file = optarg; break;
+		case 'i': inject = true; break;
 		case 'w':
 			wait_ms = (int)strtol(optarg, &end, 10);
 			if (*end || wait_ms < 0)
@@ -792,5 +892,7 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		snprintf(def, sizeof(def), "/tmp/mtrace.%d.log", (int)pid);
 		file = def;
 	}
-	return start_stop(cli, !strcmp(what, "start"), file, wait_ms, pid);
+	if (inject && strcmp(what, "start"))
+		return hs_cli_usage(cli, "--inject goes with start");
+	return start_stop(cli, !strcmp(what, "start"), inject, file, wait_ms, pid);
 }

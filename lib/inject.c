@@ -366,15 +366,29 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 		hs_state_remove(pid, "mtrace");
 		goto out;
 	}
+	/* 1. the slots back, every thread stopped: no call enters the tracer
+	 * any more, and the threads inside it leave it */
+	if (n) {
+		struct hs_session *ses;
+		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
+			goto out;
+		rep->left = put_back(ses, v, n);
+		rep->slots = n - rep->left;
+		hs_session_detach(ses, NULL);
+		rep->call.pause_us += hs_session_last_pause_us();
+		char line[2 * PATH_MAX + 32];
+		snprintf(line, sizeof(line), "file %s\ninject %s\n", rep->log, rep->dbg_path);
+		if ((r = hs_state_write(pid, "mtrace", line, err)) < 0)
+			goto out;
+	}
+	/* 2. muntrace() once no thread is inside the tracer: a thread past
+	 * its "tracing?" test would write to the stream muntrace clears */
 	struct hs_code_range extra[5];
 	size_t nextra = hs_inject_tracer_code(&s->maps, extra, 1);
 	nextra += loader_code(&s->maps, extra + nextra, 4);
 	struct hs_session *ses;
 	if ((r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err)) < 0)
 		goto out;
-	/* the slots first: from here on nothing is traced, then the log ends */
-	rep->left = put_back(ses, v, n);
-	rep->slots = n - rep->left;
 	r = call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, err);
 	hs_call_end(ses, &rep->call);
 	if (r == 0)

@@ -47,8 +47,10 @@ int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, 
  * back, muntrace called) except a loaded library. */
 int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
 		    struct hs_err *err);
-/* Put back the slots recorded at start, then muntrace().  -ENOENT: no
- * record of an injection for this process. */
+/* Put back the slots recorded at start (one stop), then, once no thread
+ * is inside the tracer, muntrace() (another).  -ENOENT: no record of an
+ * injection for this process; -EAGAIN: the slots are back (rep->slots)
+ * but muntrace() was never safe within wait_ms; a new stop finishes. */
 int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
 		   struct hs_err *err);
 /* 1 if an injection is recorded for pid (rep: library, log, slots), 0 if not. */
