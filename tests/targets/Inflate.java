@@ -17,6 +17,8 @@
  * "READY <pid> <kept pairs>" and answers lines on stdin:
  *
  *   PING   -> "PONG <spin rounds> <gc count>"   (both keep growing)
+ *   BURST N -> "BURST OK <kept>": N more Deflater/Inflater pairs on this
+ *             thread, every 16th and the last kept, the others ended
  *   CHECK  -> "CHECK OK <pairs>" when every kept pair still compresses and
  *             inflates the data back exactly, else "CHECK FAIL <why>"
  *
@@ -191,6 +193,13 @@ public class Inflate {
                 System.out.println("PONG " + spins.get() + " " + gcCount());
             else if (line.equals("CHECK"))
                 System.out.println(check());
+            else if (line.startsWith("BURST ")) {
+                /* more Inflater work, on this thread: every 16th pair and
+                 * the last are kept (their zlib state stays allocated) */
+                int before = keptD.size();
+                work(Integer.parseInt(line.substring(6).trim()));
+                System.out.println("BURST OK " + (keptD.size() - before));
+            }
             else
                 System.out.println("? " + line);
             System.out.flush();
