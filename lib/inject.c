@@ -54,7 +54,7 @@ size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r
 		return 0;
 	/* muntrace() clears the stream a thread past the "tracing?" test
 	 * is about to write to: no thread at all may be in there */
-	*r = (struct hs_code_range){ lo, hi, "libc_malloc_debug.so (the tracer)", true };
+	*r = (struct hs_code_range){ lo, hi, "libc_malloc_debug.so (the tracer)", true, false, 0 };
 	return 1;
 }
 
@@ -93,17 +93,58 @@ int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, 
 	return r;
 }
 
-/* The dynamic loader's code: a thread in dlopen, dlclose or a lazy
- * binding holds its lock or is writing a GOT slot. */
-static size_t loader_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max)
+/* The dynamic loader: its three recursive locks (dlopen and dladdr hold
+ * _dl_load_lock, dl_iterate_phdr _dl_load_write_lock, TLS set-up
+ * _dl_load_tls_lock) must be free, and the calling thread must not be in
+ * its code (a lazy binding half done).  The locks' offsets in
+ * _rtld_global by version (docs/INJECT.md, section 5) are checked before
+ * use: _dl_nns before them small, each mutex of the recursive kind.
+ * Unknown, the loader's code is looked for in the caller's stack too, as
+ * for malloc. */
+static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+			  struct hs_code_range *r, size_t max)
 {
 	size_t n = 0;
+	const struct hs_mapping *first = NULL;
 	for (size_t i = 0; i < maps->n && n < max; i++) {
 		const struct hs_mapping *m = &maps->v[i];
 		const char *b = strrchr(m->path, '/');
-		if (b && !strncmp(b + 1, "ld-", 3) && m->perms[2] == 'x')
-			r[n++] = (struct hs_code_range){ m->start, m->end, "the dynamic loader", false };
+		if (!b || strncmp(b + 1, "ld-", 3))
+			continue;
+		if (m->offset == 0 && !first)
+			first = m;
+		if (m->perms[2] == 'x')
+			r[n++] = (struct hs_code_range){ m->start, m->end, "the dynamic loader", false, false, 0 };
 	}
+	uint64_t off = 0;
+	if (libc->major == 2 && libc->minor == 34)
+		off = 2440;
+	else if (libc->major == 2 && libc->minor >= 35 && libc->minor <= 41)
+		off = 2568;
+	else if (libc->major == 2 && libc->minor >= 42)
+		off = 1800;
+	struct hs_libc ld;
+	uint64_t g;
+	if (!first || !off || n + 3 > max)
+		return n;
+	memset(&ld, 0, sizeof(ld));
+	snprintf(ld.file, sizeof(ld.file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, first->start, first->end);
+	ld.base = first->start;
+	uint64_t nns;
+	uint32_t kind[3];
+	if (hs_libc_lookup_object(&ld, "_rtld_global", &g) < 0 || hs_mem_u64(mem, g + off - 8, &nns) < 0 || nns < 1 ||
+	    nns > 16)
+		return n;
+	for (int k = 0; k < 3; k++)
+		if (hs_mem_read(mem, g + off + 40 * k + 16, &kind[k], 4) < 0 || kind[k] != 1)
+			return n;
+	static const char *const what[3] = { "the dynamic loader's lock (_dl_load_lock)",
+					     "the dynamic loader's write lock (_dl_load_write_lock)",
+					     "the dynamic loader's TLS lock (_dl_load_tls_lock)" };
+	for (size_t i = 0; i < n; i++)
+		r[i].pc_only = true;
+	for (int k = 0; k < 3; k++)
+		r[n++] = (struct hs_code_range){ 0, 0, what[k], false, false, g + off + 40 * k };
 	return n;
 }
 
@@ -161,8 +202,8 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 			return hs_err_set(err, ENOTSUP, "pid %d sets %s (0x%" PRIx64 "): the injected tracer would call it; "
 					  "nothing done", (int)pid, hooks[i], v);
 	}
-	struct hs_code_range extra[4];
-	size_t nextra = loader_code(&s->maps, extra, 4);
+	struct hs_code_range extra[8];
+	size_t nextra = loader_code(pid, &s->libc, &s->maps, s->mem, extra, 8);
 	struct hs_session *ses;
 	int r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err);
 	if (r < 0)
@@ -383,9 +424,9 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	}
 	/* 2. muntrace() once no thread is inside the tracer: a thread past
 	 * its "tracing?" test would write to the stream muntrace clears */
-	struct hs_code_range extra[5];
+	struct hs_code_range extra[9];
 	size_t nextra = hs_inject_tracer_code(&s->maps, extra, 1);
-	nextra += loader_code(&s->maps, extra + nextra, 4);
+	nextra += loader_code(pid, &s->libc, &s->maps, s->mem, extra + nextra, 8);
 	struct hs_session *ses;
 	if ((r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err)) < 0)
 		goto out;

@@ -67,9 +67,13 @@ static void caller_check(struct hs_session *ses, struct hs_snapshot *s, const st
 			 const struct code_ranges *all_code, pid_t tid, bool only_all, char *why, size_t whysz)
 {
 	struct code_ranges sub = { 0 };
+	struct code_ranges deep = { 0 };    /* those checked in the stack too */
 	for (size_t i = 0; i < all_code->n; i++)
-		if (!only_all || all_code->r[i].all)
+		if ((!only_all || all_code->r[i].all) && !all_code->r[i].lock) {
 			sub.r[sub.n++] = all_code->r[i];
+			if (!all_code->r[i].pc_only)
+				deep.r[deep.n++] = all_code->r[i];
+		}
 	const struct code_ranges *code = &sub;
 	if (!sub.n)
 		return;
@@ -91,7 +95,7 @@ static void caller_check(struct hs_session *ses, struct hs_snapshot *s, const st
 	while (words >= 8 && hs_mem_read(s->mem, r.sp, stack, 8 * words) < 0)
 		words /= 2;
 	for (size_t k = 0; k < words; k++)
-		if ((what = in_code(code, stack[k]))) {
+		if ((what = in_code(&deep, stack[k]))) {
 			snprintf(why, whysz, "thread %d is in a call made from %s (return address 0x%" PRIx64 " on its stack)",
 				 (int)tid, what, stack[k]);
 			return;
@@ -126,6 +130,13 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct hs_
 			return false;
 		}
 	hs_heap_release(&h);
+	for (size_t i = 0; i < code->n; i++) {
+		uint32_t lw[3];
+		if (code->r[i].lock && hs_mem_read(s->mem, code->r[i].lock, lw, sizeof(lw)) == 0 && lw[0]) {
+			snprintf(why, whysz, "%s is held by thread %u", code->r[i].what, lw[2]);
+			return false;
+		}
+	}
 	/* the main thread first (its stack is the largest), then the others;
 	 * the first one's reason is the one reported */
 	const pid_t *tids;
@@ -165,7 +176,7 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 	code.n = 1;
 	for (size_t i = 0; maps && i < maps->n && code.n < 8; i++)
 		if (strstr(maps->v[i].path, "libc_malloc_debug") && maps->v[i].perms[2] == 'x')
-			code.r[code.n++] = (struct hs_code_range){ maps->v[i].start, maps->v[i].end, "malloc", false };
+			code.r[code.n++] = (struct hs_code_range){ maps->v[i].start, maps->v[i].end, "malloc", false, false, 0 };
 	for (size_t i = 0; i < nextra && code.n < sizeof(code.r) / sizeof(code.r[0]); i++)
 		code.r[code.n++] = extra[i];
 	struct hs_call_return cr;

@@ -55,6 +55,9 @@ struct hs_code_range {
 	uint64_t lo, hi;
 	const char *what;        /* "malloc", "the dynamic loader" */
 	bool all;                /* no thread at all may be in it, not only the caller */
+	bool pc_only;            /* only the program counter is checked, not the stack */
+	uint64_t lock;           /* instead of code: a pthread mutex that must be free
+	                            (its __lock word 0; __owner, the holder's TID, at +8) */
 };
 
 /* Stop pid once no thread is inside malloc (or the extra code) and every

@@ -242,3 +242,42 @@ PY
 kill -TERM "$A" "$B"
 wait_target "$A"
 wait_target "$B"
+
+echo
+echo "== mtrace: the cost of a malloc + free pair in the target, while traced"
+# pairs (tests/bench/pairs.c) times N pairs itself: untraced; with glibc's
+# tracer injected by heapscope mtrace start --inject; with the tracer
+# preloaded (LD_PRELOAD=libc_malloc_debug.so.0, started by heapscope mtrace
+# start); under heaptrack's preload mode (heaptrack PROGRAM), if installed.
+PAIRS=${PAIRS:-$(dirname "$HS")/../tests/pairs}
+N=2000000
+plain=$("$PAIRS" "$N" | awk '{ print $3 }')
+traced_pairs()   # traced_pairs [ENV...]: pairs started waiting, traced by heapscope
+{
+	local out=$HS_TMP/pairs.out p
+	env "$@" "$PAIRS" "$N" wait >"$out" 2>&1 &
+	p=$!
+	for _ in $(seq 50); do grep -q READY "$out" && break; sleep 0.1; done
+	"$HS" mtrace start $INJECT --file "$HS_TMP/pairs.log" "$p" >/dev/null
+	kill -USR2 "$p"
+	for _ in $(seq 600); do grep -q '^PAIRS' "$out" && break; sleep 0.1; done
+	"$HS" mtrace stop "$p" >/dev/null
+	kill -TERM "$p"
+	wait "$p" 2>/dev/null || :
+	echo "$(awk '/^PAIRS/ { print $3 }' "$out") $(grep -c '' "$HS_TMP/pairs.log")"
+	rm -f "$HS_TMP/pairs.log"
+}
+DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
+INJECT=--inject
+read -r injected injected_lines < <(traced_pairs)
+INJECT=
+read -r preloaded _ < <(traced_pairs LD_PRELOAD="$DBG")
+echo "untraced:                    $plain ns per pair"
+echo "mtrace --inject (heapscope): $injected ns per pair ($injected_lines log lines); $(awk -v a="$injected" -v b="$plain" 'BEGIN { printf "%.0fx", a / b }') untraced"
+echo "mtrace, preloaded:           $preloaded ns per pair; injected / preloaded = $(awk -v a="$injected" -v b="$preloaded" 'BEGIN { printf "%.2fx", a / b }')"
+if command -v heaptrack >/dev/null; then
+	ht=$(cd "$HS_TMP" && heaptrack -o "$HS_TMP/ht" "$PAIRS" "$N" 2>/dev/null | awk '/^PAIRS/ { print $3 }')
+	echo "heaptrack (preload mode):    $ht ns per pair; mtrace --inject / heaptrack = $(awk -v a="$injected" -v b="$ht" 'BEGIN { printf "%.2fx", a / b }')"
+else
+	echo "heaptrack: not installed (apt-get install heaptrack)"
+fi

@@ -130,6 +130,22 @@ else
 	not_ok "target: status $st, TracerPid $tracer: $(cat "$HS_TMP/rounds.out")"
 fi
 
+# --- a thread inside dlopen (its library's constructor never returns)
+# holds the dynamic loader's lock: the injected dlopen would wait for it
+if [ -n "${SLOWINIT:-}" ] && [ -e "$SLOWINIT" ]; then
+	start_target "$(target simple)" in-dlopen "$SLOWINIT"
+	rc=0
+	"$HS" mtrace start --inject --wait 300 --file "$HS_TMP/none.log" "$TARGET_PID" >/dev/null 2>"$HS_TMP/err" || rc=$?
+	if [ "$rc" = 75 ] && grep -q "_dl_load_lock) is held by thread [1-9]" "$HS_TMP/err" && [ ! -e "$HS_TMP/none.log" ] &&
+		! grep -q libc_malloc_debug "/proc/$TARGET_PID/maps" && check_untouched "$TARGET_PID"; then
+		ok "refused while a thread holds the loader's lock (exit 75), nothing loaded: $(cat "$HS_TMP/err")"
+	else
+		not_ok "in-dlopen: exit $rc: $(cat "$HS_TMP/err")"
+	fi
+else
+	echo "ok - loader lock refusal # SKIP the slowinit library was not built"
+fi
+
 # --- 50 start/stop cycles on 8 threads churning malloc
 start_target "$(target churn)" 8
 C=$TARGET_PID

@@ -7,6 +7,8 @@
  *   corrupt-size           a small-bin chunk whose size field is garbage
  *   regs, regs-nocue       spins checking its registers (see regs())
  *   in-malloc              its one thread blocked inside malloc_info, for good
+ *   in-dlopen LIB          a thread inside dlopen(LIB) for good (LIB's
+ *                          constructor never returns)
  *
  * Every mode writes "READY <pid>\n" with write(2) and waits in pause() until
  * SIGTERM.  Nothing here uses stdio after the heap is built: the first printf
@@ -16,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -365,9 +368,31 @@ static void in_malloc(void)
 	_exit(97);
 }
 
+/* in-dlopen LIB: a thread dlopens LIB, whose constructor never returns:
+ * the dynamic loader's lock stays held (an injected dlopen must wait). */
+static const char *dlopen_path;
+static void *opener(void *arg)
+{
+	(void)arg;
+	dlopen(dlopen_path, RTLD_NOW);
+	return NULL;
+}
+
+static void in_dlopen(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, opener, NULL);
+	usleep(300000);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
+	if (argc == 3 && strcmp(argv[1], "in-dlopen") == 0) {
+		dlopen_path = argv[2];
+		in_dlopen();
+		ready_and_block();
+	}
 	if (argc != 2)
 		goto usage;
 	if (strcmp(argv[1], "nomalloc") == 0)
@@ -400,6 +425,6 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|in-malloc\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|in-malloc|in-dlopen LIB\n");
 	return 99;
 }
