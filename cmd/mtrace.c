@@ -88,12 +88,16 @@ static bool tracing(pid_t pid, char *file, size_t len)
 {
 	char rec[PATH_MAX + 16];
 	if (hs_state_read(pid, "mtrace", rec, sizeof(rec)) == 0 && !strncmp(rec, "file ", 5)) {
+		bool injection = strstr(rec, "\ninject ") != NULL;
 		rec[strcspn(rec, "\n")] = '\0';
 		if (hs_proc_has_open(pid, rec + 5) == 0) {
 			snprintf(file, len, "%s", rec + 5);
 			return true;
 		}
-		hs_state_remove(pid, "mtrace");   /* stopped by someone else */
+		/* stopped by someone else; but an injection's record is what
+		 * puts its slots back, so it stays until stop */
+		if (!injection)
+			hs_state_remove(pid, "mtrace");
 	}
 	return hs_proc_open_file_with(pid, "= Start", file, len) == 0;
 }
@@ -210,13 +214,15 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 				     (int)pid, current);
 		goto out;
 	}
-	if (!start && !on) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is not tracing: nothing to stop", (int)pid);
+	/* an injection is undone from its record, its log open or not (a
+	 * program may have closed it: its slots still go to the tracer) */
+	struct hs_inject_report ir;
+	if (!start && hs_inject_recorded(pid, &ir) == 1) {
+		status = injected(cli, false, ir.log, wait_ms, &s);
 		goto out;
 	}
-	struct hs_inject_report ir;
-	if (!start && hs_inject_recorded(pid, &ir) == 1 && !strcmp(ir.log, current)) {
-		status = injected(cli, false, current, wait_ms, &s);
+	if (!start && !on) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is not tracing: nothing to stop", (int)pid);
 		goto out;
 	}
 	struct hs_libc dbg;

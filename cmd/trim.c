@@ -144,14 +144,17 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 			       a ? hs_fmt_size(ret, f[3]) : "");
 		}
 	}
-	uint64_t returned = !o.dry_run && tb > ta ? tb - ta : 0;
+	bool after = !o.dry_run && t.have_after;
+	uint64_t returned = after && tb > ta ? tb - ta : 0;
 	if (cli->json) {
 		hs_json_arr_end(j);
 		hs_json_u64(j, "resident_before", tb);
 		hs_json_u64(j, "trimmable", tp);
-		if (!o.dry_run) {
+		if (after) {
 			hs_json_u64(j, "resident_after", ta);
 			hs_json_u64(j, "returned", returned);
+		}
+		if (!o.dry_run) {
 			hs_json_bool(j, "called", t.called);
 			hs_json_u64(j, "return_value", t.ret);
 			hs_json_i64(j, "thread", t.tid);
@@ -168,10 +171,14 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	} else {
 		printf("\n%s(%" PRIu64 ") returned %" PRIu64 " in thread %d: %s returned to the system (predicted %s); "
 		       "target paused %s",
-		       o.function, o.pad, t.ret, (int)t.tid, hs_fmt_size(returned, f[0]), hs_fmt_size(tp, f[1]),
+		       o.function, o.pad, t.ret, (int)t.tid, after ? hs_fmt_size(returned, f[0]) : "?", hs_fmt_size(tp, f[1]),
 		       hs_fmt_us(t.pause_us, f[2]));
 		printf(", the call itself %s%s\n", hs_fmt_us(t.call_us, f[3]),
 		       t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
+	}
+	if (!o.dry_run && !t.have_after) {
+		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
+		status = HS_EXIT_PARTIAL;
 	}
 	if (!cli->json && is_java(pid))
 		printf("note: this is a JVM; JDK 17.0.9 and later trim their own heap: jcmd %d System.trim_native_heap\n",

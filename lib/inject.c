@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "got.h"
@@ -236,8 +237,8 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	}
 	/* the slots are written with every thread stopped, or not at all */
 	if (hs_session_released(ses)) {
-		r = hs_err_set(err, ETIMEDOUT, "the calls outlived --timeout and the other threads were let go: no slot "
-			       "changed (%s stays loaded)", rep->dbg_path);
+		r = hs_err_set(err, ETIMEDOUT, "the calls outlived %d ms and the other threads were let go: no slot "
+			       "changed (%s stays loaded)", o->timeout_ms, rep->dbg_path);
 		goto out;
 	}
 	/* 2. where it is, and the slots to route to it */
@@ -275,8 +276,8 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 		goto out;
 	}
 	if (hs_session_released(ses)) {
-		r = hs_err_set(err, ETIMEDOUT, "mtrace() outlived --timeout and the other threads were let go: no slot "
-			       "changed");
+		r = hs_err_set(err, ETIMEDOUT, "mtrace() outlived %d ms and the other threads were let go: no slot "
+			       "changed", o->timeout_ms);
 		goto out;
 	}
 	size_t objs = 0, last_obj = (size_t)-1;
@@ -411,8 +412,26 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	 * any more, and the threads inside it leave it */
 	if (n) {
 		struct hs_session *ses;
-		if ((r = hs_session_attach(pid, 2000, &ses, err)) < 0)
-			goto out;
+		uint64_t t0 = 0;
+		struct timespec now;
+		for (;;) {
+			/* threads slow to stop (a loaded machine): again, up to wait_ms */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+			t0 = t0 ? t0 : ms;
+			struct hs_err e = { 0 };
+			if ((r = hs_session_attach(pid, 2000, &ses, &e)) == 0)
+				break;
+			if (r != -ETIMEDOUT || ms - t0 > (uint64_t)o->wait_ms) {
+				snprintf(rep->call.unsafe, sizeof(rep->call.unsafe), "%s", e.msg);
+				if (err)
+					*err = e;
+				r = r == -ETIMEDOUT ? -EAGAIN : r;
+				goto out;
+			}
+			struct timespec ts = { 0, 20000000 };
+			nanosleep(&ts, NULL);
+		}
 		rep->left = put_back(ses, v, n);
 		rep->slots = n - rep->left;
 		hs_session_detach(ses, NULL);
@@ -432,6 +451,8 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 		goto out;
 	r = call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, err);
 	hs_call_end(ses, &rep->call);
+	if (r == 0 && hs_proc_has_open(pid, rep->log) == 0)
+		r = hs_err_set(err, EIO, "muntrace() ran but %s is still open: tracing is still on", rep->log);
 	if (r == 0)
 		hs_state_remove(pid, "mtrace");
 out:

@@ -253,11 +253,40 @@ int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *
 	return r;
 }
 
+/* snap, again while the threads do not stop in time, up to o->wait_ms:
+ * then -EAGAIN with t->unsafe saying why. */
+static int snap_retry(pid_t pid, const struct hs_trim_opts *o, struct hs_snapshot *s, struct hs_trim *t,
+		      struct hs_err *err)
+{
+	uint64_t deadline = now_us() + (uint64_t)o->wait_ms * 1000;
+	for (;;) {
+		struct hs_err e = { 0 };
+		int r = snap(pid, o, s, &e);
+		if (r != -ETIMEDOUT) {
+			if (r < 0 && err)
+				*err = e;
+			return r;
+		}
+		hs_snapshot_release(s);
+		memset(s, 0, sizeof(*s));
+		s->pagemap_fd = -1;
+		t->attempts++;
+		snprintf(t->unsafe, sizeof(t->unsafe), "%s", e.msg);
+		if (now_us() > deadline)
+			return -EAGAIN;
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, struct hs_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->before.pagemap_fd = t->after.pagemap_fd = -1;
-	int r = snap(pid, o, &t->before, err);
+	/* Threads that do not stop in time for a look (a loaded machine) are,
+	 * like an unsafe moment, waited out up to wait_ms: a refusal, not a
+	 * failure.  Nothing is changed by a look. */
+	int r = snap_retry(pid, o, &t->before, t, err);
 	if (r < 0 || o->dry_run)
 		return r;
 	struct hs_call call = { .nargs = 1, .args = { o->pad } };
@@ -267,7 +296,7 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	r = hs_call_safely(pid, &t->before.libc, &t->before.maps, t->before.mem, NULL, 0, &call, 1, o->wait_ms,
 			   o->call_timeout_ms,
 			   &rep, err);
-	t->attempts = rep.attempts;
+	t->attempts += rep.attempts;
 	t->pause_us = rep.pause_us;
 	t->call_us = rep.call_us;
 	t->tid = rep.tid;
@@ -277,7 +306,12 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 		return r;
 	t->called = true;
 	t->ret = rep.ret[0];
-	return snap(pid, o, &t->after, err);
+	/* done: a look after that cannot be had is no failure of the trim */
+	struct hs_err e = { 0 };
+	t->have_after = snap_retry(pid, o, &t->after, t, &e) == 0;
+	if (!t->have_after)
+		snprintf(t->unsafe, sizeof(t->unsafe), "%s", e.msg[0] ? e.msg : "the look after the call was refused");
+	return 0;
 }
 
 void hs_trim_release(struct hs_trim *t)

@@ -22,6 +22,7 @@ struct hs_trim_opts {
 struct hs_trim {
 	struct hs_snapshot before, after;
 	bool called;             /* made, and returned */
+	bool have_after;         /* the look after the call (else unsafe says why) */
 	size_t calls_made;       /* calls started (1 even if it failed) */
 	uint64_t ret;            /* the function's return value */
 	pid_t tid;               /* the thread that ran it */
