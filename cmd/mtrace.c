@@ -885,6 +885,8 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
 	if (r)
 		return r;
+	if (inject && strcmp(what, "start"))
+		return hs_cli_usage(cli, "--inject goes with start");
 	if (!strcmp(what, "status"))
 		return status_cmd(cli, pid);
 	char def[PATH_MAX];
@@ -898,7 +900,5 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 		snprintf(def, sizeof(def), "/tmp/mtrace.%d.log", (int)pid);
 		file = def;
 	}
-	if (inject && strcmp(what, "start"))
-		return hs_cli_usage(cli, "--inject goes with start");
 	return start_stop(cli, !strcmp(what, "start"), inject, file, wait_ms, pid);
 }
