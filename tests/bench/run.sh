@@ -249,7 +249,7 @@ echo "== mtrace: the cost of a malloc + free pair in the target, while traced"
 # tracer injected by heapscope mtrace start --inject; with the tracer
 # preloaded (LD_PRELOAD=libc_malloc_debug.so.0, started by heapscope mtrace
 # start); under heaptrack's preload mode (heaptrack PROGRAM), if installed.
-PAIRS=${PAIRS:-$(dirname "$HS")/../tests/pairs}
+PAIRS=$(realpath "${PAIRS:-$(dirname "$HS")/../tests/pairs}")
 N=2000000
 plain=$("$PAIRS" "$N" | awk '{ print $3 }')
 traced_pairs()   # traced_pairs [ENV...]: pairs started waiting, traced by heapscope
