@@ -205,13 +205,19 @@ static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 			int e = errno;
 			if (e == ESRCH || thread_dead(s->pid, tids[i]))
 				continue;       /* it exited, or is exiting (EPERM then) */
+			pid_t tid = tids[i];
 			free(tids);
+			/* someone else (another heapscope, a debugger) took it since
+			 * the check at the start */
+			struct hs_proc_status ts;
+			if (e == EPERM && hs_proc_status_read(tid, &ts, NULL) == 0 && ts.tracer > 0 && ts.tracer != getpid())
+				return hs_err_set(err, EBUSY, "thread %d of pid %d is already traced by pid %d", (int)tid,
+						  (int)s->pid, (int)ts.tracer);
 			if (e == EPERM)
 				return hs_err_set(err, EPERM,
 						  "cannot attach to pid %d: Operation not permitted (need the same "
 						  "uid or CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)s->pid);
-			return hs_err_sys(err, e, "cannot attach to thread %d of pid %d", (int)tids[i],
-					  (int)s->pid);
+			return hs_err_sys(err, e, "cannot attach to thread %d of pid %d", (int)tid, (int)s->pid);
 		}
 		if (add(s, tids[i]) < 0) {
 			ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
