@@ -16,57 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BLOCKS 256
+#include "churnloop.h"
 
-static atomic_int stop;
-static atomic_long replaced, bad;
-
-static unsigned char pattern(const void *p, size_t i)
+/* mostly small blocks, one in eight up to 200 KB */
+static size_t churn_size(unsigned *seed, int first)
 {
-	return (unsigned char)(((uintptr_t)p >> 4) + i * 7);
-}
-
-static void fill(unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pattern(p, i);
-}
-
-static int check(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pattern(p, i))
-			return 0;
-	return 1;
+	if (first)
+		return 16 + rand_r(seed) % 4000;
+	return 16 + rand_r(seed) % (rand_r(seed) % 8 ? 4000 : 200000);
 }
 
 static void *worker(void *arg)
 {
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	unsigned char *b[BLOCKS];
-	size_t sz[BLOCKS];
-	for (int i = 0; i < BLOCKS; i++) {
-		sz[i] = 16 + rand_r(&seed) % 4000;
-		if (!(b[i] = malloc(sz[i])))
-			abort();
-		fill(b[i], sz[i]);
-	}
-	while (!atomic_load(&stop)) {
-		int i = rand_r(&seed) % BLOCKS;
-		if (!check(b[i], sz[i]))
-			atomic_fetch_add(&bad, 1);
-		free(b[i]);
-		sz[i] = 16 + rand_r(&seed) % (rand_r(&seed) % 8 ? 4000 : 200000);
-		if (!(b[i] = malloc(sz[i])))
-			abort();
-		fill(b[i], sz[i]);
-		atomic_fetch_add(&replaced, 1);
-	}
-	for (int i = 0; i < BLOCKS; i++) {
-		if (!check(b[i], sz[i]))
-			atomic_fetch_add(&bad, 1);
-		free(b[i]);
-	}
+	churn_blocks((unsigned)(uintptr_t)arg, churn_size);
 	return NULL;
 }
 

@@ -26,58 +26,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BLOCKS 256
+#include "churnloop.h"
 
-static atomic_int stop, round_wanted, round_done_by;
-static atomic_long replaced, bad;
+static atomic_int round_wanted, round_done_by;
 static int k_per_round = 100;
 
-static unsigned char pattern(const void *p, size_t i)
+/* below the workers' sizes (5000 and up), so that a trace tells them apart */
+static size_t churn_size(unsigned *seed, int first)
 {
-	return (unsigned char)(((uintptr_t)p >> 4) + i * 7);
-}
-
-static void fill(unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pattern(p, i);
-}
-
-static int check(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pattern(p, i))
-			return 0;
-	return 1;
+	(void)first;
+	return 16 + rand_r(seed) % 3985;
 }
 
 static void *churn(void *arg)
 {
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	unsigned char *b[BLOCKS];
-	size_t sz[BLOCKS];
-	for (int i = 0; i < BLOCKS; i++) {
-		sz[i] = 16 + rand_r(&seed) % 3985;
-		if (!(b[i] = malloc(sz[i])))
-			abort();
-		fill(b[i], sz[i]);
-	}
-	while (!atomic_load(&stop)) {
-		int i = rand_r(&seed) % BLOCKS;
-		if (!check(b[i], sz[i]))
-			atomic_fetch_add(&bad, 1);
-		free(b[i]);
-		sz[i] = 16 + rand_r(&seed) % 3985;
-		if (!(b[i] = malloc(sz[i])))
-			abort();
-		fill(b[i], sz[i]);
-		atomic_fetch_add(&replaced, 1);
-	}
-	for (int i = 0; i < BLOCKS; i++) {
-		if (!check(b[i], sz[i]))
-			atomic_fetch_add(&bad, 1);
-		free(b[i]);
-	}
+	churn_blocks((unsigned)(uintptr_t)arg, churn_size);
 	return NULL;
 }
 
