@@ -163,62 +163,80 @@ static int cmp_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int hs_proc_open_file_with(pid_t pid, const char *prefix, char *path, size_t len)
+/* fn for each open fd of pid, with its /proc path and the path it links
+ * to, until fn returns non-zero (returned).  -errno if the fds cannot be
+ * listed, else 0 or fn's value. */
+static int each_fd(pid_t pid, int (*fn)(long fd, const char *proc_path, const char *link, void *ctx), void *ctx)
 {
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(dir);
 	if (!d)
 		return -errno;
-	size_t plen = strlen(prefix);
-	int found = -1;
+	int r = 0;
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		char *end;
+	while (!r && (e = readdir(d))) {
+		char *end, p[96], l[4096];
 		long fd = strtol(e->d_name, &end, 10);
-		if (*end || fd < 0 || (found >= 0 && fd >= found))
+		if (*end || fd < 0)
 			continue;
-		char p[96], head[64];
 		snprintf(p, sizeof(p), "%s/%ld", dir, fd);
-		/* reopened through /proc: our own file description, read-only */
-		int f = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (f < 0)
+		ssize_t n = readlink(p, l, sizeof(l) - 1);
+		if (n <= 0)
 			continue;
-		struct stat st;
-		ssize_t n = fstat(f, &st) == 0 && S_ISREG(st.st_mode) && plen < sizeof(head) ? pread(f, head, plen, 0) : -1;
-		close(f);
-		if (n != (ssize_t)plen || memcmp(head, prefix, plen))
-			continue;
-		ssize_t l = readlink(p, path, len - 1);
-		if (l < 0)
-			continue;
-		path[l] = '\0';
-		found = (int)fd;
+		l[n] = '\0';
+		r = fn(fd, p, l, ctx);
 	}
 	closedir(d);
-	return found >= 0 ? 0 : -ENOENT;
+	return r;
+}
+
+struct file_with {
+	const char *prefix;
+	long found;              /* lowest fd so far, -1 none */
+	char *path;
+	size_t len;
+};
+
+static int starts_with(long fd, const char *proc_path, const char *link, void *ctx)
+{
+	struct file_with *w = ctx;
+	size_t plen = strlen(w->prefix);
+	char head[64];
+	if ((w->found >= 0 && fd >= w->found) || plen >= sizeof(head))
+		return 0;
+	/* reopened through /proc: our own file description, read-only */
+	int f = open(proc_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (f < 0)
+		return 0;
+	struct stat st;
+	ssize_t n = fstat(f, &st) == 0 && S_ISREG(st.st_mode) ? pread(f, head, plen, 0) : -1;
+	close(f);
+	if (n == (ssize_t)plen && !memcmp(head, w->prefix, plen)) {
+		snprintf(w->path, w->len, "%s", link);
+		w->found = fd;
+	}
+	return 0;
+}
+
+int hs_proc_open_file_with(pid_t pid, const char *prefix, char *path, size_t len)
+{
+	struct file_with w = { prefix, -1, path, len };
+	int r = each_fd(pid, starts_with, &w);
+	return r < 0 ? r : w.found >= 0 ? 0 : -ENOENT;
+}
+
+static int same_path(long fd, const char *proc_path, const char *link, void *ctx)
+{
+	(void)fd;
+	(void)proc_path;
+	return !strcmp(link, ctx);
 }
 
 int hs_proc_has_open(pid_t pid, const char *path)
 {
-	char dir[64];
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(dir);
-	if (!d)
-		return -errno;
-	int r = -ENOENT;
-	struct dirent *e;
-	while (r && (e = readdir(d))) {
-		char p[96], l[4096];
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		ssize_t n = readlink(p, l, sizeof(l) - 1);
-		if (n > 0) {
-			l[n] = '\0';
-			r = strcmp(l, path) ? r : 0;
-		}
-	}
-	closedir(d);
-	return r;
+	int r = each_fd(pid, same_path, (void *)path);
+	return r < 0 ? r : r ? 0 : -ENOENT;
 }
 
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)

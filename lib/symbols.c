@@ -241,11 +241,13 @@ static int object_open(struct sym_object *o, struct hs_err *err)
 	return 0;
 }
 
-/* The object for a mapping of the process (any of its mappings). */
-static struct sym_object *object_for_mapping(struct hs_symbols *s, const struct hs_mapping *m)
+/* The object made before for path (as a mapping of the process, or a
+ * path alone), or a new one (*fresh) with its key and map_path set. */
+static struct sym_object *object_get(struct hs_symbols *s, bool mapped, const char *path, bool *fresh)
 {
+	*fresh = false;
 	for (size_t i = 0; i < s->nobj; i++)
-		if (s->obj[i]->mapped && !strcmp(s->obj[i]->map_path, m->path))
+		if (s->obj[i]->mapped == mapped && !strcmp(s->obj[i]->key, path))
 			return s->obj[i];
 	struct sym_object *o = calloc(1, sizeof(*o));
 	struct sym_object **v = realloc(s->obj, (s->nobj + 1) * sizeof(*v));
@@ -258,9 +260,20 @@ static struct sym_object *object_for_mapping(struct hs_symbols *s, const struct 
 	s->obj = v;
 	s->obj[s->nobj++] = o;
 	o->owner = s;
-	o->mapped = true;
-	o->key = strdup(m->path);
-	o->map_path = strdup(m->path);
+	o->mapped = mapped;
+	o->key = strdup(path);
+	o->map_path = strdup(path);
+	*fresh = true;
+	return o;
+}
+
+/* The object for a mapping of the process (any of its mappings). */
+static struct sym_object *object_for_mapping(struct hs_symbols *s, const struct hs_mapping *m)
+{
+	bool fresh;
+	struct sym_object *o = object_get(s, true, m->path, &fresh);
+	if (!o || !fresh)
+		return o;
 	/* As the process sees it: map_files holds the very file it mapped
 	 * (deleted, replaced, in another mount namespace), then its root. */
 	char path[PATH_MAX + 64];
@@ -293,22 +306,10 @@ static struct sym_object *object_for_mapping(struct hs_symbols *s, const struct 
 /* The object named by a path alone (no process, or one that does not map it). */
 static struct sym_object *object_for_path(struct hs_symbols *s, const char *path)
 {
-	for (size_t i = 0; i < s->nobj; i++)
-		if (!s->obj[i]->mapped && !strcmp(s->obj[i]->key, path))
-			return s->obj[i];
-	struct sym_object *o = calloc(1, sizeof(*o));
-	struct sym_object **v = realloc(s->obj, (s->nobj + 1) * sizeof(*v));
-	if (!o || !v) {
-		free(o);
-		if (v)
-			s->obj = v;
-		return NULL;
-	}
-	s->obj = v;
-	s->obj[s->nobj++] = o;
-	o->owner = s;
-	o->key = strdup(path);
-	o->map_path = strdup(path);
+	bool fresh;
+	struct sym_object *o = object_get(s, false, path, &fresh);
+	if (!o || !fresh)
+		return o;
 	o->file = strdup(path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
