@@ -61,18 +61,9 @@ static int tracer(const struct hs_snapshot *s, struct hs_libc *dbg, bool *have_d
 		*dbg = s->libc;
 		return 0;
 	}
-	for (size_t i = 0; i < s->maps.n; i++) {
-		const struct hs_mapping *m = &s->maps.v[i];
-		const char *b = strrchr(m->path, '/');
-		if (b && !strncmp(b + 1, "libc_malloc_debug.so", 20) && m->offset == 0) {
-			memset(dbg, 0, sizeof(*dbg));
-			snprintf(dbg->file, sizeof(dbg->file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)s->pid, m->start,
-				 m->end);
-			snprintf(dbg->map_path, sizeof(dbg->map_path), "%s", m->path);
-			dbg->base = m->start;   /* its first PT_LOAD is at vaddr 0 */
-			*have_dbg = true;
-			return 0;
-		}
+	if (hs_inject_tracer_lib(s->pid, &s->maps, dbg) == 0) {
+		*have_dbg = true;
+		return 0;
 	}
 	*why = "glibc 2.34 and later keep mtrace in libc_malloc_debug.so, and this process did not load it: "
 	       "libc.so.6's mtrace() is an empty stub and tracing cannot start without a restart; restart it with "
@@ -136,6 +127,28 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 	return HS_EXIT_OK;
 }
 
+/* The JSON of a start or a stop: what every kind has, the caller's own
+ * keys, then the stop's figures. */
+static void json_action_begin(struct hs_json *j, pid_t pid, bool start, const char *file, const char *tracer)
+{
+	hs_json_obj_begin(j, NULL);
+	hs_json_i64(j, "pid", pid);
+	hs_json_str(j, "action", start ? "start" : "stop");
+	hs_json_bool(j, "tracing", start);
+	hs_json_str(j, "file", file);
+	hs_json_str(j, "tracer", tracer);
+}
+
+static void json_action_end(struct hs_json *j, const struct hs_call_report *rep)
+{
+	hs_json_i64(j, "thread", rep->tid);
+	hs_json_u64(j, "attempts", (uint64_t)rep->attempts);
+	hs_json_u64(j, "pause_us", rep->pause_us);
+	hs_json_u64(j, "call_us", rep->call_us);
+	hs_json_obj_end(j);
+	hs_json_finish(j);
+}
+
 /* start --inject, and the stop of an injected trace */
 static int injected(struct hs_cli *cli, bool start, const char *file, int wait_ms, const struct hs_snapshot *s)
 {
@@ -156,23 +169,13 @@ static int injected(struct hs_cli *cli, bool start, const char *file, int wait_m
 							  : "");
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
-		hs_json_str(j, "action", start ? "start" : "stop");
-		hs_json_bool(j, "tracing", start);
-		hs_json_str(j, "file", rep.log);
-		hs_json_str(j, "tracer", rep.dbg_path);
+		json_action_begin(j, pid, start, rep.log, rep.dbg_path);
 		hs_json_bool(j, "injected", true);
 		hs_json_u64(j, start ? "slots_routed" : "slots_restored", rep.slots);
 		if (start)
 			hs_json_u64(j, "objects", rep.objects);
 		hs_json_u64(j, start ? "slots_left" : "slots_changed_since", rep.left);
-		hs_json_i64(j, "thread", rep.call.tid);
-		hs_json_u64(j, "attempts", (uint64_t)rep.call.attempts);
-		hs_json_u64(j, "pause_us", rep.call.pause_us);
-		hs_json_u64(j, "call_us", rep.call.call_us);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
+		json_action_end(j, &rep.call);
 	} else if (start) {
 		char f[HS_SIZE_BUF];
 		printf("tracing pid %d into %s: %s %s, %zu GOT slots in %zu objects routed to it; target paused %s; stop "
@@ -294,9 +297,7 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 		goto out;
 	}
 	if (r < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     rep.done && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)"
-										 : "");
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg, hs_cli_call_failed(rep.done, r));
 		goto out;
 	}
 	if (start && rep.ret[0] != 0) {
@@ -323,18 +324,8 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 		hs_state_remove(pid, "mtrace");
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
-		hs_json_str(j, "action", start ? "start" : "stop");
-		hs_json_bool(j, "tracing", start);
-		hs_json_str(j, "file", start ? path : file);
-		hs_json_str(j, "tracer", have_dbg ? dbg.map_path : s.libc.map_path);
-		hs_json_i64(j, "thread", rep.tid);
-		hs_json_u64(j, "attempts", (uint64_t)rep.attempts);
-		hs_json_u64(j, "pause_us", rep.pause_us);
-		hs_json_u64(j, "call_us", rep.call_us);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
+		json_action_begin(j, pid, start, start ? path : file, have_dbg ? dbg.map_path : s.libc.map_path);
+		json_action_end(j, &rep);
 	} else if (start) {
 		printf("tracing pid %d into %s, from %s; stop with: heapscope mtrace stop %d\n", (int)pid, path,
 		       have_dbg ? dbg.map_path : s.libc.map_path, (int)pid);

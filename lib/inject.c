@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "got.h"
@@ -28,15 +27,19 @@ int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t 
 	return access(seen, R_OK) == 0 ? 0 : -errno;
 }
 
-/* The library's mapping at file offset 0, and its code, in maps. */
-static const struct hs_mapping *dbg_mapping(const struct hs_maps *maps, uint64_t *xlo, uint64_t *xhi)
+/* The object mapped in maps whose file name starts with prefix, as a
+ * struct hs_libc enough for hs_libc_lookup (its mapping at file offset 0
+ * is its load base: a shared object's first PT_LOAD is at vaddr 0), and
+ * its first executable mapping in [*xlo, *xhi).  -ENOENT if none. */
+static int mapped_object(pid_t pid, const struct hs_maps *maps, const char *prefix, struct hs_libc *obj,
+			 uint64_t *xlo, uint64_t *xhi)
 {
 	const struct hs_mapping *first = NULL;
 	*xlo = *xhi = 0;
 	for (size_t i = 0; i < maps->n; i++) {
 		const struct hs_mapping *m = &maps->v[i];
 		const char *b = strrchr(m->path, '/');
-		if (!b || strncmp(b + 1, "libc_malloc_debug.so", 20))
+		if (!b || strncmp(b + 1, prefix, strlen(prefix)))
 			continue;
 		if (m->offset == 0 && !first)
 			first = m;
@@ -45,13 +48,28 @@ static const struct hs_mapping *dbg_mapping(const struct hs_maps *maps, uint64_t
 			*xhi = m->end;
 		}
 	}
-	return first;
+	if (!first)
+		return -ENOENT;
+	if (obj) {
+		memset(obj, 0, sizeof(*obj));
+		snprintf(obj->file, sizeof(obj->file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, first->start,
+			 first->end);
+		snprintf(obj->map_path, sizeof(obj->map_path), "%s", first->path);
+		obj->base = first->start;
+	}
+	return 0;
+}
+
+int hs_inject_tracer_lib(pid_t pid, const struct hs_maps *maps, struct hs_libc *dbg)
+{
+	uint64_t lo, hi;
+	return mapped_object(pid, maps, "libc_malloc_debug.so", dbg, &lo, &hi);
 }
 
 size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max)
 {
 	uint64_t lo, hi;
-	if (!max || !dbg_mapping(maps, &lo, &hi) || !lo)
+	if (!max || mapped_object(0, maps, "libc_malloc_debug.so", NULL, &lo, &hi) < 0 || !lo)
 		return 0;
 	/* muntrace() clears the stream a thread past the "tracing?" test
 	 * is about to write to: no thread at all may be in there */
@@ -59,25 +77,11 @@ size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r
 	return 1;
 }
 
-/* The library as a struct hs_libc, enough for hs_libc_lookup. */
-static int dbg_lib(pid_t pid, const struct hs_maps *maps, struct hs_libc *dbg)
-{
-	uint64_t lo, hi;
-	const struct hs_mapping *m = dbg_mapping(maps, &lo, &hi);
-	if (!m)
-		return -ENOENT;
-	memset(dbg, 0, sizeof(*dbg));
-	snprintf(dbg->file, sizeof(dbg->file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
-	snprintf(dbg->map_path, sizeof(dbg->map_path), "%s", m->path);
-	dbg->base = m->start;   /* its first PT_LOAD is at vaddr 0 */
-	return 0;
-}
-
 int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, bool *routed, struct hs_err *err)
 {
 	*routed = false;
 	uint64_t lo, hi;
-	if (!dbg_mapping(maps, &lo, &hi))
+	if (mapped_object(pid, maps, "libc_malloc_debug.so", NULL, &lo, &hi) < 0)
 		return 0;
 	static const char *const names[] = { "malloc", "free" };
 	static const char *const excl[] = { "libc_malloc_debug.so.0" };
@@ -105,18 +109,12 @@ int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, 
 static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
 			  struct hs_code_range *r, size_t max)
 {
+	struct hs_libc ld;
+	uint64_t lo, hi, g;
+	if (!max || mapped_object(pid, maps, "ld-", &ld, &lo, &hi) < 0 || !lo)
+		return 0;
 	size_t n = 0;
-	const struct hs_mapping *first = NULL;
-	for (size_t i = 0; i < maps->n && n < max; i++) {
-		const struct hs_mapping *m = &maps->v[i];
-		const char *b = strrchr(m->path, '/');
-		if (!b || strncmp(b + 1, "ld-", 3))
-			continue;
-		if (m->offset == 0 && !first)
-			first = m;
-		if (m->perms[2] == 'x')
-			r[n++] = (struct hs_code_range){ m->start, m->end, "the dynamic loader", false, false, 0 };
-	}
+	r[n++] = (struct hs_code_range){ lo, hi, "the dynamic loader", false, false, 0 };
 	uint64_t off = 0;
 	if (libc->major == 2 && libc->minor == 34)
 		off = 2440;
@@ -124,13 +122,8 @@ static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs
 		off = 2568;
 	else if (libc->major == 2 && libc->minor >= 42)
 		off = 1800;
-	struct hs_libc ld;
-	uint64_t g;
-	if (!first || !off || n + 3 > max)
+	if (!off || n + 3 > max)
 		return n;
-	memset(&ld, 0, sizeof(ld));
-	snprintf(ld.file, sizeof(ld.file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, first->start, first->end);
-	ld.base = first->start;
 	uint64_t nns;
 	uint32_t kind[3];
 	if (hs_libc_lookup_object(&ld, "_rtld_global", &g) < 0 || hs_mem_u64(mem, g + off - 8, &nns) < 0 || nns < 1 ||
@@ -189,7 +182,7 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 		return hs_err_set(err, ENOENT, "%s is not there for pid %d (inside its root): nothing done",
 				  rep->dbg_path, (int)pid);
 	uint64_t lo, hi;
-	rep->loaded_before = dbg_mapping(&s->maps, &lo, &hi) != NULL;
+	rep->loaded_before = mapped_object(pid, &s->maps, "libc_malloc_debug.so", NULL, &lo, &hi) == 0;
 	uint64_t f_setenv, f_dlopen;
 	if (hs_libc_lookup(&s->libc, "setenv", &f_setenv) < 0 || hs_libc_lookup(&s->libc, "dlopen", &f_dlopen) < 0)
 		return hs_err_set(err, ENOENT, "setenv or dlopen not found in %s", s->libc.map_path);
@@ -203,15 +196,29 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 			return hs_err_set(err, ENOTSUP, "pid %d sets %s (0x%" PRIx64 "): the injected tracer would call it; "
 					  "nothing done", (int)pid, hooks[i], v);
 	}
+	/* The slots, from each object's file: no stop needed (the target
+	 * only read); what they hold is read in the stop. */
+	static const char *const excl[] = { "libc_malloc_debug.so.0" };
+	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
+				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
+	struct hs_got got = { 0 };
+	int r = hs_got_find(pid, &s->maps, s->mem, &go, &got, err);
+	if (r < 0)
+		return r;
+	if (got.ntargets > 64) {
+		hs_got_release(&got);
+		return hs_err_set(err, E2BIG, "too many names to route");
+	}
 	struct hs_code_range extra[8];
 	size_t nextra = loader_code(pid, &s->libc, &s->maps, s->mem, extra, 8);
 	struct hs_session *ses;
-	int r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err);
-	if (r < 0)
+	r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err);
+	if (r < 0) {
+		hs_got_release(&got);
 		return r;
+	}
 	struct hs_maps maps = { 0 };
 	struct hs_mem *mem = NULL;
-	struct hs_got got = { 0 };
 	struct slotrec *done = NULL;
 	size_t ndone = 0;
 	uint64_t f_mtrace = 0, f_muntrace = 0, ret;
@@ -245,20 +252,21 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	struct hs_libc dbg;
 	if ((r = hs_maps_read(pid, false, &maps, err)) < 0 || (r = hs_mem_open_pid(pid, &mem, err)) < 0)
 		goto out;
-	if (dbg_lib(pid, &maps, &dbg) < 0 || hs_libc_lookup(&dbg, "mtrace", &f_mtrace) < 0 ||
-	    hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
+	/* the library's functions, with one opening of its file: the routed
+	 * names' (to[i] 0 where it has none), then mtrace and muntrace */
+	const char *names[66];
+	uint64_t to[66] = { 0 };
+	for (size_t i = 0; i < got.ntargets; i++)
+		names[i] = got.targets[i].name;
+	names[got.ntargets] = "mtrace";
+	names[got.ntargets + 1] = "muntrace";
+	if (hs_inject_tracer_lib(pid, &maps, &dbg) < 0 || hs_libc_lookup_many(&dbg, names, got.ntargets + 2, to) < 0 ||
+	    !(f_mtrace = to[got.ntargets]) || !(f_muntrace = to[got.ntargets + 1])) {
 		r = hs_err_set(err, ENOENT, "%s loaded, but its mtrace and muntrace were not found", rep->dbg_path);
 		goto out;
 	}
-	static const char *const excl[] = { "libc_malloc_debug.so.0" };
-	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
-				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
-	if ((r = hs_got_find(pid, &maps, mem, &go, &got, err)) < 0 || (r = hs_got_read(mem, &got, err)) < 0)
+	if ((r = hs_got_read(mem, &got, err)) < 0)
 		goto out;
-	uint64_t to[64] = { 0 };
-	for (size_t i = 0; i < got.ntargets && i < 64; i++)
-		if (hs_libc_lookup(&dbg, got.targets[i].name, &to[i]) < 0)
-			to[i] = 0;
 	done = calloc(got.n ? got.n : 1, sizeof(*done));
 	if (!done) {
 		r = hs_err_set(err, ENOMEM, "out of memory");
@@ -286,7 +294,7 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 		size_t t = 0;
 		while (t < got.ntargets && strcmp(got.targets[t].name, sl->symbol))
 			t++;
-		if (t >= got.ntargets || t >= 64 || !to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
+		if (t >= got.ntargets || !to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
 			rep->left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
 			continue;
 		}
@@ -403,7 +411,7 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbgpath);
 	struct hs_libc dbg;
 	uint64_t f_muntrace;
-	if (dbg_lib(pid, &s->maps, &dbg) < 0 || hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
+	if (hs_inject_tracer_lib(pid, &s->maps, &dbg) < 0 || hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
 		r = hs_err_set(err, ENOENT, "%s is no longer loaded in pid %d: nothing to undo", dbgpath, (int)pid);
 		hs_state_remove(pid, "mtrace");
 		goto out;
@@ -412,26 +420,8 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	 * any more, and the threads inside it leave it */
 	if (n) {
 		struct hs_session *ses;
-		uint64_t t0 = 0;
-		struct timespec now;
-		for (;;) {
-			/* threads slow to stop (a loaded machine): again, up to wait_ms */
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-			t0 = t0 ? t0 : ms;
-			struct hs_err e = { 0 };
-			if ((r = hs_session_attach(pid, 2000, &ses, &e)) == 0)
-				break;
-			if (r != -ETIMEDOUT || ms - t0 > (uint64_t)o->wait_ms) {
-				snprintf(rep->call.unsafe, sizeof(rep->call.unsafe), "%s", e.msg);
-				if (err)
-					*err = e;
-				r = r == -ETIMEDOUT ? -EAGAIN : r;
-				goto out;
-			}
-			struct timespec ts = { 0, 20000000 };
-			nanosleep(&ts, NULL);
-		}
+		if ((r = hs_call_attach(pid, hs_call_deadline(o->wait_ms), &ses, &rep->call, err)) < 0)
+			goto out;
 		rep->left = put_back(ses, v, n);
 		rep->slots = n - rep->left;
 		hs_session_detach(ses, NULL);

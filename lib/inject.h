@@ -34,6 +34,10 @@ struct hs_inject_report {
 /* The library's path for this libc, as the target sees it, if it exists. */
 int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len);
 
+/* The loaded libc_malloc_debug.so as a struct hs_libc for hs_libc_lookup
+ * (file through /proc/PID/map_files, load base).  -ENOENT: not loaded. */
+int hs_inject_tracer_lib(pid_t pid, const struct hs_maps *maps, struct hs_libc *dbg);
+
 /* The tracer's code, which no thread may be in when muntrace() is
  * called: 1 range into r (if the library is mapped), or 0. */
 size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r, size_t max);

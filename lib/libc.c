@@ -733,14 +733,15 @@ void hs_libc_release(struct hs_libc *lc)
 	lc->ntpoff = 0;
 }
 
-int hs_libc_lookup(const struct hs_libc *lc, const char *name, uint64_t *addr)
+/* The runtime address of a defined symbol of the given type. */
+static int lookup_typed(const struct hs_libc *lc, const char *name, int type, uint64_t *addr)
 {
 	struct elf_file f;
 	if (elf_file_open(lc->file, &f) < 0)
 		return -ENOENT;
 	GElf_Sym sym;
 	int r = lookup(&f, name, &sym);
-	if (r == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+	if (r == 0 && GELF_ST_TYPE(sym.st_info) == type)
 		*addr = lc->base + sym.st_value;
 	else if (r == 0)
 		r = -ENOENT;
@@ -748,19 +749,28 @@ int hs_libc_lookup(const struct hs_libc *lc, const char *name, uint64_t *addr)
 	return r;
 }
 
-int hs_libc_lookup_object(const struct hs_libc *lc, const char *name, uint64_t *addr)
+int hs_libc_lookup(const struct hs_libc *lc, const char *name, uint64_t *addr)
+{
+	return lookup_typed(lc, name, STT_FUNC, addr);
+}
+
+int hs_libc_lookup_many(const struct hs_libc *lc, const char *const *names, size_t n, uint64_t *addrs)
 {
 	struct elf_file f;
 	if (elf_file_open(lc->file, &f) < 0)
 		return -ENOENT;
-	GElf_Sym sym;
-	int r = lookup(&f, name, &sym);
-	if (r == 0 && GELF_ST_TYPE(sym.st_info) == STT_OBJECT)
-		*addr = lc->base + sym.st_value;
-	else if (r == 0)
-		r = -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		addrs[i] = lookup(&f, names[i], &sym) == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC ? lc->base + sym.st_value
+												    : 0;
+	}
 	elf_file_close(&f);
-	return r;
+	return 0;
+}
+
+int hs_libc_lookup_object(const struct hs_libc *lc, const char *name, uint64_t *addr)
+{
+	return lookup_typed(lc, name, STT_OBJECT, addr);
 }
 
 int hs_libc_malloc_code(const struct hs_libc *lc, uint64_t *lo, uint64_t *hi)

@@ -56,6 +56,9 @@ void hs_libc_release(struct hs_libc *libc);
 
 /* The runtime address of an exported function of the library. */
 int hs_libc_lookup(const struct hs_libc *libc, const char *name, uint64_t *addr);
+/* Several functions with one opening of the file: addrs[i] 0 where
+ * names[i] is not found.  -ENOENT if the file cannot be read. */
+int hs_libc_lookup_many(const struct hs_libc *libc, const char *const *names, size_t n, uint64_t *addrs);
 /* The same for a variable (STT_OBJECT), compat versions included. */
 int hs_libc_lookup_object(const struct hs_libc *libc, const char *name, uint64_t *addr);
 /* [lo, hi): the code of malloc.c (its exported functions' span). */

@@ -32,6 +32,7 @@ struct hs_session {
 	int cr_state;            /* 0 unchecked, 1 checked good, -1 bad */
 	int memfd;               /* /proc/PID/mem for hs_session_poke, 0 unopened */
 	bool released;           /* a call outlived its timeout: the other threads run */
+	int cue;                 /* cue_signal(), found at the first call; -1 before */
 };
 
 /* A remote call in progress: what it changed, to be put back on every
@@ -302,6 +303,7 @@ int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **out, struct
 	if (!s)
 		return hs_err_set(err, ENOMEM, "out of memory");
 	s->pid = pid;
+	s->cue = -1;
 	install_handlers();
 	active = s;
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -606,7 +608,11 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 	int rc = check_return(s, tid, err);
 	if (rc < 0)
 		return rc;
-	int cue = cue_signal(s);
+	/* the dispositions and masks cannot change while every thread is
+	 * stopped: read once per session, not per call */
+	if (s->cue < 0)
+		s->cue = cue_signal(s);
+	int cue = s->cue;
 	/* 1. save what the call will change */
 	memset(&call.regs, 0, sizeof(call.regs));
 	call.tid = tid;

@@ -163,6 +163,36 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct hs_
 	return *pick != 0;
 }
 
+int hs_call_attach(pid_t pid, uint64_t deadline_us, struct hs_session **ses, struct hs_call_report *rep,
+		   struct hs_err *err)
+{
+	for (;;) {
+		struct hs_err aerr = { 0 };
+		int r = hs_session_attach(pid, 2000, ses, &aerr);
+		if (r == 0)
+			return 0;
+		/* Threads that do not stop in time (a loaded machine, a thread
+		 * in uninterruptible sleep): nothing was done; like an unsafe
+		 * moment, wait and try again. */
+		if (r != -ETIMEDOUT) {
+			if (err)
+				*err = aerr;
+			return r;
+		}
+		snprintf(rep->unsafe, sizeof(rep->unsafe), "%s", aerr.msg);
+		rep->pause_us += hs_session_last_pause_us();
+		if (now_us() > deadline_us)
+			return -EAGAIN;
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+uint64_t hs_call_deadline(int wait_ms)
+{
+	return now_us() + (uint64_t)wait_ms * 1000;
+}
+
 int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
 		  const struct hs_code_range *extra, size_t nextra, int wait_ms, struct hs_session **out,
 		  struct hs_call_report *rep, struct hs_err *err)
@@ -189,29 +219,13 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 	view.pid = pid;
 	view.libc = *libc;
 	view.mem = mem;
-	uint64_t deadline = now_us() + (uint64_t)wait_ms * 1000;
+	uint64_t deadline = hs_call_deadline(wait_ms);
 	for (;;) {
 		struct hs_session *ses;
 		int r;
 		rep->attempts++;
-		struct hs_err aerr = { 0 };
-		if ((r = hs_session_attach(pid, 2000, &ses, &aerr)) < 0) {
-			/* Threads that do not stop in time (a loaded machine, a
-			 * thread in uninterruptible sleep): nothing was done; like
-			 * an unsafe moment, wait and try again. */
-			if (r != -ETIMEDOUT) {
-				if (err)
-					*err = aerr;
-				return r;
-			}
-			snprintf(rep->unsafe, sizeof(rep->unsafe), "%s", aerr.msg);
-			rep->pause_us += hs_session_last_pause_us();
-			if (now_us() > deadline)
-				return -EAGAIN;
-			struct timespec ts = { 0, 20000000 };
-			nanosleep(&ts, NULL);
-			continue;
-		}
+		if ((r = hs_call_attach(pid, deadline, &ses, rep, err)) < 0)
+			return r;
 		hs_session_set_return(ses, &cr);
 		pid_t tid;
 		if (safe(ses, &view, maps, &code, &tid, rep->unsafe, sizeof(rep->unsafe), err)) {
@@ -258,7 +272,7 @@ int hs_call_safely(pid_t pid, const struct hs_libc *libc, const struct hs_maps *
 static int snap_retry(pid_t pid, const struct hs_trim_opts *o, struct hs_snapshot *s, struct hs_trim *t,
 		      struct hs_err *err)
 {
-	uint64_t deadline = now_us() + (uint64_t)o->wait_ms * 1000;
+	uint64_t deadline = hs_call_deadline(o->wait_ms);
 	for (;;) {
 		struct hs_err e = { 0 };
 		int r = snap(pid, o, s, &e);

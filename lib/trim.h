@@ -61,6 +61,14 @@ struct hs_code_range {
 	                            (its __lock word 0; __owner, the holder's TID, at +8) */
 };
 
+/* hs_session_attach, again while the threads do not stop in time (a
+ * loaded machine), until deadline_us (CLOCK_MONOTONIC, from
+ * hs_call_deadline(wait_ms)): then -EAGAIN, rep->unsafe saying why; the
+ * pauses of the attempts are added to rep->pause_us. */
+int hs_call_attach(pid_t pid, uint64_t deadline_us, struct hs_session **ses, struct hs_call_report *rep,
+		   struct hs_err *err);
+uint64_t hs_call_deadline(int wait_ms);
+
 /* Stop pid once no thread is inside malloc (or the extra code) and every
  * thread stopped in time, retrying up to wait_ms: *ses the session,
  * rep->tid the thread to call in.  -EAGAIN: never safe, nothing done
