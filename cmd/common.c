@@ -110,3 +110,8 @@ void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a)
 		hs_json_hex(j, "bad_address", a->bad_addr);
 	}
 }
+
+const char *hs_cli_call_failed(size_t calls, int r)
+{
+	return calls && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)" : "";
+}

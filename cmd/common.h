@@ -11,6 +11,10 @@ int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_sna
 int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s);
 /* Warn about partial arenas and tcaches; HS_EXIT_PARTIAL if any. */
 int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
+/* What to add to the message of a remote call's failure r (-errno) after
+ * calls calls were started: that the thread was put back, when it was
+ * (not when the target died, the thread was released, or none ran). */
+const char *hs_cli_call_failed(size_t calls, int r);
 /* "partial", and "problem" and "bad_address" when it is. */
 void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a);
 void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);

@@ -102,9 +102,7 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (r < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg,
-				     t.calls_made && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)"
-										      : "");
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg, hs_cli_call_failed(t.calls_made, r));
 		goto out;
 	}
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;
