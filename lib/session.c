@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callframe.h"
 #include "proc.h"
 #include "session.h"
 
@@ -59,21 +60,24 @@ static void stack_put(const void *buf, size_t len)
 	process_vm_writev(call.tid, &local, 1, &remote, 1, 0);
 }
 
-/* Put the calling thread back as it was: registers, extended state,
- * signal mask, the stack below its red zone.  Only system calls: also run
- * from the signal handler.  A thread running the call is not touched: it
- * returns through its signal frame by itself, after heapscope is gone. */
+/* Put the calling thread back as it was, what it did not put back itself:
+ * its signal mask first, its registers last, so that heapscope dying
+ * between two of these leaves a thread that either runs as it was or
+ * still returns through frame B (which restores the rest); then the stack
+ * below its red zone.  Only system calls: also run from the signal
+ * handler.  A thread running the call is not touched: it returns through
+ * its frames by itself, after heapscope is gone. */
 static void call_restore(void)
 {
 	if (!call.active || call.running)
 		return;
+	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
 	struct iovec iov = { call.xstate, call.xlen };
 	if (call.xlen)
 		ptrace(PTRACE_SETREGSET, call.tid, (void *)NT_X86_XSTATE, &iov);
 	else if (call.have_fpregs)
 		ptrace(PTRACE_SETFPREGS, call.tid, NULL, &call.fpregs);
 	ptrace(PTRACE_SETREGS, call.tid, NULL, &call.regs);
-	ptrace(PTRACE_SETSIGMASK, call.tid, (void *)sizeof(call.sigmask), &call.sigmask);
 	stack_put(call.stack_save, call.stack_len);
 	call.active = 0;
 }
@@ -496,90 +500,6 @@ static int cue_signal(struct hs_session *s)
 	return 0;
 }
 
-/* The kernel's signal frame on x86_64 (arch/x86/include/asm/sigframe.h,
- * uapi/asm/sigcontext.h): what rt_sigreturn reads back. */
-struct k_sigcontext {
-	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
-	uint16_t cs, gs, fs, ss;
-	uint64_t err, trapno, oldmask, cr2, fpstate, reserved1[8];
-};
-struct k_ucontext {
-	uint64_t uc_flags, uc_link;
-	uint64_t ss_sp;
-	int32_t ss_flags, pad;
-	uint64_t ss_size;
-	struct k_sigcontext mc;
-	uint64_t sigmask;
-};
-struct k_rt_sigframe {
-	uint64_t pretcode;
-	struct k_ucontext uc;
-	unsigned char info[128];
-};
-_Static_assert(sizeof(struct k_sigcontext) == 256, "sigcontext");
-_Static_assert(sizeof(struct k_rt_sigframe) == 440, "rt_sigframe");
-#ifndef UC_FP_XSTATE
-#define UC_FP_XSTATE 0x1
-#endif
-#define UC_SIGCONTEXT_SS 0x2
-#define UC_STRICT_RESTORE_SS 0x4
-#ifndef FP_XSTATE_MAGIC1
-#define FP_XSTATE_MAGIC1 0x46505853u
-#endif
-#ifndef FP_XSTATE_MAGIC2
-#define FP_XSTATE_MAGIC2 0x46505845u
-#endif
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
-/* The registers rt_sigreturn brings the thread back to.  A thread stopped
- * inside an interrupted system call restarts it, as the kernel would have
- * done had no signal handler run (arch_do_signal_or_restart). */
-static struct user_regs_struct resume_regs(const struct user_regs_struct *r)
-{
-	struct user_regs_struct o = *r;
-	if ((long long)r->orig_rax >= 0) {
-		switch ((long long)r->rax) {
-		case -ERESTARTSYS:
-		case -ERESTARTNOINTR:
-		case -ERESTARTNOHAND:
-			o.rax = r->orig_rax;
-			o.rip -= 2;
-			break;
-		case -ERESTART_RESTARTBLOCK:
-			o.rax = 219;    /* __NR_restart_syscall */
-			o.rip -= 2;
-			break;
-		}
-	}
-	o.orig_rax = (unsigned long long)-1;
-	return o;
-}
-
-static void fill_frame(struct k_rt_sigframe *f, const struct user_regs_struct *r, uint64_t pretcode, uint64_t fpstate,
-		       uint64_t sigmask)
-{
-	memset(f, 0, sizeof(*f));
-	f->pretcode = pretcode;
-	f->uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | (call.xlen ? UC_FP_XSTATE : 0);
-	/* An invalid sigaltstack mode: rt_sigreturn's restore_altstack fails
-	 * with EINVAL, which it ignores, and the thread's own alternate stack
-	 * (which heapscope cannot read) stays as it is. */
-	f->uc.ss_flags = 3;
-	struct k_sigcontext *m = &f->uc.mc;
-	m->r8 = r->r8, m->r9 = r->r9, m->r10 = r->r10, m->r11 = r->r11;
-	m->r12 = r->r12, m->r13 = r->r13, m->r14 = r->r14, m->r15 = r->r15;
-	m->rdi = r->rdi, m->rsi = r->rsi, m->rbp = r->rbp, m->rbx = r->rbx;
-	m->rdx = r->rdx, m->rax = r->rax, m->rcx = r->rcx, m->rsp = r->rsp;
-	m->rip = r->rip, m->eflags = r->eflags;
-	m->cs = (uint16_t)r->cs, m->gs = (uint16_t)r->gs, m->fs = (uint16_t)r->fs, m->ss = (uint16_t)r->ss;
-	m->fpstate = fpstate;
-	f->uc.sigmask = sigmask;
-}
-
 /* Every signal blocked but the faults (a blocked fault is forced, which
  * resets the process's handler, the JVM's or a crash reporter's, to the
  * default; unblocked, it stops the thread for us and is never delivered)
@@ -593,6 +513,257 @@ static uint64_t call_mask(int cue)
 	if (cue)
 		m &= ~(1ull << (cue - 1));
 	return m;
+}
+
+/* The CPU's XSAVE layout, read at the first call. */
+static struct hs_xstate_layout call_xl;
+static int call_xl_read;
+
+/* 1. Save what the call will change; 2. write the frames below the red
+ * zone; 3. one PTRACE_SETREGS, to an rt_sigreturn into frame C, that
+ * starts the call.  Nothing else of the thread is written: the call's
+ * signal mask and the thread's own come from the frames, so that at every
+ * moment the thread either is as it was or runs the call and comes back
+ * by itself (heapscope SIGKILLed between two ptrace calls included). */
+static int call_prepare(struct hs_session *s, pid_t tid, const struct hs_callframe_in *proto, struct hs_callframe *fr,
+			struct hs_err *err)
+{
+	memset(&call.regs, 0, sizeof(call.regs));
+	call.tid = tid;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &call.regs) < 0)
+		return hs_err_sys(err, errno, "cannot read registers of thread %d", (int)tid);
+	/* The extended state is as large as the kernel says (gdb 13 sends a
+	 * smaller buffer and fails on new CPUs). */
+	struct iovec iov = { call.xstate, sizeof(call.xstate) };
+	call.xlen = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? iov.iov_len : 0;
+	if (call.xlen && !call_xl_read)
+		call_xl_read = hs_xstate_layout_read(&call_xl) == 0 ? 1 : -1;
+	if (call.xlen && call_xl_read < 0)
+		call.xlen = 0;
+	call.have_fpregs = !call.xlen && ptrace(PTRACE_GETFPREGS, tid, NULL, &call.fpregs) == 0;
+	if (!call.xlen && !call.have_fpregs)
+		return hs_err_set(err, ENOTSUP, "cannot save the floating-point state of thread %d: no call made", (int)tid);
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
+		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
+	struct hs_callframe_in in = *proto;
+	in.regs = call.regs;
+	in.sigmask = call.sigmask;
+	in.xstate = call.xlen ? call.xstate : NULL;
+	in.xlen = call.xlen;
+	in.layout = &call_xl;
+	in.fxsave = &call.fpregs;
+	in.store = s->cr.store, in.sigreturn = s->cr.sigreturn, in.syscall = s->cr.syscall;
+	in.store_pops = s->cr.store_pops;
+	in.pid = s->pid, in.tid = tid;
+	in.call_mask = call_mask(0);
+	in.cue_mask = call_mask(in.cue);
+	static unsigned char img[CALL_STACK_MAX] __attribute__((aligned(64)));
+	int r = hs_callframe_build(&in, img, sizeof(img), fr);
+	if (r == -ENOSPC)
+		return hs_err_set(err, ENOSPC, "the call needs %llu bytes of stack: no call made", (unsigned long long)fr->len);
+	if (r < 0)
+		return hs_err_set(err, -r, "cannot lay out the call's frames in thread %d: no call made", (int)tid);
+	call.stack_addr = fr->sp;
+	call.stack_len = fr->len;
+	struct iovec local = { call.stack_save, call.stack_len }, remote = { (void *)fr->sp, call.stack_len };
+	if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)call.stack_len)
+		return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
+				  (unsigned long long)fr->sp);
+	call.active = 1;
+	struct iovec limg = { img, call.stack_len };
+	if (process_vm_writev(tid, &limg, 1, &remote, 1, 0) != (ssize_t)call.stack_len)
+		return hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
+	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_SETREGS, tid, NULL, &fr->start) < 0)
+		return hs_err_sys(err, errno, "cannot set up the call in thread %d", (int)tid);
+	return 0;
+}
+
+/* After frame B's rt_sigreturn: is the thread what it was?  The kernel
+ * put back its registers, mask and extended state in one system call;
+ * anything it did not (a state it refused) is put back here by ptrace. */
+static int call_check(pid_t tid, const struct hs_callframe *fr, struct hs_err *err)
+{
+	struct user_regs_struct now;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &now) < 0)
+		return hs_err_sys(err, errno, "cannot read registers of thread %d after the call", (int)tid);
+	const struct user_regs_struct *b = &fr->back;
+	if (now.rip != b->rip || now.rsp != b->rsp || now.rax != b->rax || now.rbx != b->rbx || now.rcx != b->rcx ||
+	    now.rdx != b->rdx || now.rsi != b->rsi || now.rdi != b->rdi || now.rbp != b->rbp || now.r8 != b->r8 ||
+	    now.r9 != b->r9 || now.r10 != b->r10 || now.r11 != b->r11 || now.r12 != b->r12 || now.r13 != b->r13 ||
+	    now.r14 != b->r14 || now.r15 != b->r15) {
+		/* not where frame B said: put it back by hand, as the frame
+		 * would have */
+		call.regs = *b;
+		return hs_err_set(err, EIO, "thread %d did not return to 0x%llx after the call", (int)tid,
+				  (unsigned long long)b->rip);
+	}
+	uint64_t mask;
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0 || mask != call.sigmask)
+		ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask);
+	if (call.xlen) {
+		/* the registers' bytes: legacy area (x87, MXCSR, XMM) and each
+		 * component frame B restored */
+		static unsigned char x[sizeof(call.xstate)] __attribute__((aligned(64)));
+		struct iovec iov = { x, sizeof(x) };
+		bool same = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 && iov.iov_len == call.xlen &&
+			    !memcmp(x, call.xstate, 416);
+		for (int i = 2; same && i < 64; i++)
+			if (fr->features >> i & 1)
+				same = !memcmp(x + call_xl.offset[i], call.xstate + call_xl.offset[i], call_xl.size[i]);
+		if (!same) {
+			struct iovec sv = { call.xstate, call.xlen };
+			ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &sv);
+		}
+	}
+	return 0;
+}
+
+/* Past timeout_ms the other threads are let go (the call may wait for a
+ * lock one of them holds). */
+static void release_others(struct hs_session *s, const struct hs_thread *t)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct hs_thread *o = &s->t[i];
+		if (o != t && o->stopped && !o->gone && ptrace(PTRACE_DETACH, o->tid, NULL, (void *)(long)o->pending_sig) == 0)
+			o->gone = 1;    /* released: nothing more to do for it */
+	}
+	s->released = true;
+}
+
+static int call_gone(struct hs_thread *t, int e, const char *what, struct hs_err *err)
+{
+	call.running = 0;
+	call.active = 0;
+	t->gone = 1;
+	return hs_err_set(err, e, "%s", what);
+}
+
+static int read_return(pid_t tid, const struct hs_callframe *fr, uint64_t *ret, struct hs_err *err)
+{
+	errno = 0;
+	long v = ptrace(PTRACE_PEEKDATA, tid, (void *)fr->ret_at, NULL);
+	if (errno)
+		return hs_err_sys(err, errno, "cannot read the return value of the call");
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+/* 4. Run the call.  With a cue, under PTRACE_CONT until the cue that
+ * frame A sends; then (and from the start without one) under
+ * PTRACE_SYSCALL until the exit of frame B's rt_sigreturn, which puts the
+ * thread back by itself.  Once it runs, the call is waited for: stopped
+ * half-way, malloc_trim would leave its arena locked.  Past a hard limit
+ * the thread is let go: it finishes the call and returns through its
+ * frames by itself.  1: the thread is back; 0 with call.running clear:
+ * to be put back by call_restore; <0 with the thread gone or released. */
+static int call_run(struct hs_session *s, struct hs_thread *t, const struct hs_callframe *fr, int cue, int timeout_ms,
+		    uint64_t *ret, int *stopsig, struct hs_err *err)
+{
+	pid_t tid = t->tid;
+	int resume = cue ? PTRACE_CONT : PTRACE_SYSCALL;
+	call.running = 1;
+	if (ptrace(resume, tid, NULL, NULL) < 0) {
+		call.running = 0;
+		return hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
+	}
+	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
+	uint64_t hard = start + (uint64_t)timeout_ms * 1000000u * 10 + 60000000000ull;
+	uint64_t after_syscall = s->cr.syscall + 2, after_sigreturn = s->cr.sigreturn + s->cr.len[1];
+	int at_sigreturn = 0, have_ret = 0;
+	for (;;) {
+		int st;
+		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
+		if (w == 0) {
+			uint64_t now = now_ns();
+			if (now > deadline && !s->released) {
+				release_others(s, t);
+			} else if (now > hard) {
+				ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+				for (int i = 0; i < 2000 && waitpid(tid, &st, __WALL | WNOHANG) == 0; i++) {
+					struct timespec ts = { 0, 1000000 };
+					nanosleep(&ts, NULL);
+				}
+				ptrace(PTRACE_DETACH, tid, NULL, NULL);
+				call.running = 0;
+				call.active = 0;
+				t->gone = 1;
+				return hs_err_set(err, ETIMEDOUT, "the call did not return in %llu s: thread %d released to finish "
+						  "it and restore itself", (unsigned long long)((now - start) / 1000000000u), (int)tid);
+			}
+			/* the process died: its exit is not reported while we hold
+			 * other threads, so look */
+			struct hs_proc_status ps;
+			if (hs_proc_status_read(tid, &ps, NULL) < 0 || ps.state == 'Z' || ps.state == 'X')
+				return call_gone(t, ESRCH, "the process died during the call", err);
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st))
+			return call_gone(t, ESRCH, "the thread died during the call", err);
+		struct user_regs_struct now;
+		if (!WIFSTOPPED(st) || ptrace(PTRACE_GETREGS, tid, NULL, &now) < 0) {
+			call.running = 0;
+			return hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
+		}
+		int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+		if (cue && sig == cue && !event && now.rip == after_syscall && now.rsp == fr->b_at && !have_ret) {
+			/* the cue, sent by frame A: the call is done.  The cue is
+			 * dropped, and the thread goes on into frame B. */
+			int r = read_return(tid, fr, ret, err);
+			if (r < 0) {
+				call.running = 0;
+				return r;
+			}
+			have_ret = 1;
+			resume = PTRACE_SYSCALL;
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		} else if (cue && sig == cue && !event) {
+			/* the same signal from elsewhere: the process ignores it, so
+			 * dropping it changes nothing */
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		} else if (sig == (SIGTRAP | 0x80) && resume == PTRACE_SYSCALL) {
+			/* a system call of the callee, or frame B's rt_sigreturn */
+			if (at_sigreturn) {
+				/* its exit: the thread put itself back */
+				call.running = 0;
+				return 1;
+			}
+			if (now.orig_rax == 15 && now.rip == after_sigreturn && now.rsp == fr->b_at + 8) {
+				if (!have_ret) {
+					int r = read_return(tid, fr, ret, err);
+					if (r < 0) {
+						call.running = 0;
+						return r;
+					}
+					have_ret = 1;
+				}
+				at_sigreturn = 1;
+			}
+			if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) == 0)
+				continue;
+		} else if (event == PTRACE_EVENT_STOP) {
+			/* a job-control stop (or an interrupt) during the call: go on
+			 * with the call, and stop the process again after it */
+			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+				*stopsig = sig;
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		} else {
+			/* A fault inside the callee: the signal is not delivered, the
+			 * call is abandoned. */
+			call.running = 0;
+			return hs_err_set(err, EFAULT, "the call faulted (signal %d at 0x%llx): abandoned", sig,
+					  (unsigned long long)now.rip);
+		}
+		call.running = 0;
+		return hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
+	}
 }
 
 static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint64_t *args, int nargs,
@@ -612,267 +783,33 @@ static int call_data(struct hs_session *s, pid_t tid, uint64_t func, const uint6
 	 * stopped: read once per session, not per call */
 	if (s->cue < 0)
 		s->cue = cue_signal(s);
-	int cue = s->cue;
-	/* 1. save what the call will change */
-	memset(&call.regs, 0, sizeof(call.regs));
-	call.tid = tid;
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &call.regs) < 0)
-		return hs_err_sys(err, errno, "cannot read registers of thread %d", (int)tid);
-	/* The extended state is as large as the kernel says (gdb 13 sends a
-	 * smaller buffer and fails on new CPUs). */
-	struct iovec iov = { call.xstate, sizeof(call.xstate) };
-	call.xlen = ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0 ? iov.iov_len : 0;
-	call.have_fpregs = !call.xlen && ptrace(PTRACE_GETFPREGS, tid, NULL, &call.fpregs) == 0;
-	if (!call.xlen && !call.have_fpregs)
-		return hs_err_set(err, ENOTSUP, "cannot save the floating-point state of thread %d: no call made", (int)tid);
-	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(call.sigmask), &call.sigmask) < 0)
-		return hs_err_sys(err, errno, "cannot read the signal mask of thread %d", (int)tid);
-	/* 2. below the red zone, from the top: the data; the extended state
-	 * (64-byte aligned, as XRSTOR wants, with the magic that says it is
-	 * complete); frame B, the thread as it was; frame A, the cue; the
-	 * store's pops, its first word the return value's slot; the return
-	 * address into the store, 16-byte aligned after it as after a call. */
-	struct user_regs_struct r = call.regs;
-	struct user_regs_struct back = resume_regs(&call.regs);
-	size_t fsz = sizeof(struct k_rt_sigframe), pops = (size_t)s->cr.store_pops;
-	uint64_t top = r.rsp - 128;
-	uint64_t data_at = (top - dlen) & ~(uint64_t)15;
-	size_t fplen = call.xlen ? call.xlen + 4 : sizeof(call.fpregs);
-	uint64_t fp_at = (data_at - fplen) & ~(uint64_t)63;
-	uint64_t b_at = (fp_at - fsz) & ~(uint64_t)15;
-	uint64_t a_at = b_at - fsz;
-	uint64_t sp = ((a_at - 8 * pops - 8 - 8) & ~(uint64_t)15) + 8;
-	a_at = sp + 8 + 8 * pops;
-	b_at = a_at + fsz;
-	if (b_at + fsz > fp_at)
-		return hs_err_set(err, EINVAL, "call frame layout");
-	call.stack_addr = sp;
-	call.stack_len = top - sp;
-	if (call.stack_len > CALL_STACK_MAX)
-		return hs_err_set(err, ENOSPC, "the call needs %zu bytes of stack: no call made", (size_t)call.stack_len);
-	struct iovec local = { call.stack_save, call.stack_len }, remote = { (void *)sp, call.stack_len };
-	if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)call.stack_len)
-		return hs_err_sys(err, errno, "cannot read the stack of thread %d at 0x%llx", (int)tid,
-				  (unsigned long long)sp);
-	static unsigned char img[CALL_STACK_MAX] __attribute__((aligned(64)));
-	memset(img, 0, call.stack_len);
-	memcpy(img, &s->cr.store, 8);
-	/* frame A: tgkill(pid, tid, cue) from `syscall; ret`, whose ret goes
-	 * on into frame B.  Without a cue a harmless getpid, and the tracer
-	 * watches system calls instead. */
-	struct user_regs_struct ra = back;
-	ra.rip = s->cr.syscall;
-	ra.rsp = b_at;
-	ra.rax = cue ? 234 : 39;    /* __NR_tgkill, __NR_getpid */
-	ra.rdi = (uint64_t)s->pid;
-	ra.rsi = (uint64_t)tid;
-	ra.rdx = (uint64_t)cue;
-	struct k_rt_sigframe fr;
-	fill_frame(&fr, &ra, s->cr.sigreturn, fp_at, call_mask(cue));
-	memcpy(img + (a_at - sp), &fr, fsz);
-	fill_frame(&fr, &back, s->cr.sigreturn, fp_at, call.sigmask);
-	memcpy(img + (b_at - sp), &fr, fsz);
-	if (call.xlen) {
-		/* ptrace's XSAVE image is the signal frame's but for the
-		 * software bytes that say it is complete; without them
-		 * rt_sigreturn restores the legacy SSE state only, and the
-		 * upper halves of the vector registers are lost.  ptrace puts
-		 * XCR0 at their start (as gdb knows: I386_LINUX_XSAVE_XCR0_OFFSET). */
-		unsigned char *fx = img + (fp_at - sp);
-		memcpy(fx, call.xstate, call.xlen);
-		uint64_t xcr0;
-		memcpy(&xcr0, call.xstate + 464, 8);
-		struct { uint32_t magic1, extended_size; uint64_t xfeatures; uint32_t xstate_size, pad[7]; } sw = {
-			.magic1 = FP_XSTATE_MAGIC1, .extended_size = (uint32_t)call.xlen + 4, .xfeatures = xcr0,
-			.xstate_size = (uint32_t)call.xlen,
-		};
-		_Static_assert(sizeof(sw) == 48, "_fpx_sw_bytes");
-		memcpy(fx + 464, &sw, sizeof(sw));
-		uint32_t m2 = FP_XSTATE_MAGIC2;
-		memcpy(fx + call.xlen, &m2, 4);
-	} else {
-		memcpy(img + (fp_at - sp), &call.fpregs, sizeof(call.fpregs));
-	}
-	if (dlen)
-		memcpy(img + (data_at - sp), data, dlen);
-	call.active = 1;
-	struct iovec limg = { img, call.stack_len };
-	if (process_vm_writev(tid, &limg, 1, &remote, 1, 0) != (ssize_t)call.stack_len) {
-		rc = hs_err_sys(err, errno, "cannot write the stack of thread %d", (int)tid);
-		goto restore;
-	}
-	uint64_t *argreg[6] = { (uint64_t *)&r.rdi, (uint64_t *)&r.rsi, (uint64_t *)&r.rdx,
-				(uint64_t *)&r.rcx, (uint64_t *)&r.r8, (uint64_t *)&r.r9 };
+	struct hs_callframe_in in;
+	memset(&in, 0, sizeof(in));
+	in.func = func;
+	in.nargs = nargs;
 	for (int i = 0; i < nargs; i++)
-		*argreg[i] = (args[i] & HS_CALL_DATA_MASK) == HS_CALL_DATA(0) ? data_at + (args[i] & 0xffff) : args[i];
-	r.rip = func;
-	r.rsp = sp;
-	r.rbx = sp + 8;             /* where the store puts rax */
-	r.rax = 0;
-	/* Stopped inside a system call: no restart with our registers (the
-	 * frame brings it back, restarted). */
-	r.orig_rax = (unsigned long long)-1;
-	r.eflags &= ~0x400ull;      /* DF clear, as the ABI wants at a call */
-	/* 3. no signal handler may run inside the call; pending ones stay
-	 * pending and run after it. */
-	uint64_t mask = call_mask(0);
-	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask) < 0 ||
-	    ptrace(PTRACE_SETREGS, tid, NULL, &r) < 0) {
-		rc = hs_err_sys(err, errno, "cannot set up the call in thread %d", (int)tid);
-		goto restore;
-	}
-	/* 4. run it until the cue (or, without one, until the rt_sigreturn
-	 * of frame B) */
-	int resume = cue ? PTRACE_CONT : PTRACE_SYSCALL;
-	call.running = 1;
-	if (ptrace(resume, tid, NULL, NULL) < 0) {
-		call.running = 0;
-		rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
-		goto restore;
-	}
-	/* Once it runs, the call is waited for: stopped half-way, malloc_trim
-	 * would leave its arena locked.  Past timeout_ms the other threads are
-	 * let go (the call may wait for a lock one of them holds); past a hard
-	 * limit the thread is let go too: it finishes the call and returns
-	 * through its frames by itself. */
-	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
-	uint64_t hard = start + (uint64_t)timeout_ms * 1000000u * 10 + 60000000000ull;
-	uint64_t after_syscall = s->cr.syscall + 2, after_sigreturn = s->cr.sigreturn + s->cr.len[1];
-	int released = 0, stopsig = 0, at_sigreturn = 0;
-	for (;;) {
-		int st;
-		pid_t w = waitpid(tid, &st, WNOHANG | __WALL);
-		if (w == 0) {
-			uint64_t now = now_ns();
-			if (now > deadline && !released) {
-				for (size_t i = 0; i < s->n; i++) {
-					struct hs_thread *o = &s->t[i];
-					if (o != t && o->stopped && !o->gone &&
-					    ptrace(PTRACE_DETACH, o->tid, NULL, (void *)(long)o->pending_sig) == 0)
-						o->gone = 1;    /* released: nothing more to do for it */
-				}
-				released = 1;
-				s->released = true;
-			} else if (now > hard) {
-				/* Let it go: stopped anywhere, detached, it runs on
-				 * through its frames.  Its stack below the red zone
-				 * keeps them, as after any signal handler. */
-				ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-				for (int i = 0; i < 2000 && waitpid(tid, &st, __WALL | WNOHANG) == 0; i++) {
-					struct timespec ts = { 0, 1000000 };
-					nanosleep(&ts, NULL);
-				}
-				ptrace(PTRACE_DETACH, tid, NULL, NULL);
-				call.running = 0;
-				call.active = 0;
-				t->gone = 1;
-				return hs_err_set(err, ETIMEDOUT, "the call did not return in %llu s: thread %d released to finish "
-						  "it and restore itself", (unsigned long long)((now - start) / 1000000000u), (int)tid);
-			}
-			/* the process died: its exit is not reported while we hold
-			 * other threads, so look */
-			struct hs_proc_status ps;
-			if (hs_proc_status_read(tid, &ps, NULL) < 0 || ps.state == 'Z' || ps.state == 'X') {
-				call.running = 0;
-				call.active = 0;
-				t->gone = 1;
-				return hs_err_set(err, ESRCH, "the process died during the call");
-			}
-			struct timespec ts = { 0, 20000 };
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-			call.running = 0;
-			call.active = 0;
-			t->gone = 1;
-			return hs_err_set(err, ESRCH, "thread %d died during the call", (int)tid);
-		}
-		struct user_regs_struct now;
-		if (!WIFSTOPPED(st) || ptrace(PTRACE_GETREGS, tid, NULL, &now) < 0) {
-			call.running = 0;
-			rc = hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
-			goto restore;
-		}
-		int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
-		if (cue && sig == cue && !event && now.rip == after_syscall && now.rsp == b_at) {
-			/* the cue, sent by frame A: done.  The stop is a signal-
-			 * delivery-stop, from which ptrace puts the thread back as it
-			 * was (the kernel restarts its system call) and the cue is
-			 * dropped. */
-			call.running = 0;
-			errno = 0;
-			long v = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8), NULL);
-			if (errno)
-				rc = hs_err_sys(err, errno, "cannot read the return value of the call");
-			*ret = (uint64_t)v;
-			break;
-		}
-		if (cue && sig == cue && !event) {
-			/* the same signal from elsewhere: the process ignores it, so
-			 * dropping it changes nothing */
-			if (ptrace(resume, tid, NULL, NULL) == 0)
-				continue;
-		}
-		if (!cue && sig == (SIGTRAP | 0x80)) {
-			/* a system call of the callee, or frame B's rt_sigreturn */
-			if (at_sigreturn) {
-				/* its exit: the thread is back as it was */
-				call.running = 0;
-				if (now.rip != back.rip || now.rsp != back.rsp) {
-					/* not where frame B said: put it back by hand, as
-					 * the frame would have */
-					call.regs = back;
-					rc = hs_err_set(err, EIO, "thread %d did not return to 0x%llx after the call", (int)tid,
-							(unsigned long long)back.rip);
-					goto restore;
-				}
-				call.active = 0;
-				stack_put(call.stack_save, call.stack_len);
-				break;
-			}
-			if (now.orig_rax == 15 && now.rip == after_sigreturn && now.rsp == b_at + 8) {
-				errno = 0;
-				long v = ptrace(PTRACE_PEEKDATA, tid, (void *)(sp + 8), NULL);
-				if (errno) {
-					call.running = 0;
-					rc = hs_err_sys(err, errno, "cannot read the return value of the call");
-					goto restore;
-				}
-				*ret = (uint64_t)v;
-				at_sigreturn = 1;
-			}
-			if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) == 0)
-				continue;
-			call.running = 0;
-			rc = hs_err_sys(err, errno, "cannot resume thread %d", (int)tid);
-			goto restore;
-		}
-		if (event == PTRACE_EVENT_STOP) {
-			/* a job-control stop (or an interrupt) during the call: go on
-			 * with the call, and stop the process again after it */
-			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-				stopsig = sig;
-			if (ptrace(resume, tid, NULL, NULL) == 0)
-				continue;
-		}
-		/* A fault inside the callee: the signal is not delivered, the
-		 * call is abandoned. */
-		call.running = 0;
-		rc = hs_err_set(err, EFAULT, "the call faulted (signal %d at 0x%llx): abandoned", sig,
-				(unsigned long long)now.rip);
-		goto restore;
-	}
-	if (call.active)
+		in.args[i] = args[i];
+	in.data = data, in.dlen = dlen;
+	in.data_tag = HS_CALL_DATA(0), in.data_tag_mask = HS_CALL_DATA_MASK;
+	in.cue = s->cue;
+	struct hs_callframe fr;
+	rc = call_prepare(s, tid, &in, &fr, err);
+	if (rc < 0) {
 		call_restore();
+		return rc;
+	}
+	int stopsig = 0;
+	rc = call_run(s, t, &fr, s->cue, timeout_ms, ret, &stopsig, err);
+	if (rc == 1) {
+		rc = call_check(tid, &fr, err);
+		if (rc == 0) {
+			call.active = 0;
+			stack_put(call.stack_save, call.stack_len);
+		}
+	}
+	call_restore();    /* what the thread did not put back itself */
 	if (stopsig)
 		kill(s->pid, stopsig);  /* the stop it asked for, now */
-	return rc;
-restore:
-	call_restore();
 	return rc;
 }
 

@@ -78,10 +78,12 @@ void hs_session_set_return(struct hs_session *s, const struct hs_call_return *cr
 /* Call func(args...) in stopped thread tid of the session, x86_64 System V:
  * up to six integer arguments, on the thread's stack below its red zone,
  * all signals but faults blocked in it meanwhile, returning through the
- * code above (needed: -ENOTSUP without it).  The thread runs under
- * PTRACE_SYSCALL until its rt_sigreturn; a fault inside the callee
- * abandons it (registers, extended state, signal mask restored by
- * ptrace).  Past timeout_ms the other threads are released; past a hard
+ * code above (needed: -ENOTSUP without it).  The call starts with one
+ * register set (an rt_sigreturn into a frame holding the call) and ends
+ * with the thread's own rt_sigreturn through the frame that holds it as
+ * it was, checked after; the frames are built by lib/callframe.h.  A
+ * fault inside the callee abandons it (signal mask, extended state and
+ * registers restored by ptrace, in that order).  Past timeout_ms the other threads are released; past a hard
  * limit the calling thread is released too, to finish the call and
  * restore itself.  Returns 0 with *ret the function's return value, or
  * -errno: the mechanism failed (the function may not have run, or was

@@ -95,10 +95,20 @@ done
 # --- registers, vector registers included, come back exactly: a thread
 # spinning with known values checks them; heapscope trims it (restored by
 # ptrace), then is SIGKILLed during a call (restored by the thread's own
-# rt_sigreturn).  regs-nocue catches the signals that cue a call's end, so
-# its calls run under PTRACE_SYSCALL and return through the frame.
+# rt_sigreturn).  regs-nocue catches the signals that cue a call's end
+# and runs with SIGINT and SIGQUIT at their defaults (a shell's background
+# job ignores them, which would make them cues), so its calls run under
+# PTRACE_SYSCALL.  Both return through frame B: its extended state must be
+# sized as the kernel's signal frame (not ptrace's regset, larger with
+# AMX) or rt_sigreturn restores x87/SSE only and the vector registers'
+# upper halves (ymm0, zmm16 checked) are lost; and the thread's own
+# signal mask comes back with it.
+nocue_env=()
+if env --default-signal=INT true 2>/dev/null; then nocue_env=(env --default-signal=INT,QUIT); fi
 for mode in regs regs-nocue; do
-	"$(target simple)" "$mode" >"$HS_TMP/$mode.out" 2>&1 &
+	run=("$(target simple)")
+	[ "$mode" = regs-nocue ] && run=("${nocue_env[@]}" "$(target simple)")
+	"${run[@]}" "$mode" >"$HS_TMP/$mode.out" 2>&1 &
 	R=$!
 	track_pid "$R"
 	for _ in $(seq 50); do grep -q '^READY' "$HS_TMP/$mode.out" && break; sleep 0.1; done
@@ -120,6 +130,59 @@ for mode in regs regs-nocue; do
 		not_ok "$mode: status $st, TracerPid $tracer: $(cat "$HS_TMP/$mode.out")"
 	fi
 done
+
+# --- heapscope SIGKILLed at each of its ptrace calls in turn (strace's
+# fault injection): whichever call it dies at, the thread's registers,
+# vector registers and signal mask stay right, and it is left running and
+# untraced.  The call starts with one PTRACE_SETREGS (an rt_sigreturn into
+# a frame with the call's registers and mask) and ends in frame B's
+# rt_sigreturn, so no moment has half of the thread set.
+if ! command -v strace >/dev/null; then
+	echo "# skip: SIGKILL at each ptrace call: strace is not installed"
+elif ! strace -qq -o /dev/null -e trace=ptrace -e inject=ptrace:signal=SIGKILL:when=1000 true 2>/dev/null; then
+	echo "# skip: SIGKILL at each ptrace call: this strace cannot inject signals"
+else
+	for mode in regs regs-nocue; do
+		run=("$(target simple)")
+		[ "$mode" = regs-nocue ] && run=("${nocue_env[@]}" "$(target simple)")
+		"${run[@]}" "$mode" >"$HS_TMP/k$mode.out" 2>&1 &
+		R=$!
+		track_pid "$R"
+		for _ in $(seq 50); do grep -q '^READY' "$HS_TMP/k$mode.out" && break; sleep 0.1; done
+		strace -qq -o "$HS_TMP/count" -e trace=ptrace "$HS" trim "$R" >/dev/null 2>&1 || :
+		calls=$(grep -c '^ptrace(' "$HS_TMP/count" || :)
+		bad=""
+		for n in $(seq "$calls"); do
+			timeout -k 5 60 strace -qq -o /dev/null -e trace=ptrace -e inject=ptrace:signal=SIGKILL:when="$n" \
+				"$HS" trim "$R" >/dev/null 2>&1 || :
+			# the thread finishes a call by itself: wait until it is out
+			for _ in $(seq 100); do
+				grep -q '^TracerPid:[[:space:]]*0$' "/proc/$R/status" 2>/dev/null &&
+					! grep -q '^State:[[:space:]]*[tT]' "/proc/$R/status" && break
+				sleep 0.05
+			done
+			if ! kill -0 "$R" 2>/dev/null; then bad="died after SIGKILL at ptrace call $n"; break; fi
+			if grep -q '^State:[[:space:]]*[tT]' "/proc/$R/status" ||
+				! grep -q '^TracerPid:[[:space:]]*0$' "/proc/$R/status"; then
+				bad="left stopped or traced after SIGKILL at ptrace call $n"; break
+			fi
+			if [ "$(sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$R/status")" = ffffffffffffffff ] ||
+				grep -q 'REGS BAD' "$HS_TMP/k$mode.out"; then
+				bad="state wrong after SIGKILL at ptrace call $n: $(cat "$HS_TMP/k$mode.out")"; break
+			fi
+		done
+		# a whole spin with every register checked after the last one
+		sleep 1
+		kill -USR1 "$R"
+		wait "$R" 2>/dev/null && st=0 || st=$?
+		untrack_pid "$R"
+		if [ -z "$bad" ] && [ "$calls" -gt 10 ] && [ "$st" = 0 ] && grep -q '^REGS OK' "$HS_TMP/k$mode.out"; then
+			ok "$mode: SIGKILL at each of trim's $calls ptrace calls: registers, vector registers and mask intact: $(grep REGS "$HS_TMP/k$mode.out")"
+		else
+			not_ok "$mode: ${bad:-status $st after $calls calls}: $(cat "$HS_TMP/k$mode.out")"
+		fi
+	done
+fi
 
 # --- 200 trims of 8 threads churning malloc: trimmed or refused, nothing broken
 start_target "$(target churn)" 8

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void put(const char *s)
@@ -266,11 +267,57 @@ static void on_other(int sig)
 	(void)sig;
 }
 
+/* The AVX-512 spin: zmm16 (which glibc's EVEX string functions use, so a
+ * call clobbers it) with a 64-byte pattern, besides the others. */
+__attribute__((target("avx512f"))) static void spin512(const uint64_t *pat, uint64_t *g, uint64_t *x, uint64_t *y, uint64_t *z)
+{
+	__asm__ volatile("movdqu (%[p]), %%xmm15\n\t"
+			 "vmovdqu64 (%[p]), %%zmm16\n\t"
+			 "vmovdqu (%[p]), %%ymm0\n\t"
+			 "mov $0x1111111111111111, %%rdx\n\t"
+			 "mov $0x2222222222222222, %%r8\n\t"
+			 "mov $0x3333333333333333, %%r9\n\t"
+			 "mov $0x4444444444444444, %%r10\n\t"
+			 "mov $0x5555555555555555, %%rsi\n\t"
+			 "mov $20000000, %%rcx\n\t"
+			 "1: dec %%rcx\n\t"
+			 "jnz 1b\n\t"
+			 "movdqu %%xmm15, (%[x])\n\t"
+			 "vmovdqu64 %%zmm16, (%[z])\n\t"
+			 "vmovdqu %%ymm0, (%[y])\n\t"
+			 "vzeroupper\n\t"
+			 "mov %%rdx, 0(%[g])\n\t"
+			 "mov %%r8, 8(%[g])\n\t"
+			 "mov %%r9, 16(%[g])\n\t"
+			 "mov %%r10, 24(%[g])\n\t"
+			 "mov %%rsi, 32(%[g])\n\t"
+			 "mov %%rcx, 40(%[g])\n\t"
+			 :
+			 : [p] "r"(pat), [x] "r"(x), [g] "r"(g), [y] "r"(y), [z] "r"(z)
+			 : "rcx", "rdx", "rsi", "r8", "r9", "r10", "xmm0", "xmm15", "xmm16", "memory", "cc");
+}
+
+static uint64_t raw_sigmask(void)
+{
+	uint64_t m = 0;
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &m, 8);
+	return m;
+}
+
 static void regs(int nocue)
 {
-	static const uint64_t pat[4] = { 0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
-					 0x8796a5b4c3d2e1f0ull };
-	int avx = __builtin_cpu_supports("avx");
+	static const uint64_t pat[8] = { 0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
+					 0x8796a5b4c3d2e1f0ull, 0x1122334455667788ull, 0x99aabbccddeeff00ull,
+					 0x0102030405060708ull, 0x090a0b0c0d0e0f10ull };
+	int avx = __builtin_cpu_supports("avx"), avx512 = __builtin_cpu_supports("avx512f");
+	/* a signal mask of its own, checked like the registers: a call
+	 * must give it back exactly */
+	sigset_t own;
+	sigemptyset(&own);
+	sigaddset(&own, SIGUSR2);
+	sigaddset(&own, SIGTTIN);
+	sigprocmask(SIG_BLOCK, &own, NULL);
+	uint64_t want_mask = raw_sigmask();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
@@ -293,7 +340,7 @@ static void regs(int nocue)
 	unsigned long n = 0;
 	while (!regs_done) {
 		uint64_t g[6], v[6];
-		uint64_t y[4] = { 0 }, x[2] = { 0 };
+		uint64_t y[4] = { 0 }, x[2] = { 0 }, z[8] = { 0 };
 		/* the spin runs with every checked register live at once */
 #define REGS_SPIN(load, save, clob)                                                                        \
 	__asm__ volatile("movdqu (%[p]), %%xmm15\n\t" load "mov $0x1111111111111111, %%rdx\n\t"              \
@@ -313,12 +360,28 @@ static void regs(int nocue)
 			 :                                                                                  \
 			 : [p] "r"(pat), [x] "r"(x), [g] "r"(g), [y] "r"(y)                                 \
 			 : "rcx", "rdx", "rsi", "r8", "r9", "r10", "xmm15", clob, "memory", "cc")
-		if (avx)
+		if (avx512)
+			spin512(pat, g, x, y, z);
+		else if (avx)
 			REGS_SPIN("vmovdqu (%[p]), %%ymm0\n\t", "vmovdqu %%ymm0, (%[y])\n\tvzeroupper\n\t", "xmm0");
 		else
 			REGS_SPIN("", "", "rax");
 		v[0] = 0x1111111111111111ull, v[1] = 0x2222222222222222ull, v[2] = 0x3333333333333333ull;
 		v[3] = 0x4444444444444444ull, v[4] = 0x5555555555555555ull, v[5] = 0;
+		uint64_t mask = raw_sigmask();
+		if (avx512 && memcmp(z, pat, sizeof(z))) {
+			printf("REGS BAD: zmm16 %llx %llx %llx %llx %llx %llx %llx %llx\n", (unsigned long long)z[0],
+			       (unsigned long long)z[1], (unsigned long long)z[2], (unsigned long long)z[3],
+			       (unsigned long long)z[4], (unsigned long long)z[5], (unsigned long long)z[6],
+			       (unsigned long long)z[7]);
+			fflush(stdout);
+			_exit(3);
+		}
+		if (mask != want_mask) {
+			printf("REGS BAD: signal mask %llx, not %llx\n", (unsigned long long)mask, (unsigned long long)want_mask);
+			fflush(stdout);
+			_exit(3);
+		}
 		if (memcmp(g, v, sizeof(v)) || memcmp(x, pat, sizeof(x)) || (avx && memcmp(y, pat, sizeof(y)))) {
 			printf("REGS BAD: rdx r8 r9 r10 rsi rcx %llx %llx %llx %llx %llx %llx; xmm15 %llx %llx; ymm0 %llx %llx %llx %llx\n",
 			       (unsigned long long)g[0], (unsigned long long)g[1], (unsigned long long)g[2],
@@ -330,7 +393,7 @@ static void regs(int nocue)
 		}
 		n++;
 	}
-	printf("REGS OK %lu%s\n", n, avx ? " (with ymm0)" : "");
+	printf("REGS OK %lu%s\n", n, avx512 ? " (with ymm0, zmm16)" : avx ? " (with ymm0)" : "");
 	fflush(stdout);
 	_exit(0);
 }
