@@ -10,11 +10,36 @@ failed=0
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failed=1; }
 
-# --- static glibc: malloc_info and mallinfo2 equal the target's own
+# --- static glibc: malloc_info and mallinfo2 equal the target's own; the
+# tcaches hold what the target's frees put there (its TCACHE line), found
+# from the symbol, from the TLS block without symbols, and in a stripped
+# copy; the version is the system's glibc, read from the file.
 STATIC=$(target knownheap-static)
+WANT_VER=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')
 start_target "$STATIC" "$HS_TMP/mi.txt" 3
 ptrace_ok "$TARGET_PID"
 grep -v '^MALLINFO2 ' "$HS_TMP/mi.txt" >"$HS_TMP/want.xml"
+TC_LINE=$(grep '^TCACHE ' "$TARGET_OUT")
+# static_tcache DESC [OPT]: arenas' tcache figures and version
+static_tcache()
+{
+	# shellcheck disable=SC2086
+	"$HS" arenas ${2:-} --json "$TARGET_PID" >"$HS_TMP/t.json" 2>"$HS_TMP/err" || true
+	if python3 - "$HS_TMP/t.json" "$TC_LINE" "$WANT_VER" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = {k: int(v) for k, v in (f.split("=") for f in sys.argv[2].split()[1:])}
+got = {"count": sum(a["tcache_chunks"] for a in d["arenas"]),
+       "bytes": sum(a["free_tcache"] for a in d["arenas"])}
+assert want["count"] > 0 and got == want, (got, want)
+assert not sys.argv[3] or d["glibc"]["version"] == sys.argv[3], (d["glibc"]["version"], sys.argv[3])
+print(f"# tcache {got}, glibc {d['glibc']['version']}")
+PY
+	then ok "$1: tcache equals what the target freed ($TC_LINE), version ${WANT_VER:-?}"
+	else not_ok "$1: tcache or version differ"; sed 's/^/#   /' "$HS_TMP/err"; fi
+}
+static_tcache "static binary (symtab)"
+static_tcache "static binary --no-debuginfo" --no-debuginfo
 for opt in "" --no-debuginfo; do
 	rc=0
 	# shellcheck disable=SC2086
@@ -39,6 +64,16 @@ PY
 	else not_ok "static binary ${opt:-(symtab)}: mallinfo2 differs"; fi
 done
 check_untouched "$TARGET_PID" && ok "static target untouched" || not_ok "static target left traced or stopped"
+
+if command -v strip >/dev/null; then
+	strip -o "$HS_TMP/knownheap-stripped" "$STATIC"
+	start_target "$HS_TMP/knownheap-stripped" "$HS_TMP/mi2.txt" 3
+	TC_LINE=$(grep '^TCACHE ' "$TARGET_OUT")
+	static_tcache "stripped static binary"
+	check_untouched "$TARGET_PID" || not_ok "stripped static target left traced or stopped"
+else
+	echo "ok - stripped static binary # SKIP strip is not installed"
+fi
 
 # expect_named PID WORD DESC: arenas refuses PID, exit 2, naming WORD
 expect_named()
