@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "debuginfo.h"
+#include "got.h"
 #include "libc.h"
+#include "mem.h"
 
 /* ---- small ELF helpers ------------------------------------------------- */
 
@@ -242,7 +244,61 @@ static bool is_glibc_name(const char *path)
 	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
 }
 
-static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
+/* A malloc replacement that is mapped is not yet one the process uses: a
+ * library dlopen()ed (RTLD_LOCAL, or after start) is not in the global
+ * scope that binds the program's malloc.  Which malloc the program's calls
+ * reach is in its GOT: the executable's malloc slot bound to libc's malloc
+ * means glibc's malloc; else, with the executable's slot not bound (lazy)
+ * or absent, every other object's bound slot must be libc's.  A slot bound
+ * into a replacement (LD_PRELOAD, a DT_NEEDED library ahead of libc), or no
+ * bound slot at all, leaves the process to the replacement. */
+static bool in_foreign(const struct hs_maps *maps, uint64_t addr, const char *path)
+{
+	const struct hs_mapping *m = hs_maps_find(maps, addr);
+	return m && !strcmp(m->path, path);
+}
+
+static bool malloc_binds_to_libc(pid_t pid, const struct hs_maps *maps, const char *foreign)
+{
+	static const char *const names[] = { "malloc" };
+	struct hs_got_opts opts = { .names = names, .nnames = 1, .skip_unusable = true };
+	struct hs_got got;
+	struct hs_mem *mem = NULL;
+	bool libc = false;
+	if (hs_mem_open_pid(pid, &mem, NULL) < 0)
+		return false;
+	if (hs_got_find(pid, maps, mem, &opts, &got, NULL) < 0) {
+		hs_mem_close(mem);
+		return false;
+	}
+	char exe[64], target[PATH_MAX];
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(exe, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	if (hs_got_read(mem, &got, NULL) == 0) {
+		int exe_libc = 0, exe_other = 0, libc_slots = 0, other = 0;
+		for (size_t i = 0; i < got.n; i++) {
+			const struct hs_got_slot *sl = &got.v[i];
+			const char *path = got.obj[sl->object].path;
+			bool is_exe = !strcmp(path, target);
+			if (!strcmp(path, foreign))
+				continue;   /* the replacement's own calls */
+			if (sl->state == HS_GOT_LIBC) {
+				libc_slots++;
+				exe_libc += is_exe;
+			} else if (sl->state == HS_GOT_OTHER) {
+				other++;
+				exe_other += is_exe && in_foreign(maps, sl->value, foreign);
+			}
+		}
+		libc = exe_libc ? !exe_other : (!exe_other && libc_slots && !other);
+	}
+	hs_got_release(&got);
+	hs_mem_close(mem);
+	return libc;
+}
+
+static int foreign_allocator(pid_t pid, const struct hs_maps *maps, struct hs_err *err)
 {
 	static const struct { const char *needle, *what; } known[] = {
 		{ "ld-musl-", "musl libc" },
@@ -254,14 +310,24 @@ static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
 		{ "libasan", "AddressSanitizer's allocator" },
 		{ "vgpreload_memcheck", "valgrind's allocator" },
 	};
+	const char *checked = NULL;
 	for (size_t i = 0; i < maps->n; i++) {
 		const char *b = basename_of(maps->v[i].path);
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
-			    (k == 0 && strstr(maps->v[i].path, "-linux-musl/")))   /* Debian's musl libc.so */
-				return hs_err_set(err, ENOTSUP,
-						  "this process uses %s (%s), not glibc's malloc: heapscope reads "
-						  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+			bool musl = k < 2;
+			if (!(!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
+			      (k == 0 && strstr(maps->v[i].path, "-linux-musl/"))))   /* Debian's musl libc.so */
+				continue;
+			if (!musl && checked && !strcmp(checked, maps->v[i].path))
+				break;      /* the same file's next mapping: already found unbound */
+			if (!musl && malloc_binds_to_libc(pid, maps, maps->v[i].path)) {
+				checked = maps->v[i].path;
+				break;
+			}
+			return hs_err_set(err, ENOTSUP,
+					  "this process uses %s (%s), not glibc's malloc: heapscope reads "
+					  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
+		}
 	}
 	return 0;
 }
@@ -693,7 +759,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 	bool use_debuginfo = debug & HS_DEBUG_LOCAL;
 	lc->use_debuginfod = (debug & HS_DEBUG_DEBUGINFOD) != 0;
 	lc->tls_tcache = lc->tls_thread_arena = -1;
-	int r = foreign_allocator(maps, err);
+	int r = foreign_allocator(pid, maps, err);
 	if (r < 0)
 		return r;
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Other runtimes: a static glibc binary (main_arena in the executable) is
-# read exactly; jemalloc preloaded and musl are recognised and named.
+# read exactly; jemalloc preloaded and musl are recognised and named;
+# jemalloc merely dlopen()ed is not taken for the process's malloc.
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -95,6 +96,26 @@ if [ -n "$JE" ]; then
 	je=$!
 	track_pid "$je"
 	expect_named "$je" jemalloc "jemalloc preloaded"
+	LD_PRELOAD=$JE "$(target simple)" single >/dev/null &
+	je=$!
+	track_pid "$je"
+	expect_named "$je" jemalloc "jemalloc preloaded, malloc called"
+	# dlopen()ed, RTLD_LOCAL: mapped, but the program's malloc is glibc's.
+	# jemalloc's initial-exec TLS needs room in the static TLS block.
+	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=65536 start_target "$(target simple)" dlopen-heap "$JE"
+	rc=0
+	timeout -k 5 60 "$HS" arenas --json "$TARGET_PID" >"$HS_TMP/dl.json" 2>"$HS_TMP/err" || rc=$?
+	if [ "$rc" = 0 ] && python3 - "$HS_TMP/dl.json" "$TARGET_OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+line = [l for l in open(sys.argv[2]) if l.startswith("MALLINFO2 ")][0]
+want = {k: int(v) for k, v in (f.split("=") for f in line.split()[1:])}
+assert d["mallinfo2"] == want, (d["mallinfo2"], want)
+assert want["arena"] > 60 << 20
+PY
+	then ok "jemalloc dlopen()ed RTLD_LOCAL: glibc's 64M heap read, mallinfo2 equal"
+	else not_ok "jemalloc dlopen()ed: exit $rc, $(cat "$HS_TMP/err")"; fi
+	check_untouched "$TARGET_PID" || not_ok "dlopen-heap target left traced or stopped"
 else
 	echo "ok - jemalloc preloaded # SKIP libjemalloc2 is not installed"
 fi
