@@ -151,27 +151,54 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 	return r < 0 ? r : 0;
 }
 
-int hs_chunks_mmapped_in(const struct hs_mapping *m, struct hs_mem *mem, hs_chunk_fn fn, void *ctx, uint64_t *count,
-			 uint64_t *bytes)
+/* The chunks of one mapping: a chain of mmapped chunks from its start
+ * (prev_size 0, or the memalign offset from the mapping start).  With
+ * pages, the chain is skipped (counted already) and every later page
+ * boundary is tried too: the kernel merges an mmapped chunk with an
+ * adjacent anonymous mapping of the same protection (another chunk placed
+ * below it, a plain mmap), so a chunk need not start its mapping.  There a
+ * header must be exactly what sysmalloc writes: prev_size 0, IS_MMAPPED
+ * alone among the flags, a page-multiple size that fits the mapping. */
+static int mmapped_scan(const struct hs_mapping *m, struct hs_mem *mem, hs_chunk_fn fn, void *ctx, uint64_t *count,
+			uint64_t *bytes, bool pages, uint64_t want_n, uint64_t want_bytes)
 {
 	uint64_t p = m->start;
+	bool chain = true;
 	while (p + 16 <= m->end) {
+		if (pages && !chain && *count >= want_n && *bytes >= want_bytes)
+			return 0;
 		uint64_t hdr[2];
-		if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0)
-			break;
+		bool ok = hs_mem_read(mem, p, hdr, sizeof(hdr)) == 0;
 		uint64_t cs = HS_CHUNKSIZE(hdr[1]);
-		/* prev_size is 0, or the memalign offset from the mapping start */
-		if (!(hdr[1] & HS_IS_MMAPPED) || (hdr[1] & HS_NON_MAIN_ARENA) || (hdr[0] & 0xfff) || cs < 4096 ||
-		    (cs & 0xfff) || p + cs > m->end)
-			break;
-		struct hs_chunk c = { p + hdr[0], cs, hdr[1], HS_CHUNK_MMAPPED, -1, 0 };
-		(*count)++;
-		*bytes += cs + hdr[0];
-		if (fn && fn(ctx, &c))
-			return 1;
+		if (ok && chain)
+			ok = (hdr[1] & HS_IS_MMAPPED) && !(hdr[1] & HS_NON_MAIN_ARENA) && !(hdr[0] & 0xfff) &&
+			     cs >= 4096 && !(cs & 0xfff) && p + cs <= m->end;
+		else if (ok)
+			ok = hdr[0] == 0 && (hdr[1] & 7) == HS_IS_MMAPPED && cs >= 4096 && !(cs & 0xfff) &&
+			     p + cs <= m->end && p + cs > p;
+		if (!ok) {
+			if (!pages)
+				break;
+			chain = false;
+			p = (p + 4096) & ~(uint64_t)4095;
+			continue;
+		}
+		if (!pages || !chain) {
+			struct hs_chunk c = { p + hdr[0], cs, hdr[1], HS_CHUNK_MMAPPED, -1, 0 };
+			(*count)++;
+			*bytes += cs + hdr[0];
+			if (fn && fn(ctx, &c))
+				return 1;
+		}
 		p += cs;
 	}
 	return 0;
+}
+
+int hs_chunks_mmapped_in(const struct hs_mapping *m, struct hs_mem *mem, hs_chunk_fn fn, void *ctx, uint64_t *count,
+			 uint64_t *bytes)
+{
+	return mmapped_scan(m, mem, fn, ctx, count, bytes, false, 0, 0);
 }
 
 int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struct hs_mem *mem, hs_chunk_fn fn,
@@ -189,6 +216,28 @@ int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struc
 		if (heap)
 			continue;
 		if (hs_chunks_mmapped_in(m, mem, fn, ctx, count, bytes))
+			return 1;
+	}
+	/* Fewer than mp_ counts: some chunk does not start its mapping; look
+	 * at every page boundary of each candidate mapping until the figures
+	 * are reached.  Only then, so a process whose chunks all start their
+	 * mappings costs no more reads. */
+	if (!h || h->n_mmaps <= 0 || (*count >= (uint64_t)h->n_mmaps && *bytes >= h->mmapped_mem))
+		return 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		if (*count >= (uint64_t)h->n_mmaps && *bytes >= h->mmapped_mem)
+			break;
+		if (!hs_mapping_anon(m) || m->perms[0] != 'r')
+			continue;
+		bool heap = false;
+		for (size_t a = 0; a < h->narenas && !heap; a++)
+			for (size_t k = 0; k < h->arenas[a].nheaps && !heap; k++)
+				heap = m->start < h->arenas[a].heaps[k].addr + h->arenas[a].heaps[k].reserved &&
+				       m->end > h->arenas[a].heaps[k].addr;
+		if (heap)
+			continue;
+		if (mmapped_scan(m, mem, fn, ctx, count, bytes, true, (uint64_t)h->n_mmaps, h->mmapped_mem))
 			return 1;
 	}
 	return 0;

@@ -659,6 +659,78 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 	}
 }
 
+/* Every bin of a tcache_perthread_struct at p agrees with itself: a count
+ * within mp_.tcache_count, an entry exactly when the count is not zero,
+ * entries 16-byte aligned.  A zeroed struct passes: it is an empty tcache. */
+static bool tcache_consistent(struct hs_heap *h, struct hs_mem *mem, uint64_t p)
+{
+	const struct hs_layout *l = h->l;
+	unsigned char buf[1024];
+	if (l->tc_sizeof > (int)sizeof(buf) || hs_mem_read(mem, p, buf, l->tc_sizeof) < 0)
+		return false;
+	uint64_t limit = h->tcache_count_limit ? h->tcache_count_limit : 0xffff;
+	for (int i = 0; i < l->tc_bins; i++) {
+		uint64_t cnt = l->tc_count_width == 1 ? buf[l->tc_counts + i]
+						       : (uint64_t)(buf[l->tc_counts + 2 * i] | buf[l->tc_counts + 2 * i + 1] << 8);
+		if (cnt > limit)
+			return false;
+		if (l->tc_counts_down)
+			cnt = limit - cnt;
+		uint64_t e = rd64(buf, l->tc_entries + 8 * i);
+		if ((e & 15) || !cnt != !e)
+			return false;
+	}
+	return true;
+}
+
+/* A static binary without symbols: its TLS block (the executable's, at a
+ * local-exec offset below the thread pointer) holds tcache and thread_arena
+ * among the program's own TLS variables.  thread_arena is the slot that
+ * holds an arena's address; tcache the slot that holds a pointer to a
+ * chunk of the tcache's exact size whose bins are consistent, and when
+ * several do (the program's own pointer to a block of that size), the one
+ * nearest thread_arena: malloc.c defines both. */
+static void static_tls_scan(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t, bool want_tc, bool want_ta)
+{
+	const struct hs_libc *lc = h->libc;
+	uint64_t len = (uint64_t)-lc->static_tls_tpoff;
+	if (len > 65536)
+		len = 65536;        /* glibc's own variables are near the top: see below */
+	uint64_t start = t->fs_base - len;
+	uint64_t *v = malloc(len);
+	if (!v || hs_mem_read(mem, start, v, len) < 0) {
+		free(v);
+		return;
+	}
+	size_t n = len / 8, ta = SIZE_MAX, tc[8], ntc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i])
+			continue;
+		if (ta == SIZE_MAX && hs_heap_arena_at(h, v[i]))
+			ta = i;
+		else if (want_tc && h->l->tc_bins && ntc < 8 && looks_like_tcache(mem, h->l, v[i]) &&
+			 tcache_consistent(h, mem, v[i]))
+			tc[ntc++] = i;
+	}
+	if (want_ta && ta != SIZE_MAX)
+		t->thread_arena = v[ta];
+	if (ntc == 1) {
+		t->addr = v[tc[0]];
+	} else if (ntc > 1 && ta != SIZE_MAX) {
+		size_t best = SIZE_MAX, dist = 8;   /* within 8 slots of thread_arena */
+		for (size_t k = 0; k < ntc; k++) {
+			size_t d = tc[k] > ta ? tc[k] - ta : ta - tc[k];
+			if (d < dist) {
+				dist = d;
+				best = tc[k];
+			}
+		}
+		if (best != SIZE_MAX)
+			t->addr = v[best];
+	}
+	free(v);
+}
+
 static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t)
 {
 	const struct hs_libc *lc = h->libc;
@@ -676,6 +748,8 @@ static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 		    hs_mem_u64(mem, fs_base + lc->static_tls_tpoff + lc->tls_thread_arena, &val) == 0 &&
 		    hs_heap_arena_at(h, val))
 			t->thread_arena = val;
+		if (lc->static_tls_tpoff && (lc->tls_tcache < 0 || lc->tls_thread_arena < 0))
+			static_tls_scan(h, mem, t, lc->tls_tcache < 0, lc->tls_thread_arena < 0);
 	} else {
 		/* With symbols, the slot whose addend is the symbol; without, any
 		 * slot whose value passes the check. */

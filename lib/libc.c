@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "debuginfo.h"
+#include "got.h"
 #include "libc.h"
+#include "mem.h"
 
 /* ---- small ELF helpers ------------------------------------------------- */
 
@@ -99,7 +101,35 @@ static int lookup(struct elf_file *f, const char *want, GElf_Sym *out)
 	return -ENOENT;
 }
 
-/* "GNU C Library (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36." */
+static void set_version(struct hs_libc *lc, int maj, int min)
+{
+	lc->major = maj;
+	lc->minor = min;
+	snprintf(lc->version, sizeof(lc->version), "%d.%d", maj, min);
+}
+
+/* "2.36" exactly, as a whole string: NUL before (or the start) and after. */
+static bool bare_version(const char *buf, size_t size, size_t at, int *min)
+{
+	int maj, n = 0;
+	if (at && buf[at - 1])
+		return false;
+	size_t len = strnlen(buf + at, size - at);
+	if (len < 4 || len > 5 || at + len == size)
+		return false;
+	char tmp[8];
+	memcpy(tmp, buf + at, len);
+	tmp[len] = '\0';
+	return sscanf(tmp, "%d.%d%n", &maj, min, &n) == 2 && maj == 2 && (size_t)n == len && *min >= 17 &&
+	       *min < 100;
+}
+
+/* The version from the file's own strings, most trusted first:
+ * "GNU C Library (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36."
+ * (libc.so's banner; a static binary links it only with
+ * gnu_get_libc_version), "glibc 2.36" (confstr's _CS_GNU_LIBC_VERSION), then
+ * in a static binary with a .symtab the string __nptl_version or
+ * __libc_version names (nptl's, linked with pthread_create). */
 static void find_version(struct elf_file *f, struct hs_libc *lc)
 {
 	GElf_Shdr sh;
@@ -108,21 +138,37 @@ static void find_version(struct elf_file *f, struct hs_libc *lc)
 		return;
 	static const char key[] = "release version ";
 	const char *p = memmem(d->d_buf, d->d_size, key, sizeof(key) - 1);
-	if (!p)
-		return;
-	p += sizeof(key) - 1;
 	int maj, min;
-	if (sscanf(p, "%d.%d", &maj, &min) == 2) {
-		lc->major = maj;
-		lc->minor = min;
-		snprintf(lc->version, sizeof(lc->version), "%d.%d", maj, min);
+	if (p && sscanf(p + sizeof(key) - 1, "%d.%d", &maj, &min) == 2) {
+		set_version(lc, maj, min);
+		return;
+	}
+	static const char key2[] = "glibc 2.";
+	const char *buf = d->d_buf;
+	for (p = buf; (p = memmem(p, d->d_size - (size_t)(p - buf), key2, sizeof(key2) - 1)); p++)
+		if ((p == buf || !p[-1]) && bare_version(buf, d->d_size, (size_t)(p - buf) + 6, &min)) {
+			set_version(lc, 2, min);
+			return;
+		}
+	static const char *const syms[] = { "__nptl_version", "__libc_version" };
+	for (size_t k = 0; k < sizeof(syms) / sizeof(syms[0]); k++) {
+		GElf_Sym s;
+		if (lookup(f, syms[k], &s) == 0 && GELF_ST_TYPE(s.st_info) == STT_OBJECT &&
+		    s.st_value >= sh.sh_addr && s.st_value < sh.sh_addr + d->d_size &&
+		    bare_version(buf, d->d_size, s.st_value - sh.sh_addr, &min)) {
+			set_version(lc, 2, min);
+			return;
+		}
 	}
 }
 
 /* No version banner (a static binary rarely links it in): recognise glibc
  * by its malloc's messages and pick the layout whose main_arena and mp_
  * signatures the file holds, newest first.  Within the rows that share
- * those structs, safe-linking's message tells 2.32+ apart. */
+ * those structs, safe-linking's message tells 2.32+ apart.  Rows with the
+ * same structs (2.35-2.41 and 2.42) are told apart by a bare "2.NN" string
+ * in .rodata (nptl's version, which a stripped binary keeps) that only one
+ * of the matching rows covers. */
 static uint64_t scan_main_arena(struct elf_file *f, const struct hs_layout *l);
 static uint64_t scan_mp(struct elf_file *f, const struct hs_layout *l);
 
@@ -133,24 +179,52 @@ static bool rodata_has(struct elf_file *f, const char *needle)
 	return d && memmem(d->d_buf, d->d_size, needle, strlen(needle));
 }
 
+/* The one minor version in [lo, hi] that .rodata holds as a bare "2.NN"
+ * string; 0 when none or several. */
+static int rodata_version_in(struct elf_file *f, int lo, int hi)
+{
+	GElf_Shdr sh;
+	Elf_Data *d = section_data(f, ".rodata", &sh);
+	if (!d)
+		return 0;
+	const char *buf = d->d_buf;
+	int found = 0, min;
+	for (const char *p = buf; (p = memmem(p, d->d_size - (size_t)(p - buf), "2.", 2)); p++) {
+		if (!bare_version(buf, d->d_size, (size_t)(p - buf), &min) || min < lo || min > hi)
+			continue;
+		if (found && found != min)
+			return 0;
+		found = min;
+	}
+	return found;
+}
+
 static const struct hs_layout *layout_by_structure(struct elf_file *f, struct hs_libc *lc)
 {
 	if (!rodata_has(f, "malloc(): corrupted top size") && !rodata_has(f, "malloc assertion failure"))
 		return NULL;
 	bool safe = rodata_has(f, "unaligned tcache chunk detected");
 	unsigned n;
-	const struct hs_layout *t = hs_layout_table(&n);
+	const struct hs_layout *t = hs_layout_table(&n), *first = NULL;
 	for (unsigned i = n; i-- > 0;) {
 		if (t[i].safe_linking != safe && !(t[i].min_minor >= 35))
 			continue;
 		if (scan_mp(f, &t[i]) && scan_main_arena(f, &t[i])) {
-			lc->major = 2;
-			lc->minor = t[i].max_minor;
-			snprintf(lc->version, sizeof(lc->version), "%s?", t[i].name);
-			return &t[i];
+			int min = rodata_version_in(f, t[i].min_minor, t[i].max_minor);
+			if (min) {
+				set_version(lc, 2, min);
+				return &t[i];
+			}
+			if (!first)
+				first = &t[i];
 		}
 	}
-	return NULL;
+	if (first) {
+		lc->major = 2;
+		lc->minor = first->max_minor;
+		snprintf(lc->version, sizeof(lc->version), "%s?", first->name);
+	}
+	return first;
 }
 
 /* ---- locating the library ------------------------------------------------ */
@@ -170,7 +244,61 @@ static bool is_glibc_name(const char *path)
 	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
 }
 
-static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
+/* A malloc replacement that is mapped is not yet one the process uses: a
+ * library dlopen()ed (RTLD_LOCAL, or after start) is not in the global
+ * scope that binds the program's malloc.  Which malloc the program's calls
+ * reach is in its GOT: the executable's malloc slot bound to libc's malloc
+ * means glibc's malloc; else, with the executable's slot not bound (lazy)
+ * or absent, every other object's bound slot must be libc's.  A slot bound
+ * into a replacement (LD_PRELOAD, a DT_NEEDED library ahead of libc), or no
+ * bound slot at all, leaves the process to the replacement. */
+static bool in_foreign(const struct hs_maps *maps, uint64_t addr, const char *path)
+{
+	const struct hs_mapping *m = hs_maps_find(maps, addr);
+	return m && !strcmp(m->path, path);
+}
+
+static bool malloc_binds_to_libc(pid_t pid, const struct hs_maps *maps, const char *foreign)
+{
+	static const char *const names[] = { "malloc" };
+	struct hs_got_opts opts = { .names = names, .nnames = 1, .skip_unusable = true };
+	struct hs_got got;
+	struct hs_mem *mem = NULL;
+	bool libc = false;
+	if (hs_mem_open_pid(pid, &mem, NULL) < 0)
+		return false;
+	if (hs_got_find(pid, maps, mem, &opts, &got, NULL) < 0) {
+		hs_mem_close(mem);
+		return false;
+	}
+	char exe[64], target[PATH_MAX];
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(exe, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	if (hs_got_read(mem, &got, NULL) == 0) {
+		int exe_libc = 0, exe_other = 0, libc_slots = 0, other = 0;
+		for (size_t i = 0; i < got.n; i++) {
+			const struct hs_got_slot *sl = &got.v[i];
+			const char *path = got.obj[sl->object].path;
+			bool is_exe = !strcmp(path, target);
+			if (!strcmp(path, foreign))
+				continue;   /* the replacement's own calls */
+			if (sl->state == HS_GOT_LIBC) {
+				libc_slots++;
+				exe_libc += is_exe;
+			} else if (sl->state == HS_GOT_OTHER) {
+				other++;
+				exe_other += is_exe && in_foreign(maps, sl->value, foreign);
+			}
+		}
+		libc = exe_libc ? !exe_other : (!exe_other && libc_slots && !other);
+	}
+	hs_got_release(&got);
+	hs_mem_close(mem);
+	return libc;
+}
+
+static int foreign_allocator(pid_t pid, const struct hs_maps *maps, struct hs_err *err)
 {
 	static const struct { const char *needle, *what; } known[] = {
 		{ "ld-musl-", "musl libc" },
@@ -182,14 +310,24 @@ static int foreign_allocator(const struct hs_maps *maps, struct hs_err *err)
 		{ "libasan", "AddressSanitizer's allocator" },
 		{ "vgpreload_memcheck", "valgrind's allocator" },
 	};
+	const char *checked = NULL;
 	for (size_t i = 0; i < maps->n; i++) {
 		const char *b = basename_of(maps->v[i].path);
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
-			    (k == 0 && strstr(maps->v[i].path, "-linux-musl/")))   /* Debian's musl libc.so */
-				return hs_err_set(err, ENOTSUP,
-						  "this process uses %s (%s), not glibc's malloc: heapscope reads "
-						  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+			bool musl = k < 2;
+			if (!(!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
+			      (k == 0 && strstr(maps->v[i].path, "-linux-musl/"))))   /* Debian's musl libc.so */
+				continue;
+			if (!musl && checked && !strcmp(checked, maps->v[i].path))
+				break;      /* the same file's next mapping: already found unbound */
+			if (!musl && malloc_binds_to_libc(pid, maps, maps->v[i].path)) {
+				checked = maps->v[i].path;
+				break;
+			}
+			return hs_err_set(err, ENOTSUP,
+					  "this process uses %s (%s), not glibc's malloc: heapscope reads "
+					  "only glibc's ptmalloc", known[k].what, maps->v[i].path);
+		}
 	}
 	return 0;
 }
@@ -621,7 +759,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 	bool use_debuginfo = debug & HS_DEBUG_LOCAL;
 	lc->use_debuginfod = (debug & HS_DEBUG_DEBUGINFOD) != 0;
 	lc->tls_tcache = lc->tls_thread_arena = -1;
-	int r = foreign_allocator(maps, err);
+	int r = foreign_allocator(pid, maps, err);
 	if (r < 0)
 		return r;
 

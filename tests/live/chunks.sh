@@ -69,6 +69,24 @@ then ok "multi-heap arenas walked across their fenceposts, every byte accounted 
 else not_ok "multi-heap arenas"; fi
 kill "$TARGET_PID"
 
+# mmapped chunks merged by the kernel with their neighbours (a plain
+# anonymous mmap placed below each): not at their mapping's start, still
+# found, and the figures equal mallinfo2's hblks/hblkhd
+start_target "$(target simple)" mmap-merge
+rc=0
+timeout -k 5 60 "$HS" chunks --json "$TARGET_PID" >"$HS_TMP/mm.json" 2>"$HS_TMP/err" || rc=$?
+if [ "$rc" = 0 ] && python3 - "$HS_TMP/mm.json" "$TARGET_OUT" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["mmapped"]
+line = [l for l in open(sys.argv[2]) if l.startswith("MMAPPED ")][0]
+want = {k: int(v) for k, v in (f.split("=") for f in line.split()[1:])}
+assert want["hblks"] == 4 and (m["count"], m["bytes"]) == (want["hblks"], want["hblkhd"]), (m, want)
+PY
+then ok "mmapped chunks inside merged mappings: count and bytes equal mallinfo2's hblks/hblkhd"
+else not_ok "mmapped chunks in merged mappings: exit $rc $(cat "$HS_TMP/err")"; fi
+check_untouched "$TARGET_PID" || not_ok "mmap-merge target left traced or stopped"
+kill "$TARGET_PID"
+
 # bins lists exactly the chunks the target freed
 start_target "$(target simple)" freed
 "$HS" bins --json "$TARGET_PID" >"$HS_TMP/b.json"

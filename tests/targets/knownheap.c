@@ -7,6 +7,7 @@
  * the same kind of heap: full tcache bins, fastbins, small and large bins, an
  * unsorted bin, and mmapped chunks.  When every thread is done the main
  * thread writes malloc_info(0) XML and one MALLINFO2 line to OUTFILE, prints
+ * "TCACHE count=N bytes=B" (what its frees put in the tcaches) and
  * "READY <pid>" on stdout and blocks without allocating, so an outside reader
  * sees exactly the state the file describes.
  *
@@ -47,6 +48,19 @@ struct heapset {
 };
 
 static struct heapset sets[MAX_THREADS + 1];
+/* What the frees put in the tcaches: per chunk size up to 0x410, the first 7
+ * frees (glibc's default tcache_count) of each thread; no malloc of such a
+ * size comes after the first free, so none is taken back. */
+#define TC_MAX_CHUNK 0x410
+static unsigned tc_freed[MAX_THREADS + 1][TC_MAX_CHUNK / 16 + 1];
+
+static void tc_note(int set, size_t n)
+{
+	size_t c = n + 8 + 15 < 32 ? 32 : (n + 8 + 15) & ~(size_t)15;
+
+	if (c <= TC_MAX_CHUNK)
+		tc_freed[set][c / 16]++;
+}
 static pthread_barrier_t barrier;
 /* mallinfo2 is glibc 2.33+; built against an older glibc (the version
  * matrix), mallinfo's int fields hold the same small figures. */
@@ -157,8 +171,10 @@ static void build_heap(int set)
 
 	/* 2. free the spread and the large chunks: per size the first 7 go to
 	 * tcache, small overflow to fastbins, the rest to the unsorted bin */
-	for (i = 0; i < NSPREAD; i++)
+	for (i = 0; i < NSPREAD; i++) {
 		free(spread[i]);
+		tc_note(set, 16 + (i * 37 + (size_t)set * 101) % 1485);
+	}
 	for (i = 0; i < NLARGE; i++)
 		free(large[i]);
 
@@ -173,10 +189,14 @@ static void build_heap(int set)
 		free(unsorted[i]);
 
 	/* 5. tcache 0x30/0x70 fill up (if not full already), the rest fastbins */
-	for (i = 0; i < NFAST30; i++)
+	for (i = 0; i < NFAST30; i++) {
 		free(fast30[i]);
-	for (i = 0; i < NFAST70; i++)
+		tc_note(set, 40);
+	}
+	for (i = 0; i < NFAST70; i++) {
 		free(fast70[i]);
+		tc_note(set, 100);
+	}
 }
 
 static const char *check_set(int set)
@@ -329,6 +349,18 @@ int main(int argc, char **argv)
 		"keepcost=%zu\n", snap.arena, snap.ordblks, snap.smblks,
 		snap.hblks, snap.hblkhd, snap.usmblks, snap.fsmblks,
 		snap.uordblks, snap.fordblks, snap.keepcost);
+	{
+		size_t tcount = 0, tbytes = 0, c;
+
+		for (i = 0; i <= nthreads; i++)
+			for (c = 2; c <= TC_MAX_CHUNK / 16; c++) {
+				size_t k = tc_freed[i][c] < 7 ? tc_freed[i][c] : 7;
+
+				tcount += k;
+				tbytes += k * c * 16;
+			}
+		say("TCACHE count=%zu bytes=%zu\n", tcount, tbytes);
+	}
 	/* no fclose: it would free the FILE after the snapshot */
 
 	say("READY %d\n", (int)getpid());

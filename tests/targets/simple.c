@@ -9,6 +9,14 @@
  *   in-malloc              its one thread blocked inside malloc_info, for good
  *   in-dlopen LIB          a thread inside dlopen(LIB) for good (LIB's
  *                          constructor never returns)
+ *   mmap-merge             mmapped chunks the kernel merged with their
+ *                          neighbours: adjacent chunks, and chunks below
+ *                          which a plain anonymous mmap was placed (the
+ *                          chunk is not at its mapping's start); prints
+ *                          "MMAPPED hblks=N hblkhd=B" from mallinfo2
+ *   dlopen-heap LIB        dlopen(LIB, RTLD_LOCAL) (another allocator, loaded
+ *                          but not bound: malloc stays glibc's), then 64 MB of
+ *                          glibc heap, half freed; prints a MALLINFO2 line
  *
  * Every mode writes "READY <pid>\n" with write(2) and waits in pause() until
  * SIGTERM.  Nothing here uses stdio after the heap is built: the first printf
@@ -27,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -448,9 +457,70 @@ static void in_dlopen(void)
 	usleep(300000);
 }
 
+/* 64 MB of 1 KiB blocks, every other one freed (no two free blocks touch,
+ * so the bins hold 32 MB) and a few mmapped chunks. */
+static void *dlheap_keep[65536 + 4];
+
+static void dlopen_heap(const char *lib)
+{
+	if (!dlopen(lib, RTLD_NOW | RTLD_LOCAL)) {
+		/* jemalloc's initial-exec TLS needs room in the static TLS
+		 * block: GLIBC_TUNABLES=glibc.rtld.optional_static_tls=... */
+		put("simple: dlopen: ");
+		put(dlerror());
+		put("\n");
+		_exit(99);
+	}
+	for (int i = 0; i < 65536; i++) {
+		dlheap_keep[i] = xmalloc(1000);
+		memset(dlheap_keep[i], i, 1000);
+	}
+	for (int i = 0; i < 4; i++)
+		dlheap_keep[65536 + i] = xmalloc(300000);
+	for (int i = 0; i < 65536; i += 2) {
+		free(dlheap_keep[i]);
+		dlheap_keep[i] = NULL;
+	}
+	struct mallinfo2 m = mallinfo2();
+	char line[512];
+	int n = snprintf(line, sizeof(line),
+			 "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu hblkhd=%zu usmblks=%zu fsmblks=%zu "
+			 "uordblks=%zu fordblks=%zu keepcost=%zu\n",
+			 m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.usmblks, m.fsmblks, m.uordblks,
+			 m.fordblks, m.keepcost);
+	if (n <= 0 || write(STDOUT_FILENO, line, (size_t)n) != n)
+		_exit(99);
+}
+
+static void *merge_keep[8];
+
+static void mmap_merge(void)
+{
+	/* top-down: each mapping lands right below the previous one, and
+	 * anonymous rw-p neighbours become one VMA */
+	for (int i = 0; i < 4; i++) {
+		merge_keep[2 * i] = xmalloc(200000 + 4096 * (size_t)i);
+		memset(merge_keep[2 * i], 0x5a, 1000);
+		char *plain = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (plain == MAP_FAILED)
+			_exit(99);
+		memset(plain, 0x11 * (i + 1), 65536);
+		merge_keep[2 * i + 1] = plain;
+	}
+	struct mallinfo2 m = mallinfo2();
+	char line[128];
+	int n = snprintf(line, sizeof(line), "MMAPPED hblks=%zu hblkhd=%zu\n", m.hblks, m.hblkhd);
+	if (n <= 0 || write(STDOUT_FILENO, line, (size_t)n) != n)
+		_exit(99);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGTERM, SIG_DFL);
+	if (argc == 3 && strcmp(argv[1], "dlopen-heap") == 0) {
+		dlopen_heap(argv[2]);
+		ready_and_block();
+	}
 	if (argc == 3 && strcmp(argv[1], "in-dlopen") == 0) {
 		dlopen_path = argv[2];
 		in_dlopen();
@@ -474,6 +544,8 @@ int main(int argc, char **argv)
 		corrupt_tcache();
 	else if (strcmp(argv[1], "freed") == 0)
 		freed();
+	else if (strcmp(argv[1], "mmap-merge") == 0)
+		mmap_merge();
 	else if (strcmp(argv[1], "segv-handler") == 0)
 		segv_handler();
 	else if (strcmp(argv[1], "strings") == 0)
@@ -488,6 +560,6 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|in-malloc|in-dlopen LIB\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
 	return 99;
 }
