@@ -30,7 +30,8 @@ static const char help[] =
 	"\n"
 	"  -o, --output FILE     write the raw bytes to FILE, created mode 0600 (dumps\n"
 	"                        hold secrets); without -o, to stdout if it is no terminal\n"
-	"      --force           replace FILE if it exists (never through a symlink)\n"
+	"      --force           replace FILE if it is a regular file, by a new 0600 file\n"
+	"                        renamed over it when complete (never through a symlink)\n"
 	"      --strings[=N]     print printable runs of at least N characters (default 4,\n"
 	"                        as strings(1)), each with its address in hex\n"
 	"      --no-address      print the strings alone: exactly what strings -n N prints\n"
@@ -51,7 +52,8 @@ struct dump {
 	struct hs_cli *cli;
 	/* raw */
 	int fd;
-	const char *path;
+	const char *path;        /* -o */
+	char *tmp;               /* --force: written here, renamed to path */
 	uint64_t written;
 	/* strings */
 	bool strings, address, top_mode;
@@ -342,26 +344,86 @@ static void print_top(struct dump *d, long k)
 	}
 }
 
-/* O_EXCL: a dump never replaces a file by accident, and O_NOFOLLOW: never
- * writes through a symlink someone planted. */
-static int open_output(struct hs_cli *cli, const char *path, bool force)
+/* Where the raw bytes go with -o: a new file (O_EXCL: a dump never
+ * replaces a file by accident), or with --force a new temporary file next
+ * to the old one, renamed over it once complete: the old file stays as it
+ * was if the dump fails, and the new one is ours, mode 0600, whoever owned
+ * the old one and however open its mode was.  Only a regular file is
+ * replaced, and nothing but the file created is ever opened: not through a
+ * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
+ * not a device.  Sets d->fd and d->tmp (NULL without --force). */
+static int open_output(struct hs_cli *cli, struct dump *d, const char *path, bool force)
 {
-	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-	int fd = open(path, flags, 0600);
-	if (fd < 0) {
+	if (force) {
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			if (S_ISLNK(st.st_mode))
+				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it",
+						   path);
+			if (!S_ISREG(st.st_mode))
+				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file: refusing to replace it",
+						   path);
+		} else if (errno != ENOENT) {
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(errno));
+		}
+		const char *slash = strrchr(path, '/');
+		int dl = slash ? (int)(slash - path + 1) : 0;
+		if (asprintf(&d->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
+			d->tmp = NULL;
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+		}
+		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
+		d->fd = mkostemp(d->tmp, O_CLOEXEC);
+		if (d->fd < 0) {
+			int e = errno;
+			free(d->tmp);
+			d->tmp = NULL;
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create a temporary file to replace %s: %s", path,
+					   strerror(e));
+		}
+		return 0;
+	}
+	d->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (d->fd < 0) {
 		int e = errno;
 		if (e == EEXIST)
-			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
-		if (e == ELOOP)
-			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it", path);
-		return -hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
 	}
-	struct stat st;
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && force) {
-		close(fd);
-		return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file", path);
+	return 0;
+}
+
+/* A failed dump: close and remove the file it was writing (the temporary
+ * one with --force).  Returns whether a file was removed. */
+static bool discard_output(struct dump *d)
+{
+	if (!d->path || d->fd < 0 || d->fd == STDOUT_FILENO)
+		return false;
+	close(d->fd);
+	d->fd = -1;
+	return unlink(d->tmp ? d->tmp : d->path) == 0;
+}
+
+/* A complete dump: to the disk, then (--force) in place of the old file.
+ * On failure the file written is removed and a message returned. */
+static int finish_output(struct dump *d, char *msg, size_t size)
+{
+	const char *what = "cannot write";
+	int e = 0;
+	if (fsync(d->fd) < 0 && errno != EINVAL)
+		e = errno;
+	if (close(d->fd) < 0 && !e)
+		e = errno;
+	d->fd = -1;
+	if (!e && d->tmp && rename(d->tmp, d->path) < 0) {
+		e = errno;
+		what = "cannot replace";
 	}
-	return fd;
+	if (!e)
+		return 0;
+	bool removed = unlink(d->tmp ? d->tmp : d->path) == 0;
+	snprintf(msg, size, "%s %s: %s%s", what, d->path, strerror(e), removed ? " (the partial file was removed)" : "");
+	return -e;
 }
 
 int cmd_dump(struct hs_cli *cli, int argc, char **argv)
@@ -503,9 +565,8 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 
 	if (!d.strings) {
 		d.path = output;
-		d.fd = output ? open_output(cli, output, force) : STDOUT_FILENO;
-		if (d.fd < 0) {
-			status = -d.fd;
+		d.fd = STDOUT_FILENO;
+		if (output && (status = open_output(cli, &d, output, force)) != 0) {
 			hs_mem_close(direct);
 			goto out;
 		}
@@ -609,16 +670,13 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
 			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", output ? output : "stdout", strerror(-r));
 		/* A partial dump is worse than none: it looks complete. */
-		bool removed = output && d.fd >= 0 && unlink(output) == 0;
+		bool removed = discard_output(&d);
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg[0] ? err.msg : strerror(-r),
 				     removed ? " (the partial file was removed)" : "");
 		goto cleanup;
 	}
-	if (!d.strings && output && fsync(d.fd) < 0 && errno != EINVAL) {
-		int e = errno;
-		unlink(output);
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
-				     strerror(e));
+	if (!d.strings && output && finish_output(&d, err.msg, sizeof(err.msg)) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		goto cleanup;
 	}
 	if (d.strings && d.top_mode)
@@ -638,12 +696,9 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	}
 	status = d.status;
 cleanup:
-	if (d.fd >= 0 && d.fd != STDOUT_FILENO && close(d.fd) < 0 && status == HS_EXIT_OK) {
-		int e = errno;
-		unlink(output);
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
-				     strerror(e));
-	}
+	/* still open: the dump failed before it was complete */
+	discard_output(&d);
+	free(d.tmp);
 	hs_session_detach(d.ses, NULL);
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&d.sc[e]);
