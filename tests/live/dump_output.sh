@@ -25,8 +25,10 @@ fatal() {
 }
 # no temporary file left in DIR
 no_tmp() {
-	if ls -A "$1" | grep -q '^\.heapscope-dump\.'; then
-		not_ok "$2: a temporary file was left in $1: $(ls -A "$1")"
+	local left
+	left=$(find "$1" -maxdepth 1 -name '.heapscope-dump.*')
+	if [ -n "$left" ]; then
+		not_ok "$2: a temporary file was left: $left"
 	else
 		ok "$2: no temporary file left"
 	fi

@@ -121,8 +121,8 @@ else
 fi
 check_untouched "$P" || not_ok "target left traced or stopped"
 
-# --- mtrace status: a target holding a FIFO open (no writer: opening it
-# for reading would block) and a terminal-like device
+# --- mtrace status: a target holding a FIFO open (no writer: a blocking
+# open for reading would wait)
 mkfifo "$HS_TMP/held"
 start_target "$(target simple)" single 3<>"$HS_TMP/held"
 P=$TARGET_PID
