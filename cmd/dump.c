@@ -30,7 +30,8 @@ static const char help[] =
 	"\n"
 	"  -o, --output FILE     write the raw bytes to FILE, created mode 0600 (dumps\n"
 	"                        hold secrets); without -o, to stdout if it is no terminal\n"
-	"      --force           replace FILE if it exists (never through a symlink)\n"
+	"      --force           replace FILE if it is a regular file, by a new 0600 file\n"
+	"                        renamed over it when complete (never through a symlink)\n"
 	"      --strings[=N]     print printable runs of at least N characters (default 4,\n"
 	"                        as strings(1)), each with its address in hex\n"
 	"      --no-address      print the strings alone: exactly what strings -n N prints\n"
@@ -38,7 +39,8 @@ static const char help[] =
 	"      --grep REGEX      only the strings that match REGEX (POSIX extended)\n"
 	"      --top K           the K most frequent strings, with count and bytes\n"
 	"      --freeze          stop the threads while reading, for a consistent image\n"
-	"                        (the default); the pause is reported\n"
+	"                        (the default; at most 256M and 1s, else a warning says\n"
+	"                        the output is not one snapshot); the pause is reported\n"
 	"      --no-freeze       read while the target runs\n"
 	"      --json            JSON (with --strings or --top)\n"
 	"      --no-debuginfo    ignore libc debug info (for arena:N and heap:ADDR)\n"
@@ -50,7 +52,8 @@ struct dump {
 	struct hs_cli *cli;
 	/* raw */
 	int fd;
-	const char *path;
+	const char *path;        /* -o */
+	char *tmp;               /* --force: written here, renamed to path */
 	uint64_t written;
 	/* strings */
 	bool strings, address, top_mode;
@@ -70,18 +73,32 @@ struct dump {
 	uint64_t last_progress_ns;
 	struct hs_session *ses;
 	int status;
-	/* --freeze: what was read while the target was stopped, processed
-	 * after it runs again */
+	/* --freeze: what was read while the target was stopped (bytes, runs
+	 * of zeros, gaps, ends of ranges), written, scanned and reported only
+	 * after it runs again: nothing is written while a thread is stopped,
+	 * as a blocked stdout (dump | less) would keep it stopped. */
+	bool capturing;
 	unsigned char *cap;
 	size_t caplen, capsize;
-	struct capseg { uint64_t addr; size_t off, len; } *segs;
+	struct capseg {
+		enum segkind { SEG_DATA, SEG_ZEROS, SEG_SKIP, SEG_END } kind;
+		uint64_t addr, len;
+		size_t off;              /* SEG_DATA: where in cap */
+		const char *why;         /* SEG_SKIP */
+	} *segs;
 	size_t nsegs;
+	bool over;               /* the stop reached its limits */
+	uint64_t resume;         /* ... at this address */
+	bool consistent;         /* all was read in one stop */
 };
 
-/* Ranges up to this size are read into memory while the target is
- * stopped and written or scanned after it runs again: the pause is the
- * read alone.  Larger ones keep it stopped for the whole dump. */
+/* The limits of one stop: the bytes read while the target is stopped are
+ * held in memory (so its pause is the read alone), at most CAPTURE_MAX,
+ * and the stop lasts at most STOP_MAX_US.  A range with more mapped than
+ * that is read while the target runs; a stop that reaches a limit ends
+ * there, and the rest is read while the target runs. */
 #define CAPTURE_MAX ((size_t)256 << 20)
+#define STOP_MAX_US 1000000u
 
 static uint64_t now_ns(void)
 {
@@ -164,35 +181,100 @@ static void progress(struct dump *d, bool last)
 }
 
 static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len);
+static int process_zeros(struct dump *d, uint64_t addr, uint64_t len);
+static void report_skip(struct dump *d, uint64_t addr, uint64_t len, const char *why);
+
+/* Record a piece of the capture, merged with the last one if it goes on
+ * from it.  -ENOMEM if the list cannot grow. */
+static int capture_seg(struct dump *d, enum segkind kind, uint64_t addr, uint64_t len, const char *why)
+{
+	struct capseg *last = d->nsegs ? &d->segs[d->nsegs - 1] : NULL;
+	if (last && last->kind == kind && (kind == SEG_DATA || kind == SEG_ZEROS) && last->addr + last->len == addr) {
+		last->len += len;
+		return 0;
+	}
+	struct capseg *ns = realloc(d->segs, (d->nsegs + 1) * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	d->segs = ns;
+	ns[d->nsegs++] = (struct capseg){ .kind = kind, .addr = addr, .len = len, .off = d->caplen, .why = why };
+	return 0;
+}
+
+/* Has the stop reached its limits (if len more bytes were held)? */
+static bool stop_over(struct dump *d, uint64_t addr, size_t len)
+{
+	if (d->caplen + len <= d->capsize && hs_session_pause_us(d->ses) <= STOP_MAX_US)
+		return false;
+	d->over = true;
+	d->resume = addr;
+	return true;
+}
 
 static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
 {
 	struct dump *d = ctx;
-	if (!d->cap)
+	if (!d->capturing)
 		return process(d, addr, buf, len);
-	if (d->caplen + len > d->capsize)
-		return -ENOMEM;
-	struct capseg *ns = d->nsegs && d->segs[d->nsegs - 1].addr + d->segs[d->nsegs - 1].len == addr ? NULL
-			    : realloc(d->segs, (d->nsegs + 1) * sizeof(*ns));
-	if (ns) {
-		d->segs = ns;
-		d->segs[d->nsegs++] = (struct capseg){ addr, d->caplen, 0 };
-	} else if (!d->nsegs || d->segs[d->nsegs - 1].addr + d->segs[d->nsegs - 1].len != addr) {
-		return -ENOMEM;
-	}
+	if (stop_over(d, addr, len))
+		return -EAGAIN;
+	int r = capture_seg(d, SEG_DATA, addr, len, NULL);
+	if (r < 0)
+		return r;
 	if (buf != d->cap + d->caplen)
 		memcpy(d->cap + d->caplen, buf, len);
 	d->caplen += len;
-	d->segs[d->nsegs - 1].len += len;
-	d->done += len;
 	return 0;
+}
+
+static int on_zeros(void *ctx, uint64_t addr, uint64_t len)
+{
+	struct dump *d = ctx;
+	if (!d->capturing)
+		return process_zeros(d, addr, len);
+	if (stop_over(d, addr, 0))
+		return -EAGAIN;
+	return capture_seg(d, SEG_ZEROS, addr, len, NULL);
+}
+
+static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
+{
+	struct dump *d = ctx;
+	/* why is a static string of lib/dump.c: it outlives the capture */
+	if (!d->capturing || capture_seg(d, SEG_SKIP, addr, len, why) < 0)
+		report_skip(d, addr, len, why);
 }
 
 /* Capture: read straight into the buffer (on_data then only records). */
 static unsigned char *capture_dest(void *ctx, size_t len)
 {
 	struct dump *d = ctx;
-	return d->cap && d->caplen + len <= d->capsize ? d->cap + d->caplen : NULL;
+	return d->capturing && d->caplen + len <= d->capsize ? d->cap + d->caplen : NULL;
+}
+
+static void strings_end(struct dump *d)
+{
+	for (int e = 0; e < 2; e++)
+		if (d->strings && (d->encodings & (1 << e)))
+			hs_strings_end(&d->sc[e]);
+}
+
+/* The target runs again: write or scan what was captured, in order. */
+static int flush_capture(struct dump *d)
+{
+	int r = 0;
+	for (size_t i = 0; i < d->nsegs && r == 0; i++) {
+		const struct capseg *g = &d->segs[i];
+		switch (g->kind) {
+		case SEG_DATA: r = process(d, g->addr, d->cap + g->off, g->len); break;
+		case SEG_ZEROS: r = process_zeros(d, g->addr, g->len); break;
+		case SEG_SKIP: report_skip(d, g->addr, g->len, g->why); break;
+		case SEG_END: strings_end(d); break;
+		}
+	}
+	d->nsegs = 0;
+	d->caplen = 0;
+	return r;
 }
 
 static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len)
@@ -220,9 +302,17 @@ static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size
 	return 0;
 }
 
-static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
+static int process_zeros(struct dump *d, uint64_t addr, uint64_t len)
 {
-	struct dump *d = ctx;
+	static const unsigned char zero[64 << 10];
+	int r = 0;
+	for (uint64_t off = 0; off < len && r == 0; off += sizeof(zero))
+		r = process(d, addr + off, zero, len - off < sizeof(zero) ? (size_t)(len - off) : sizeof(zero));
+	return r;
+}
+
+static void report_skip(struct dump *d, uint64_t addr, uint64_t len, const char *why)
+{
 	char s[HS_SIZE_BUF];
 	hs_cli_warn(d->cli, "skipped 0x%" PRIx64 "-0x%" PRIx64 " (%s): %s", addr, addr + len, hs_fmt_size(len, s), why);
 	d->skipped += len;
@@ -254,26 +344,86 @@ static void print_top(struct dump *d, long k)
 	}
 }
 
-/* O_EXCL: a dump never replaces a file by accident, and O_NOFOLLOW: never
- * writes through a symlink someone planted. */
-static int open_output(struct hs_cli *cli, const char *path, bool force)
+/* Where the raw bytes go with -o: a new file (O_EXCL: a dump never
+ * replaces a file by accident), or with --force a new temporary file next
+ * to the old one, renamed over it once complete: the old file stays as it
+ * was if the dump fails, and the new one is ours, mode 0600, whoever owned
+ * the old one and however open its mode was.  Only a regular file is
+ * replaced, and nothing but the file created is ever opened: not through a
+ * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
+ * not a device.  Sets d->fd and d->tmp (NULL without --force). */
+static int open_output(struct hs_cli *cli, struct dump *d, const char *path, bool force)
 {
-	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-	int fd = open(path, flags, 0600);
-	if (fd < 0) {
+	if (force) {
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			if (S_ISLNK(st.st_mode))
+				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it",
+						   path);
+			if (!S_ISREG(st.st_mode))
+				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file: refusing to replace it",
+						   path);
+		} else if (errno != ENOENT) {
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(errno));
+		}
+		const char *slash = strrchr(path, '/');
+		int dl = slash ? (int)(slash - path + 1) : 0;
+		if (asprintf(&d->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
+			d->tmp = NULL;
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+		}
+		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
+		d->fd = mkostemp(d->tmp, O_CLOEXEC);
+		if (d->fd < 0) {
+			int e = errno;
+			free(d->tmp);
+			d->tmp = NULL;
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create a temporary file to replace %s: %s", path,
+					   strerror(e));
+		}
+		return 0;
+	}
+	d->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (d->fd < 0) {
 		int e = errno;
 		if (e == EEXIST)
-			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
-		if (e == ELOOP)
-			return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it", path);
-		return -hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
 	}
-	struct stat st;
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && force) {
-		close(fd);
-		return -hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file", path);
+	return 0;
+}
+
+/* A failed dump: close and remove the file it was writing (the temporary
+ * one with --force).  Returns whether a file was removed. */
+static bool discard_output(struct dump *d)
+{
+	if (!d->path || d->fd < 0 || d->fd == STDOUT_FILENO)
+		return false;
+	close(d->fd);
+	d->fd = -1;
+	return unlink(d->tmp ? d->tmp : d->path) == 0;
+}
+
+/* A complete dump: to the disk, then (--force) in place of the old file.
+ * On failure the file written is removed and a message returned. */
+static int finish_output(struct dump *d, char *msg, size_t size)
+{
+	const char *what = "cannot write";
+	int e = 0;
+	if (fsync(d->fd) < 0 && errno != EINVAL)
+		e = errno;
+	if (close(d->fd) < 0 && !e)
+		e = errno;
+	d->fd = -1;
+	if (!e && d->tmp && rename(d->tmp, d->path) < 0) {
+		e = errno;
+		what = "cannot replace";
 	}
-	return fd;
+	if (!e)
+		return 0;
+	bool removed = unlink(d->tmp ? d->tmp : d->path) == 0;
+	snprintf(msg, size, "%s %s: %s%s", what, d->path, strerror(e), removed ? " (the partial file was removed)" : "");
+	return -e;
 }
 
 int cmd_dump(struct hs_cli *cli, int argc, char **argv)
@@ -415,9 +565,8 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 
 	if (!d.strings) {
 		d.path = output;
-		d.fd = output ? open_output(cli, output, force) : STDOUT_FILENO;
-		if (d.fd < 0) {
-			status = -d.fd;
+		d.fd = STDOUT_FILENO;
+		if (output && (status = open_output(cli, &d, output, force)) != 0) {
 			hs_mem_close(direct);
 			goto out;
 		}
@@ -441,58 +590,93 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		}
 	}
 
-	if (freeze && d.total <= CAPTURE_MAX) {
-		d.capsize = d.total;
-		d.cap = mmap(NULL, d.capsize ? d.capsize : 1, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (d.cap == MAP_FAILED)
-			d.cap = NULL;   /* stay stopped for the whole dump instead */
-		else {
-			/* Faulted in before the stop, in huge pages where possible. */
-			madvise(d.cap, d.capsize, MADV_HUGEPAGE);
-			madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);
+	/* Whether the mapped part fits one stop, not the range's size: a
+	 * range over gaps may be huge and hold little. */
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < ranges.n; i++) {
+		uint64_t m;
+		hs_range_mapped(&s.maps, s.pagemap_fd, ranges.v[i].start, ranges.v[i].end, &m);
+		mapped += m;
+	}
+	if (freeze && mapped > CAPTURE_MAX) {
+		char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
+		hs_cli_warn(cli, "%s of the range is mapped, more than one stop may hold (%s): reading it while the "
+			    "target runs, so the output is not one consistent snapshot", hs_fmt_size(mapped, a),
+			    hs_fmt_size(CAPTURE_MAX, b));
+		freeze = false;
+	}
+	if (freeze) {
+		/* room for some growth before the stop */
+		uint64_t want = mapped + mapped / 4 + (1u << 20);
+		d.capsize = want < CAPTURE_MAX ? (size_t)want : CAPTURE_MAX;
+		d.cap = mmap(NULL, d.capsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			     0);
+		if (d.cap == MAP_FAILED) {
+			d.cap = NULL;
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot hold %zu bytes while the target is stopped: %s",
+					     d.capsize, strerror(errno));
+			goto cleanup;
 		}
+		/* Faulted in before the stop, in huge pages where possible. */
+		madvise(d.cap, d.capsize, MADV_HUGEPAGE);
+		madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);
 	}
 	if (freeze && (r = hs_session_attach(pid, 2000, &d.ses, &err)) < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		goto cleanup;
 	}
-	struct hs_stream_ops ops = { on_data, on_skip, capture_dest };
-	for (size_t i = 0; i < ranges.n && r == 0; i++) {
-		r = hs_stream_range(reader, &s.maps, s.pagemap_fd, ranges.v[i].start, ranges.v[i].end, &ops, &d, &err);
-		for (int e = 0; e < 2; e++)
-			if (d.encodings & (1 << e) && d.strings)
-				hs_strings_end(&d.sc[e]);
-	}
-	hs_session_detach(d.ses, NULL);
-	uint64_t pause = d.ses ? hs_session_last_pause_us() : 0;
-	d.ses = NULL;
-	/* The target runs again: now write or scan what was captured. */
-	if (d.cap && r == 0) {
-		d.done = 0;
-		for (size_t i = 0; i < d.nsegs && r == 0; i++) {
-			r = process(&d, d.segs[i].addr, d.cap + d.segs[i].off, d.segs[i].len);
-			if (d.strings && (i + 1 == d.nsegs || d.segs[i + 1].addr != d.segs[i].addr + d.segs[i].len))
-				for (int e = 0; e < 2; e++)
-					if (d.encodings & (1 << e))
-						hs_strings_end(&d.sc[e]);
+	d.capturing = freeze;
+	d.consistent = freeze;
+	struct hs_stream_ops ops = { .data = on_data, .skip = on_skip, .zeros = on_zeros, .dest = capture_dest };
+	uint64_t pause = 0;
+	for (size_t i = 0; i < ranges.n && r == 0;) {
+		uint64_t from = d.over ? d.resume : ranges.v[i].start;
+		d.over = false;
+		r = hs_stream_range(reader, &s.maps, s.pagemap_fd, from, ranges.v[i].end, &ops, &d, &err);
+		if (r == -EAGAIN && d.over) {
+			/* The stop reached its limits: let the target run, hand
+			 * on what was read, and read the rest while it runs. */
+			hs_session_detach(d.ses, NULL);
+			d.ses = NULL;
+			pause = hs_session_last_pause_us();
+			d.capturing = false;
+			d.consistent = false;
+			char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
+			hs_cli_warn(cli, "the stop reached its limit (%s or %s) at 0x%" PRIx64 ": the rest is read while "
+				    "the target runs, so the output is not one consistent snapshot",
+				    hs_fmt_size(CAPTURE_MAX, a), hs_fmt_us(STOP_MAX_US, b), d.resume);
+			r = flush_capture(&d);
+			continue;
 		}
+		if (r == 0) {
+			if (d.capturing)
+				r = capture_seg(&d, SEG_END, ranges.v[i].end, 0, NULL);
+			else
+				strings_end(&d);
+		}
+		i++;
 	}
+	if (d.ses) {
+		hs_session_detach(d.ses, NULL);
+		d.ses = NULL;
+		pause = hs_session_last_pause_us();
+	}
+	/* The target runs again: now write or scan what was captured. */
+	d.capturing = false;
+	if (r == 0)
+		r = flush_capture(&d);
 	progress(&d, true);
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
 			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", output ? output : "stdout", strerror(-r));
 		/* A partial dump is worse than none: it looks complete. */
-		bool removed = output && d.fd >= 0 && unlink(output) == 0;
+		bool removed = discard_output(&d);
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg[0] ? err.msg : strerror(-r),
 				     removed ? " (the partial file was removed)" : "");
 		goto cleanup;
 	}
-	if (!d.strings && output && fsync(d.fd) < 0 && errno != EINVAL) {
-		int e = errno;
-		unlink(output);
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
-				     strerror(e));
+	if (!d.strings && output && finish_output(&d, err.msg, sizeof(err.msg)) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		goto cleanup;
 	}
 	if (d.strings && d.top_mode)
@@ -500,8 +684,10 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	if (d.strings && cli->json) {
 		if (!d.top_mode)
 			fputs(d.first_json ? "],\n" : "\n  ],\n", d.out);
-		fprintf(d.out, "  \"bytes\": %" PRIu64 ",\n  \"skipped\": %" PRIu64 ",\n  \"pause_us\": %" PRIu64 "\n}\n",
-			d.nbytes, d.skipped, pause);
+		fprintf(d.out,
+			"  \"bytes\": %" PRIu64 ",\n  \"skipped\": %" PRIu64 ",\n  \"pause_us\": %" PRIu64
+			",\n  \"consistent\": %s\n}\n",
+			d.nbytes, d.skipped, pause, d.consistent ? "true" : "false");
 	}
 	if (output) {
 		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
@@ -510,17 +696,14 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	}
 	status = d.status;
 cleanup:
-	if (d.fd >= 0 && d.fd != STDOUT_FILENO && close(d.fd) < 0 && status == HS_EXIT_OK) {
-		int e = errno;
-		unlink(output);
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s (the partial file was removed)", output,
-				     strerror(e));
-	}
+	/* still open: the dump failed before it was complete */
+	discard_output(&d);
+	free(d.tmp);
 	hs_session_detach(d.ses, NULL);
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&d.sc[e]);
 	if (d.cap)
-		munmap(d.cap, d.capsize ? d.capsize : 1);
+		munmap(d.cap, d.capsize);
 	hs_strtab_release(&d.top);
 	free(d.segs);
 	hs_mem_close(direct);

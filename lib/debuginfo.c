@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "debuginfo.h"
+#include "proc.h"
 #if HS_HAVE_DEBUGINFOD
 #include <elfutils/debuginfod.h>
 #endif
@@ -42,7 +43,7 @@ void hs_debuginfo_build_id(Elf *elf, char *out, size_t outsz)
 
 int hs_debuginfo_check(const char *path, const char *build_id)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hs_proc_open_file(path);
 	if (fd < 0)
 		return -ENOENT;
 	elf_version(EV_CURRENT);
@@ -60,6 +61,16 @@ int hs_debuginfo_check(const char *path, const char *build_id)
 	return r;
 }
 
+/* The file's identity, opened as every file of the target is. */
+static bool file_id(const char *path, struct stat *st)
+{
+	int fd = hs_proc_open_file(path);
+	bool ok = fd >= 0 && fstat(fd, st) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 /* The object's own file under another name (a debuglink naming itself). */
 static bool same_file(const char *a, const char *b)
 {
@@ -68,7 +79,7 @@ static bool same_file(const char *a, const char *b)
 		return false;
 	if (!strcmp(a, b))
 		return true;
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return file_id(a, &sa) && file_id(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static int found(const char *cand, char *path, size_t pathsz, const char **from, const char *how)

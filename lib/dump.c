@@ -166,11 +166,20 @@ static bool anon(const struct hs_mapping *m)
 	return hs_mapping_anon(m) || !strcmp(m->path, "[heap]") || !strcmp(m->path, "[stack]");
 }
 
-/* Read [a, a+len) of one readable mapping into buf: pages the target never
- * touched (anonymous, pagemap entry neither present nor swapped) become
- * zeros without a read; the rest is read in runs. */
-static int read_block(struct hs_mem *mem, const struct hs_mapping *m, int pagemap_fd, uint64_t a, size_t len,
-		      unsigned char *buf)
+/* Is the page at pa absent (anonymous, never touched: neither present nor
+ * swapped)?  pm holds the pagemap entries from page a/PAGE on, got bytes
+ * of them. */
+static bool page_absent(const uint64_t *pm, ssize_t got, uint64_t a, uint64_t pa)
+{
+	uint64_t page = pa / PAGE - a / PAGE;
+	return got > 0 && (ssize_t)(page * 8) < got && !(pm[page] >> 62);
+}
+
+/* Hand [a, a+len) of one readable mapping on, in runs of pages of one
+ * kind: pages the target never touched go to ops->zeros (or to ops->data
+ * as zeros) without a read; the rest is read into buf or ops->dest. */
+static int stream_block(struct hs_mem *mem, const struct hs_mapping *m, int pagemap_fd, uint64_t a, size_t len,
+			unsigned char *buf, const struct hs_stream_ops *ops, void *ctx)
 {
 	uint64_t pm[BLOCK / PAGE + 2];
 	size_t npages = (len + PAGE - 1) / PAGE + 1;
@@ -179,29 +188,76 @@ static int read_block(struct hs_mem *mem, const struct hs_mapping *m, int pagema
 		got = pread(pagemap_fd, pm, npages * 8, (off_t)(a / PAGE * 8));
 	size_t off = 0;
 	while (off < len) {
-		uint64_t pa = a + off, page = pa / PAGE - a / PAGE;
-		size_t n = PAGE - pa % PAGE;
-		if (n > len - off)
-			n = len - off;
-		bool absent = got > 0 && (ssize_t)(page * 8) < got && !(pm[page] >> 62);
+		uint64_t pa = a + off;
+		size_t run = PAGE - pa % PAGE;
+		if (run > len - off)
+			run = len - off;
+		bool absent = page_absent(pm, got, a, pa);
 		/* extend over pages of the same kind */
-		size_t run = n;
-		while (off + run < len) {
-			uint64_t p2 = (a + off + run) / PAGE - a / PAGE;
-			bool ab2 = got > 0 && (ssize_t)(p2 * 8) < got && !(pm[p2] >> 62);
-			if (ab2 != absent)
-				break;
-			size_t k = len - off - run < PAGE ? len - off - run : PAGE;
-			run += k;
-		}
-		if (absent)
-			memset(buf + off, 0, run);
-		else {
-			int r = hs_mem_read(mem, pa, buf + off, run);
-			if (r < 0)
+		while (off + run < len && page_absent(pm, got, a, a + off + run) == absent)
+			run += len - off - run < PAGE ? len - off - run : PAGE;
+		int r;
+		if (absent && ops->zeros) {
+			r = ops->zeros(ctx, pa, run);
+		} else {
+			unsigned char *dst = ops->dest ? ops->dest(ctx, run) : NULL;
+			if (!dst)
+				dst = buf;
+			if (absent) {
+				memset(dst, 0, run);
+				r = 0;
+			} else {
+				r = hs_mem_read(mem, pa, dst, run);
+			}
+			if (r == -ESRCH)
 				return r;
+			if (r < 0) {
+				/* the mapping changed under us: skip what cannot be read */
+				if (ops->skip)
+					ops->skip(ctx, pa, run, "unreadable");
+				r = 0;
+			} else {
+				r = ops->data(ctx, pa, dst, run);
+			}
 		}
+		if (r < 0)
+			return r;
 		off += run;
+	}
+	return 0;
+}
+
+int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes)
+{
+	uint64_t pm[BLOCK / PAGE];
+	*bytes = 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		uint64_t a = m->start > start ? m->start : start, b = m->end < end ? m->end : end;
+		if (a >= b || m->perms[0] != 'r')
+			continue;
+		if (pagemap_fd < 0 || !anon(m)) {
+			*bytes += b - a;
+			continue;
+		}
+		/* count the pages present or swapped, by whole pages */
+		for (uint64_t p = a / PAGE; p < (b + PAGE - 1) / PAGE;) {
+			uint64_t n = (b + PAGE - 1) / PAGE - p;
+			if (n > BLOCK / PAGE)
+				n = BLOCK / PAGE;
+			ssize_t got = pread(pagemap_fd, pm, n * 8, (off_t)(p * 8));
+			if (got <= 0) {
+				/* cannot tell: count what is left as resident */
+				*bytes += b - (p * PAGE > a ? p * PAGE : a);
+				break;
+			}
+			for (size_t k = 0; k < (size_t)got / 8; k++)
+				if (pm[k] >> 62) {
+					uint64_t lo = (p + k) * PAGE, hi = lo + PAGE;
+					*bytes += (hi < b ? hi : b) - (lo > a ? lo : a);
+				}
+			p += (uint64_t)got / 8;
+		}
 	}
 	return 0;
 }
@@ -245,22 +301,9 @@ int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_
 			/* keep blocks page-aligned after the first */
 			if (a % PAGE && n > PAGE - a % PAGE && stop - a > BLOCK)
 				n = BLOCK - a % PAGE;
-			unsigned char *dst = ops->dest ? ops->dest(ctx, n) : NULL;
-			r = read_block(mem, m, pagemap_fd, a, n, dst ? dst : buf);
-			if (r == -ESRCH) {
+			r = stream_block(mem, m, pagemap_fd, a, n, buf, ops, ctx);
+			if (r == -ESRCH)
 				r = hs_err_set(err, ESRCH, "the process exited during the dump");
-				break;
-			}
-			if (r < 0) {
-				/* the mapping changed under us: skip what cannot be read */
-				if (ops->skip)
-					ops->skip(ctx, a, n, "unreadable");
-				r = 0;
-			} else {
-				r = ops->data(ctx, a, dst ? dst : buf, n);
-				if (r < 0)
-					break;
-			}
 			a += n;
 		}
 	}

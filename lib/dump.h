@@ -41,16 +41,25 @@ int hs_parse_size(const char *s, uint64_t *v);
 
 /* Stream [start, end) of the target to fn in blocks of at most 1 MiB,
  * reading only what is mapped and readable (gaps are reported through
- * skip, with their size).  Anonymous pages the target never touched are
- * given as zeros without being read, so the target is not changed.
- * fn returns 0 to go on, or -errno to stop (its value is returned). */
+ * skip, with their size and a static string saying why).  Anonymous pages
+ * the target never touched are given as zeros without being read, so the
+ * target is not changed.  data and zeros return 0 to go on, or -errno to
+ * stop (that value is returned), and are called in address order. */
 struct hs_stream_ops {
 	int (*data)(void *ctx, uint64_t addr, const unsigned char *buf, size_t len);
 	void (*skip)(void *ctx, uint64_t addr, uint64_t len, const char *why);
+	/* Optional: len bytes of zeros at addr (pages never touched), instead
+	 * of handing them to data. */
+	int (*zeros)(void *ctx, uint64_t addr, uint64_t len);
 	/* Optional: where to read the next len bytes (a capture buffer), so
 	 * they are not copied again; NULL for the stream's own buffer. */
 	unsigned char *(*dest)(void *ctx, size_t len);
 };
+/* The bytes hs_stream_range would read from [start, end): readable
+ * mappings, less the anonymous pages never touched when pagemap_fd (may be
+ * -1) tells them.  A snapshot of a running target: it may grow. */
+int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes);
+
 int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,
 		    uint64_t end, const struct hs_stream_ops *ops, void *ctx, struct hs_err *err);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "got.h"
+#include "proc.h"
 
 /* Declaration order is the order they are routed in docs/INJECT.md. */
 const char *const hs_got_malloc_names[] = {
@@ -192,9 +193,12 @@ static uint64_t dynsym_count(const struct obj *o)
 static int obj_load(struct obj *o, const char *path)
 {
 	memset(o, 0, sizeof(*o));
-	o->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (o->fd < 0)
-		return -errno;
+	o->fd = hs_proc_open_file(path);
+	if (o->fd < 0) {
+		int e = o->fd;
+		o->fd = -1;
+		return e;
+	}
 	elf_version(EV_CURRENT);
 	o->elf = elf_begin(o->fd, ELF_C_READ_MMAP, NULL);
 	if (!o->elf || elf_kind(o->elf) != ELF_K_ELF || !gelf_getehdr(o->elf, &o->eh) ||

@@ -16,6 +16,7 @@
 #include "got.h"
 #include "libc.h"
 #include "mem.h"
+#include "proc.h"
 
 /* ---- small ELF helpers ------------------------------------------------- */
 
@@ -28,9 +29,13 @@ struct elf_file {
 static int elf_file_open(const char *path, struct elf_file *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return -errno;
+	f->fd = hs_proc_open_file(path);
+	if (f->fd < 0) {
+		int e = -f->fd;
+		f->fd = -1;
+		errno = e;
+		return -e;
+	}
 	elf_version(EV_CURRENT);
 	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
 	GElf_Ehdr eh;
@@ -333,16 +338,15 @@ static int foreign_allocator(pid_t pid, const struct hs_maps *maps, struct hs_er
 }
 
 /* Open the file behind a mapping as the target sees it: through
- * map_files (deleted or replaced files, containers), else its root. */
+ * map_files (deleted or replaced files, containers), else by its path in
+ * the target's root (never the host's: a container's absolute symlinks
+ * must not reach the host's files). */
 static int open_mapped(pid_t pid, const struct hs_mapping *m, struct elf_file *f, char *used, size_t usedsz)
 {
 	snprintf(used, usedsz, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
 	if (elf_file_open(used, f) == 0)
 		return 0;
 	snprintf(used, usedsz, "/proc/%d/root%s", (int)pid, m->path);
-	if (elf_file_open(used, f) == 0)
-		return 0;
-	snprintf(used, usedsz, "%s", m->path);
 	return elf_file_open(used, f);
 }
 
@@ -479,9 +483,9 @@ static int read_struct(Dwarf_Die *sdie, const char *type, struct hs_layout *l)
 /* malloc.c's compilation unit holds all four structs (arena.c is included). */
 static int layout_from_dwarf(const char *path, struct hs_layout *l)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hs_proc_open_file(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	Dwarf *dw = dwarf_begin(fd, DWARF_C_READ);
 	if (!dw) {
 		close(fd);

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "proc.h"
 
@@ -157,6 +159,74 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 	return 0;
 }
 
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+/* pfd is an O_PATH fd (whose open opened nothing: no FIFO waits for a
+ * writer, no device acts, inotify sees no IN_OPEN).  If it is a regular
+ * file, open it for reading through /proc/self/fd, which is that very
+ * inode; else -EINVAL.  Closes pfd. */
+static int reopen_regular(int pfd)
+{
+	struct stat st;
+	int fd = -EINVAL;
+	if (fstat(pfd, &st) < 0) {
+		fd = -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+		fd = open(self, OPEN_FLAGS);
+		if (fd < 0)
+			fd = -errno;
+	}
+	close(pfd);
+	return fd;
+}
+
+int hs_proc_open_in_root(pid_t pid, const char *path)
+{
+	char root[64];
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	while (*path == '/')
+		path++;
+	if (!*path)
+		return -EINVAL;
+	int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int pfd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	int e = pfd < 0 ? errno : 0;
+	if (pfd < 0 && (e == ENOSYS || e == EPERM)) {
+		/* No openat2 (before Linux 5.6, or a seccomp filter that
+		 * refuses it): safe only when the target's root is ours, where
+		 * symlinks resolve the same for both. */
+		struct stat a, b;
+		if (fstat(dfd, &a) == 0 && stat("/", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			pfd = openat(dfd, path, O_PATH | O_CLOEXEC);
+			e = pfd < 0 ? errno : 0;
+		} else {
+			e = ENOSYS;
+		}
+	}
+	close(dfd);
+	return pfd < 0 ? -e : reopen_regular(pfd);
+}
+
+int hs_proc_open_file(const char *path)
+{
+	if (!strncmp(path, "/proc/", 6)) {
+		char *end;
+		long pid = strtol(path + 6, &end, 10);
+		if (end != path + 6 && pid > 0 && !strncmp(end, "/root/", 6))
+			return hs_proc_open_in_root((pid_t)pid, end + 5);
+	}
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	return pfd < 0 ? -errno : reopen_regular(pfd);
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -205,12 +275,13 @@ static int starts_with(long fd, const char *proc_path, const char *link, void *c
 	char head[64];
 	if ((w->found >= 0 && fd >= w->found) || plen >= sizeof(head))
 		return 0;
-	/* reopened through /proc: our own file description, read-only */
-	int f = open(proc_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* Reopened through /proc: our own file description, read-only, and
+	 * only if it is a regular file: never a device or a FIFO of the
+	 * target's, whose open could block or act. */
+	int f = hs_proc_open_file(proc_path);
 	if (f < 0)
 		return 0;
-	struct stat st;
-	ssize_t n = fstat(f, &st) == 0 && S_ISREG(st.st_mode) ? pread(f, head, plen, 0) : -1;
+	ssize_t n = pread(f, head, plen, 0);
 	close(f);
 	if (n == (ssize_t)plen && !memcmp(head, w->prefix, plen)) {
 		snprintf(w->path, w->len, "%s", link);

@@ -39,6 +39,24 @@ int hs_proc_open_file_with(pid_t pid, const char *prefix, char *path, size_t len
 /* Has pid a file open by this path (as pid sees it)?  0 yes, -ENOENT no. */
 int hs_proc_has_open(pid_t pid, const char *path);
 
+/* Open, read-only, a file of pid's by the path pid sees (absolute, as in
+ * its maps): resolved inside pid's root (/proc/PID/root) with openat2's
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so a container's absolute
+ * symlinks stay in the container and never reach the host's files.  The
+ * path is resolved with O_PATH, which opens nothing, and only a regular
+ * file is then opened (O_NONBLOCK | O_NOCTTY): a FIFO or a device there is
+ * never opened (-EINVAL).  Without openat2 (-ENOSYS before Linux 5.6) only
+ * when pid's root is ours, where a plain open resolves as pid would; else
+ * -ENOSYS.  Returns the fd or -errno. */
+int hs_proc_open_in_root(pid_t pid, const char *path);
+
+/* Open, read-only, a file heapscope reads (an ELF object, debug info, a
+ * file the target holds open): "/proc/PID/root/REST" through
+ * hs_proc_open_in_root, any other path (map_files and fd magic links
+ * included) as is; either way only a regular file, as above.  Returns the
+ * fd or -errno. */
+int hs_proc_open_file(const char *path);
+
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
 

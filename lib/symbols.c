@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "maps.h"
+#include "proc.h"
 #include "symbols.h"
 #if HS_HAVE_BFD
 #include <bfd.h>
@@ -106,7 +107,7 @@ static int no_find_elf(Dwfl_Module *mod, void **userdata, const char *modname, D
 
 static int open_found(const char *path, char **name)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hs_proc_open_file(path);
 	if (fd >= 0)
 		*name = strdup(path);
 	return fd;
@@ -214,7 +215,13 @@ static int object_open(struct sym_object *o, struct hs_err *err)
 	if (!o->dwfl)
 		return hs_err_set(err, ENOMEM, "%s: %s", o->map_path, dwfl_errmsg(-1));
 	dwfl_report_begin(o->dwfl);
-	o->mod = dwfl_report_elf(o->dwfl, o->map_path, o->file, -1, 0, true);
+	/* opened here, not by libdwfl: as every file of the target is */
+	int fd = hs_proc_open_file(o->file);
+	if (fd < 0)
+		return hs_err_set(err, -fd, "cannot open %s: %s", o->file, strerror(-fd));
+	o->mod = dwfl_report_elf(o->dwfl, o->map_path, o->file, fd, 0, true);
+	if (!o->mod)
+		close(fd);
 	dwfl_report_end(o->dwfl, NULL, NULL);
 	if (!o->mod)
 		return hs_err_set(err, ENOEXEC, "cannot read %s: %s", o->file, dwfl_errmsg(-1));
@@ -275,16 +282,17 @@ static struct sym_object *object_for_mapping(struct hs_symbols *s, const struct 
 	if (!o || !fresh)
 		return o;
 	/* As the process sees it: map_files holds the very file it mapped
-	 * (deleted, replaced, in another mount namespace), then its root. */
+	 * (deleted, replaced, in another mount namespace), then its path in
+	 * its root (never the host's). */
 	char path[PATH_MAX + 64];
-	const char *tries[3];
+	const char *tries[2];
 	char a[PATH_MAX + 64], b[PATH_MAX + 64];
 	snprintf(a, sizeof(a), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)s->pid, m->start, m->end);
 	snprintf(b, sizeof(b), "/proc/%d/root%s", (int)s->pid, m->path);
-	tries[0] = a, tries[1] = b, tries[2] = m->path;
+	tries[0] = a, tries[1] = b;
 	o->error = -ENOENT;
-	for (int k = 0; k < 3 && o->error; k++) {
-		int fd = open(tries[k], O_RDONLY | O_CLOEXEC);
+	for (int k = 0; k < 2 && o->error; k++) {
+		int fd = hs_proc_open_file(tries[k]);
 		if (fd < 0)
 			continue;
 		close(fd);
@@ -311,9 +319,9 @@ static struct sym_object *object_for_path(struct hs_symbols *s, const char *path
 	if (!o || !fresh)
 		return o;
 	o->file = strdup(path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hs_proc_open_file(path);
 	if (fd < 0) {
-		o->error = -errno;
+		o->error = fd;
 		return o;
 	}
 	close(fd);

@@ -6,6 +6,8 @@
  *   corrupt-fastbin-cycle  a fastbin list B -> A -> B -> ... (safe-linked)
  *   corrupt-size           a small-bin chunk whose size field is garbage
  *   regs, regs-nocue       spins checking its registers (see regs())
+ *   bigmap                 a 320 MiB read-only mapping, every page present (the
+ *                          zero page): more than heapscope dump reads in one stop
  *   in-malloc              its one thread blocked inside malloc_info, for good
  *   in-dlopen LIB          a thread inside dlopen(LIB) for good (LIB's
  *                          constructor never returns)
@@ -212,6 +214,12 @@ static void freed(void)
 /* Strings for heapscope dump: UTF-16LE text as Java and Windows keep it,
  * and ASCII strings in known numbers for --top. */
 static void *text_keep[200];
+
+static void bigmap(void)
+{
+	if (mmap(NULL, (size_t)320 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) == MAP_FAILED)
+		_exit(99);
+}
 
 static void utf16(void)
 {
@@ -538,6 +546,8 @@ int main(int argc, char **argv)
 		corrupt_size();
 	else if (strcmp(argv[1], "sparse") == 0)
 		sparse();
+	else if (strcmp(argv[1], "bigmap") == 0)
+		bigmap();
 	else if (strcmp(argv[1], "utf16") == 0)
 		utf16();
 	else if (strcmp(argv[1], "corrupt-tcache") == 0)
