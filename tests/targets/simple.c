@@ -211,9 +211,11 @@ static void hostile_arenas(void)
 	xmalloc(0x20);
 	free((void *)up);
 	u = *(volatile uintptr_t *)launder(up);
-	for (d = 0x40; d <= 0x80 && !main_arena; d += 8) {
+	/* bin_at(1) is main_arena + 0x60 (2.26 and later) or + 0x58; next
+	 * lies past the 127 bins and the binmap */
+	for (d = 0x60; d >= 0x58 && !main_arena; d -= 8) {
 		uintptr_t cand = u - d;
-		for (k = 8; k < STRIDE && !main_arena; k += 8)
+		for (k = d + 16 + 127 * 16; k < STRIDE && !main_arena; k += 8)
 			if (*(uintptr_t *)(cand + k) == cand) {
 				main_arena = cand;
 				next_off = k;
