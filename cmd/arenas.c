@@ -92,6 +92,7 @@ static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const s
 	hs_cli_json_glibc(j, s);
 	hs_json_bool(j, "malloc_initialized", h->initialized);
 	hs_json_u64(j, "heap_max", h->heap_max);
+	hs_cli_json_cut(j, h);
 	hs_json_arr_begin(j, "arenas");
 	for (size_t i = 0; i < h->narenas; i++) {
 		const struct hs_arena *a = &h->arenas[i];

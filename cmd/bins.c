@@ -97,6 +97,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 		hs_json_i64(j, "pid", pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
 		hs_json_bool(j, "safe_linking", h->l->safe_linking);
+		hs_cli_json_cut(j, h);
 		hs_json_arr_begin(j, "arenas");
 	}
 	char f[1][HS_SIZE_BUF];
@@ -125,6 +126,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 			if (!n)
 				continue;
 			int fast = k < 10, bin = fast ? k : k - 9;
+			bool bad = fast ? (a->bad_fast >> bin) & 1 : hs_arena_bin_bad(a, bin);
 			uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
 			for (size_t m = start[k]; m < start[k + 1]; m++) {
 				bytes += g[m].size;
@@ -135,6 +137,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 				hs_json_obj_begin(j, NULL);
 				hs_json_str(j, "kind", list_kind(fast, bin));
 				hs_json_i64(j, "bin", bin);
+				hs_json_bool(j, "corrupt", bad);
 				hs_json_u64(j, "count", n);
 				hs_json_u64(j, "bytes", bytes);
 				hs_json_arr_begin(j, "chunks");
@@ -148,11 +151,11 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 				hs_json_obj_end(j);
 			} else {
 				if (lo == hi)
-					printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s\n", list_kind(fast, bin), bin, lo, n,
-					       n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]));
+					printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo, n,
+					       n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]), bad ? ": CORRUPT" : "");
 				else
-					printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s\n", list_kind(fast, bin),
-					       bin, lo, hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]));
+					printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin),
+					       bin, lo, hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]), bad ? ": CORRUPT" : "");
 				for (size_t m = start[k]; m < start[k + 1]; m++)
 					printf("    0x%012" PRIx64 "  0x%" PRIx64 "\n", g[m].addr, g[m].size);
 			}
@@ -162,6 +165,11 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 			hs_json_arr_end(j);
 			hs_cli_json_arena_status(j, a);
 			hs_json_obj_end(j);
+		} else if (a->nproblems) {
+			for (size_t k = 0; k < a->nproblems; k++)
+				printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->problems[k].addr, a->problems[k].msg);
+			if (a->problems_dropped)
+				printf("  CORRUPT: %zu more problems\n", a->problems_dropped);
 		} else if (a->status) {
 			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
 		}

@@ -406,6 +406,7 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 		hs_json_obj_begin(j, NULL);
 		hs_json_i64(j, "pid", pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
+		hs_cli_json_cut(j, h);
 		if (x.list)
 			hs_json_arr_begin(j, "chunks");
 	} else if (x.list) {

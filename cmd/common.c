@@ -37,12 +37,24 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s)
 {
 	int status = HS_EXIT_OK;
 	const struct hs_heap *h = &s->heap;
-	for (size_t i = 0; i < h->narenas; i++)
-		if (h->arenas[i].status) {
-			hs_cli_warn(cli, "arena %d (0x%" PRIx64 ") is partial: %s", h->arenas[i].index,
-				    h->arenas[i].addr, h->arenas[i].problem);
-			status = HS_EXIT_PARTIAL;
-		}
+	for (size_t i = 0; i < h->narenas; i++) {
+		const struct hs_arena *a = &h->arenas[i];
+		if (!a->status)
+			continue;
+		status = HS_EXIT_PARTIAL;
+		/* every problem, not only the first */
+		if (!a->nproblems)
+			hs_cli_warn(cli, "arena %d (0x%" PRIx64 ") is partial: %s", a->index, a->addr, a->problem);
+		for (size_t k = 0; k < a->nproblems; k++)
+			hs_cli_warn(cli, "arena %d (0x%" PRIx64 ") is partial: %s", a->index, a->addr, a->problems[k].msg);
+		if (a->problems_dropped)
+			hs_cli_warn(cli, "arena %d (0x%" PRIx64 "): %zu more problems not shown", a->index, a->addr,
+				    a->problems_dropped);
+	}
+	if (h->cut) {
+		hs_cli_warn(cli, "walk cut short: %s", h->cut_msg);
+		status = HS_EXIT_PARTIAL;
+	}
 	for (size_t i = 0; i < h->ntcaches; i++)
 		if (h->tcaches[i].status) {
 			hs_cli_warn(cli, "thread %d: %s", (int)h->tcaches[i].tid, h->tcaches[i].problem);
@@ -108,7 +120,35 @@ void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a)
 	if (a->status) {
 		hs_json_str(j, "problem", a->problem);
 		hs_json_hex(j, "bad_address", a->bad_addr);
+		hs_json_arr_begin(j, "problems");
+		for (size_t k = 0; k < a->nproblems; k++) {
+			const struct hs_problem *p = &a->problems[k];
+			hs_json_obj_begin(j, NULL);
+			hs_json_str(j, "message", p->msg);
+			hs_json_hex(j, "address", p->addr);
+			if (p->chunk)
+				hs_json_hex(j, "chunk", p->chunk);
+			else
+				hs_json_null(j, "chunk");
+			if (p->list == HS_PLIST_NONE) {
+				hs_json_null(j, "list");
+			} else {
+				hs_json_str(j, "list", p->list == HS_PLIST_FAST ? "fastbin" : p->bin == 1 ? "unsorted"
+						       : p->bin < 64 ? "small" : "large");
+				hs_json_i64(j, "bin", p->bin);
+			}
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
 	}
+}
+
+void hs_cli_json_cut(struct hs_json *j, const struct hs_heap *h)
+{
+	if (h->cut)
+		hs_json_str(j, "walk_cut", h->cut_msg);
+	else
+		hs_json_null(j, "walk_cut");
 }
 
 const char *hs_cli_call_failed(size_t calls, int r)

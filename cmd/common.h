@@ -17,6 +17,8 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
 const char *hs_cli_call_failed(size_t calls, int r);
 /* "partial", and "problem" and "bad_address" when it is. */
 void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a);
+/* "walk_cut": what a budget cut from the walk (struct hs_heap cut_msg), or null. */
+void hs_cli_json_cut(struct hs_json *j, const struct hs_heap *h);
 void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);
 /* The ten mallinfo2 fields, as an object under key (or inline if NULL). */
 void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_heap *h);

@@ -5,11 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "heap.h"
 #include "proc.h"
 
-#define MAX_ARENAS   65536
 #define MAX_HEAPS    65536
 #define PAGE         4096u
 
@@ -27,16 +28,143 @@ static int32_t rd32(const unsigned char *b, int off)
 	return v;
 }
 
+static void vcorrupt(struct hs_arena *a, int list, int bin, uint64_t chunk, uint64_t addr, const char *fmt,
+		     va_list ap)
+{
+	if (list == HS_PLIST_FAST && bin >= 0 && bin < 16)
+		a->bad_fast |= (uint16_t)(1u << bin);
+	else if (list == HS_PLIST_BIN && bin > 0 && bin < 128)
+		a->bad_bins[bin >> 6] |= 1ull << (bin & 63);
+	char msg[sizeof(a->problems->msg)];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!a->status) {
+		a->status = -EUCLEAN;
+		a->bad_addr = addr;
+		snprintf(a->problem, sizeof(a->problem), "%s", msg);
+	}
+	if (a->nproblems >= HS_MAX_PROBLEMS) {
+		a->problems_dropped++;
+		return;
+	}
+	if (!a->problems && !(a->problems = calloc(HS_MAX_PROBLEMS, sizeof(*a->problems)))) {
+		a->problems_dropped++;
+		return;
+	}
+	struct hs_problem *pr = &a->problems[a->nproblems++];
+	pr->addr = addr;
+	pr->chunk = chunk;
+	pr->list = (uint8_t)list;
+	pr->bin = (uint8_t)bin;
+	memcpy(pr->msg, msg, sizeof(msg));
+}
+
 void hs_arena_corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...)
 {
-	if (a->status)
-		return;         /* keep the first problem */
-	a->status = -EUCLEAN;
-	a->bad_addr = addr;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(a->problem, sizeof(a->problem), fmt, ap);
+	vcorrupt(a, HS_PLIST_NONE, 0, 0, addr, fmt, ap);
 	va_end(ap);
+}
+
+/* A problem in one list: the list is marked corrupt, the chunk holding the
+ * bad pointer named (0 for the list head). */
+static void list_corrupt(struct hs_arena *a, int list, int bin, uint64_t chunk, uint64_t addr, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static void list_corrupt(struct hs_arena *a, int list, int bin, uint64_t chunk, uint64_t addr, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vcorrupt(a, list, bin, chunk, addr, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A budget ran out: the walk ends here, and says what it cut. */
+static void cut(struct hs_heap *h, struct hs_arena *a, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cut(struct hs_heap *h, struct hs_arena *a, const char *fmt, ...)
+{
+	if (h->cut)
+		return;
+	h->cut = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(h->cut_msg, sizeof(h->cut_msg), fmt, ap);
+	va_end(ap);
+	if (a)
+		hs_arena_corrupt(a, 0, "walk cut short: %s", h->cut_msg);
+}
+
+/* Past the deadline: cut, naming where (checked every 1024 steps). */
+static bool out_of_time(struct hs_heap *h, struct hs_arena *a, const char *where, unsigned long step)
+{
+	if (h->cut)
+		return true;
+	if (!h->limits.deadline_us || (step & 1023) || now_us() <= h->limits.deadline_us)
+		return false;
+	if (a)
+		cut(h, a, "the walk used up its %u ms stop budget in arena %d's %s; the rest was not walked",
+		    h->limits.budget_ms, a->index, where);
+	else
+		cut(h, a, "the walk used up its %u ms stop budget in the %s; the rest was not walked",
+		    h->limits.budget_ms, where);
+	return true;
+}
+
+static const char *list_name(int list, int i, char *buf, size_t n)
+{
+	if (list == HS_PLIST_FAST)
+		snprintf(buf, n, "fastbin %d", i);
+	else if (i == 1)
+		snprintf(buf, n, "unsorted bin");
+	else
+		snprintf(buf, n, "%s bin %d", i < 64 ? "small" : "large", i);
+	return buf;
+}
+
+/* Where a bad pointer came from: "chunk 0x.. in small bin 33 has fd 0x.."
+ * or, for the first one, "small bin 33's head points to 0x..". */
+static const char *holder(int list, int i, uint64_t prev, uint64_t p, char *buf, size_t n)
+{
+	char ln[32];
+	list_name(list, i, ln, sizeof(ln));
+	if (prev)
+		snprintf(buf, n, "chunk 0x%" PRIx64 " in %s has fd 0x%" PRIx64, prev, ln, p);
+	else
+		snprintf(buf, n, "%s's head points to 0x%" PRIx64, ln, p);
+	return buf;
+}
+
+/* 1: [p, p+cs) lies in one of the arena's heaps; 0: in none; -1: not
+ * known (a main arena whose sbrk heap is not one known region). */
+static int in_arena_heaps(const struct hs_arena *a, uint64_t p, uint64_t cs)
+{
+	if (!a->nheaps || (a->main && !a->contiguous))
+		return -1;
+	for (size_t k = 0; k < a->nheaps; k++) {
+		const struct hs_heapseg *s = &a->heaps[k];
+		uint64_t end = s->addr + (a->main ? s->reserved : s->mprotect_size);
+		if (p >= s->addr && p < end && cs <= end - p)
+			return 1;
+	}
+	return 0;
+}
+
+static int in_known_heap(const struct hs_heap *h, uint64_t p, uint64_t cs)
+{
+	int unknown = 0;
+	for (size_t i = 0; i < h->narenas; i++) {
+		int r = in_arena_heaps(&h->arenas[i], p, cs);
+		if (r == 1)
+			return 1;
+		unknown |= r < 0;
+	}
+	return unknown ? -1 : 0;
 }
 
 /* Brent's cycle detection: call with the next node; returns true when the
@@ -70,8 +198,15 @@ static uint64_t reveal(const struct hs_layout *l, uint64_t pos, uint64_t val)
 	return l->safe_linking ? (pos >> 12) ^ val : val;
 }
 
-static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind, int bin)
+static int add_free(struct hs_heap *h, struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t kind, int bin)
 {
+	if (h->recorded >= h->limits.max_chunks) {
+		char ln[32];
+		cut(h, a, "more than %" PRIu64 " free chunks recorded, the budget, in arena %d's %s; the rest was not "
+		    "walked", h->limits.max_chunks, a->index, list_name(kind == HS_FREE_FAST ? HS_PLIST_FAST : HS_PLIST_BIN,
+									 bin, ln, sizeof(ln)));
+		return -ETIME;
+	}
 	if (a->nfree == a->capfree) {
 		/* Grown with mremap, which moves pages instead of copying them:
 		 * this runs while the target is stopped, for every free chunk. */
@@ -85,6 +220,7 @@ static int add_free(struct hs_arena *a, uint64_t addr, uint64_t size, uint8_t ki
 		a->capfree = ncap;
 	}
 	a->free[a->nfree++] = (struct hs_free){ addr, size, kind, (uint8_t)bin };
+	h->recorded++;
 	return 0;
 }
 
@@ -95,42 +231,125 @@ static bool bogus_size(const struct hs_arena *a, uint64_t size)
 	return cs < HS_MINSIZE || (cs & (HS_MALLOC_ALIGN - 1)) || (a->system_mem && cs > a->system_mem);
 }
 
-static int walk_fastbins(struct hs_mem *mem, const struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
+/* The next chunk of a list, as the walk read it (0 when unreadable). */
+static uint64_t list_next(struct hs_mem *mem, const struct hs_layout *l, bool fast, uint64_t p)
+{
+	uint64_t v;
+	if (hs_mem_u64(mem, p + 16, &v) < 0)
+		return 0;
+	return fast ? reveal(l, p + 16, v) : v;
+}
+
+/* Brent found a cycle of length lam in the list from head: find the chunk
+ * it comes back to (rep), the one whose fd points there (last), and how
+ * many chunks the list holds before the repeat (mu + lam).  Bounded by
+ * the walked chunks. */
+static bool cycle_locate(struct hs_mem *mem, const struct hs_layout *l, bool fast, uint64_t head, uint64_t lam,
+			 uint64_t walked, uint64_t *rep, uint64_t *last, uint64_t *distinct)
+{
+	uint64_t x = head, y = head, mu = 0;
+	for (uint64_t k = 0; k < lam; k++)
+		if (!(y = list_next(mem, l, fast, y)))
+			return false;
+	while (x != y) {
+		if (++mu > walked || !(x = list_next(mem, l, fast, x)) || !(y = list_next(mem, l, fast, y)))
+			return false;
+	}
+	*rep = x;
+	for (uint64_t k = 1; k < lam; k++)
+		if (!(x = list_next(mem, l, fast, x)))
+			return false;
+	*last = x;
+	*distinct = mu + lam;
+	return *distinct <= walked;
+}
+
+/* Drop the entries of one list past its first keep from a->free (a cycle
+ * walked them twice); returns how many, and their bytes and raw sizes. */
+static uint64_t drop_repeats(struct hs_mem *mem, struct hs_arena *a, size_t from, uint8_t kind, int bin, uint64_t keep,
+			     uint64_t *bytes, uint64_t *raw)
+{
+	uint64_t seen = 0, dropped = 0;
+	size_t o = from;
+	*bytes = *raw = 0;
+	for (size_t k = from; k < a->nfree; k++) {
+		struct hs_free *f = &a->free[k];
+		if (f->kind == kind && f->bin == bin && seen++ >= keep) {
+			uint64_t r;
+			dropped++;
+			*bytes += f->size;
+			*raw += hs_mem_u64(mem, f->addr + 8, &r) == 0 ? r : f->size;
+			continue;
+		}
+		a->free[o++] = *f;
+	}
+	a->nfree = o;
+	return dropped;
+}
+
+static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
+	char where[128];
 	for (int i = 0; i < l->nfastbins; i++) {
-		uint64_t p = rd64(st, l->ms_fastbins + 8 * i), first_size = 0;
+		uint64_t head = rd64(st, l->ms_fastbins + 8 * i), p = head, prev = 0, first_size = 0;
 		struct hs_binstat *bs = &a->fast[i];
 		struct cycle cy;
+		size_t from = a->nfree;
 		cycle_init(&cy, p);
 		while (p) {
 			uint64_t hdr[3];   /* prev_size, size, fd */
+			if (out_of_time(h, a, "fastbins", (unsigned long)bs->count + 1))
+				return -ETIME;
 			if (p & (HS_MALLOC_ALIGN - 1)) {
-				hs_arena_corrupt(a, p, "fastbin %d: misaligned chunk 0x%" PRIx64, i, p);
+				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is misaligned",
+					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
-				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " is not readable", i, p);
+				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
+					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
 			if (bogus_size(a, hdr[1])) {
-				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, i, p, hdr[1]);
+				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, a chunk with bogus size 0x%" PRIx64,
+					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)), hdr[1]);
+				break;
+			}
+			if (in_arena_heaps(a, p, HS_CHUNKSIZE(hdr[1])) == 0) {
+				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which lies outside arena %d's heaps",
+					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)), a->index);
 				break;
 			}
 			if ((h->flags & HS_WALK_DEEP) && HS_CHUNKSIZE(hdr[1]) != (uint64_t)(i + 2) * 16) {
-				hs_arena_corrupt(a, p, "fastbin %d: chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", not 0x%x", i, p,
-					HS_CHUNKSIZE(hdr[1]), (i + 2) * 16);
+				list_corrupt(a, HS_PLIST_FAST, i, p, p, "chunk 0x%" PRIx64 " in fastbin %d has size 0x%" PRIx64
+					     ", not 0x%x", p, i, HS_CHUNKSIZE(hdr[1]), (i + 2) * 16);
 				break;
 			}
 			if (!bs->count)
 				first_size = HS_CHUNKSIZE(hdr[1]);
 			bs->count++;
 			a->fast_bytes += HS_CHUNKSIZE(hdr[1]);
-			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_FAST, i) < 0)
-				return -ENOMEM;
+			int r = add_free(h, a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_FAST, i);
+			if (r < 0)
+				return r;
+			prev = p;
 			p = reveal(l, p + 16, hdr[2]);
 			if (p && cycle_step(&cy, p)) {
-				hs_arena_corrupt(a, p, "fastbin %d: cycle at chunk 0x%" PRIx64, i, p);
+				/* Name the chunk the list comes back to, and count
+				 * each chunk once. */
+				uint64_t rep, last, keep, bytes, raw;
+				if (cycle_locate(mem, l, true, head, cy.lam + 1, bs->count, &rep, &last, &keep)) {
+					uint64_t n = drop_repeats(mem, a, from, HS_FREE_FAST, i, keep, &bytes, &raw);
+					bs->count -= n;
+					a->fast_bytes -= bytes;
+					h->recorded -= n;
+					list_corrupt(a, HS_PLIST_FAST, i, last, rep, "fastbin %d: cycle: chunk 0x%" PRIx64
+						     " has fd 0x%" PRIx64 ", a chunk already in the list (%" PRIu64 " distinct chunks)",
+						     i, last, rep, keep);
+				} else {
+					list_corrupt(a, HS_PLIST_FAST, i, prev, p, "fastbin %d: cycle at chunk 0x%" PRIx64, i, p);
+				}
 				break;
 			}
 		}
@@ -150,7 +369,7 @@ static int walk_fastbins(struct hs_mem *mem, const struct hs_heap *h, const unsi
  * across megabytes, and walking them one after another would wait on a
  * cache miss per chunk. */
 struct bin_cursor {
-	uint64_t p, bin, prev;
+	uint64_t p, bin, prev, head, walked;
 	struct cycle cy;
 	int i;
 };
@@ -173,11 +392,93 @@ static const char *deep_check(struct hs_mem *mem, int i, uint64_t p, const uint6
 	return NULL;
 }
 
-static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
+/* A large-bin chunk's skip-list links, kept for the check after the walk. */
+struct lrec {
+	uint64_t addr, size, fdn, bkn;
+	int bin;
+};
+
+static int cmp_lrec(const void *x, const void *y)
+{
+	const struct lrec *a = x, *b = y;
+	if (a->bin != b->bin)
+		return a->bin - b->bin;
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+static const struct lrec *find_lrec(const struct lrec *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].addr == addr)
+			return &v[mid];
+		if (v[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Large bins keep their chunks sorted by size, largest first, and the
+ * first chunk of each size on a second circular list, fd_nextsize to the
+ * next smaller size (the smallest back to the largest) and bk_nextsize
+ * back (malloc.c, "Bins"); the other chunks have both NULL.  Check that
+ * each link lands on a chunk of the same bin, links back, and goes the
+ * right way in size.  The first problem of each bin is named. */
+static void check_nextsize(struct hs_arena *a, const struct hs_layout *l, const unsigned char *st, struct lrec *v,
+			   size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_lrec);
+	for (size_t s = 0, e; s < n; s = e) {
+		int i = v[s].bin;
+		for (e = s; e < n && v[e].bin == i; e++)
+			;
+		if (hs_arena_bin_bad(a, i))
+			continue;       /* walked only in part: links may lead past it */
+		uint64_t first = rd64(st, l->ms_bins + (i - 1) * 16);
+		for (size_t k = s; k < e; k++) {
+			const struct lrec *r = &v[k], *f, *b;
+			const char *field = "fd_nextsize", *why = NULL;
+			uint64_t to = r->fdn;
+			if (!r->fdn && !r->bkn) {
+				if (r->addr == first)
+					why = "though it is the bin's first chunk";
+			} else if (!(f = find_lrec(v + s, e - s, r->fdn))) {
+				why = "which is not a chunk of this bin";
+			} else if (!(b = find_lrec(v + s, e - s, r->bkn))) {
+				field = "bk_nextsize";
+				to = r->bkn;
+				why = "which is not a chunk of this bin";
+			} else if (f->bkn != r->addr) {
+				why = "whose bk_nextsize does not point back";
+			} else if (b->fdn != r->addr) {
+				field = "bk_nextsize";
+				to = r->bkn;
+				why = "whose fd_nextsize does not point back";
+			} else if (f->addr != first && HS_CHUNKSIZE(f->size) >= HS_CHUNKSIZE(r->size)) {
+				why = "a chunk no smaller than itself";
+			}
+			if (why) {
+				list_corrupt(a, HS_PLIST_BIN, i, r->addr, to, "chunk 0x%" PRIx64 " in large bin %d (size 0x%" PRIx64
+					     ") has %s 0x%" PRIx64 ", %s", r->addr, i, HS_CHUNKSIZE(r->size), field, to, why);
+				break;
+			}
+		}
+	}
+}
+
+static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
 	struct bin_cursor cur[HS_NBINS];
-	int n = 0;
+	struct lrec *lv = NULL;
+	size_t nl = 0, capl = 0;
+	bool deep = h->flags & HS_WALK_DEEP;
+	unsigned long steps = 0;
+	char where[128];
+	int n = 0, ret = 0;
 	for (int i = 1; i < HS_NBINS; i++) {
 		uint64_t p = rd64(st, l->ms_bins + (i - 1) * 16), bin = hs_bin_at(l, a->addr, i);
 		if (!p)
@@ -188,6 +489,8 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 		cur[n].p = p;
 		cur[n].bin = bin;
 		cur[n].prev = bin;
+		cur[n].head = p;
+		cur[n].walked = 0;
 		cur[n].i = i;
 		cycle_init(&cur[n].cy, p);
 		n++;
@@ -196,28 +499,43 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];
 			struct hs_binstat *bs = &a->bins[c->i];
-			uint64_t p = c->p, hdr[4];
+			uint64_t p = c->p, hdr[6] = { 0 }, held = c->prev == c->bin ? 0 : c->prev;
+			bool large = c->i >= 64;
 			const char *bad = NULL;
+			if (out_of_time(h, a, "bins", ++steps)) {
+				ret = -ETIME;
+				goto out;
+			}
 			if (p & (HS_MALLOC_ALIGN - 1))
 				bad = "misaligned";
-			else if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0)
+			else if (hs_mem_read(mem, p, hdr, (deep && large ? 6 : 4) * sizeof(*hdr)) < 0)
 				bad = "not readable";
 			else if (bogus_size(a, hdr[1]))
 				bad = "bogus size";
+			else if (in_arena_heaps(a, p, HS_CHUNKSIZE(hdr[1])) == 0)
+				bad = "outside";
 			if (bad) {
+				holder(HS_PLIST_BIN, c->i, held, p, where, sizeof(where));
 				if (bad[0] == 'b')
-					hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64, c->i, p, hdr[1]);
+					list_corrupt(a, HS_PLIST_BIN, c->i, held, p, "%s, a chunk with bogus size 0x%" PRIx64, where,
+						     hdr[1]);
+				else if (bad[0] == 'o')
+					list_corrupt(a, HS_PLIST_BIN, c->i, held, p, "%s, which lies outside arena %d's heaps",
+						     where, a->index);
 				else
-					hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " is %s", c->i, p, bad);
+					list_corrupt(a, HS_PLIST_BIN, c->i, held, p, "%s, which is %s", where, bad);
 				*c = cur[--n];
 				continue;
 			}
-			if ((h->flags & HS_WALK_DEEP) && (bad = deep_check(mem, c->i, p, hdr, c->prev))) {
-				hs_arena_corrupt(a, p, "bin %d: chunk 0x%" PRIx64 " (size 0x%" PRIx64 "): %s", c->i, p, hdr[1], bad);
+			if (deep && (bad = deep_check(mem, c->i, p, hdr, c->prev))) {
+				char ln[32];
+				list_corrupt(a, HS_PLIST_BIN, c->i, p, p, "chunk 0x%" PRIx64 " in %s (size 0x%" PRIx64 "): %s", p,
+					     list_name(HS_PLIST_BIN, c->i, ln, sizeof(ln)), hdr[1], bad);
 				*c = cur[--n];
 				continue;
 			}
 			c->prev = p;
+			c->walked++;
 			bs->count++;
 			bs->total += hdr[1];
 			if (hdr[1] < bs->from)
@@ -226,15 +544,42 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 				bs->to = hdr[1];
 			a->bin_count++;
 			a->bin_bytes += HS_CHUNKSIZE(hdr[1]);
-			if (add_free(a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN, c->i) < 0)
-				return -ENOMEM;
+			if ((ret = add_free(h, a, p, HS_CHUNKSIZE(hdr[1]), HS_FREE_BIN, c->i)) < 0)
+				goto out;
+			if (deep && large) {
+				if (nl == capl) {
+					size_t nc = capl ? capl * 2 : 64;
+					struct lrec *nv = realloc(lv, nc * sizeof(*nv));
+					if (!nv) {
+						ret = -ENOMEM;
+						goto out;
+					}
+					lv = nv;
+					capl = nc;
+				}
+				lv[nl++] = (struct lrec){ p, hdr[1], hdr[4], hdr[5], c->i };
+			}
 			c->p = hdr[2];
 			if (c->p == c->bin) {
 				*c = cur[--n];      /* back at the bin: done */
 				continue;
 			}
 			if (cycle_step(&c->cy, c->p)) {
-				hs_arena_corrupt(a, c->p, "bin %d: cycle at chunk 0x%" PRIx64, c->i, c->p);
+				uint64_t rep, last, keep, bytes, raw;
+				char ln[32];
+				list_name(HS_PLIST_BIN, c->i, ln, sizeof(ln));
+				if (cycle_locate(mem, l, false, c->head, c->cy.lam + 1, c->walked, &rep, &last, &keep)) {
+					uint64_t d = drop_repeats(mem, a, 0, HS_FREE_BIN, c->i, keep, &bytes, &raw);
+					bs->count -= d;
+					bs->total -= raw;
+					a->bin_count -= d;
+					a->bin_bytes -= bytes;
+					h->recorded -= d;
+					list_corrupt(a, HS_PLIST_BIN, c->i, last, rep, "%s: cycle: chunk 0x%" PRIx64 " has fd 0x%" PRIx64
+						     ", a chunk already in the list (%" PRIu64 " distinct chunks)", ln, last, rep, keep);
+				} else {
+					list_corrupt(a, HS_PLIST_BIN, c->i, p, c->p, "%s: cycle at chunk 0x%" PRIx64, ln, c->p);
+				}
 				*c = cur[--n];
 				continue;
 			}
@@ -242,13 +587,17 @@ static int walk_bins(struct hs_mem *mem, const struct hs_heap *h, const unsigned
 			k++;
 		}
 	}
+	if (nl)
+		check_nextsize(a, l, st, lv, nl);
+out:
+	free(lv);
 	for (int i = 1; i < HS_NBINS; i++)
 		if (!a->bins[i].count)
 			a->bins[i].from = 0;
-	return 0;
+	return ret;
 }
 
-static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_arena *a)
+static int walk_heaps(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
 	if (a->main) {
@@ -277,6 +626,8 @@ static int walk_heaps(struct hs_mem *mem, const struct hs_heap *h, struct hs_are
 	cycle_init(&cy, hp);
 	while (hp) {
 		unsigned char hi[64];
+		if (out_of_time(h, a, "heap list", a->nheaps + 1))
+			break;
 		if (a->nheaps >= MAX_HEAPS) {
 			hs_arena_corrupt(a, hp, "more than %d heaps: heap list corrupt", MAX_HEAPS);
 			break;
@@ -370,22 +721,58 @@ static int validate(const struct hs_layout *l, uint64_t main_arena, const unsign
 static void find_thread(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache *t);
 
-static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err);
+static void check_tcache_overlap(struct hs_heap *h, struct hs_arena *a);
 
-int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		 unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err)
+static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits, struct hs_heap *h,
+		struct hs_err *err);
+
+int hs_heap_walk_limited(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+			 unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits,
+			 struct hs_heap *h, struct hs_err *err)
 {
-	int r = walk(mem, libc, threads, flags, hook, h, err);
+	int r = walk(mem, libc, threads, flags, hook, limits, h, err);
 	if (r < 0)
 		hs_heap_release(h);     /* nothing half-built survives a failure */
 	return r;
 }
 
+int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		 unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err)
+{
+	return hs_heap_walk_limited(mem, libc, threads, flags, hook, NULL, h, err);
+}
+
+/* The longest arena list a real process can have, from glibc's own cap
+ * (arena.c arena_get2: narenas_limit is mp_.arena_max, else
+ * NARENAS_FROM_NCORES(cores) = 8 per core on 64-bit; arenas are never
+ * freed), doubled plus 8 for the race arena_get2 allows and CPUs brought
+ * online since.  A longer list is corrupt, or hostile. */
+static size_t arena_cap(const struct hs_heap *h, char *why, size_t n)
+{
+	uint64_t glibc;
+	if (h->arena_max) {
+		glibc = h->arena_max;
+		snprintf(why, n, "mp_.arena_max is %" PRIu64, h->arena_max);
+	} else {
+		long cpus = sysconf(_SC_NPROCESSORS_CONF);
+		if (cpus < 1)
+			cpus = 1;
+		glibc = 8 * (uint64_t)cpus;
+		snprintf(why, n, "8 per core, %ld cores", cpus);
+	}
+	return glibc >= HS_WALK_MAX_ARENAS / 2 ? HS_WALK_MAX_ARENAS : (size_t)(2 * glibc + 8);
+}
+
 static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err)
+		unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits, struct hs_heap *h,
+		struct hs_err *err)
 {
 	memset(h, 0, sizeof(*h));
+	if (limits)
+		h->limits = *limits;
+	if (!h->limits.max_chunks)
+		h->limits.max_chunks = HS_WALK_MAX_CHUNKS;
 	h->flags = flags;
 	h->libc = libc;
 	h->l = &libc->layout;
@@ -417,6 +804,9 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 	uint64_t gmf;
 	if (libc->global_max_fast && hs_mem_u64(mem, libc->global_max_fast, &gmf) == 0)
 		h->global_max_fast = gmf;
+	char cap_why[64] = "the given limit", arena_cut[sizeof(h->cut_msg)] = "";
+	if (!h->limits.max_arenas)
+		h->limits.max_arenas = arena_cap(h, cap_why, sizeof(cap_why));
 
 	/* Pass 1: the arena list, each arena's header and heaps.  The arena
 	 * images are kept for pass 3. */
@@ -469,10 +859,19 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		addr = a->next;
 		if (addr == libc->main_arena)
 			break;
-		if (!addr || (addr & 7) || h->narenas >= MAX_ARENAS || cycle_step(&cy, addr)) {
+		if (!addr || (addr & 7) || cycle_step(&cy, addr)) {
 			hs_arena_corrupt(a, addr, "arena list: bad next pointer 0x%" PRIx64, addr);
 			break;
 		}
+		if (h->narenas >= h->limits.max_arenas) {
+			hs_arena_corrupt(a, addr, "arena list: next arena 0x%" PRIx64 " would be number %zu, more than glibc "
+					 "makes (%s): the list is corrupt", addr, h->narenas + 1, cap_why);
+			snprintf(arena_cut, sizeof(arena_cut), "stopped after %zu arenas: the arena list goes on past what glibc "
+				 "allows (%s), so it is corrupt; the rest was not walked", h->narenas, cap_why);
+			break;
+		}
+		if (out_of_time(h, a, "arena list", 0))
+			break;
 	}
 
 	/* Pass 2: each thread's arena and tcache, from its TLS. */
@@ -493,36 +892,48 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 	 * are cached; with one (the chunk walk, which must know every tcache
 	 * entry), all tcaches come first, and the hook runs right after its
 	 * arena's lists, from the same cached pages. */
-	bool lists = h->initialized && (flags & HS_WALK_LISTS);
+	bool lists = h->initialized && (flags & HS_WALK_LISTS) && !h->cut;
 	if (lists && hook)
-		for (size_t k = 0; k < h->ntcaches; k++)
+		for (size_t k = 0; k < h->ntcaches && !h->cut; k++)
 			if (h->tcaches[k].addr)
 				walk_tcache(h, mem, &h->tcaches[k]);
-	for (size_t i = 0; i < h->narenas && lists; i++) {
+	for (size_t i = 0; i < h->narenas && lists && !h->cut; i++) {
 		struct hs_arena *a = &h->arenas[i];
 		const unsigned char *img = st + i * l->ms_sizeof;
+		if (out_of_time(h, a, "lists", 0))
+			break;
 		r = walk_fastbins(mem, h, img, a);
 		if (r == 0)
 			r = walk_bins(mem, h, img, a);
+		if (r == -ETIME)
+			break;          /* a budget ran out: h->cut says which */
 		if (r < 0) {
 			free(st);
 			return hs_err_set(err, -r, "out of memory");
 		}
 		if (hook) {
+			check_tcache_overlap(h, a);
 			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0) {
 				free(st);
 				return r;
 			}
 			continue;
 		}
-		for (size_t k = 0; k < h->ntcaches; k++)
+		for (size_t k = 0; k < h->ntcaches && !h->cut; k++)
 			if (h->tcaches[k].addr && hs_heap_arena_of(h, h->tcaches[k].addr) == a)
 				walk_tcache(h, mem, &h->tcaches[k]);
 	}
 	free(st);
+	if (lists && !hook)
+		for (size_t i = 0; i < h->narenas && !h->cut; i++)
+			check_tcache_overlap(h, &h->arenas[i]);
 	for (size_t i = 0; i < h->narenas; i++)
 		if (h->arenas[i].status)
 			h->status = -EUCLEAN;
+	if (arena_cut[0])
+		cut(h, NULL, "%s", arena_cut);
+	if (h->cut)
+		h->status = -EUCLEAN;
 	return 0;
 }
 
@@ -599,8 +1010,11 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 		uint64_t csize = i < 64 ? HS_MINSIZE + 16 * (uint64_t)i : 0;
 		struct cycle cy;
 		cycle_init(&cy, e);
+		uint64_t prev_e = 0;
 		while (e) {
 			uint64_t next;
+			if (out_of_time(h, NULL, "tcaches", walked + 1))
+				return;
 			if (walked == cnt) {
 				/* The list goes on past its count: name where to. */
 				uint64_t probe;
@@ -615,7 +1029,21 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 			}
 			if ((e & 15) || hs_mem_u64(mem, e, &next) < 0) {
 				t->status = -EUCLEAN;
-				snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad address 0x%" PRIx64, i, e);
+				if (prev_e)
+					snprintf(t->problem, sizeof(t->problem), "tcache bin %d: chunk 0x%" PRIx64 " has next 0x%" PRIx64
+						 ", a bad address", i, prev_e - 16, e);
+				else
+					snprintf(t->problem, sizeof(t->problem), "tcache bin %d: bad address 0x%" PRIx64, i, e);
+				break;
+			}
+			if (in_known_heap(h, e - 16, HS_MINSIZE) == 0) {
+				t->status = -EUCLEAN;
+				if (prev_e)
+					snprintf(t->problem, sizeof(t->problem), "tcache bin %d: chunk 0x%" PRIx64 " has next 0x%" PRIx64
+						 ", which lies outside every heap", i, prev_e - 16, e);
+				else
+					snprintf(t->problem, sizeof(t->problem), "tcache bin %d: the head 0x%" PRIx64
+						 " lies outside every heap", i, e);
 				break;
 			}
 			if (h->flags & HS_WALK_DEEP) {
@@ -627,10 +1055,16 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 						 csize);
 					break;
 				}
+				if (h->recorded >= h->limits.max_chunks) {
+					cut(h, NULL, "more than %" PRIu64 " free chunks recorded, the budget, in thread %d's tcache; the "
+					    "rest was not walked", h->limits.max_chunks, (int)t->tid);
+					return;
+				}
 				struct hs_tcache_entry *ne = realloc(t->entries, (t->nentries + 1) * sizeof(*ne));
 				if (ne) {
 					t->entries = ne;
 					ne[t->nentries++] = (struct hs_tcache_entry){ e - 16, (uint8_t)i };
+					h->recorded++;
 				}
 			}
 			walked++;
@@ -643,6 +1077,7 @@ static void walk_tcache(struct hs_heap *h, struct hs_mem *mem, struct hs_tcache 
 				a->tcache_bytes += esize;
 			}
 			t->bytes += esize;
+			prev_e = e;
 			e = reveal(l, e, next);
 			if (e && cycle_step(&cy, e)) {
 				t->status = -EUCLEAN;
@@ -727,6 +1162,53 @@ static void static_tls_scan(struct hs_heap *h, struct hs_mem *mem, struct hs_tca
 		}
 		if (best != SIZE_MAX)
 			t->addr = v[best];
+	}
+	free(v);
+}
+
+static int sort_free(struct hs_free *v, size_t n);
+
+/* A chunk in a tcache that lies inside (or is) a chunk in a bin or
+ * fastbin of the same arena was freed twice, or into a chunk that was
+ * (house of botcake: glibc checks a tcache double free only against the
+ * tcache itself).  Needs the tcache entries (HS_WALK_DEEP). */
+static void check_tcache_overlap(struct hs_heap *h, struct hs_arena *a)
+{
+	size_t ne = 0;
+	for (size_t i = 0; i < h->ntcaches; i++)
+		ne += h->tcaches[i].nentries;
+	if (!ne || !a->nfree)
+		return;
+	struct hs_free *v = malloc(a->nfree * sizeof(*v));
+	if (!v)
+		return;
+	memcpy(v, a->free, a->nfree * sizeof(*v));
+	if (sort_free(v, a->nfree) < 0) {
+		free(v);
+		return;
+	}
+	for (size_t i = 0; i < h->ntcaches; i++) {
+		const struct hs_tcache *t = &h->tcaches[i];
+		for (size_t k = 0; k < t->nentries; k++) {
+			uint64_t c = t->entries[k].chunk;
+			size_t lo = 0, hi = a->nfree;
+			while (lo < hi) {       /* the last free chunk at or below c */
+				size_t mid = lo + (hi - lo) / 2;
+				if (v[mid].addr <= c)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (!lo || c >= v[lo - 1].addr + v[lo - 1].size || hs_heap_arena_of(h, c) != a)
+				continue;
+			const struct hs_free *f = &v[lo - 1];
+			char ln[32];
+			int list = f->kind == HS_FREE_FAST ? HS_PLIST_FAST : HS_PLIST_BIN;
+			list_name(list, f->bin, ln, sizeof(ln));
+			list_corrupt(a, list, f->bin, c, f->addr, "chunk 0x%" PRIx64 " in thread %d's tcache bin %d %s chunk 0x%"
+				     PRIx64 " (size 0x%" PRIx64 ") in %s: freed twice", c, (int)t->tid, t->entries[k].bin,
+				     c == f->addr ? "is also" : "lies inside free", f->addr, f->size, ln);
+		}
 	}
 	free(v);
 }
@@ -926,6 +1408,7 @@ void hs_heap_release(struct hs_heap *h)
 		if (h->arenas[i].free)
 			munmap(h->arenas[i].free, h->arenas[i].capfree * sizeof(*h->arenas[i].free));
 		free(h->arenas[i].threads);
+		free(h->arenas[i].problems);
 	}
 	free(h->arenas);
 	for (size_t i = 0; i < h->ntcaches; i++)

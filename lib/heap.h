@@ -29,6 +29,18 @@ struct hs_heapseg {
 
 enum hs_free_kind { HS_FREE_BIN, HS_FREE_FAST };
 
+/* One problem found in an arena: every corrupt list is named, not only the
+ * first (at most HS_MAX_PROBLEMS per arena are kept, the rest counted). */
+#define HS_MAX_PROBLEMS 64
+enum hs_problem_list { HS_PLIST_NONE, HS_PLIST_FAST, HS_PLIST_BIN };
+struct hs_problem {
+	uint64_t addr;           /* the bad pointer, chunk or structure */
+	uint64_t chunk;          /* the chunk that holds the bad pointer, 0 for a list head or none */
+	uint8_t list;            /* enum hs_problem_list: the list it was found in */
+	uint8_t bin;             /* fastbin 0..9 or bin 1..127 */
+	char msg[222];
+};
+
 struct hs_free {
 	uint64_t addr, size;
 	uint8_t kind;            /* HS_FREE_BIN or HS_FREE_FAST */
@@ -67,9 +79,19 @@ struct hs_arena {
 	uint64_t resident, trimmable;
 
 	int status;                /* 0, or -EUCLEAN when partial */
-	uint64_t bad_addr;
+	uint64_t bad_addr;         /* the first problem's address and text */
 	char problem[256];
+	size_t nproblems;          /* every problem, the first included */
+	struct hs_problem *problems;
+	size_t problems_dropped;   /* past HS_MAX_PROBLEMS */
+	uint16_t bad_fast;         /* bit i: fastbin i is corrupt */
+	uint64_t bad_bins[2];      /* bit i: bin i is corrupt */
 };
+
+static inline bool hs_arena_bin_bad(const struct hs_arena *a, int bin)
+{
+	return (a->bad_bins[bin >> 6] >> (bin & 63)) & 1;
+}
 
 struct hs_tcache_entry {
 	uint64_t chunk;
@@ -87,6 +109,27 @@ struct hs_tcache {
 	size_t nentries;           /* with HS_WALK_DEEP */
 	struct hs_tcache_entry *entries;
 };
+
+/* Budgets of a walk, which runs while the target is stopped: a hostile
+ * heap (a list of thousands of fake arenas, a huge fake free list) must not
+ * hold the target or grow heapscope without bound.  Past a budget the walk
+ * ends, h->cut says what was cut, and the result is partial. */
+struct hs_walk_limits {
+	/* Arenas followed on main_arena.next.  0: derived from glibc's own
+	 * cap, which no real process exceeds (arena_max from mp_, else
+	 * NARENAS_FROM_NCORES = 8 per core), doubled plus 8 for slack, and
+	 * at most HS_WALK_MAX_ARENAS. */
+	size_t max_arenas;
+	/* Free chunks and tcache entries recorded, over all arenas (24 bytes
+	 * each).  0: HS_WALK_MAX_CHUNKS. */
+	uint64_t max_chunks;
+	/* CLOCK_MONOTONIC microseconds past which the walk stops; 0: none. */
+	uint64_t deadline_us;
+	/* For the message: the budget the deadline came from, in ms. */
+	unsigned budget_ms;
+};
+#define HS_WALK_MAX_ARENAS 4096
+#define HS_WALK_MAX_CHUNKS (8u << 20)
 
 struct hs_heap {
 	const struct hs_libc *libc;
@@ -107,6 +150,13 @@ struct hs_heap {
 
 	int status;                /* 0, or -EUCLEAN when some arena is partial */
 	unsigned flags;            /* HS_WALK_* of the walk */
+
+	/* The walk ran into a budget (struct hs_walk_limits) and stopped
+	 * early: what was cut, as a sentence.  h->status is then -EUCLEAN. */
+	bool cut;
+	char cut_msg[256];
+	struct hs_walk_limits limits;  /* the budgets the walk used, filled in */
+	uint64_t recorded;         /* free chunks and tcache entries recorded */
 };
 
 /* The threads whose tcache and arena are wanted: each one's thread
@@ -137,6 +187,11 @@ struct hs_walk_hook {
 int hs_heap_walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
 		 unsigned flags, const struct hs_walk_hook *hook, struct hs_heap *h, struct hs_err *err);
 
+/* hs_heap_walk with budgets (NULL: the defaults, no deadline). */
+int hs_heap_walk_limited(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+			 unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits,
+			 struct hs_heap *h, struct hs_err *err);
+
 /* The bin glibc files a chunk of size sz in (64-bit: smallbin_index or
  * largebin_index_64). */
 int hs_bin_index(uint64_t sz);
@@ -147,7 +202,8 @@ int hs_bin_index(uint64_t sz);
  * above pad.  Needs no stop. */
 int hs_heap_residency(struct hs_heap *h, int pagemap_fd, uint64_t pad, struct hs_err *err);
 
-/* Mark a partial: the first problem found is kept, with its address. */
+/* Mark a partial: every problem is kept (up to HS_MAX_PROBLEMS); the
+ * first is also in a->problem and a->bad_addr. */
 void hs_arena_corrupt(struct hs_arena *a, uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The arena whose malloc_state is at addr, or NULL. */

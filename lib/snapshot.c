@@ -24,6 +24,9 @@ void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 	o->stopped_ctx = NULL;
 	o->stop_timeout_ms = 2000;
 	o->lock_retries = 5;
+	o->stop_budget_ms = HS_SNAPSHOT_STOP_BUDGET_MS;
+	o->max_arenas = 0;
+	o->max_chunks = 0;
 }
 
 static uint64_t now_us(void)
@@ -51,6 +54,8 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 			return r;
 	}
 	uint64_t t0 = now_us();
+	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
+				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
 	hs_mem_cache_drop(s->mem);
 	/* Registers first: the walk finds each thread's tcache from them. */
 	const pid_t *tids = NULL;
@@ -69,21 +74,23 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (!ok_tids || !fs)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
-		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &s->heap, err);
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+					 &s->heap, err);
 	/* The maps were read before the stop: a heap that grew since (its
 	 * PROT_NONE reserve made rw) looks unreadable to the page cache, and
 	 * its arena partial.  Read them again, still stopped, and walk once
-	 * more. */
-	if (r == 0 && s->heap.status == -EUCLEAN) {
+	 * more (not when a budget cut the walk: that would only double it). */
+	if (r == 0 && s->heap.status == -EUCLEAN && !s->heap.cut) {
 		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
 		hs_maps_release(&s->stopped_maps);
 	}
-	if (r == 0 && s->heap.status == -EUCLEAN && hs_maps_read(s->pid, false, &s->stopped_maps, NULL) == 0) {
+	if (r == 0 && s->heap.status == -EUCLEAN && !s->heap.cut &&
+	    hs_maps_read(s->pid, false, &s->stopped_maps, NULL) == 0) {
 		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->stopped_maps);
 		hs_mem_cache_drop(s->mem);
 		hs_heap_release(&s->heap);
-		r = hs_heap_walk(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &s->heap,
-				 err);
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+					 &s->heap, err);
 	}
 	free(ok_tids);
 	free(fs);

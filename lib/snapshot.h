@@ -31,6 +31,12 @@ struct hs_snapshot_opts {
 	/* Per arena, right after its lists (see hs_heap_walk). */
 	struct hs_walk_hook arena_hook;
 	int stop_timeout_ms;     /* how long threads may take to stop */
+	/* Budgets of each stop (struct hs_walk_limits): the walk while the
+	 * threads are stopped ends after stop_budget_ms (0: no deadline),
+	 * the result partial. */
+	unsigned stop_budget_ms;
+	size_t max_arenas;       /* 0: from glibc's own arena cap */
+	uint64_t max_chunks;     /* 0: HS_WALK_MAX_CHUNKS */
 	int lock_retries;        /* resume and retry when an arena is locked */
 };
 
@@ -48,6 +54,9 @@ struct hs_snapshot {
 	int locked_arenas;       /* arenas whose mutex was held in the last stop */
 	size_t nthreads;
 };
+
+/* The default stop budget (documented in heapscope(1)). */
+#define HS_SNAPSHOT_STOP_BUDGET_MS 5000u
 
 void hs_snapshot_opts_default(struct hs_snapshot_opts *o);
 /* Returns 0 (s->heap.status may say partial), or -errno. */

@@ -119,4 +119,72 @@ for mode in corrupt-size corrupt-fastbin-cycle corrupt-tcache; do
 	done
 	check_untouched "$TARGET_PID" || not_ok "$mode target left traced or stopped"
 done
+# two corrupt lists in one arena (a fastbin cycle, a small-bin fd of
+# 0xdeadbeef): both named, each by the chunk holding the bad pointer, and
+# the cycle's repeat not counted
+start_target "$(target simple)" corrupt-two-lists
+rc=0
+timeout -k 5 60 "$HS" bins --json "$TARGET_PID" >"$HS_TMP/two.json" 2>"$HS_TMP/err" || rc=$?
+if [ "$rc" = 1 ] && grep -Eq 'chunk 0x[0-9a-f]+ in small bin 17 has fd 0xdeadbeef' "$HS_TMP/err" &&
+	grep -Eq 'fastbin 1: cycle: chunk 0x[0-9a-f]+ has fd 0x[0-9a-f]+, a chunk already in the list' "$HS_TMP/err"; then
+	ok "corrupt-two-lists: bins names both corrupt lists and the chunks holding the bad pointers"
+else
+	not_ok "corrupt-two-lists: bins exit $rc: $(cat "$HS_TMP/err")"
+fi
+if python3 - "$HS_TMP/two.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))["arenas"][0]
+fast = [l for l in a["lists"] if l["kind"] == "fastbin" and l["bin"] == 1]
+small = [l for l in a["lists"] if l["kind"] == "small" and l["bin"] == 17]
+assert fast and fast[0]["count"] == 2 and fast[0]["corrupt"], fast
+assert small and small[0]["corrupt"], small
+assert len(a["problems"]) == 2, a["problems"]
+PY
+then ok "corrupt-two-lists: the 2-chunk fastbin cycle counts 2 chunks; both lists marked corrupt in JSON"
+else not_ok "corrupt-two-lists: JSON"; fi
+check_untouched "$TARGET_PID" || not_ok "corrupt-two-lists target left traced or stopped"
+kill "$TARGET_PID"
+
+# house of botcake: a chunk in tcache that lies inside a free unsorted chunk
+start_target "$(target simple)" botcake
+for cmd in bins chunks; do
+	rc=0
+	timeout -k 5 60 "$HS" "$cmd" "$TARGET_PID" >/dev/null 2>"$HS_TMP/err" || rc=$?
+	if [ "$rc" = 1 ] && grep -Eq "chunk 0x[0-9a-f]+ in thread [0-9]+'s tcache bin 15 lies inside free chunk 0x[0-9a-f]+ \(size 0x220\) in unsorted bin: freed twice" "$HS_TMP/err"; then
+		ok "botcake: $cmd exits 1: $(head -1 "$HS_TMP/err")"
+	else
+		not_ok "botcake: $cmd exit $rc: $(cat "$HS_TMP/err")"
+	fi
+done
+check_untouched "$TARGET_PID" || not_ok "botcake target left traced or stopped"
+kill "$TARGET_PID"
+
+# a hostile arena list: 30000 fake arenas on main_arena.next.  The walk
+# stops at glibc's own arena cap, the target is released, the result is
+# partial and says what was cut.  (timeout is only the failure detector;
+# the times are printed, not asserted.)
+start_target "$(target simple)" hostile-arenas
+cap=$(( 2 * 8 * $(getconf _NPROCESSORS_CONF) + 8 ))
+for cmd in arenas bins chunks; do
+	rc=0
+	t0=$(date +%s%N)
+	timeout -k 5 60 "$HS" "$cmd" --json "$TARGET_PID" >"$HS_TMP/host.json" 2>"$HS_TMP/err" || rc=$?
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	if [ "$rc" = 1 ] && grep -q 'walk cut short: stopped after [0-9]* arenas: the arena list goes on past what glibc allows' "$HS_TMP/err" &&
+		python3 - "$HS_TMP/host.json" "$cap" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = len(d["arenas"]) if "arenas" in d and isinstance(d["arenas"], list) else None
+assert d["walk_cut"], d.get("walk_cut")
+assert n is None or n <= int(sys.argv[2]), n
+print(f"# {n} arenas in the output, target paused {d['pause_us']} us")
+PY
+	then
+		ok "hostile-arenas: $cmd exits 1 in ${ms} ms, cut at the arena cap (at most $cap)"
+	else
+		not_ok "hostile-arenas: $cmd exit $rc after ${ms} ms: $(tail -2 "$HS_TMP/err")"
+	fi
+	check_untouched "$TARGET_PID" || not_ok "hostile-arenas target left traced or stopped after $cmd"
+done
+kill "$TARGET_PID"
 [ "$failed" = 0 ] && echo "PASS: chunks.sh" || exit 1

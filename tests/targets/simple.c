@@ -5,6 +5,13 @@
  *   single                 one thread, some malloc/free, then blocks
  *   corrupt-fastbin-cycle  a fastbin list B -> A -> B -> ... (safe-linked)
  *   corrupt-size           a small-bin chunk whose size field is garbage
+ *   corrupt-two-lists      a fastbin cycle, and a small-bin chunk whose fd is
+ *                          0xdeadbeef: two corrupt lists in one arena
+ *   botcake                house of botcake (how2heap, glibc 2.36): a chunk
+ *                          freed into tcache while it lies inside a free
+ *                          chunk of the unsorted bin
+ *   hostile-arenas         main_arena.next made to lead through 30000 fake,
+ *                          plausible arenas (empty bins) and back
  *   regs, regs-nocue       spins checking its registers (see regs())
  *   bigmap                 a 320 MiB read-only mapping, every page present (the
  *                          zero page): more than heapscope dump reads in one stop
@@ -145,6 +152,105 @@ static void corrupt_size(void)
 	xmalloc(5000);       /* large request: sorts x into small bin 0x110 */
 	/* the size field sits 8 bytes below the user pointer; keep PREV_INUSE */
 	*(volatile size_t *)launder(x - 8) = 0x4141414141414140ull | 1;
+}
+
+/* Two corrupt lists in the main arena: fastbin 0x30 cycles, and small bin
+ * 0x110's chunk has fd 0xdeadbeef.  The small bin is set up first, with no
+ * fastbin chunk about: the large request that sorts it would consolidate
+ * the fastbins, and loop on the cycle. */
+static void corrupt_two_lists(void)
+{
+	void *f[9], *v[8];
+	uintptr_t a, b, x;
+	int i;
+
+	for (i = 0; i < 9; i++)
+		f[i] = xmalloc(40);
+	for (i = 0; i < 8; i++) {
+		v[i] = xmalloc(256);
+		xmalloc(16);
+	}
+	for (i = 0; i < 7; i++)
+		free(v[i]);
+	x = (uintptr_t)v[7];
+	free(v[7]);
+	xmalloc(5000);          /* x into small bin 0x110 */
+	for (i = 0; i < 7; i++)
+		free(f[i]);
+	a = (uintptr_t)f[7];
+	b = (uintptr_t)f[8];
+	free(f[7]);
+	free(f[8]);
+	*(volatile uintptr_t *)launder(a) = protect(a, b - 16);
+	*(volatile uintptr_t *)launder(x) = 0xdeadbeef;   /* fd: small bins are not safe-linked */
+}
+
+/* how2heap house_of_botcake.c (glibc 2.36): victim a is consolidated into
+ * prev in the unsorted bin, then freed again into tcache, which checks a
+ * double free only against the tcache. */
+static void botcake(void)
+{
+	void *x[7], *prev, *a;
+	int i;
+
+	for (i = 0; i < 7; i++)
+		x[i] = xmalloc(0x100);
+	prev = xmalloc(0x100);
+	a = xmalloc(0x100);
+	xmalloc(0x10);          /* keeps a from top */
+	for (i = 0; i < 7; i++)
+		free(x[i]);
+	free((void *)launder((uintptr_t)a));      /* unsorted */
+	free(prev);             /* consolidates with a: one 0x220 chunk at prev */
+	xmalloc(0x100);         /* one tcache slot free again */
+	free((void *)launder((uintptr_t)a));      /* a, inside the unsorted chunk, into tcache */
+}
+
+/* main_arena found without symbols: a freed 0x510 chunk (past tcache) in
+ * the unsorted bin has fd = bin_at(main_arena, 1); main_arena lies a few
+ * words below it and, while it is the only arena, holds one word equal to
+ * its own address: next. */
+static void hostile_arenas(void)
+{
+	enum { N = 30000, STRIDE = 0x900 };
+	uintptr_t up = launder((uintptr_t)xmalloc(0x500));
+	uintptr_t u, main_arena = 0;
+	size_t next_off = 0, d, k;
+	char *fake;
+	int i;
+
+	xmalloc(0x20);
+	free((void *)up);
+	u = *(volatile uintptr_t *)launder(up);
+	/* bin_at(1) is main_arena + 0x60 (2.26 and later) or + 0x58; next
+	 * lies past the 127 bins and the binmap */
+	for (d = 0x60; d >= 0x58 && !main_arena; d -= 8) {
+		uintptr_t cand = u - d;
+		for (k = d + 16 + 127 * 16; k < STRIDE && !main_arena; k += 8)
+			if (*(uintptr_t *)(cand + k) == cand) {
+				main_arena = cand;
+				next_off = k;
+			}
+	}
+	if (!main_arena)
+		_exit(98);
+	fake = mmap(NULL, (size_t)N * STRIDE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fake == MAP_FAILED)
+		_exit(99);
+	for (i = 0; i < N; i++) {
+		char *fa = fake + (size_t)i * STRIDE;
+		uintptr_t base = (uintptr_t)fa, *w = (uintptr_t *)fa;
+		memcpy(fa, (void *)main_arena, STRIDE);
+		w[0] = 0;                                       /* mutex, flags */
+		for (k = 1; k < (u - main_arena) / 8; k++)
+			w[k] = 0;                               /* fastbins, top */
+		w[(u - main_arena) / 8] = base + (u - main_arena);  /* top: the initial top */
+		w[(u - main_arena) / 8 + 1] = 0;                /* last_remainder */
+		for (k = 0; k < 127 * 2; k++)                   /* every bin empty */
+			w[(u - main_arena) / 8 + 2 + k] = base + (u - main_arena) + 16 * (k / 2);
+		*(uintptr_t *)(fa + next_off) = i + 1 < N ? base + STRIDE : main_arena;
+	}
+	*(volatile uintptr_t *)(main_arena + next_off) = (uintptr_t)fake;
 }
 
 /* Free chunks whose insides were never touched: 12 KB chunks, never
@@ -544,6 +650,12 @@ int main(int argc, char **argv)
 		fastbin_cycle();
 	else if (strcmp(argv[1], "corrupt-size") == 0)
 		corrupt_size();
+	else if (strcmp(argv[1], "corrupt-two-lists") == 0)
+		corrupt_two_lists();
+	else if (strcmp(argv[1], "botcake") == 0)
+		botcake();
+	else if (strcmp(argv[1], "hostile-arenas") == 0)
+		hostile_arenas();
 	else if (strcmp(argv[1], "sparse") == 0)
 		sparse();
 	else if (strcmp(argv[1], "bigmap") == 0)
@@ -570,6 +682,7 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB
+");
 	return 99;
 }

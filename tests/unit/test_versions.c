@@ -122,6 +122,8 @@ int main(void)
 		put(t0 + 8, 0x105);
 		uint64_t big = t0 + 0x100, ttop = big + 0x2200;
 		put(big + 8, 0x2201);
+		put(big + 32, big);                          /* alone in its large bin: fd/bk_nextsize */
+		put(big + 40, big);
 		put(ttop, 0x2200);
 		put(ttop + 8, THEAP + 0x10000 - ttop);      /* prev (big) is free */
 		arena(tarena, MAIN, ttop);

@@ -20,6 +20,10 @@
 #define TARENA (THEAP + 0x30)
 #define TLS    0x7f0030000000ull
 #define FS     (TLS + 0x100)
+#define FAKE   0x7f0040000000ull   /* a long chain of fake arenas (optional segment) */
+#define NFAKE  5000
+#define FSTRIDE 0x8a0ull
+#define NSEG   5
 
 struct seg {
 	uint64_t addr;
@@ -27,13 +31,13 @@ struct seg {
 	unsigned char *b;
 };
 
-static struct seg segs[4];
+static struct seg segs[NSEG];
 static const struct hs_layout *L;
 
 static unsigned char *at(uint64_t addr)
 {
-	for (int i = 0; i < 4; i++)
-		if (addr >= segs[i].addr && addr + 8 <= segs[i].addr + segs[i].len)
+	for (int i = 0; i < NSEG; i++)
+		if (segs[i].len && addr >= segs[i].addr && addr + 8 <= segs[i].addr + segs[i].len)
 			return segs[i].b + (addr - segs[i].addr);
 	fprintf(stderr, "bad test address 0x%llx\n", (unsigned long long)addr);
 	abort();
@@ -86,6 +90,7 @@ static void build(void)
 	segs[1] = (struct seg){ HEAP, sizeof(heap), heap };
 	segs[2] = (struct seg){ THEAP, sizeof(theap), theap };
 	segs[3] = (struct seg){ TLS, sizeof(tls), tls };
+	segs[4] = (struct seg){ 0, 0, NULL };
 
 	/* mp_ */
 	put(MPA + L->mp_sbrk_base, HEAP);
@@ -127,6 +132,8 @@ static void build(void)
 	chunk(THEAP + 0x8d0, 0x105);
 	chunk(THEAP + 0x9d0, 0x2201);             /* large bin 108 */
 	bin_push(TARENA, 108, THEAP + 0x9d0);
+	put(THEAP + 0x9d0 + 32, THEAP + 0x9d0);   /* alone: fd_nextsize = bk_nextsize = itself */
+	put(THEAP + 0x9d0 + 40, THEAP + 0x9d0);
 	put(THEAP + 0x2bd0, 0x2200);
 	chunk(THEAP + 0x2bd0, 0x44);
 	chunk(THEAP + 0x2c10, (0x10000 - 0x2c10) | 1);
@@ -142,16 +149,20 @@ static struct hs_tpoff slots[2] = { { LIBC + 0x200, 0x48 }, { LIBC + 0x208, 0x58
 
 static struct hs_mem *open_image(void)
 {
-	struct hs_mem_segment ms[4];
-	for (int i = 0; i < 4; i++)
-		ms[i] = (struct hs_mem_segment){ segs[i].addr, segs[i].len, segs[i].b };
+	struct hs_mem_segment ms[NSEG];
+	int n = 0;
+	for (int i = 0; i < NSEG; i++)
+		if (segs[i].len)
+			ms[n++] = (struct hs_mem_segment){ segs[i].addr, segs[i].len, segs[i].b };
 	struct hs_mem *m;
-	if (hs_mem_open_buffer(ms, 4, &m) < 0)
+	if (hs_mem_open_buffer(ms, n, &m) < 0)
 		abort();
 	return m;
 }
 
 static unsigned walk_flags = HS_WALK_LISTS;
+
+static const struct hs_walk_limits *walk_limits;
 
 static int walk(struct hs_heap *h, struct hs_err *err)
 {
@@ -159,7 +170,8 @@ static int walk(struct hs_heap *h, struct hs_err *err)
 	pid_t tid = 1234;
 	uint64_t fs = FS;
 	struct hs_heap_threads th = { 1, &tid, &fs };
-	int r = hs_heap_walk(m, &lc, &th, walk_flags, NULL, h, err);
+	int r = walk_limits ? hs_heap_walk_limited(m, &lc, &th, walk_flags, NULL, walk_limits, h, err)
+			    : hs_heap_walk(m, &lc, &th, walk_flags, NULL, h, err);
 	hs_mem_close(m);
 	return r;
 }
@@ -307,6 +319,205 @@ static void test_corrupt(void)
 	hs_heap_release(&h);
 }
 
+/* The problem (any arena) whose text holds needle, or NULL. */
+static const struct hs_problem *find_problem(const struct hs_heap *h, const char *needle)
+{
+	for (size_t i = 0; i < h->narenas; i++)
+		for (size_t k = 0; k < h->arenas[i].nproblems; k++)
+			if (strstr(h->arenas[i].problems[k].msg, needle))
+				return &h->arenas[i].problems[k];
+	return NULL;
+}
+
+static const char *all_problems(const struct hs_heap *h)
+{
+	static char buf[4096];
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < h->narenas; i++)
+		for (size_t k = 0; k < h->arenas[i].nproblems && n < sizeof(buf) - 300; k++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "[%s] ", h->arenas[i].problems[k].msg);
+	return buf;
+}
+
+#define X(v) "0x" #v
+static void test_problems(void)
+{
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	walk_flags = HS_WALK_LISTS | HS_WALK_DEEP;
+	build();
+	OK(walk(&h, &err) == 0 && h.status == 0, "the clean image passes the deep checks: %s", all_problems(&h));
+	hs_heap_release(&h);
+
+	/* (a) every corrupt list, not only the first of the arena; (e) the
+	 * chunk that holds the bad pointer is named. */
+	build();
+	put(HEAP + 0x560 + 16, 0x1000);          /* unsorted: fd to unmapped memory */
+	put(HEAP + 0x390 + 16, 0xdeadbeef0);     /* small bin 16: fd to unmapped memory */
+	OK(walk(&h, &err) == 0 && h.arenas[0].nproblems == 2, "two corrupt lists in one arena: two problems: %s",
+	   all_problems(&h));
+	OK(find_problem(&h, "chunk 0x555555550390 in small bin 16 has fd 0xdeadbeef0, which is not readable") &&
+	   find_problem(&h, "chunk 0x555555550560 in unsorted bin has fd 0x1000"),
+	   "each names the chunk holding the bad pointer: %s", all_problems(&h));
+	OK(hs_arena_bin_bad(&h.arenas[0], 16) && hs_arena_bin_bad(&h.arenas[0], 1) && !hs_arena_bin_bad(&h.arenas[0], 2),
+	   "both lists, and only they, are marked corrupt");
+	hs_heap_release(&h);
+
+	build();
+	put(hs_bin_at(L, TARENA, 20) + 16, 0xdeadbeef0);   /* the bin's head itself */
+	OK(walk(&h, &err) == 0 && find_problem(&h, "small bin 20's head points to 0xdeadbeef0, which is not readable"),
+	   "a bad list head is named as the head: %s", all_problems(&h));
+	hs_heap_release(&h);
+
+	/* (b) house of botcake: a tcache entry inside a chunk of the unsorted
+	 * bin, and a tcache entry that is a fastbin chunk. */
+	build();
+	chunk(HEAP + 0x600, 0x21);
+	uint16_t three = 3;
+	memcpy(at(HEAP + 0x10 + L->tc_counts), &three, 2);
+	put(HEAP + 0x10 + L->tc_entries, HEAP + 0x610);
+	put(HEAP + 0x610, ((HEAP + 0x610) >> 12) ^ (HEAP + 0x500));
+	OK(walk(&h, &err) == 0 && h.status == -EUCLEAN &&
+	   find_problem(&h, "chunk 0x555555550600 in thread 1234's tcache bin 0 lies inside free chunk 0x555555550560 "
+			    "(size 0x3000) in unsorted bin"), "tcache entry inside an unsorted chunk: %s", all_problems(&h));
+	OK(hs_arena_bin_bad(&h.arenas[0], 1), "the unsorted bin is marked corrupt");
+	hs_heap_release(&h);
+
+	/* (c) large bins: fd_nextsize/bk_nextsize must stay in the bin. */
+	build();
+	put(THEAP + 0x9d0 + 32, THEAP + 0x8d0);
+	OK(walk(&h, &err) == 0 && find_problem(&h, "chunk 0x7f00200009d0 in large bin 108 (size 0x2200) has fd_nextsize "
+						  "0x7f00200008d0, which is not a chunk of this bin"),
+	   "large bin fd_nextsize out of the bin: %s", all_problems(&h));
+	hs_heap_release(&h);
+	build();
+	put(THEAP + 0x9d0 + 40, 0);
+	put(THEAP + 0x9d0 + 32, 0);
+	OK(walk(&h, &err) == 0 && find_problem(&h, "has fd_nextsize 0x0, though it is the bin's first chunk"), "large bin's first chunk without nextsize: %s",
+	   all_problems(&h));
+	hs_heap_release(&h);
+
+	/* (d) a list entry outside every heap: a fake chunk in libc's .data
+	 * (house of spirit), readable and of a plausible size. */
+	build();
+	chunk(LIBC + 0x3000, 0x31);
+	put(LIBC + 0x3000 + 16, ((LIBC + 0x3010) >> 12) ^ 0);
+	put(HEAP + 0x4c0 + 16, ((HEAP + 0x4c0 + 16) >> 12) ^ (LIBC + 0x3000));
+	OK(walk(&h, &err) == 0 && find_problem(&h, "chunk 0x5555555504c0 in fastbin 1 has fd 0x7f0010003000, which lies "
+						  "outside arena 0's heaps") && h.arenas[0].fast[1].count == 2,
+	   "fastbin entry outside the heaps: named, not counted: %s", all_problems(&h));
+	hs_heap_release(&h);
+	build();
+	chunk(TLS + 0x200, 0x101);
+	put(HEAP + 0x390 + 16, TLS + 0x200);
+	OK(walk(&h, &err) == 0 && find_problem(&h, "chunk 0x555555550390 in small bin 16 has fd 0x7f0030000200, which lies "
+						  "outside arena 0's heaps"), "small-bin entry outside the heaps: %s",
+	   all_problems(&h));
+	hs_heap_release(&h);
+	build();
+	chunk(LIBC + 0x3000, 0x21);
+	memcpy(at(HEAP + 0x10 + L->tc_counts), &three, 2);
+	put(HEAP + 0x520, ((HEAP + 0x520) >> 12) ^ (LIBC + 0x3010));
+	OK(walk(&h, &err) == 0 && h.tcaches[0].status && strstr(h.tcaches[0].problem, "outside every heap"),
+	   "tcache entry outside every heap: %s", h.tcaches[0].problem);
+	hs_heap_release(&h);
+
+	/* (f) a fastbin cycle names the chunk it comes back to and counts
+	 * each chunk once: 0x530 -> 0x4c0 -> 0x530 ... */
+	walk_flags = HS_WALK_LISTS;
+	build();
+	put(HEAP + 0x4c0 + 16, ((HEAP + 0x4c0 + 16) >> 12) ^ (HEAP + 0x530));
+	OK(walk(&h, &err) == 0 && find_problem(&h, "fastbin 1: cycle: chunk 0x5555555504c0 has fd 0x555555550530, a chunk "
+						  "already in the list (2 distinct chunks)"), "fastbin cycle names the repeat: %s",
+	   all_problems(&h));
+	OK(h.arenas[0].fast[1].count == 2 && h.arenas[0].fast_count == 2 && h.arenas[0].fast_bytes == 0x60 &&
+	   h.arenas[0].nfree == 2 + 2, "the repeat is not counted (count %llu, bytes 0x%llx)",
+	   (unsigned long long)h.arenas[0].fast[1].count, (unsigned long long)h.arenas[0].fast_bytes);
+	hs_heap_release(&h);
+	/* a longer cycle that Brent meets late: 6 chunks, the last back to the third */
+	build();
+	put(MAIN + L->ms_fastbins + 8, 0);
+	for (int k = 0; k < 6; k++)
+		chunk(HEAP + 0x1000 + 0x30 * k, 0x31);
+	for (int k = 5; k >= 0; k--)
+		fast_push(MAIN, 1, HEAP + 0x1000 + 0x30 * k);
+	put(HEAP + 0x1000 + 0x30 * 5 + 16, ((HEAP + 0x1000 + 0x30 * 5 + 16) >> 12) ^ (HEAP + 0x1000 + 0x30 * 2));
+	OK(walk(&h, &err) == 0 && find_problem(&h, "chunk 0x5555555510f0 has fd 0x555555551060") &&
+	   h.arenas[0].fast[1].count == 6 && h.arenas[0].fast_bytes == 6 * 0x30,
+	   "a cycle met late: 6 distinct chunks counted once: %s (count %llu)", all_problems(&h),
+	   (unsigned long long)h.arenas[0].fast[1].count);
+	hs_heap_release(&h);
+	build();
+	put(HEAP + 0x390 + 16, HEAP + 0x390);
+	OK(walk(&h, &err) == 0 && find_problem(&h, "small bin 16: cycle: chunk 0x555555550390 has fd 0x555555550390") &&
+	   h.arenas[0].bins[16].count == 1 && h.arenas[0].bins[16].total == 0x101 && h.arenas[0].bin_count == 2,
+	   "small-bin chunk pointing to itself: counted once: %s", all_problems(&h));
+	hs_heap_release(&h);
+}
+
+/* Budgets: a hostile arena list of thousands of plausible fake arenas,
+ * never looping, back to main_arena at the end; a deadline; a cap on the
+ * chunks recorded. */
+static void test_budgets(void)
+{
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	walk_flags = HS_WALK_LISTS;
+	static unsigned char *fake;
+	if (!fake)
+		fake = malloc(NFAKE * FSTRIDE);
+	OK(fake != NULL, "fake arenas allocated");
+	if (!fake)
+		return;
+	build();
+	memset(fake, 0, NFAKE * FSTRIDE);
+	segs[4] = (struct seg){ FAKE, NFAKE * FSTRIDE, fake };
+	for (int k = 0; k < NFAKE; k++) {
+		uint64_t fa = FAKE + FSTRIDE * k;
+		arena_init(fa, k + 1 < NFAKE ? fa + FSTRIDE : MAIN, 0x21000, hs_bin_at(L, fa, 1));
+	}
+	put(TARENA + L->ms_next, FAKE);
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	size_t cap = 2 * 8 * (size_t)(cpus < 1 ? 1 : cpus) + 8;
+	int r = walk(&h, &err);
+	OK(r == 0 && h.cut && h.status == -EUCLEAN && strstr(h.cut_msg, "arena list") &&
+	   strstr(h.cut_msg, "8 per core"), "a %d-arena list is cut: %s", NFAKE + 2, h.cut_msg);
+	OK(h.narenas <= cap && h.narenas < NFAKE, "at most %zu arenas walked (walked %zu)", cap, h.narenas);
+	OK(h.arenas[0].bins[16].count == 1 && h.arenas[1].bins[108].count == 1, "the real arenas' lists still walked");
+	const struct hs_arena *la = &h.arenas[h.narenas - 1];
+	bool said = false;
+	for (size_t k = 0; k < la->nproblems; k++)
+		said |= strstr(la->problems[k].msg, "more than glibc makes") != NULL;
+	OK(said, "the last arena walked says why");
+	hs_heap_release(&h);
+
+	/* mp_.arena_max set: glibc makes at most that many */
+	put(MPA + L->mp_arena_max, 4);
+	r = walk(&h, &err);
+	OK(r == 0 && h.cut && h.narenas <= 2 * 4 + 8 && strstr(h.cut_msg, "arena_max is 4"), "arena_max 4: %zu arenas: %s",
+	   h.narenas, h.cut_msg);
+	hs_heap_release(&h);
+	segs[4] = (struct seg){ 0, 0, NULL };
+
+	/* a deadline already past */
+	build();
+	struct hs_walk_limits lim = { 0, 0, 1, 1234 };
+	walk_limits = &lim;
+	r = walk(&h, &err);
+	OK(r == 0 && h.cut && h.status == -EUCLEAN && strstr(h.cut_msg, "1234 ms stop budget"), "deadline: %s", h.cut_msg);
+	hs_heap_release(&h);
+
+	/* at most 3 free chunks recorded */
+	struct hs_walk_limits few = { 0, 3, 0, 0 };
+	walk_limits = &few;
+	r = walk(&h, &err);
+	OK(r == 0 && h.cut && h.recorded <= 3 && strstr(h.cut_msg, "more than 3 free chunks"), "chunk budget: %s",
+	   h.cut_msg);
+	hs_heap_release(&h);
+	walk_limits = NULL;
+}
+
 /* Random corruption: whatever the bytes, the walk ends and never crashes
  * (run under ASan/UBSan in make check). */
 static void test_mutations(void)
@@ -357,6 +568,9 @@ int main(void)
 	lc.ntpoff = 2;
 	test_good();
 	test_corrupt();
+	test_problems();
+	test_budgets();
+	walk_flags = HS_WALK_LISTS;
 	test_mutations();
 	return tap_done();
 }
