@@ -682,7 +682,6 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB
-");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
 	return 99;
 }
