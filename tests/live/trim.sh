@@ -105,13 +105,17 @@ done
 # signal mask comes back with it.
 nocue_env=()
 if env --default-signal=INT true 2>/dev/null; then nocue_env=(env --default-signal=INT,QUIT); fi
-for mode in regs regs-nocue; do
-	run=("$(target simple)")
-	[ "$mode" = regs-nocue ] && run=("${nocue_env[@]}" "$(target simple)")
-	"${run[@]}" "$mode" >"$HS_TMP/$mode.out" 2>&1 &
+# start_regs MODE OUT: a register-checking target, ready; its pid in R
+start_regs() {
+	local run=("$(target simple)")
+	[ "$1" = regs-nocue ] && run=("${nocue_env[@]}" "$(target simple)")
+	"${run[@]}" "$1" >"$2" 2>&1 &
 	R=$!
 	track_pid "$R"
-	for _ in $(seq 50); do grep -q '^READY' "$HS_TMP/$mode.out" && break; sleep 0.1; done
+	for _ in $(seq 50); do grep -q '^READY' "$2" && break; sleep 0.1; done
+}
+for mode in regs regs-nocue; do
+	start_regs "$mode" "$HS_TMP/$mode.out"
 	for _ in 1 2 3; do "$HS" trim "$R" >/dev/null 2>"$HS_TMP/err" || not_ok "$mode: trim failed: $(cat "$HS_TMP/err")"; done
 	for _ in 1 2 3; do
 		"$HS" trim --test-function usleep --pad 700000 --timeout 20000 "$R" >/dev/null 2>&1 &
@@ -143,12 +147,7 @@ elif ! strace -qq -o /dev/null -e trace=ptrace -e inject=ptrace:signal=SIGKILL:w
 	echo "# skip: SIGKILL at each ptrace call: this strace cannot inject signals"
 else
 	for mode in regs regs-nocue; do
-		run=("$(target simple)")
-		[ "$mode" = regs-nocue ] && run=("${nocue_env[@]}" "$(target simple)")
-		"${run[@]}" "$mode" >"$HS_TMP/k$mode.out" 2>&1 &
-		R=$!
-		track_pid "$R"
-		for _ in $(seq 50); do grep -q '^READY' "$HS_TMP/k$mode.out" && break; sleep 0.1; done
+		start_regs "$mode" "$HS_TMP/k$mode.out"
 		strace -qq -o "$HS_TMP/count" -e trace=ptrace "$HS" trim "$R" >/dev/null 2>&1 || :
 		calls=$(grep -c '^ptrace(' "$HS_TMP/count" || :)
 		bad=""
