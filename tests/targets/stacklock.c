@@ -6,7 +6,7 @@
  * proved to be the lock: held by us, a pthread_create in another thread
  * must wait on it in futex().  Prints "NOTLOCK" and exits 3 otherwise.
  *
- *   stacklock      READY <pid>; holds the lock until SIGUSR1, then lets
+ *   stacklock      READY <pid>; a thread holds the lock until SIGUSR1, then lets
  *                  it go, creates threads, and at the next SIGUSR1 prints
  *                  "DONE <n>" and exits 0 */
 #include <stdbool.h>
@@ -24,7 +24,7 @@
 
 static int *lockw;
 static volatile pid_t creator_tid;
-static volatile int created, go;
+static volatile int created, go, held, release;
 
 static void lock(void)
 {
@@ -53,6 +53,18 @@ static void *creator(void *a)
 	if (pthread_create(&t, NULL, noop, NULL) == 0)
 		pthread_join(t, NULL);
 	created = 1;
+	return a;
+}
+
+/* Holds the lock from start to SIGUSR1, as a thread stopped half-way
+ * through pthread_create would. */
+static void *holder(void *a)
+{
+	lock();
+	held = 1;
+	while (!release)
+		usleep(1000);
+	unlock();
 	return a;
 }
 
@@ -102,12 +114,16 @@ int main(void)
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	/* a thread at rest, besides: a process with threads */
 	void *p = malloc(100);
-	lock();
+	pthread_t h;
+	pthread_create(&h, NULL, holder, NULL);
+	while (!held)
+		usleep(1000);
 	printf("READY %d\n", (int)getpid());
 	fflush(stdout);
 	int sig;
 	sigwait(&usr1, &sig);
-	unlock();
+	release = 1;
+	pthread_join(h, NULL);
 	int n = 0;
 	for (; n < 100; n++) {
 		pthread_t t;
