@@ -31,8 +31,9 @@ static const char help[] =
 	"nothing is done to the target and the exit status is 2, unless --inject.\n"
 	"The calls are made only when no thread is inside malloc, as heapscope trim\n"
 	"makes them.\n"
-	"PATH (default /tmp/mtrace.PID.log) is opened by the target, inside its own\n"
-	"mount namespace.\n"
+	"PATH is opened by the target, inside its own mount namespace: an existing\n"
+	"symlink, FIFO or other non-regular file is refused.  The default is\n"
+	"mtrace.PID.log in a new private directory, /tmp/heapscope-mtrace.XXXXXX.\n"
 	"Starting while the target traces, or stopping while it does not, is refused.\n"
 	"status: whether PID is tracing, and into which file (its open log).\n"
 	"report: the blocks a trace log shows allocated and never freed, grouped by\n"
@@ -78,7 +79,7 @@ static int tracer(const struct hs_snapshot *s, struct hs_libc *dbg, bool *have_d
 static bool tracing(pid_t pid, char *file, size_t len)
 {
 	char rec[PATH_MAX + 16];
-	if (hs_state_read(pid, "mtrace", rec, sizeof(rec)) == 0 && !strncmp(rec, "file ", 5)) {
+	if (hs_state_read(pid, "mtrace", rec, sizeof(rec), NULL) == 0 && !strncmp(rec, "file ", 5)) {
 		bool injection = strstr(rec, "\ninject ") != NULL;
 		rec[strcspn(rec, "\n")] = '\0';
 		if (hs_proc_has_open(pid, rec + 5) == 0) {
@@ -97,7 +98,7 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 {
 	struct hs_proc_status ps;
 	struct hs_err err = { 0 };
-	if (hs_proc_check(pid, false, &ps, &err) < 0)
+	if (hs_proc_check(pid, false, &ps, &err) < 0 || hs_state_check(false, &err) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	char file[PATH_MAX];
 	bool on = tracing(pid, file, sizeof(file));
@@ -150,9 +151,10 @@ static void json_action_end(struct hs_json *j, const struct hs_call_report *rep)
 }
 
 /* start --inject, and the stop of an injected trace */
-static int injected(struct hs_cli *cli, bool start, const char *file, int wait_ms, const struct hs_snapshot *s)
+static int injected(struct hs_cli *cli, bool start, const char *file, bool private_log, int wait_ms,
+		    const struct hs_snapshot *s)
 {
-	struct hs_inject_opts io = { .log = file, .wait_ms = wait_ms, .timeout_ms = 10000 };
+	struct hs_inject_opts io = { .log = file, .private_log = private_log, .wait_ms = wait_ms, .timeout_ms = 10000 };
 	struct hs_inject_report rep;
 	struct hs_err err = { 0 };
 	pid_t pid = s->pid;
@@ -203,6 +205,11 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 	o.walk = 0;
 	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
+	char privpath[PATH_MAX];
+	bool private_log = false;
+	/* records only from a trusted directory: stop writes their slots */
+	if (hs_state_check(false, &err) < 0)
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	if (hs_snapshot_take(pid, &o, &s, &err) < 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		hs_snapshot_release(&s);
@@ -221,11 +228,23 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 	 * program may have closed it: its slots still go to the tracer) */
 	struct hs_inject_report ir;
 	if (!start && hs_inject_recorded(pid, &ir) == 1) {
-		status = injected(cli, false, ir.log, wait_ms, &s);
+		status = injected(cli, false, ir.log, false, wait_ms, &s);
 		goto out;
 	}
 	if (!start && !on) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "pid %d is not tracing: nothing to stop", (int)pid);
+		goto out;
+	}
+	/* the log: never a path someone else may have planted */
+	if (start && !file) {
+		if (hs_state_trace_dir(pid, privpath, sizeof(privpath), &err) < 0) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s: nothing done", err.msg);
+			goto out;
+		}
+		file = privpath;
+		private_log = true;
+	} else if (start && hs_state_trace_check_path(pid, file, &err) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s: nothing done", err.msg);
 		goto out;
 	}
 	struct hs_libc dbg;
@@ -234,7 +253,7 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 	bool modern = !(s.libc.major == 2 && s.libc.minor < 34);
 	if (tracer(&s, &dbg, &have_dbg, &why) < 0) {
 		if (start && inject && modern)
-			status = injected(cli, true, file, wait_ms, &s);
+			status = injected(cli, true, file, private_log, wait_ms, &s);
 		else
 			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", why);
 		goto out;
@@ -248,7 +267,7 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 			goto out;
 		}
 		if (!routed && inject) {
-			status = injected(cli, true, file, wait_ms, &s);
+			status = injected(cli, true, file, private_log, wait_ms, &s);
 			goto out;
 		}
 		if (!routed) {
@@ -311,6 +330,11 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 				     "MALLOC_TRACE; a relative path is the target's cwd)", path);
 		goto out;
 	}
+	if (start && hs_state_trace_opened(pid, path, private_log, &err) < 0) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s: tracing is on, stop it with heapscope mtrace stop %d", err.msg,
+				     (int)pid);
+		goto out;
+	}
 	if (!start && hs_proc_has_open(pid, file) == 0) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "muntrace() ran but %s is still open: tracing is still on", file);
 		goto out;
@@ -334,6 +358,13 @@ static int start_stop(struct hs_cli *cli, bool start, bool inject, const char *f
 		       (int)rep.tid);
 	}
 out:
+	if (private_log && status != HS_EXIT_OK) {
+		/* the directory made for nothing (rmdir leaves one with a log) */
+		char d[PATH_MAX + 64];
+		snprintf(d, sizeof(d), "/proc/%d/root%s", (int)pid, privpath);
+		*strrchr(d, '/') = '\0';
+		rmdir(d);
+	}
 	hs_snapshot_release(&s);
 	return status;
 }
@@ -886,9 +917,6 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 			return hs_cli_usage(cli, "stop takes no --file: it stops the log the target has open");
 		if (!tracing(pid, def, sizeof(def)))
 			def[0] = '\0';
-		file = def;
-	} else if (!file) {
-		snprintf(def, sizeof(def), "/tmp/mtrace.%d.log", (int)pid);
 		file = def;
 	}
 	return start_stop(cli, !strcmp(what, "start"), inject, file, wait_ms, pid);

@@ -1,8 +1,11 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "got.h"
@@ -25,6 +28,24 @@ int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t 
 	char seen[PATH_MAX + 64];
 	snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, path);
 	return access(seen, R_OK) == 0 ? 0 : -errno;
+}
+
+/* The file of a mapping, to be opened by heapscope: /proc/PID/map_files
+ * (the very inode mapped), which needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE; else the path inside the process's root when it
+ * is still the inode mapped (a user's heapscope on its own process). */
+static void object_file(pid_t pid, const struct hs_mapping *m, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start, m->end);
+	if (access(buf, R_OK) == 0)
+		return;
+	char alt[PATH_MAX + 64];
+	unsigned maj, min;
+	struct stat st;
+	snprintf(alt, sizeof(alt), "/proc/%d/root%s", (int)pid, m->path);
+	if (!m->deleted && sscanf(m->dev, "%x:%x", &maj, &min) == 2 && stat(alt, &st) == 0 && st.st_ino == m->inode &&
+	    st.st_dev == makedev(maj, min))
+		snprintf(buf, len, "%s", alt);
 }
 
 /* The object mapped in maps whose file name starts with prefix, as a
@@ -52,8 +73,7 @@ static int mapped_object(pid_t pid, const struct hs_maps *maps, const char *pref
 		return -ENOENT;
 	if (obj) {
 		memset(obj, 0, sizeof(*obj));
-		snprintf(obj->file, sizeof(obj->file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, first->start,
-			 first->end);
+		object_file(pid, first, obj->file, sizeof(obj->file));
 		snprintf(obj->map_path, sizeof(obj->map_path), "%s", first->path);
 		obj->base = first->start;
 	}
@@ -122,7 +142,7 @@ static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs
 		off = 2568;
 	else if (libc->major == 2 && libc->minor >= 42)
 		off = 1800;
-	if (!off || n + 3 > max)
+	if (!off || n + 4 > max)
 		return n;
 	uint64_t nns;
 	uint32_t kind[3];
@@ -138,13 +158,23 @@ static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs
 	for (size_t i = 0; i < n; i++)
 		r[i].pc_only = true;
 	for (int k = 0; k < 3; k++)
-		r[n++] = (struct hs_code_range){ 0, 0, what[k], false, false, g + off + 40 * k };
+		r[n++] = (struct hs_code_range){ 0, 0, what[k], false, false, g + off + 40 * k, false };
+	/* The thread stacks' lock (GL(dl_stack_cache_lock), a plain int):
+	 * the dlopen of a library with static TLS (libc_malloc_debug.so is
+	 * one) takes it to set up every thread's TLS, and pthread_create and
+	 * a thread's exit hold it, so a thread stopped there would freeze the
+	 * dlopen.  The last member of _rtld_global since glibc 2.34 (x86_64:
+	 * an int padded to 8; offset 4328 in 2.36, 2880 in 2.41, checked with
+	 * libc6-dbg and libc's own "lock cmpxchg" on it). */
+	uint64_t g2, size, lw = 0;
+	if (hs_libc_lookup_object_size(&ld, "_rtld_global", &g2, &size) == 0 && g2 == g && size >= off + 128 &&
+	    hs_mem_read(mem, g + size - 8, &lw, 8) == 0 && (uint32_t)lw <= 2 && !(lw >> 32))
+		r[n++] = (struct hs_code_range){ 0, 0, "the thread stacks' lock (_dl_stack_cache_lock)", false, false,
+						 g + size - 8, true };
 	return n;
 }
 
-struct slotrec {
-	uint64_t addr, old, new;
-};
+#define slotrec hs_poke
 
 /* Put slots back (old) where they still hold new; how many did not. */
 static size_t put_back(struct hs_session *ses, const struct slotrec *v, size_t n)
@@ -171,6 +201,7 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 		    struct hs_err *err)
 {
 	pid_t pid = s->pid;
+	int r0;
 	memset(rep, 0, sizeof(*rep));
 	snprintf(rep->log, sizeof(rep->log), "%s", o->log);
 	if (o->log[0] != '/')
@@ -196,6 +227,18 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 			return hs_err_set(err, ENOTSUP, "pid %d sets %s (0x%" PRIx64 "): the injected tracer would call it; "
 					  "nothing done", (int)pid, hooks[i], v);
 	}
+	/* What the injection needs after its first remote call, checked
+	 * before it: a trusted state directory for its record, the library's
+	 * file readable by heapscope (as the target sees it). */
+	struct hs_err e0 = { 0 };
+	if ((r0 = hs_state_check(true, &e0)) < 0)
+		return hs_err_set(err, -r0, "%s: nothing done", e0.msg);
+	struct hs_libc probe = { 0 };
+	uint64_t f_probe;
+	snprintf(probe.file, sizeof(probe.file), "/proc/%d/root%s", (int)pid, rep->dbg_path);
+	if (hs_libc_lookup(&probe, "mtrace", &f_probe) < 0)
+		return hs_err_set(err, EACCES, "cannot read mtrace's address in %s (as %s): nothing done", rep->dbg_path,
+				  probe.file);
 	/* The slots, from each object's file: no stop needed (the target
 	 * only read); what they hold is read in the stop. */
 	static const char *const excl[] = { "libc_malloc_debug.so.0" };
@@ -220,9 +263,11 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	struct hs_maps maps = { 0 };
 	struct hs_mem *mem = NULL;
 	struct slotrec *done = NULL;
-	size_t ndone = 0;
+	volatile size_t ndone = 0;
+	size_t nwritten = 0;
 	uint64_t f_mtrace = 0, f_muntrace = 0, ret;
-	bool tracing = false;
+	bool tracing = false, held = false, recorded = false;
+	sigset_t oldmask;
 	char *record = NULL;
 	/* 1. MALLOC_TRACE, then the library */
 	char data[PATH_MAX + 32];
@@ -283,12 +328,15 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 			       "MALLOC_TRACE)", o->log);
 		goto out;
 	}
+	if ((r = hs_state_trace_opened(pid, o->log, o->private_log, err)) < 0)
+		goto out;
 	if (hs_session_released(ses)) {
 		r = hs_err_set(err, ETIMEDOUT, "mtrace() outlived %d ms and the other threads were let go: no slot "
 			       "changed", o->timeout_ms);
 		goto out;
 	}
-	size_t objs = 0, last_obj = (size_t)-1;
+	/* 4. the plan: every slot to route, its value now and the tracer's */
+	size_t objs = 0, last_obj = (size_t)-1, nplan = 0;
 	for (size_t i = 0; i < got.n; i++) {
 		const struct hs_got_slot *sl = &got.v[i];
 		size_t t = 0;
@@ -299,46 +347,117 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 			continue;
 		}
 		uint64_t nv = to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
-		if ((r = hs_session_poke(ses, sl->addr, sl->value, nv, err)) < 0)
-			goto out;
-		done[ndone++] = (struct slotrec){ sl->addr, sl->value, nv };
+		done[nplan++] = (struct slotrec){ sl->addr, sl->value, nv };
 		if (sl->object != last_obj) {
 			objs++;
 			last_obj = sl->object;
 		}
 	}
-	rep->slots = ndone;
-	rep->objects = objs;
-	/* 4. the record a later stop works from */
+	/* 5. the record a later stop works from, before any slot changes:
+	 * whatever kills heapscope during the writes (SIGKILL included), a
+	 * stop finds every slot that may hold the tracer's address */
 	record = malloc(RECORD_MAX);
 	if (!record) {
 		r = hs_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	size_t at = (size_t)snprintf(record, RECORD_MAX, "file %s\ninject %s\n", o->log, rep->dbg_path);
-	for (size_t i = 0; i < ndone && at < RECORD_MAX - 64; i++)
+	for (size_t i = 0; i < nplan && at < RECORD_MAX - 64; i++)
 		at += (size_t)snprintf(record + at, RECORD_MAX - at, "slot 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "\n",
 				       done[i].addr, done[i].old, done[i].new);
 	if (at >= RECORD_MAX - 64) {
-		r = hs_err_set(err, E2BIG, "too many slots to record (%zu)", ndone);
+		r = hs_err_set(err, E2BIG, "too many slots to record (%zu)", nplan);
 		goto out;
 	}
-	r = hs_state_write(pid, "mtrace", record, err);
+	/* Ctrl-C, SIGTERM and the like wait until the writes are over (and
+	 * undone, on failure); a fatal signal meanwhile puts them back */
+	sigset_t hold;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &hold, &oldmask);
+	held = true;
+	if ((r = hs_state_write(pid, "mtrace", record, err)) < 0)
+		goto out;
+	recorded = true;
+	/* 6. the slots */
+	hs_session_undo(ses, done, &ndone);
+	for (size_t i = 0; i < nplan; i++) {
+		ndone = i + 1;     /* counted first: the emergency path compares before it writes */
+		if ((r = hs_session_poke(ses, done[i].addr, done[i].old, done[i].new, err)) < 0)
+			goto out;
+		nwritten = i + 1;
+	}
+	rep->slots = ndone;
+	rep->objects = objs;
 out:
 	if (r < 0 && rep->call.tid) {
 		/* undo: slots back, tracer off; the library stays */
-		put_back(ses, done, ndone);
-		if (tracing)
-			call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, NULL);
+		size_t left = put_back(ses, done, nwritten);
+		int m = tracing ? call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, NULL) : 0;
+		if (recorded && !left && m == 0)
+			hs_state_remove(pid, "mtrace");
 		rep->slots = 0;
 	}
+	hs_session_undo(ses, NULL, NULL);
 	hs_call_end(ses, &rep->call);
+	if (held)
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	free(record);
 	free(done);
 	hs_got_release(&got);
 	if (mem)
 		hs_mem_close(mem);
 	hs_maps_release(&maps);
+	return r;
+}
+
+/* A record is only text in a file: each of its slots must be one the
+ * finder finds in the process now (a malloc-family slot of a loaded
+ * object), recorded with the tracer's function of its name as the value
+ * heapscope wrote and libc's (or the slot's unbound PLT stub) as the value
+ * to put back.  Else nothing is written. */
+static int check_record(pid_t pid, const struct hs_snapshot *s, const struct hs_libc *dbg, const struct slotrec *v,
+			size_t n, struct hs_err *err)
+{
+	static const char *const excl[] = { "libc_malloc_debug.so.0" };
+	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
+				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
+	struct hs_got got = { 0 };
+	int r = hs_got_find(pid, &s->maps, s->mem, &go, &got, err);
+	if (r < 0)
+		return r;
+	uint64_t to[64] = { 0 };
+	if (got.ntargets > 64 || hs_libc_lookup_many(dbg, hs_got_malloc_names, got.ntargets, to) < 0) {
+		hs_got_release(&got);
+		return hs_err_set(err, ENOENT, "cannot read the tracer's functions in %s: nothing written", dbg->map_path);
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct hs_got_slot *sl = NULL;
+		for (size_t k = 0; k < got.n && !sl; k++)
+			if (got.v[k].addr == v[i].addr)
+				sl = &got.v[k];
+		if (!sl) {
+			r = hs_err_set(err, EPERM, "the record names 0x%" PRIx64 ", which is no malloc-family slot of pid %d: "
+				       "refused, nothing written", v[i].addr, (int)pid);
+			break;
+		}
+		size_t t = 0;
+		while (t < got.ntargets && strcmp(got.targets[t].name, sl->symbol))
+			t++;
+		uint64_t a = sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0;
+		if (t >= got.ntargets || !to[t] || v[i].new != to[t] + a)
+			r = hs_err_set(err, EPERM, "the record says the %s slot at 0x%" PRIx64 " was given 0x%" PRIx64 ", not the "
+				       "tracer's %s: refused, nothing written", sl->symbol, v[i].addr, v[i].new, sl->symbol);
+		else if (!(got.targets[t].libc_addr && v[i].old == got.targets[t].libc_addr + a) &&
+			 !(sl->type == HS_GOT_JUMP_SLOT && sl->lazy && v[i].old == sl->lazy))
+			r = hs_err_set(err, EPERM, "the record would put 0x%" PRIx64 " in the %s slot at 0x%" PRIx64 ", neither "
+				       "libc's %s nor its PLT stub: refused, nothing written", v[i].old, sl->symbol, v[i].addr,
+				       sl->symbol);
+	}
+	hs_got_release(&got);
 	return r;
 }
 
@@ -380,7 +499,7 @@ int hs_inject_recorded(pid_t pid, struct hs_inject_report *rep)
 	const char *log, *dbg;
 	struct slotrec *v = NULL;
 	size_t n = 0;
-	int r = hs_state_read(pid, "mtrace", rec, RECORD_MAX) == 0 && parse_record(rec, &log, &dbg, &v, &n) == 0;
+	int r = hs_state_read(pid, "mtrace", rec, RECORD_MAX, NULL) == 0 && parse_record(rec, &log, &dbg, &v, &n) == 0;
 	if (r) {
 		snprintf(rep->log, sizeof(rep->log), "%s", log);
 		snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbg);
@@ -403,7 +522,9 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	struct slotrec *v = NULL;
 	size_t n = 0;
 	int r;
-	if (hs_state_read(pid, "mtrace", rec, RECORD_MAX) < 0 || parse_record(rec, &log, &dbgpath, &v, &n) < 0) {
+	if ((r = hs_state_read(pid, "mtrace", rec, RECORD_MAX, err)) < 0 && r != -ENOENT)
+		goto out;
+	if (r < 0 || parse_record(rec, &log, &dbgpath, &v, &n) < 0) {
 		r = hs_err_set(err, ENOENT, "no record of an injected tracer in pid %d", (int)pid);
 		goto out;
 	}
@@ -417,7 +538,10 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 		goto out;
 	}
 	/* 1. the slots back, every thread stopped: no call enters the tracer
-	 * any more, and the threads inside it leave it */
+	 * any more, and the threads inside it leave it; but only slots that
+	 * are the process's own, put back to libc's */
+	if (n && (r = check_record(pid, s, &dbg, v, n, err)) < 0)
+		goto out;
 	if (n) {
 		struct hs_session *ses;
 		if ((r = hs_call_attach(pid, hs_call_deadline(o->wait_ms), &ses, &rep->call, err)) < 0)

@@ -18,6 +18,7 @@
 
 struct hs_inject_opts {
 	const char *log;             /* MALLOC_TRACE for the target (absolute) */
+	bool private_log;            /* log is hs_state_trace_dir's: checked as the target's own */
 	int wait_ms, timeout_ms;
 };
 

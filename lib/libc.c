@@ -915,6 +915,23 @@ int hs_libc_lookup_object(const struct hs_libc *lc, const char *name, uint64_t *
 	return lookup_typed(lc, name, STT_OBJECT, addr);
 }
 
+int hs_libc_lookup_object_size(const struct hs_libc *lc, const char *name, uint64_t *addr, uint64_t *size)
+{
+	struct elf_file f;
+	if (elf_file_open(lc->file, &f) < 0)
+		return -ENOENT;
+	GElf_Sym sym;
+	int r = lookup(&f, name, &sym);
+	if (r == 0 && GELF_ST_TYPE(sym.st_info) == STT_OBJECT) {
+		*addr = lc->base + sym.st_value;
+		*size = sym.st_size;
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	elf_file_close(&f);
+	return r;
+}
+
 int hs_libc_malloc_code(const struct hs_libc *lc, uint64_t *lo, uint64_t *hi)
 {
 	/* malloc.c is one compilation unit: its static helpers (_int_malloc,

@@ -61,6 +61,8 @@ int hs_libc_lookup(const struct hs_libc *libc, const char *name, uint64_t *addr)
 int hs_libc_lookup_many(const struct hs_libc *libc, const char *const *names, size_t n, uint64_t *addrs);
 /* The same for a variable (STT_OBJECT), compat versions included. */
 int hs_libc_lookup_object(const struct hs_libc *libc, const char *name, uint64_t *addr);
+/* ... and its size (st_size). */
+int hs_libc_lookup_object_size(const struct hs_libc *libc, const char *name, uint64_t *addr, uint64_t *size);
 /* [lo, hi): the code of malloc.c (its exported functions' span). */
 int hs_libc_malloc_code(const struct hs_libc *libc, uint64_t *lo, uint64_t *hi);
 /* The code a remote call returns through (see hs_session_set_return),

@@ -84,6 +84,24 @@ static void call_restore(void)
 
 /* The session a signal handler must release.  Only one at a time. */
 static struct hs_session *volatile active;
+/* hs_session_undo's words, for the signal handler */
+static const struct hs_poke *volatile undo_v;
+static const volatile size_t *volatile undo_n;
+
+/* Async-signal-safe: only system calls. */
+static void undo_pokes(int memfd)
+{
+	const struct hs_poke *v = undo_v;
+	const volatile size_t *n = undo_n;
+	if (!v || !n || memfd <= 0)
+		return;
+	for (size_t i = 0, k = *n; i < k; i++) {
+		uint64_t cur;
+		if (pread(memfd, &cur, 8, (off_t)v[i].addr) == 8 && cur == v[i].new)
+			pwrite(memfd, &v[i].old, 8, (off_t)v[i].addr);
+	}
+	undo_v = NULL;
+}
 static uint64_t last_pause_us;
 
 static uint64_t now_ns(void)
@@ -109,6 +127,7 @@ static void emergency_release(int sig)
 	struct hs_session *s = active;
 	call_restore();
 	if (s) {
+		undo_pokes(s->memfd);
 		for (size_t i = 0; i < s->n; i++)
 			if (s->t[i].stopped && !s->t[i].gone)
 				ptrace(PTRACE_DETACH, s->t[i].tid, NULL, (void *)(long)s->t[i].pending_sig);
@@ -338,6 +357,7 @@ int hs_session_detach(struct hs_session *s, struct hs_err *err)
 {
 	if (!s)
 		return 0;
+	undo_v = NULL;
 	int ret = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		struct hs_thread *t = &s->t[i];
@@ -832,6 +852,14 @@ int hs_session_poke(struct hs_session *s, uint64_t addr, uint64_t expect, uint64
 	else if (pwrite(fd, &val, 8, (off_t)addr) != 8)
 		r = hs_err_sys(err, errno ? errno : EIO, "cannot write 0x%llx in pid %d", (unsigned long long)addr, (int)s->pid);
 	return r;
+}
+
+void hs_session_undo(struct hs_session *s, const struct hs_poke *v, const volatile size_t *n)
+{
+	(void)s;
+	undo_v = NULL;   /* the handler sees the old pair or the new, never a mix */
+	undo_n = n;
+	undo_v = v;
 }
 
 bool hs_session_released(const struct hs_session *s)

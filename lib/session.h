@@ -55,6 +55,17 @@ bool hs_session_holds_signal(const struct hs_session *s, pid_t tid);
  * word is not expect (nothing written). */
 int hs_session_poke(struct hs_session *s, uint64_t addr, uint64_t expect, uint64_t val, struct hs_err *err);
 
+/* Words about to be written with hs_session_poke that heapscope's
+ * emergency path (a signal that kills it while attached) puts back before
+ * it detaches: v[i].old wherever v[i].new is found, for i < *n as *n is
+ * when the signal comes (count a word before writing it).  v and n must
+ * stay valid until hs_session_undo(s, NULL, NULL) or the detach, which
+ * forgets them. */
+struct hs_poke {
+	uint64_t addr, old, new;
+};
+void hs_session_undo(struct hs_session *s, const struct hs_poke *v, const volatile size_t *n);
+
 /* Code in the target that a call returns through, found by the caller in
  * the target's libc (hs_libc_call_return):
  *   store:      mov %rax,(%rbx); then store_pops pops; ret

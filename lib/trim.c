@@ -132,7 +132,12 @@ static bool safe(struct hs_session *ses, struct hs_snapshot *s, const struct hs_
 	hs_heap_release(&h);
 	for (size_t i = 0; i < code->n; i++) {
 		uint32_t lw[3];
-		if (code->r[i].lock && hs_mem_read(s->mem, code->r[i].lock, lw, sizeof(lw)) == 0 && lw[0]) {
+		if (code->r[i].lock && code->r[i].lll && hs_mem_read(s->mem, code->r[i].lock, lw, 4) == 0 && lw[0]) {
+			snprintf(why, whysz, "%s is held", code->r[i].what);
+			return false;
+		}
+		if (code->r[i].lock && !code->r[i].lll && hs_mem_read(s->mem, code->r[i].lock, lw, sizeof(lw)) == 0 &&
+		    lw[0]) {
 			snprintf(why, whysz, "%s is held by thread %u", code->r[i].what, lw[2]);
 			return false;
 		}

@@ -59,6 +59,8 @@ struct hs_code_range {
 	bool pc_only;            /* only the program counter is checked, not the stack */
 	uint64_t lock;           /* instead of code: a pthread mutex that must be free
 	                            (its __lock word 0; __owner, the holder's TID, at +8) */
+	bool lll;                /* lock is a plain low-level lock (an int, 0 when free)
+	                            with no owner recorded */
 };
 
 /* hs_session_attach, again while the threads do not stop in time (a
