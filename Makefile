@@ -48,8 +48,8 @@ demo: build
 check: build $(ASAN)/build.ninja
 	$(MESON) test -C $(BUILD) --print-errorlogs
 	$(MESON) compile -C $(ASAN)
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-	  $(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite live --suite cli
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 HS_SANITIZED=1 \
+	  $(MESON) test -C $(ASAN) --print-errorlogs --timeout-multiplier 2 --suite unit --suite live --suite cli
 
 bench: build
 	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests RAWREAD=$(BUILD)/tests/rawread tests/bench/run.sh
