@@ -10,6 +10,15 @@ static int feed_str(struct hs_mtrace_log *g, const char *s)
 	return hs_mtrace_log_feed(g, s, strlen(s));
 }
 
+/* a whole log, the blocks of the first k callers listed */
+static int parse(struct hs_mtrace_log *g, const char *log, size_t k)
+{
+	int r = hs_mtrace_log_open(g);
+	if (r == 0)
+		r = feed_str(g, log);
+	return r < 0 ? r : hs_mtrace_log_finish(g, k);
+}
+
 /* the caller named text, or NULL */
 static const struct hs_mtrace_caller *caller(const struct hs_mtrace_log *g, const char *text)
 {
@@ -58,9 +67,7 @@ static void realloc_chain(void)
 		"@ d:[0x4] ! 0x2000 0x100000\n"
 		"@ e:[0x5] + (nil) 0x7fffffffffff\n";
 	struct hs_mtrace_log g;
-	hs_mtrace_log_open(&g);
-	feed_str(&g, log);
-	OK(hs_mtrace_log_finish(&g, 10) == 0, "finish with blocks");
+	OK(parse(&g, log, 10) == 0, "finish with blocks");
 	OK(g.not_freed == 1 && g.ncallers == 1 && !strcmp(g.callers[0].text, "c:[0x3]") && g.callers[0].bytes == 0x80,
 	   "a realloc chain leaves its last block, to its last caller");
 	OK(g.failed == 2 && g.malformed == 0, "a failed realloc and a failed malloc counted, not malformed");
@@ -79,9 +86,7 @@ static void frees(void)
 		"@ x:[0x9] < 0x9000\n"
 		"@ x:[0x9] > 0xa000 0x20\n";
 	struct hs_mtrace_log g;
-	hs_mtrace_log_open(&g);
-	feed_str(&g, log);
-	hs_mtrace_log_finish(&g, 0);
+	OK(parse(&g, log, 0) == 0, "parsed");
 	OK(g.freed_unknown == 2, "a double free and a free of an unknown block: 2 (%llu)",
 	   (unsigned long long)g.freed_unknown);
 	OK(g.realloc_unknown == 1, "a realloc of an unknown block counted");
@@ -96,9 +101,7 @@ static void first_caller(void)
 		"@ second:[0x2] + 0x1000 0x999\n"
 		"@ third:[0x3] > 0x1000 0x5\n";
 	struct hs_mtrace_log g;
-	hs_mtrace_log_open(&g);
-	feed_str(&g, log);
-	hs_mtrace_log_finish(&g, 0);
+	OK(parse(&g, log, 0) == 0, "parsed");
 	OK(g.duplicate == 2, "two allocations of a block still allocated (%llu)", (unsigned long long)g.duplicate);
 	OK(g.ncallers == 1 && !strcmp(g.callers[0].text, "first:[0x1]") && g.callers[0].bytes == 0x10,
 	   "the block keeps its first caller and size, as glibc's mtrace script");
