@@ -17,7 +17,6 @@
 /* RTLD_NOW | RTLD_NODELETE: never unloaded, even by a dlclose of the
  * program's (an interposer unloaded under running code crashes) */
 #define DLOPEN_FLAGS 0x1002
-#define RECORD_MAX (4u << 20)
 
 int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len)
 {
@@ -197,25 +196,56 @@ static int call1(struct hs_session *ses, struct hs_inject_report *rep, uint64_t 
 	return r;
 }
 
-int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
-		    struct hs_err *err)
+int hs_inject_setenv_call(const struct hs_libc *libc, const char *log, char *data, size_t len, struct hs_call *c)
 {
+	memset(c, 0, sizeof(*c));
+	int k = snprintf(data, len, "MALLOC_TRACE%c%s", 0, log);
+	if (k <= 0 || (size_t)k >= len || hs_libc_lookup(libc, "setenv", &c->func) < 0)
+		return -ENOENT;
+	c->args[0] = HS_CALL_DATA(0);
+	c->args[1] = HS_CALL_DATA(13);
+	c->args[2] = 1;
+	c->nargs = 3;
+	c->data = data;
+	c->dlen = (size_t)k + 1;
+	return 0;
+}
+
+/* One start, its steps sharing what they found and what they changed. */
+struct start {
+	const struct hs_snapshot *s;
+	const struct hs_inject_opts *o;
+	struct hs_inject_report *rep;
+	struct hs_got got;
+	struct hs_session *ses;
+	struct hs_maps maps;
+	struct hs_mem *mem;
+	uint64_t to[66];             /* the tracer's function per routed name, then mtrace, muntrace */
+	struct slotrec *done;        /* the plan: every slot to route */
+	size_t nplan;
+	volatile size_t ndone;
+	size_t nwritten;
+	bool tracing, held, recorded;
+	sigset_t oldmask;
+};
+
+/* Before the first remote call: what the injection needs, checked. */
+static int start_checks(struct start *st, struct hs_err *err)
+{
+	const struct hs_snapshot *s = st->s;
+	struct hs_inject_report *rep = st->rep;
 	pid_t pid = s->pid;
-	int r0;
-	memset(rep, 0, sizeof(*rep));
-	snprintf(rep->log, sizeof(rep->log), "%s", o->log);
-	if (o->log[0] != '/')
-		return hs_err_set(err, EINVAL, "the trace file must be an absolute path: %s", o->log);
+	if (st->o->log[0] != '/')
+		return hs_err_set(err, EINVAL, "the trace file must be an absolute path: %s", st->o->log);
 	if (s->libc.major == 2 && s->libc.minor < 34)
 		return hs_err_set(err, ENOTSUP, "glibc %s traces with libc.so.6's own mtrace: no --inject needed",
 				  s->libc.version);
 	if (hs_inject_library(pid, &s->libc, rep->dbg_path, sizeof(rep->dbg_path)) < 0)
 		return hs_err_set(err, ENOENT, "%s is not there for pid %d (inside its root): nothing done",
 				  rep->dbg_path, (int)pid);
-	uint64_t lo, hi;
+	uint64_t lo, hi, f;
 	rep->loaded_before = mapped_object(pid, &s->maps, "libc_malloc_debug.so", NULL, &lo, &hi) == 0;
-	uint64_t f_setenv, f_dlopen;
-	if (hs_libc_lookup(&s->libc, "setenv", &f_setenv) < 0 || hs_libc_lookup(&s->libc, "dlopen", &f_dlopen) < 0)
+	if (hs_libc_lookup(&s->libc, "setenv", &f) < 0 || hs_libc_lookup(&s->libc, "dlopen", &f) < 0)
 		return hs_err_set(err, ENOENT, "setenv or dlopen not found in %s", s->libc.map_path);
 	/* A late-loaded libc_malloc_debug.so calls libc's old hook variables
 	 * (its own are never set up): a program that still sets one would see
@@ -231,12 +261,12 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	 * before it: a trusted state directory for its record, the library's
 	 * file readable by heapscope (as the target sees it). */
 	struct hs_err e0 = { 0 };
+	int r0;
 	if ((r0 = hs_state_check(true, &e0)) < 0)
 		return hs_err_set(err, -r0, "%s: nothing done", e0.msg);
 	struct hs_libc probe = { 0 };
-	uint64_t f_probe;
 	snprintf(probe.file, sizeof(probe.file), "/proc/%d/root%s", (int)pid, rep->dbg_path);
-	if (hs_libc_lookup(&probe, "mtrace", &f_probe) < 0)
+	if (hs_libc_lookup(&probe, "mtrace", &f) < 0)
 		return hs_err_set(err, EACCES, "cannot read mtrace's address in %s (as %s): nothing done", rep->dbg_path,
 				  probe.file);
 	/* The slots, from each object's file: no stop needed (the target
@@ -244,131 +274,121 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	static const char *const excl[] = { "libc_malloc_debug.so.0" };
 	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
 				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
-	struct hs_got got = { 0 };
-	int r = hs_got_find(pid, &s->maps, s->mem, &go, &got, err);
+	int r = hs_got_find(pid, &s->maps, s->mem, &go, &st->got, err);
 	if (r < 0)
 		return r;
-	if (got.ntargets > 64) {
-		hs_got_release(&got);
+	if (st->got.ntargets > 64)
 		return hs_err_set(err, E2BIG, "too many names to route");
-	}
-	struct hs_code_range extra[8];
-	size_t nextra = loader_code(pid, &s->libc, &s->maps, s->mem, extra, 8);
-	struct hs_session *ses;
-	r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err);
-	if (r < 0) {
-		hs_got_release(&got);
-		return r;
-	}
-	struct hs_maps maps = { 0 };
-	struct hs_mem *mem = NULL;
-	struct slotrec *done = NULL;
-	volatile size_t ndone = 0;
-	size_t nwritten = 0;
-	uint64_t f_mtrace = 0, f_muntrace = 0, ret;
-	bool tracing = false, held = false, recorded = false;
-	sigset_t oldmask;
-	char *record = NULL;
-	/* 1. MALLOC_TRACE, then the library */
+	return 0;
+}
+
+/* 1. MALLOC_TRACE, then the library */
+static int load_tracer(struct start *st, struct hs_err *err)
+{
+	const struct hs_inject_opts *o = st->o;
+	struct hs_inject_report *rep = st->rep;
 	char data[PATH_MAX + 32];
-	int k = snprintf(data, sizeof(data), "MALLOC_TRACE%c%s", 0, o->log);
-	uint64_t a_setenv[3] = { HS_CALL_DATA(0), HS_CALL_DATA(13), 1 };
-	if ((r = call1(ses, rep, f_setenv, a_setenv, 3, data, (size_t)k + 1, o->timeout_ms, &ret, err)) < 0)
-		goto out;
-	if (ret) {
-		r = hs_err_set(err, EIO, "setenv failed in the target (returned %d)", (int)ret);
-		goto out;
-	}
+	struct hs_call c;
+	uint64_t ret, f_dlopen;
+	int r;
+	if (hs_inject_setenv_call(&st->s->libc, o->log, data, sizeof(data), &c) < 0 ||
+	    hs_libc_lookup(&st->s->libc, "dlopen", &f_dlopen) < 0)
+		return hs_err_set(err, ENOENT, "cannot set up setenv in the target");
+	if ((r = call1(st->ses, rep, c.func, c.args, c.nargs, c.data, c.dlen, o->timeout_ms, &ret, err)) < 0)
+		return r;
+	if (ret)
+		return hs_err_set(err, EIO, "setenv failed in the target (returned %d)", (int)ret);
 	uint64_t a_dlopen[2] = { HS_CALL_DATA(0), DLOPEN_FLAGS };
-	if ((r = call1(ses, rep, f_dlopen, a_dlopen, 2, rep->dbg_path, strlen(rep->dbg_path) + 1, o->timeout_ms, &ret,
+	if ((r = call1(st->ses, rep, f_dlopen, a_dlopen, 2, rep->dbg_path, strlen(rep->dbg_path) + 1, o->timeout_ms, &ret,
 		       err)) < 0)
-		goto out;
-	if (!ret) {
-		r = hs_err_set(err, EIO, "dlopen(%s) failed in the target", rep->dbg_path);
-		goto out;
-	}
+		return r;
+	if (!ret)
+		return hs_err_set(err, EIO, "dlopen(%s) failed in the target", rep->dbg_path);
 	/* the slots are written with every thread stopped, or not at all */
-	if (hs_session_released(ses)) {
-		r = hs_err_set(err, ETIMEDOUT, "the calls outlived %d ms and the other threads were let go: no slot "
-			       "changed (%s stays loaded)", o->timeout_ms, rep->dbg_path);
-		goto out;
-	}
-	/* 2. where it is, and the slots to route to it */
+	if (hs_session_released(st->ses))
+		return hs_err_set(err, ETIMEDOUT, "the calls outlived %d ms and the other threads were let go: no slot "
+				  "changed (%s stays loaded)", o->timeout_ms, rep->dbg_path);
+	return 0;
+}
+
+/* 2. where it is, and the slots to route to it: the library's functions,
+ * with one opening of its file: the routed names' (to[i] 0 where it has
+ * none), then mtrace and muntrace */
+static int find_tracer(struct start *st, struct hs_err *err)
+{
+	pid_t pid = st->s->pid;
+	struct hs_got *got = &st->got;
 	struct hs_libc dbg;
-	if ((r = hs_maps_read(pid, false, &maps, err)) < 0 || (r = hs_mem_open_pid(pid, &mem, err)) < 0)
-		goto out;
-	/* the library's functions, with one opening of its file: the routed
-	 * names' (to[i] 0 where it has none), then mtrace and muntrace */
+	int r;
+	if ((r = hs_maps_read(pid, false, &st->maps, err)) < 0 || (r = hs_mem_open_pid(pid, &st->mem, err)) < 0)
+		return r;
 	const char *names[66];
-	uint64_t to[66] = { 0 };
-	for (size_t i = 0; i < got.ntargets; i++)
-		names[i] = got.targets[i].name;
-	names[got.ntargets] = "mtrace";
-	names[got.ntargets + 1] = "muntrace";
-	if (hs_inject_tracer_lib(pid, &maps, &dbg) < 0 || hs_libc_lookup_many(&dbg, names, got.ntargets + 2, to) < 0 ||
-	    !(f_mtrace = to[got.ntargets]) || !(f_muntrace = to[got.ntargets + 1])) {
-		r = hs_err_set(err, ENOENT, "%s loaded, but its mtrace and muntrace were not found", rep->dbg_path);
-		goto out;
-	}
-	if ((r = hs_got_read(mem, &got, err)) < 0)
-		goto out;
-	done = calloc(got.n ? got.n : 1, sizeof(*done));
-	if (!done) {
-		r = hs_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	/* 3. the tracer on, then the slots: nothing allocates in between,
-	 * every thread is stopped */
-	uint64_t a0[1] = { 0 };
-	if ((r = call1(ses, rep, f_mtrace, a0, 0, NULL, 0, o->timeout_ms, NULL, err)) < 0)
-		goto out;
-	tracing = true;
-	if (hs_proc_has_open(pid, o->log) < 0) {
-		r = hs_err_set(err, EIO, "mtrace() ran but opened no %s: tracing is not on (a setuid process ignores "
-			       "MALLOC_TRACE)", o->log);
-		goto out;
-	}
-	if ((r = hs_state_trace_opened(pid, o->log, o->private_log, err)) < 0)
-		goto out;
-	if (hs_session_released(ses)) {
-		r = hs_err_set(err, ETIMEDOUT, "mtrace() outlived %d ms and the other threads were let go: no slot "
-			       "changed", o->timeout_ms);
-		goto out;
-	}
-	/* 4. the plan: every slot to route, its value now and the tracer's */
-	size_t objs = 0, last_obj = (size_t)-1, nplan = 0;
-	for (size_t i = 0; i < got.n; i++) {
-		const struct hs_got_slot *sl = &got.v[i];
+	for (size_t i = 0; i < got->ntargets; i++)
+		names[i] = got->targets[i].name;
+	names[got->ntargets] = "mtrace";
+	names[got->ntargets + 1] = "muntrace";
+	if (hs_inject_tracer_lib(pid, &st->maps, &dbg) < 0 ||
+	    hs_libc_lookup_many(&dbg, names, got->ntargets + 2, st->to) < 0 || !st->to[got->ntargets] ||
+	    !st->to[got->ntargets + 1])
+		return hs_err_set(err, ENOENT, "%s loaded, but its mtrace and muntrace were not found", st->rep->dbg_path);
+	if ((r = hs_got_read(st->mem, got, err)) < 0)
+		return r;
+	if (!(st->done = calloc(got->n ? got->n : 1, sizeof(*st->done))))
+		return hs_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* 3. the tracer on, then the slots: nothing allocates in between, every
+ * thread is stopped */
+static int tracer_on(struct start *st, struct hs_err *err)
+{
+	const struct hs_inject_opts *o = st->o;
+	int r;
+	if ((r = call1(st->ses, st->rep, st->to[st->got.ntargets], NULL, 0, NULL, 0, o->timeout_ms, NULL, err)) < 0)
+		return r;
+	st->tracing = true;
+	if (hs_proc_has_open(st->s->pid, o->log) < 0)
+		return hs_err_set(err, EIO, "mtrace() ran but opened no %s: tracing is not on (a setuid process ignores "
+				  "MALLOC_TRACE)", o->log);
+	if ((r = hs_state_trace_opened(st->s->pid, o->log, o->private_log, err)) < 0)
+		return r;
+	if (hs_session_released(st->ses))
+		return hs_err_set(err, ETIMEDOUT, "mtrace() outlived %d ms and the other threads were let go: no slot "
+				  "changed", o->timeout_ms);
+	return 0;
+}
+
+/* 4. the plan: every slot to route, its value now and the tracer's */
+static void plan(struct start *st)
+{
+	const struct hs_got *got = &st->got;
+	size_t last_obj = (size_t)-1;
+	for (size_t i = 0; i < got->n; i++) {
+		const struct hs_got_slot *sl = &got->v[i];
 		size_t t = 0;
-		while (t < got.ntargets && strcmp(got.targets[t].name, sl->symbol))
+		while (t < got->ntargets && strcmp(got->targets[t].name, sl->symbol))
 			t++;
-		if (t >= got.ntargets || !to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
-			rep->left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
+		if (t >= got->ntargets || !st->to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
+			st->rep->left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
 			continue;
 		}
-		uint64_t nv = to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
-		done[nplan++] = (struct slotrec){ sl->addr, sl->value, nv };
+		uint64_t nv = st->to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
+		st->done[st->nplan++] = (struct slotrec){ sl->addr, sl->value, nv };
 		if (sl->object != last_obj) {
-			objs++;
+			st->rep->objects++;
 			last_obj = sl->object;
 		}
 	}
-	/* 5. the record a later stop works from, before any slot changes:
-	 * whatever kills heapscope during the writes (SIGKILL included), a
-	 * stop finds every slot that may hold the tracer's address */
-	record = malloc(RECORD_MAX);
-	if (!record) {
-		r = hs_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	size_t at = (size_t)snprintf(record, RECORD_MAX, "file %s\ninject %s\n", o->log, rep->dbg_path);
-	for (size_t i = 0; i < nplan && at < RECORD_MAX - 64; i++)
-		at += (size_t)snprintf(record + at, RECORD_MAX - at, "slot 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "\n",
-				       done[i].addr, done[i].old, done[i].new);
-	if (at >= RECORD_MAX - 64) {
-		r = hs_err_set(err, E2BIG, "too many slots to record (%zu)", nplan);
-		goto out;
-	}
+}
+
+/* 5. the record a later stop works from, before any slot changes:
+ * whatever kills heapscope during the writes (SIGKILL included), a stop
+ * finds every slot that may hold the tracer's address; 6. the slots */
+static int route(struct start *st, struct hs_err *err)
+{
+	struct hs_trace_record rec = { .slots = st->done, .nslots = st->nplan };
+	snprintf(rec.file, sizeof(rec.file), "%s", st->o->log);
+	snprintf(rec.dbg, sizeof(rec.dbg), "%s", st->rep->dbg_path);
 	/* Ctrl-C, SIGTERM and the like wait until the writes are over (and
 	 * undone, on failure); a fatal signal meanwhile puts them back */
 	sigset_t hold;
@@ -377,40 +397,65 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	sigaddset(&hold, SIGTERM);
 	sigaddset(&hold, SIGHUP);
 	sigaddset(&hold, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &hold, &oldmask);
-	held = true;
-	if ((r = hs_state_write(pid, "mtrace", record, err)) < 0)
-		goto out;
-	recorded = true;
-	/* 6. the slots */
-	hs_session_undo(ses, done, &ndone);
-	for (size_t i = 0; i < nplan; i++) {
-		ndone = i + 1;     /* counted first: the emergency path compares before it writes */
-		if ((r = hs_session_poke(ses, done[i].addr, done[i].old, done[i].new, err)) < 0)
-			goto out;
-		nwritten = i + 1;
+	sigprocmask(SIG_BLOCK, &hold, &st->oldmask);
+	st->held = true;
+	int r;
+	if ((r = hs_state_trace_record_write(st->s->pid, &rec, err)) < 0)
+		return r;
+	st->recorded = true;
+	hs_session_undo(st->ses, st->done, &st->ndone);
+	for (size_t i = 0; i < st->nplan; i++) {
+		st->ndone = i + 1;     /* counted first: the emergency path compares before it writes */
+		if ((r = hs_session_poke(st->ses, st->done[i].addr, st->done[i].old, st->done[i].new, err)) < 0)
+			return r;
+		st->nwritten = i + 1;
 	}
-	rep->slots = ndone;
-	rep->objects = objs;
-out:
-	if (r < 0 && rep->call.tid) {
-		/* undo: slots back, tracer off; the library stays */
-		size_t left = put_back(ses, done, nwritten);
-		int m = tracing ? call1(ses, rep, f_muntrace, NULL, 0, NULL, 0, o->timeout_ms, NULL, NULL) : 0;
-		if (recorded && !left && m == 0)
-			hs_state_remove(pid, "mtrace");
-		rep->slots = 0;
+	st->rep->slots = st->ndone;
+	return 0;
+}
+
+/* On failure: slots back, tracer off; the library stays. */
+static void undo(struct start *st)
+{
+	size_t left = put_back(st->ses, st->done, st->nwritten);
+	int m = st->tracing ? call1(st->ses, st->rep, st->to[st->got.ntargets + 1], NULL, 0, NULL, 0, st->o->timeout_ms,
+				    NULL, NULL) : 0;
+	if (st->recorded && !left && m == 0)
+		hs_state_remove(st->s->pid, "mtrace");
+	st->rep->slots = 0;
+	st->rep->objects = 0;
+}
+
+int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o, struct hs_inject_report *rep,
+		    struct hs_err *err)
+{
+	struct start st = { .s = s, .o = o, .rep = rep };
+	memset(rep, 0, sizeof(*rep));
+	snprintf(rep->log, sizeof(rep->log), "%s", o->log);
+	int r = start_checks(&st, err);
+	if (r == 0) {
+		struct hs_code_range extra[8];
+		size_t nextra = loader_code(s->pid, &s->libc, &s->maps, s->mem, extra, 8);
+		r = hs_call_begin(s->pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &st.ses, &rep->call, err);
 	}
-	hs_session_undo(ses, NULL, NULL);
-	hs_call_end(ses, &rep->call);
-	if (held)
-		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	free(record);
-	free(done);
-	hs_got_release(&got);
-	if (mem)
-		hs_mem_close(mem);
-	hs_maps_release(&maps);
+	if (r == 0 && (r = load_tracer(&st, err)) == 0 && (r = find_tracer(&st, err)) == 0 &&
+	    (r = tracer_on(&st, err)) == 0) {
+		plan(&st);
+		r = route(&st, err);
+	}
+	if (r < 0 && rep->call.tid)
+		undo(&st);
+	if (st.ses) {
+		hs_session_undo(st.ses, NULL, NULL);
+		hs_call_end(st.ses, &rep->call);
+	}
+	if (st.held)
+		sigprocmask(SIG_SETMASK, &st.oldmask, NULL);
+	free(st.done);
+	hs_got_release(&st.got);
+	if (st.mem)
+		hs_mem_close(st.mem);
+	hs_maps_release(&st.maps);
 	return r;
 }
 
@@ -461,52 +506,17 @@ static int check_record(pid_t pid, const struct hs_snapshot *s, const struct hs_
 	return r;
 }
 
-/* The record's slots; *log and *dbg point into rec. */
-static int parse_record(char *rec, const char **log, const char **dbg, struct slotrec **v, size_t *n)
-{
-	*log = *dbg = NULL;
-	*n = 0;
-	size_t cap = 0;
-	*v = NULL;
-	for (char *l = strtok(rec, "\n"); l; l = strtok(NULL, "\n")) {
-		if (!strncmp(l, "file ", 5)) {
-			*log = l + 5;
-		} else if (!strncmp(l, "inject ", 7)) {
-			*dbg = l + 7;
-		} else if (!strncmp(l, "slot ", 5)) {
-			struct slotrec sr;
-			if (sscanf(l + 5, "%" SCNx64 " %" SCNx64 " %" SCNx64, &sr.addr, &sr.old, &sr.new) != 3)
-				return -EINVAL;
-			if (*n == cap) {
-				cap = cap ? 2 * cap : 256;
-				struct slotrec *nv = realloc(*v, cap * sizeof(*nv));
-				if (!nv)
-					return -ENOMEM;
-				*v = nv;
-			}
-			(*v)[(*n)++] = sr;
-		}
-	}
-	return *log && *dbg ? 0 : -EINVAL;
-}
-
 int hs_inject_recorded(pid_t pid, struct hs_inject_report *rep)
 {
 	memset(rep, 0, sizeof(*rep));
-	char *rec = malloc(RECORD_MAX);
-	if (!rec)
-		return -ENOMEM;
-	const char *log, *dbg;
-	struct slotrec *v = NULL;
-	size_t n = 0;
-	int r = hs_state_read(pid, "mtrace", rec, RECORD_MAX, NULL) == 0 && parse_record(rec, &log, &dbg, &v, &n) == 0;
+	struct hs_trace_record rec;
+	int r = hs_state_trace_record_read(pid, &rec, NULL) == 0 && rec.dbg[0];
 	if (r) {
-		snprintf(rep->log, sizeof(rep->log), "%s", log);
-		snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbg);
-		rep->slots = n;
+		snprintf(rep->log, sizeof(rep->log), "%s", rec.file);
+		snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", rec.dbg);
+		rep->slots = rec.nslots;
 	}
-	free(v);
-	free(rec);
+	hs_state_trace_record_release(&rec);
 	return r;
 }
 
@@ -515,21 +525,19 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 {
 	pid_t pid = s->pid;
 	memset(rep, 0, sizeof(*rep));
-	char *rec = malloc(RECORD_MAX);
-	if (!rec)
-		return hs_err_set(err, ENOMEM, "out of memory");
-	const char *log, *dbgpath;
-	struct slotrec *v = NULL;
-	size_t n = 0;
+	struct hs_trace_record rec;
 	int r;
-	if ((r = hs_state_read(pid, "mtrace", rec, RECORD_MAX, err)) < 0 && r != -ENOENT)
+	if ((r = hs_state_trace_record_read(pid, &rec, err)) < 0 && r != -ENOENT && r != -EINVAL)
 		goto out;
-	if (r < 0 || parse_record(rec, &log, &dbgpath, &v, &n) < 0) {
+	if (r < 0 || !rec.dbg[0]) {
 		r = hs_err_set(err, ENOENT, "no record of an injected tracer in pid %d", (int)pid);
 		goto out;
 	}
-	snprintf(rep->log, sizeof(rep->log), "%s", log);
-	snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", dbgpath);
+	const struct slotrec *v = rec.slots;
+	size_t n = rec.nslots;
+	const char *dbgpath = rec.dbg;
+	snprintf(rep->log, sizeof(rep->log), "%s", rec.file);
+	snprintf(rep->dbg_path, sizeof(rep->dbg_path), "%s", rec.dbg);
 	struct hs_libc dbg;
 	uint64_t f_muntrace;
 	if (hs_inject_tracer_lib(pid, &s->maps, &dbg) < 0 || hs_libc_lookup(&dbg, "muntrace", &f_muntrace) < 0) {
@@ -550,9 +558,10 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 		rep->slots = n - rep->left;
 		hs_session_detach(ses, NULL);
 		rep->call.pause_us += hs_session_last_pause_us();
-		char line[2 * PATH_MAX + 32];
-		snprintf(line, sizeof(line), "file %s\ninject %s\n", rep->log, rep->dbg_path);
-		if ((r = hs_state_write(pid, "mtrace", line, err)) < 0)
+		struct hs_trace_record back = { 0 };
+		snprintf(back.file, sizeof(back.file), "%s", rep->log);
+		snprintf(back.dbg, sizeof(back.dbg), "%s", rep->dbg_path);
+		if ((r = hs_state_trace_record_write(pid, &back, err)) < 0)
 			goto out;
 	}
 	/* 2. muntrace() once no thread is inside the tracer: a thread past
@@ -570,7 +579,6 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	if (r == 0)
 		hs_state_remove(pid, "mtrace");
 out:
-	free(v);
-	free(rec);
+	hs_state_trace_record_release(&rec);
 	return r;
 }

@@ -47,6 +47,11 @@ size_t hs_inject_tracer_code(const struct hs_maps *maps, struct hs_code_range *r
  * preloaded, or injected)?  *routed false when they call libc's. */
 int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, bool *routed, struct hs_err *err);
 
+/* setenv("MALLOC_TRACE", log, 1) as a remote call into libc: both
+ * strings placed in data (len bytes), which must outlive the call.
+ * -ENOENT: no setenv in libc, or log too long. */
+int hs_inject_setenv_call(const struct hs_libc *libc, const char *log, char *data, size_t len, struct hs_call *c);
+
 /* -EAGAIN: never safe within wait_ms, nothing done (rep->call.unsafe).
  * Other errors leave the target as it was (the slots written so far put
  * back, muntrace called) except a loaded library. */

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,4 +273,72 @@ int hs_state_trace_opened(pid_t pid, const char *log, bool private, struct hs_er
 		return hs_err_set(err, EPERM, "%s is not the target's own new file (uid %u, %u links)", log,
 				  (unsigned)st.st_uid, (unsigned)st.st_nlink);
 	return 0;
+}
+
+#define RECORD_MAX (4u << 20)
+
+int hs_state_trace_record_write(pid_t pid, const struct hs_trace_record *rec, struct hs_err *err)
+{
+	char *text = malloc(RECORD_MAX);
+	if (!text)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	size_t at = (size_t)snprintf(text, RECORD_MAX, "file %s\n", rec->file);
+	if (rec->dbg[0])
+		at += (size_t)snprintf(text + at, RECORD_MAX - at, "inject %s\n", rec->dbg);
+	for (size_t i = 0; i < rec->nslots && at < RECORD_MAX - 64; i++)
+		at += (size_t)snprintf(text + at, RECORD_MAX - at, "slot 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "\n",
+				       rec->slots[i].addr, rec->slots[i].old, rec->slots[i].new);
+	int r = at >= RECORD_MAX - 64 ? hs_err_set(err, E2BIG, "too many slots to record (%zu)", rec->nslots)
+				      : hs_state_write(pid, "mtrace", text, err);
+	free(text);
+	return r;
+}
+
+static int parse_slot(struct hs_trace_record *rec, const char *l, size_t *cap)
+{
+	struct hs_poke p;
+	if (sscanf(l, "%" SCNx64 " %" SCNx64 " %" SCNx64, &p.addr, &p.old, &p.new) != 3)
+		return -EINVAL;
+	if (rec->nslots == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+		struct hs_poke *v = realloc(rec->slots, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rec->slots = v;
+		*cap = nc;
+	}
+	rec->slots[rec->nslots++] = p;
+	return 0;
+}
+
+int hs_state_trace_record_read(pid_t pid, struct hs_trace_record *rec, struct hs_err *err)
+{
+	memset(rec, 0, sizeof(*rec));
+	char *text = malloc(RECORD_MAX);
+	if (!text)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	int r = hs_state_read(pid, "mtrace", text, RECORD_MAX, err);
+	size_t cap = 0;
+	char *save;
+	for (char *l = r == 0 ? strtok_r(text, "\n", &save) : NULL; l && r == 0; l = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(l, "file ", 5))
+			snprintf(rec->file, sizeof(rec->file), "%s", l + 5);
+		else if (!strncmp(l, "inject ", 7))
+			snprintf(rec->dbg, sizeof(rec->dbg), "%s", l + 7);
+		else if (!strncmp(l, "slot ", 5))
+			r = parse_slot(rec, l + 5, &cap);
+	}
+	free(text);
+	if (r == 0 && !rec->file[0])
+		r = -EINVAL;
+	if (r < 0)
+		hs_state_trace_record_release(rec);
+	return r;
+}
+
+void hs_state_trace_record_release(struct hs_trace_record *rec)
+{
+	free(rec->slots);
+	rec->slots = NULL;
+	rec->nslots = 0;
 }

@@ -5,11 +5,13 @@
 #ifndef HS_STATE_H
 #define HS_STATE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "err.h"
+#include "session.h"
 
 /* Records are trusted only in a directory that is no symlink, owned by
  * heapscope's effective uid and writable by no one else; each record a
@@ -37,5 +39,22 @@ int hs_state_trace_check_path(pid_t pid, const char *log, struct hs_err *err);
 /* After the process opened its log: a regular file, and when private
  * (hs_state_trace_dir's) its own new file (its fs uid, one link). */
 int hs_state_trace_opened(pid_t pid, const char *log, bool private, struct hs_err *err);
+
+/* The record of a trace heapscope started (kind "mtrace"), one format for
+ * mtrace's plain start and inject's: "file LOG", then for an injection
+ * "inject LIBRARY" and a "slot 0xADDR 0xOLD 0xNEW" per slot it may have
+ * written (the record is written before the slots are). */
+struct hs_trace_record {
+	char file[PATH_MAX];
+	char dbg[PATH_MAX];          /* "" unless injected */
+	struct hs_poke *slots;       /* malloc'd, nslots of them */
+	size_t nslots;
+};
+/* -E2BIG: too many slots for one record. */
+int hs_state_trace_record_write(pid_t pid, const struct hs_trace_record *rec, struct hs_err *err);
+/* -ENOENT (err untouched): no record; -EINVAL: not a record this reader
+ * can read (no file line, a bad slot line); -EPERM: not trusted. */
+int hs_state_trace_record_read(pid_t pid, struct hs_trace_record *rec, struct hs_err *err);
+void hs_state_trace_record_release(struct hs_trace_record *rec);
 
 #endif
