@@ -81,11 +81,6 @@ int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 	return HS_EXIT_USAGE;
 }
 
-int hs_cli_status(int r)
-{
-	return r == -EINVAL ? HS_EXIT_USAGE : HS_EXIT_FATAL;
-}
-
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid)
 {
 	if (optind_ >= argc)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "common.h"
 #include "format.h"
 #include "inject.h"
@@ -17,7 +18,6 @@
 #include "session.h"
 #include "state.h"
 #include "symbols.h"
-#include "trim.h"
 
 static const char help[] =
 	"usage: heapscope mtrace start [--file PATH] [--inject] PID\n"
