@@ -5,7 +5,6 @@
 #ifndef HS_DEBUGINFO_H
 #define HS_DEBUGINFO_H
 
-#include <libelf.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -36,8 +35,5 @@ int hs_debuginfo_find(const struct hs_debuginfo_query *q, char *path, size_t pat
 /* 0 if path is an ELF file whose build-id is build_id (any ELF file when
  * build_id is "" or NULL), else -ENOENT. */
 int hs_debuginfo_check(const char *path, const char *build_id);
-
-/* The GNU build-id note of an ELF image, in hex; "" when it has none. */
-void hs_debuginfo_build_id(Elf *elf, char *out, size_t outsz);
 
 #endif
