@@ -33,7 +33,8 @@ static void usage(FILE *fp)
 	      "(this heapscope was built without libdebuginfod: debuginfod is not built in)\n"
 #endif
 	      "\nRun 'heapscope COMMAND --help' for a command's options; see heapscope(1).\n"
-	      "Exit status: 0 ok, 1 partial result, 2 fatal error, 64 usage error.\n", fp);
+	      "Exit status: 0 ok, 1 partial result, 2 fatal error, 64 usage error,\n"
+	      "75 refused (trim, mtrace: not safe in time, nothing done).\n", fp);
 }
 
 static void vmsg(struct hs_cli *cli, const char *what, const char *fmt, va_list ap)

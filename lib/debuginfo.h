@@ -1,7 +1,8 @@
 /* Where an object's separate debug info lives: by build-id under
  * HEAPSCOPE_DEBUG_DIRS and /usr/lib/debug, by .gnu_debuglink beside it, and
  * through debuginfod when nothing local has it.  Shared by the C library
- * lookup (libc.c) and the symboliser (symbols.c). */
+ * lookup (libc.c) and the symboliser (symbols.c).  A candidate's build-id
+ * is read with libelf (elfobj.h). */
 #ifndef HS_DEBUGINFO_H
 #define HS_DEBUGINFO_H
 
