@@ -1,5 +1,6 @@
 /* malloc_trim inside a live process, called only when no thread is inside
- * malloc, with what it gave back measured before and after. */
+ * malloc (hs_call_safely, call.h), with what it gave back measured by a
+ * snapshot before and after. */
 #ifndef HS_TRIM_H
 #define HS_TRIM_H
 
