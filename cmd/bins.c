@@ -1,5 +1,6 @@
 /* heapscope bins: every free list with its chunks, checked as glibc would
  * check them. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
 	return g;
 }
 
-int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+static int parse_opts(struct hs_cli *cli, int argc, char **argv, long *only)
 {
 	static const struct option opts[] = {
 		{ "arena", required_argument, NULL, 'a' },
@@ -60,27 +61,154 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	long only = -1;
 	int c;
+	*only = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': {
 			char *end;
-			only = strtol(optarg, &end, 10);
-			if (*end || only < 0)
+			*only = strtol(optarg, &end, 10);
+			if (*end || *only < 0)
 				return hs_cli_usage(cli, "--arena takes an arena index");
 			break;
 		}
 		case 'j': cli->json = true; break;
 		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		case 'h': fputs(help, stdout); return -1;
 		default: return hs_cli_usage(cli, "bad option");
 		}
 	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	return 0;
+}
+
+/* One free list: chunks g[0..n), list key k (see grouped). */
+static void render_list(struct hs_cli *cli, const struct hs_arena *a, int k, const struct hs_free *g, size_t n)
+{
+	struct hs_json *j = &cli->j;
+	char f[HS_SIZE_BUF];
+	int fast = k < 10, bin = fast ? k : k - 9;
+	bool bad = fast ? (a->bad_fast >> bin) & 1 : hs_arena_bin_bad(a, bin);
+	uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
+	for (size_t m = 0; m < n; m++) {
+		bytes += g[m].size;
+		lo = g[m].size < lo ? g[m].size : lo;
+		hi = g[m].size > hi ? g[m].size : hi;
+	}
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_str(j, "kind", list_kind(fast, bin));
+		hs_json_i64(j, "bin", bin);
+		hs_json_bool(j, "corrupt", bad);
+		hs_json_u64(j, "count", n);
+		hs_json_u64(j, "bytes", bytes);
+		hs_json_arr_begin(j, "chunks");
+		for (size_t m = 0; m < n; m++) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_hex(j, "address", g[m].addr);
+			hs_json_u64(j, "size", g[m].size);
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		hs_json_obj_end(j);
+		return;
+	}
+	if (lo == hi)
+		printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo, n,
+		       n == 1 ? "" : "s", hs_fmt_size(bytes, f), bad ? ": CORRUPT" : "");
+	else
+		printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo,
+		       hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f), bad ? ": CORRUPT" : "");
+	for (size_t m = 0; m < n; m++)
+		printf("    0x%012" PRIx64 "  0x%" PRIx64 "\n", g[m].addr, g[m].size);
+}
+
+/* One arena: its lists, then its problems.  -ENOMEM, nothing printed. */
+static int render_arena(struct hs_cli *cli, const struct hs_arena *a)
+{
+	struct hs_json *j = &cli->j;
+	size_t start[139];
+	struct hs_free *g = grouped(a, start);
+	if (!g)
+		return -ENOMEM;
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "index", a->index);
+		hs_json_hex(j, "address", a->addr);
+		hs_json_str(j, "kind", a->main ? "main" : "thread");
+		hs_json_arr_begin(j, "lists");
+	} else {
+		printf("arena %d (%s, 0x%" PRIx64 ")%s\n", a->index, a->main ? "main" : "thread", a->addr,
+		       a->status ? ": PARTIAL" : "");
+	}
+	for (int k = 0; k < 138; k++)
+		if (start[k + 1] > start[k])
+			render_list(cli, a, k, g + start[k], start[k + 1] - start[k]);
+	free(g);
+	if (cli->json) {
+		hs_json_arr_end(j);
+		hs_cli_json_arena_status(j, a);
+		hs_json_obj_end(j);
+	} else if (a->nproblems) {
+		for (size_t k = 0; k < a->nproblems; k++)
+			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->problems[k].addr, a->problems[k].msg);
+		if (a->problems_dropped)
+			printf("  CORRUPT: %zu more problems\n", a->problems_dropped);
+	} else if (a->status) {
+		printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
+	}
+	return 0;
+}
+
+/* One thread's tcache, its entries by bin (ta: the arena it belongs to). */
+static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const struct hs_arena *ta)
+{
+	struct hs_json *j = &cli->j;
+	char f[HS_SIZE_BUF];
+	if (cli->json) {
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "tid", t->tid);
+		hs_json_hex(j, "address", t->addr);
+		hs_json_i64(j, "arena", ta ? ta->index : -1);
+		hs_json_u64(j, "count", t->count);
+		hs_json_u64(j, "bytes", t->bytes);
+		hs_json_arr_begin(j, "chunks");
+		for (size_t m = 0; m < t->nentries; m++) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_hex(j, "address", t->entries[m].chunk);
+			hs_json_i64(j, "bin", t->entries[m].bin);
+			hs_json_u64(j, "size", 0x20 + 0x10 * (uint64_t)t->entries[m].bin);
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		hs_json_bool(j, "partial", t->status != 0);
+		if (t->status)
+			hs_json_str(j, "problem", t->problem);
+		hs_json_obj_end(j);
+		return;
+	}
+	printf("tcache of thread %d (0x%" PRIx64 ", arena %d): %" PRIu64 " chunks, %s%s\n", (int)t->tid, t->addr,
+	       ta ? ta->index : -1, t->count, hs_fmt_size(t->bytes, f), t->status ? ": PARTIAL" : "");
+	int last = -1;
+	for (size_t m = 0; m < t->nentries; m++) {
+		if (t->entries[m].bin != last) {
+			last = t->entries[m].bin;
+			printf("  tcache %3d  size 0x%x\n", last, 0x20 + 0x10 * last);
+		}
+		printf("    0x%012" PRIx64 "\n", t->entries[m].chunk);
+	}
+	if (t->status)
+		printf("  CORRUPT: %s\n", t->problem);
+}
+
+int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+{
+	long only;
+	int r = parse_opts(cli, argc, argv, &only);
 	if (r)
+		return r < 0 ? HS_EXIT_OK : r;
+	pid_t pid;
+	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
 		return r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
@@ -100,78 +228,12 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 		hs_cli_json_cut(j, h);
 		hs_json_arr_begin(j, "arenas");
 	}
-	char f[1][HS_SIZE_BUF];
 	for (size_t i = 0; i < h->narenas; i++) {
-		const struct hs_arena *a = &h->arenas[i];
 		if (only >= 0 && (size_t)only != i)
 			continue;
-		size_t start[139];
-		struct hs_free *g = grouped(a, start);
-		if (!g) {
+		if (render_arena(cli, &h->arenas[i]) < 0) {
 			hs_snapshot_release(&s);
 			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-		}
-		if (cli->json) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "index", a->index);
-			hs_json_hex(j, "address", a->addr);
-			hs_json_str(j, "kind", a->main ? "main" : "thread");
-			hs_json_arr_begin(j, "lists");
-		} else {
-			printf("arena %d (%s, 0x%" PRIx64 ")%s\n", a->index, a->main ? "main" : "thread", a->addr,
-			       a->status ? ": PARTIAL" : "");
-		}
-		for (int k = 0; k < 138; k++) {
-			size_t n = start[k + 1] - start[k];
-			if (!n)
-				continue;
-			int fast = k < 10, bin = fast ? k : k - 9;
-			bool bad = fast ? (a->bad_fast >> bin) & 1 : hs_arena_bin_bad(a, bin);
-			uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
-			for (size_t m = start[k]; m < start[k + 1]; m++) {
-				bytes += g[m].size;
-				lo = g[m].size < lo ? g[m].size : lo;
-				hi = g[m].size > hi ? g[m].size : hi;
-			}
-			if (cli->json) {
-				hs_json_obj_begin(j, NULL);
-				hs_json_str(j, "kind", list_kind(fast, bin));
-				hs_json_i64(j, "bin", bin);
-				hs_json_bool(j, "corrupt", bad);
-				hs_json_u64(j, "count", n);
-				hs_json_u64(j, "bytes", bytes);
-				hs_json_arr_begin(j, "chunks");
-				for (size_t m = start[k]; m < start[k + 1]; m++) {
-					hs_json_obj_begin(j, NULL);
-					hs_json_hex(j, "address", g[m].addr);
-					hs_json_u64(j, "size", g[m].size);
-					hs_json_obj_end(j);
-				}
-				hs_json_arr_end(j);
-				hs_json_obj_end(j);
-			} else {
-				if (lo == hi)
-					printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo, n,
-					       n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]), bad ? ": CORRUPT" : "");
-				else
-					printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin),
-					       bin, lo, hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f[0]), bad ? ": CORRUPT" : "");
-				for (size_t m = start[k]; m < start[k + 1]; m++)
-					printf("    0x%012" PRIx64 "  0x%" PRIx64 "\n", g[m].addr, g[m].size);
-			}
-		}
-		free(g);
-		if (cli->json) {
-			hs_json_arr_end(j);
-			hs_cli_json_arena_status(j, a);
-			hs_json_obj_end(j);
-		} else if (a->nproblems) {
-			for (size_t k = 0; k < a->nproblems; k++)
-				printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->problems[k].addr, a->problems[k].msg);
-			if (a->problems_dropped)
-				printf("  CORRUPT: %zu more problems\n", a->problems_dropped);
-		} else if (a->status) {
-			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
 		}
 	}
 	if (cli->json) {
@@ -185,40 +247,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 		const struct hs_arena *ta = hs_heap_arena_of((struct hs_heap *)h, t->addr);
 		if (only >= 0 && (!ta || ta->index != only))
 			continue;
-		if (cli->json) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "tid", t->tid);
-			hs_json_hex(j, "address", t->addr);
-			hs_json_i64(j, "arena", ta ? ta->index : -1);
-			hs_json_u64(j, "count", t->count);
-			hs_json_u64(j, "bytes", t->bytes);
-			hs_json_arr_begin(j, "chunks");
-			for (size_t m = 0; m < t->nentries; m++) {
-				hs_json_obj_begin(j, NULL);
-				hs_json_hex(j, "address", t->entries[m].chunk);
-				hs_json_i64(j, "bin", t->entries[m].bin);
-				hs_json_u64(j, "size", 0x20 + 0x10 * (uint64_t)t->entries[m].bin);
-				hs_json_obj_end(j);
-			}
-			hs_json_arr_end(j);
-			hs_json_bool(j, "partial", t->status != 0);
-			if (t->status)
-				hs_json_str(j, "problem", t->problem);
-			hs_json_obj_end(j);
-		} else {
-			printf("tcache of thread %d (0x%" PRIx64 ", arena %d): %" PRIu64 " chunks, %s%s\n", (int)t->tid, t->addr,
-			       ta ? ta->index : -1, t->count, hs_fmt_size(t->bytes, f[0]), t->status ? ": PARTIAL" : "");
-			int last = -1;
-			for (size_t m = 0; m < t->nentries; m++) {
-				if (t->entries[m].bin != last) {
-					last = t->entries[m].bin;
-					printf("  tcache %3d  size 0x%x\n", last, 0x20 + 0x10 * last);
-				}
-				printf("    0x%012" PRIx64 "\n", t->entries[m].chunk);
-			}
-			if (t->status)
-				printf("  CORRUPT: %s\n", t->problem);
-		}
+		render_tcache(cli, t, ta);
 	}
 	if (cli->json) {
 		hs_json_arr_end(j);

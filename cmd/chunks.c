@@ -311,7 +311,9 @@ static void print_tops(struct ctx *x)
 		hs_json_arr_end(j);
 }
 
-int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
+/* The options into x, only and heap_addr: 0, -1 for --help (done), or
+ * the usage status. */
+static int parse_opts(struct hs_cli *cli, int argc, char **argv, struct ctx *x, long *only, uint64_t *heap_addr)
 {
 	static const struct option opts[] = {
 		{ "arena", required_argument, NULL, 'a' },
@@ -325,62 +327,172 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct ctx x = { .cli = cli, .state = ST_ALL, .list = true };
-	long only = -1;
-	uint64_t heap_addr = 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'a':
-			only = strtol(optarg, &end, 10);
-			if (*end || only < 0)
+			*only = strtol(optarg, &end, 10);
+			if (*end || *only < 0)
 				return hs_cli_usage(cli, "--arena takes an arena index");
 			break;
 		case 'H':
-			if (hs_parse_size(optarg, &heap_addr) < 0)
+			if (hs_parse_size(optarg, heap_addr) < 0)
 				return hs_cli_usage(cli, "--heap takes an address");
 			break;
 		case 'S':
 			if (!strcmp(optarg, "used"))
-				x.state = ST_USED;
+				x->state = ST_USED;
 			else if (!strcmp(optarg, "free"))
-				x.state = ST_FREE;
+				x->state = ST_FREE;
 			else if (!strcmp(optarg, "all"))
-				x.state = ST_ALL;
+				x->state = ST_ALL;
 			else
 				return hs_cli_usage(cli, "--state takes used, free or all");
 			break;
-		case 'g': x.histogram = true; break;
+		case 'g': x->histogram = true; break;
 		case 's':
-			x.strmin = 4;
+			x->strmin = 4;
 			if (optarg) {
 				long v = strtol(optarg, &end, 10);
 				if (*end || v < 1 || v > 200)
 					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 200");
-				x.strmin = (unsigned)v;
+				x->strmin = (unsigned)v;
 			}
 			break;
 		case 't':
-			x.topk = strtol(optarg, &end, 10);
-			if (*end || x.topk < 1)
+			x->topk = strtol(optarg, &end, 10);
+			if (*end || x->topk < 1)
 				return hs_cli_usage(cli, "--top takes a positive count");
 			break;
 		case 'j': cli->json = true; break;
 		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		case 'h': fputs(help, stdout); return -1;
 		default: return hs_cli_usage(cli, "bad option");
 		}
 	}
-	if (only >= 0 && heap_addr)
+	if (*only >= 0 && *heap_addr)
 		return hs_cli_usage(cli, "--arena and --heap exclude each other");
-	if (x.topk && !x.strmin)
-		x.strmin = 4;
-	x.list = !x.histogram && !x.topk;
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (x->topk && !x->strmin)
+		x->strmin = 4;
+	x->list = !x->histogram && !x->topk;
+	return 0;
+}
+
+/* Counts and bytes by chunk state: one arena's, or all of them. */
+struct arena_sum {
+	int index;
+	uint64_t n[HS_CHUNK_MMAPPED + 1], b[HS_CHUNK_MMAPPED + 1];
+	uint64_t system;
+};
+
+/* Every collected chunk through on_chunk, arena by arena (into sum, when
+ * there is one), then the mmapped ones; the totals into tot.  Returns
+ * HS_EXIT_PARTIAL when an arena's lists hold chunks the walk did not meet. */
+static int tally(struct ctx *x, const struct collect *k, const struct hs_heap *h, struct arena_sum *sum,
+		 struct arena_sum *tot)
+{
+	int status = HS_EXIT_OK;
+	size_t at = 0;
+	for (size_t w = 0; w < k->narenas && sum; w++) {
+		const struct hs_arena *a = &h->arenas[k->arena_idx[w]];
+		memset(x->n, 0, sizeof(x->n));
+		memset(x->bytes, 0, sizeof(x->bytes));
+		for (; at < k->arena_end[w]; at++)
+			on_chunk(x, &k->v[at]);
+		sum[w].index = a->index;
+		memcpy(sum[w].n, x->n, sizeof(x->n));
+		memcpy(sum[w].b, x->bytes, sizeof(x->bytes));
+		sum[w].system = a->system_mem;
+		for (int q = 0; q <= HS_CHUNK_MMAPPED; q++) {
+			tot->n[q] += x->n[q];
+			tot->b[q] += x->bytes[q];
+		}
+		/* Every chunk the lists hold must be met on the walk. */
+		if (!k->heap_addr && !a->status && (a->contiguous || !a->main) &&
+		    (x->n[HS_CHUNK_BIN] != a->bin_count || x->n[HS_CHUNK_FAST] != a->fast_count)) {
+			hs_cli_warn(x->cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
+				    " and %" PRIu64, a->index, a->bin_count, a->fast_count, x->n[HS_CHUNK_BIN], x->n[HS_CHUNK_FAST]);
+			status = HS_EXIT_PARTIAL;
+		}
+	}
+	for (; at < k->n; at++)         /* the mmapped chunks */
+		on_chunk(x, &k->v[at]);
+	return status;
+}
+
+/* The JSON document's tail: per-arena sums, mmapped (with_mmapped),
+ * histogram, top strings. */
+static void render_json_summary(struct ctx *x, const struct collect *k, const struct hs_heap *h,
+				const struct arena_sum *sum, bool with_mmapped)
+{
+	struct hs_json *j = &x->cli->j;
+	if (x->list)
+		hs_json_arr_end(j);
+	hs_json_arr_begin(j, "arenas");
+	for (size_t w = 0; w < k->narenas && sum; w++) {
+		const struct hs_arena *a = &h->arenas[sum[w].index];
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "index", sum[w].index);
+		hs_json_u64(j, "system", sum[w].system);
+		for (int q = 0; q < HS_CHUNK_MMAPPED; q++) {
+			hs_json_obj_begin(j, hs_chunk_state_name(q));
+			hs_json_u64(j, "count", sum[w].n[q]);
+			hs_json_u64(j, "bytes", sum[w].b[q]);
+			hs_json_obj_end(j);
+		}
+		hs_cli_json_arena_status(j, a);
+		hs_json_obj_end(j);
+	}
+	hs_json_arr_end(j);
+	if (with_mmapped) {
+		hs_json_obj_begin(j, "mmapped");
+		hs_json_u64(j, "count", k->mm_n);
+		hs_json_u64(j, "bytes", k->mm_b);
+		hs_json_i64(j, "glibc_count", h->n_mmaps);
+		hs_json_u64(j, "glibc_bytes", h->mmapped_mem);
+		hs_json_obj_end(j);
+	}
+	if (x->histogram)
+		print_histogram(x);
+	if (x->topk)
+		print_tops(x);
+	hs_json_obj_end(j);
+	hs_json_finish(j);
+}
+
+/* The text's tail: histogram, top strings, the totals line. */
+static void render_text_summary(struct ctx *x, const struct collect *k, const struct hs_heap *h,
+				const struct arena_sum *tot, bool with_mmapped)
+{
+	if (x->histogram)
+		print_histogram(x);
+	if (x->topk)
+		print_tops(x);
+	char f[5][HS_SIZE_BUF];
+	printf("%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %" PRIu64
+	       " in tcaches (%s), top %s",
+	       x->histogram || x->topk || x->list ? "\n" : "", tot->n[HS_CHUNK_USED], hs_fmt_size(tot->b[HS_CHUNK_USED], f[0]),
+	       tot->n[HS_CHUNK_BIN], hs_fmt_size(tot->b[HS_CHUNK_BIN], f[1]), tot->n[HS_CHUNK_FAST],
+	       hs_fmt_size(tot->b[HS_CHUNK_FAST], f[2]), tot->n[HS_CHUNK_TCACHE], hs_fmt_size(tot->b[HS_CHUNK_TCACHE], f[3]),
+	       hs_fmt_size(tot->b[HS_CHUNK_TOP], f[4]));
+	if (with_mmapped)
+		printf("; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", k->mm_n, hs_fmt_size(k->mm_b, f[0]),
+		       h->n_mmaps, hs_fmt_size(h->mmapped_mem, f[1]));
+	printf("\n");
+}
+
+int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
+{
+	struct ctx x = { .cli = cli, .state = ST_ALL, .list = true };
+	long only = -1;
+	uint64_t heap_addr = 0;
+	int r = parse_opts(cli, argc, argv, &x, &only, &heap_addr);
 	if (r)
+		return r < 0 ? HS_EXIT_OK : r;
+	pid_t pid;
+	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
 		return r;
 	struct collect k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
@@ -412,98 +524,24 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	} else if (x.list) {
 		printf("%-14s %10s %-9s %5s\n", "ADDRESS", "SIZE", "STATE", "ARENA");
 	}
-	uint64_t tot_n[HS_CHUNK_MMAPPED + 1] = { 0 }, tot_b[HS_CHUNK_MMAPPED + 1] = { 0 };
-	struct summary { int index; uint64_t n[HS_CHUNK_MMAPPED + 1], b[HS_CHUNK_MMAPPED + 1]; uint64_t system; } *sum =
-		calloc(k.narenas + 1, sizeof(*sum));
-	size_t at = 0;
-	for (size_t w = 0; w < k.narenas && sum; w++) {
-		struct hs_arena *a = &h->arenas[k.arena_idx[w]];
-		memset(x.n, 0, sizeof(x.n));
-		memset(x.bytes, 0, sizeof(x.bytes));
-		for (; at < k.arena_end[w]; at++)
-			on_chunk(&x, &k.v[at]);
-		sum[w].index = a->index;
-		memcpy(sum[w].n, x.n, sizeof(x.n));
-		memcpy(sum[w].b, x.bytes, sizeof(x.bytes));
-		sum[w].system = a->system_mem;
-		for (int q = 0; q <= HS_CHUNK_MMAPPED; q++) {
-			tot_n[q] += x.n[q];
-			tot_b[q] += x.bytes[q];
-		}
-		/* Every chunk the lists hold must be met on the walk. */
-		if (!k.heap_addr && !a->status && (a->contiguous || !a->main) &&
-		    (x.n[HS_CHUNK_BIN] != a->bin_count || x.n[HS_CHUNK_FAST] != a->fast_count)) {
-			hs_cli_warn(cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
-				    " and %" PRIu64, a->index, a->bin_count, a->fast_count, x.n[HS_CHUNK_BIN], x.n[HS_CHUNK_FAST]);
-			status = HS_EXIT_PARTIAL;
-		}
-	}
-	for (; at < k.n; at++)          /* the mmapped chunks */
-		on_chunk(&x, &k.v[at]);
-	uint64_t mm_n = k.mm_n, mm_b = k.mm_b;
-	if (k.heap_addr)
-		only = 0;               /* no mmapped figures for one heap */
-	if (cli->json) {
-		if (x.list)
-			hs_json_arr_end(j);
-		hs_json_arr_begin(j, "arenas");
-		for (size_t w = 0; w < k.narenas && sum; w++) {
-			const struct hs_arena *a = &h->arenas[sum[w].index];
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "index", sum[w].index);
-			hs_json_u64(j, "system", sum[w].system);
-			for (int q = 0; q < HS_CHUNK_MMAPPED; q++) {
-				hs_json_obj_begin(j, hs_chunk_state_name(q));
-				hs_json_u64(j, "count", sum[w].n[q]);
-				hs_json_u64(j, "bytes", sum[w].b[q]);
-				hs_json_obj_end(j);
-			}
-			hs_cli_json_arena_status(j, a);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		if (only < 0) {
-			hs_json_obj_begin(j, "mmapped");
-			hs_json_u64(j, "count", mm_n);
-			hs_json_u64(j, "bytes", mm_b);
-			hs_json_i64(j, "glibc_count", h->n_mmaps);
-			hs_json_u64(j, "glibc_bytes", h->mmapped_mem);
-			hs_json_obj_end(j);
-		}
-		if (x.histogram)
-			print_histogram(&x);
-		if (x.topk)
-			print_tops(&x);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else {
-		if (x.histogram)
-			print_histogram(&x);
-		if (x.topk)
-			print_tops(&x);
-		char f[5][HS_SIZE_BUF];
-		printf("%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %" PRIu64
-		       " in tcaches (%s), top %s",
-		       x.histogram || x.topk || x.list ? "\n" : "", tot_n[HS_CHUNK_USED], hs_fmt_size(tot_b[HS_CHUNK_USED], f[0]),
-		       tot_n[HS_CHUNK_BIN], hs_fmt_size(tot_b[HS_CHUNK_BIN], f[1]), tot_n[HS_CHUNK_FAST],
-		       hs_fmt_size(tot_b[HS_CHUNK_FAST], f[2]), tot_n[HS_CHUNK_TCACHE], hs_fmt_size(tot_b[HS_CHUNK_TCACHE], f[3]),
-		       hs_fmt_size(tot_b[HS_CHUNK_TOP], f[4]));
-		if (only < 0)
-			printf("; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", mm_n, hs_fmt_size(mm_b, f[0]), h->n_mmaps,
-			       hs_fmt_size(h->mmapped_mem, f[1]));
-		printf("\n");
-	}
-	if (only < 0 && (mm_n != (uint64_t)(int64_t)h->n_mmaps || mm_b != h->mmapped_mem)) {
-		hs_cli_warn(cli, "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes), glibc counts %d (%" PRIu64 " bytes)", mm_n,
-			    mm_b, h->n_mmaps, h->mmapped_mem);
+	struct arena_sum tot = { 0 };
+	struct arena_sum *sum = calloc(k.narenas + 1, sizeof(*sum));
+	status = tally(&x, &k, h, sum, &tot);
+	/* no mmapped figures for one arena or one heap */
+	bool with_mmapped = only < 0 && !k.heap_addr;
+	if (cli->json)
+		render_json_summary(&x, &k, h, sum, with_mmapped);
+	else
+		render_text_summary(&x, &k, h, &tot, with_mmapped);
+	if (with_mmapped && (k.mm_n != (uint64_t)(int64_t)h->n_mmaps || k.mm_b != h->mmapped_mem)) {
+		hs_cli_warn(cli, "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes), glibc counts %d (%" PRIu64 " bytes)",
+			    k.mm_n, k.mm_b, h->n_mmaps, h->mmapped_mem);
 		status = HS_EXIT_PARTIAL;
 	}
 	free(sum);
-	{
-		int p = hs_cli_report_partial(cli, &s);
-		if (p > status)
-			status = p;
-	}
+	int p = hs_cli_report_partial(cli, &s);
+	if (p > status)
+		status = p;
 	hs_snapshot_release(&s);
 out:
 	if (k.v)

@@ -38,8 +38,6 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...) __attribut
 void hs_cli_warn(struct hs_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A usage error: message, then "try --help". Returns HS_EXIT_USAGE. */
 int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The exit status for a library error (-errno). */
-int hs_cli_status(int r);
 /* Parse the PID operand: the one remaining argument. */
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid);
 

@@ -33,7 +33,8 @@ static void usage(FILE *fp)
 	      "(this heapscope was built without libdebuginfod: debuginfod is not built in)\n"
 #endif
 	      "\nRun 'heapscope COMMAND --help' for a command's options; see heapscope(1).\n"
-	      "Exit status: 0 ok, 1 partial result, 2 fatal error, 64 usage error.\n", fp);
+	      "Exit status: 0 ok, 1 partial result, 2 fatal error, 64 usage error,\n"
+	      "75 refused (trim, mtrace: not safe in time, nothing done).\n", fp);
 }
 
 static void vmsg(struct hs_cli *cli, const char *what, const char *fmt, va_list ap)
@@ -79,11 +80,6 @@ int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "Try 'heapscope %s%s--help'.\n", cli->cmd ? cli->cmd : "", cli->cmd ? " " : "");
 	return HS_EXIT_USAGE;
-}
-
-int hs_cli_status(int r)
-{
-	return r == -EINVAL ? HS_EXIT_USAGE : HS_EXIT_FATAL;
 }
 
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "common.h"
 #include "format.h"
 #include "mtrace.h"

@@ -12,46 +12,22 @@
 
 #include "config.h"
 #include "debuginfo.h"
+#include "elfobj.h"
 #include "proc.h"
 #if HS_HAVE_DEBUGINFOD
 #include <elfutils/debuginfod.h>
 #endif
-
-void hs_debuginfo_build_id(Elf *elf, char *out, size_t outsz)
-{
-	out[0] = '\0';
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	while ((scn = elf_nextscn(elf, scn))) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		Elf_Data *d = elf_getdata(scn, NULL);
-		size_t off = 0, noff, doff;
-		GElf_Nhdr nh;
-		while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((char *)d->d_buf + noff, "GNU", 4))
-				continue;
-			const unsigned char *id = (const unsigned char *)d->d_buf + doff;
-			size_t k = 0;
-			for (size_t i = 0; i < nh.n_descsz && k + 3 < outsz; i++)
-				k += snprintf(out + k, outsz - k, "%02x", id[i]);
-			return;
-		}
-	}
-}
 
 int hs_debuginfo_check(const char *path, const char *build_id)
 {
 	int fd = hs_proc_open_file(path);
 	if (fd < 0)
 		return -ENOENT;
-	elf_version(EV_CURRENT);
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	Elf *elf = hs_elf_begin(fd, NULL);
 	int r = -ENOENT;
-	if (elf && elf_kind(elf) == ELF_K_ELF) {
+	if (elf) {
 		char id[81];
-		hs_debuginfo_build_id(elf, id, sizeof(id));
+		hs_elf_build_id(elf, id, sizeof(id));
 		if (!build_id || !build_id[0] || !strcmp(id, build_id))
 			r = 0;
 	}

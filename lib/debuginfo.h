@@ -1,11 +1,11 @@
 /* Where an object's separate debug info lives: by build-id under
  * HEAPSCOPE_DEBUG_DIRS and /usr/lib/debug, by .gnu_debuglink beside it, and
  * through debuginfod when nothing local has it.  Shared by the C library
- * lookup (libc.c) and the symboliser (symbols.c). */
+ * lookup (libc.c) and the symboliser (symbols.c).  A candidate's build-id
+ * is read with libelf (elfobj.h). */
 #ifndef HS_DEBUGINFO_H
 #define HS_DEBUGINFO_H
 
-#include <libelf.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -36,8 +36,5 @@ int hs_debuginfo_find(const struct hs_debuginfo_query *q, char *path, size_t pat
 /* 0 if path is an ELF file whose build-id is build_id (any ELF file when
  * build_id is "" or NULL), else -ENOENT. */
 int hs_debuginfo_check(const char *path, const char *build_id);
-
-/* The GNU build-id note of an ELF image, in hex; "" when it has none. */
-void hs_debuginfo_build_id(Elf *elf, char *out, size_t outsz);
 
 #endif

@@ -33,16 +33,3 @@ int hs_err_sys(struct hs_err *err, int code, const char *fmt, ...)
 	}
 	return -code;
 }
-
-void hs_err_prefix(struct hs_err *err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	char pre[128], old[sizeof(err->msg) - sizeof(pre)];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(pre, sizeof(pre), fmt, ap);
-	va_end(ap);
-	snprintf(old, sizeof(old), "%s", err->msg);
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", pre, old);
-}

@@ -19,8 +19,4 @@ int hs_err_set(struct hs_err *err, int code, const char *fmt, ...)
 int hs_err_sys(struct hs_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Prefix an existing message with more context ("arena 3: ..."). */
-void hs_err_prefix(struct hs_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
 #endif

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elfobj.h"
 #include "got.h"
 #include "proc.h"
 
@@ -199,10 +200,8 @@ static int obj_load(struct obj *o, const char *path)
 		o->fd = -1;
 		return e;
 	}
-	elf_version(EV_CURRENT);
-	o->elf = elf_begin(o->fd, ELF_C_READ_MMAP, NULL);
-	if (!o->elf || elf_kind(o->elf) != ELF_K_ELF || !gelf_getehdr(o->elf, &o->eh) ||
-	    elf_getphdrnum(o->elf, &o->nph) != 0)
+	o->elf = hs_elf_begin(o->fd, &o->eh);
+	if (!o->elf || elf_getphdrnum(o->elf, &o->nph) != 0)
 		return -ENOEXEC;
 	o->raw = (const unsigned char *)elf_rawfile(o->elf, &o->rawsz);
 	if (!o->raw)
@@ -261,20 +260,6 @@ static void obj_read_dynamic(struct obj *o)
 
 /* ---- matching a file to its mapping ---------------------------------- */
 
-static const char *basename_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static bool is_libc_name(const char *path)
-{
-	const char *b = basename_of(path);
-	int maj, min, n = 0;
-	return !strcmp(b, "libc.so.6") ||
-	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
-}
-
 static bool same_file(const struct hs_mapping *a, const struct hs_mapping *b)
 {
 	return a->inode == b->inode && !strcmp(a->dev, b->dev) && !strcmp(a->path, b->path);
@@ -308,33 +293,15 @@ static bool build_id(const struct obj *o, const unsigned char **id, size_t *len,
 		if (!gelf_getphdr(o->elf, (int)i, &ph) || ph.p_type != PT_NOTE || ph.p_offset > o->rawsz ||
 		    ph.p_filesz > o->rawsz - ph.p_offset)
 			continue;
-		uint64_t off = 0, align = ph.p_align > 4 ? 8 : 4;
-		while (off + sizeof(Elf64_Nhdr) <= ph.p_filesz) {
-			Elf64_Nhdr nh;
-			memcpy(&nh, o->raw + ph.p_offset + off, sizeof(nh));
-			uint64_t name = off + sizeof(nh);
-			uint64_t desc = (name + nh.n_namesz + align - 1) & ~(align - 1);
-			uint64_t next = (desc + nh.n_descsz + align - 1) & ~(align - 1);
-			if (desc + nh.n_descsz > ph.p_filesz || next <= off)
-				break;
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-			    !memcmp(o->raw + ph.p_offset + name, "GNU", 4) && nh.n_descsz > 0 && nh.n_descsz <= 40) {
-				*id = o->raw + ph.p_offset + desc;
-				*len = nh.n_descsz;
-				*vaddr = ph.p_vaddr + desc;
-				return true;
-			}
-			off = next;
+		size_t off, n;
+		if (hs_elf_note_build_id(o->raw + ph.p_offset, ph.p_filesz, ph.p_align, &off, &n)) {
+			*id = o->raw + ph.p_offset + off;
+			*len = n;
+			*vaddr = ph.p_vaddr + off;
+			return true;
 		}
 	}
 	return false;
-}
-
-static bool pid_alive(pid_t pid)
-{
-	char p[64];
-	snprintf(p, sizeof(p), "/proc/%d", (int)pid);
-	return access(p, F_OK) == 0;
 }
 
 /* ---- the search ------------------------------------------------------------ */
@@ -399,7 +366,7 @@ static int unusable(struct ctx *c, struct hs_got_object *ob, int code, const cha
 		ob->skipped = why;
 		return 0;
 	}
-	if (code == ENOENT && !pid_alive(c->pid))
+	if (code == ENOENT && !hs_proc_alive(c->pid))
 		return hs_err_set(c->err, ESRCH, "pid %d is gone", (int)c->pid);
 	if (code != ENOEXEC)
 		return hs_err_sys(c->err, code, "%s (mapped at 0x%" PRIx64 " in pid %d): %s", ob->path, ob->start,
@@ -428,7 +395,7 @@ static int open_object(struct ctx *c, const struct hs_mapping *m, struct obj *o,
 	}
 	if (r2 < 0) {
 		obj_close(o);
-		if (!pid_alive(c->pid))
+		if (!hs_proc_alive(c->pid))
 			return hs_err_set(c->err, ESRCH, "pid %d is gone", (int)c->pid);
 		/* Unopenable: only an error if the target maps an ELF image there. */
 		unsigned char magic[SELFMAG];
@@ -470,7 +437,7 @@ static int open_object(struct ctx *c, const struct hs_mapping *m, struct obj *o,
 	snprintf(ob->soname, sizeof(ob->soname), "%s", soname ? soname : "");
 	for (size_t i = 0; i < c->opts->nexclude; i++) {
 		const char *x = c->opts->exclude[i];
-		if (!strcmp(x, m->path) || !strcmp(x, basename_of(m->path)) || (soname && !strcmp(x, soname))) {
+		if (!strcmp(x, m->path) || !strcmp(x, hs_path_basename(m->path)) || (soname && !strcmp(x, soname))) {
 			ob->skipped = "excluded";
 			obj_close(o);
 			return 0;
@@ -486,8 +453,7 @@ static int open_object(struct ctx *c, const struct hs_mapping *m, struct obj *o,
 	size_t idlen;
 	uint64_t idv;
 	if (build_id(o, &id, &idlen, &idv)) {
-		for (size_t i = 0, k = 0; i < idlen && k + 3 <= sizeof(ob->build_id); i++)
-			k += snprintf(ob->build_id + k, sizeof(ob->build_id) - k, "%02x", id[i]);
+		hs_elf_hex(id, idlen, ob->build_id, sizeof(ob->build_id));
 		unsigned char live[40];
 		int rr = hs_mem_read(c->mem, o->base + idv, live, idlen);
 		if (rr == -ESRCH) {
@@ -714,7 +680,7 @@ int hs_got_find(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, const
 		if (r == 0)
 			continue;
 		objidx[nopen] = got->nobj - 1;
-		if (is_libc_name(m->path)) {
+		if (hs_path_is_libc(m->path)) {
 			if (libc != SIZE_MAX) {
 				r = hs_err_set(err, ENOTSUP,
 					       "pid %d has libc.so.6 loaded twice (at 0x%" PRIx64 " and 0x%" PRIx64

@@ -764,21 +764,10 @@ static size_t arena_cap(const struct hs_heap *h, char *why, size_t n)
 	return glibc >= HS_WALK_MAX_ARENAS / 2 ? HS_WALK_MAX_ARENAS : (size_t)(2 * glibc + 8);
 }
 
-static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
-		unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits, struct hs_heap *h,
-		struct hs_err *err)
+/* malloc's parameters (mp_) and global_max_fast. */
+static int read_params(struct hs_mem *mem, const struct hs_libc *libc, struct hs_heap *h, struct hs_err *err)
 {
-	memset(h, 0, sizeof(*h));
-	if (limits)
-		h->limits = *limits;
-	if (!h->limits.max_chunks)
-		h->limits.max_chunks = HS_WALK_MAX_CHUNKS;
-	h->flags = flags;
-	h->libc = libc;
-	h->l = &libc->layout;
 	const struct hs_layout *l = h->l;
-	h->global_max_fast = UINT64_MAX;
-
 	unsigned char mp[256];
 	int r = hs_mem_read(mem, libc->mp, mp, l->mp_sizeof);
 	if (r < 0)
@@ -804,16 +793,23 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 	uint64_t gmf;
 	if (libc->global_max_fast && hs_mem_u64(mem, libc->global_max_fast, &gmf) == 0)
 		h->global_max_fast = gmf;
-	char cap_why[64] = "the given limit", arena_cut[sizeof(h->cut_msg)] = "";
-	if (!h->limits.max_arenas)
-		h->limits.max_arenas = arena_cap(h, cap_why, sizeof(cap_why));
+	return 0;
+}
 
-	/* Pass 1: the arena list, each arena's header and heaps.  The arena
-	 * images are kept for pass 3. */
+/* Pass 1: the arena list, each arena's header and heaps.  The arena
+ * images are kept in *stp (malloc'd, h->narenas of them) for pass 3; on
+ * an error *stp is NULL.  A list cut at the arena cap leaves the reason in
+ * arena_cut. */
+static int walk_arena_list(struct hs_mem *mem, const struct hs_libc *libc, struct hs_heap *h, const char *cap_why,
+			   unsigned char **stp, char *arena_cut, size_t cutsz, struct hs_err *err)
+{
+	const struct hs_layout *l = h->l;
 	unsigned char *st = NULL;
 	size_t cap = 0;
 	uint64_t addr = libc->main_arena;
 	struct cycle cy;
+	int r;
+	*stp = NULL;
 	cycle_init(&cy, addr);
 	for (;;) {
 		if (h->narenas == cap) {
@@ -866,67 +862,102 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		if (h->narenas >= h->limits.max_arenas) {
 			hs_arena_corrupt(a, addr, "arena list: next arena 0x%" PRIx64 " would be number %zu, more than glibc "
 					 "makes (%s): the list is corrupt", addr, h->narenas + 1, cap_why);
-			snprintf(arena_cut, sizeof(arena_cut), "stopped after %zu arenas: the arena list goes on past what glibc "
+			snprintf(arena_cut, cutsz, "stopped after %zu arenas: the arena list goes on past what glibc "
 				 "allows (%s), so it is corrupt; the rest was not walked", h->narenas, cap_why);
 			break;
 		}
 		if (out_of_time(h, a, "arena list", 0))
 			break;
 	}
+	*stp = st;
+	return 0;
+}
 
-	/* Pass 2: each thread's arena and tcache, from its TLS. */
+/* Pass 2: each thread's arena and tcache, from its TLS. */
+static int find_threads(struct hs_mem *mem, const struct hs_heap_threads *threads, struct hs_heap *h,
+			struct hs_err *err)
+{
 	size_t nt = threads ? threads->n : 0;
-	if (nt && !(h->tcaches = calloc(nt, sizeof(*h->tcaches)))) {
-		free(st);
+	if (nt && !(h->tcaches = calloc(nt, sizeof(*h->tcaches))))
 		return hs_err_set(err, ENOMEM, "out of memory");
-	}
 	for (size_t i = 0; i < nt; i++) {
 		struct hs_tcache *t = &h->tcaches[h->ntcaches++];
 		t->tid = threads->tids[i];
 		t->fs_base = threads->fs_base[i];
 		find_thread(h, mem, t);
 	}
+	return 0;
+}
 
-	/* Pass 3: the lists, arena by arena.  Without a per-arena hook, each
-	 * arena is followed by the tcaches that live in it, while its pages
-	 * are cached; with one (the chunk walk, which must know every tcache
-	 * entry), all tcaches come first, and the hook runs right after its
-	 * arena's lists, from the same cached pages. */
-	bool lists = h->initialized && (flags & HS_WALK_LISTS) && !h->cut;
-	if (lists && hook)
+/* Pass 3: the lists, arena by arena (st: the arena images of pass 1).
+ * Without a per-arena hook, each arena is followed by the tcaches that
+ * live in it, while its pages are cached; with one (the chunk walk, which
+ * must know every tcache entry), all tcaches come first, and the hook runs
+ * right after its arena's lists, from the same cached pages. */
+static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, const struct hs_walk_hook *hook,
+		      struct hs_err *err)
+{
+	const struct hs_layout *l = h->l;
+	if (hook)
 		for (size_t k = 0; k < h->ntcaches && !h->cut; k++)
 			if (h->tcaches[k].addr)
 				walk_tcache(h, mem, &h->tcaches[k]);
-	for (size_t i = 0; i < h->narenas && lists && !h->cut; i++) {
+	for (size_t i = 0; i < h->narenas && !h->cut; i++) {
 		struct hs_arena *a = &h->arenas[i];
 		const unsigned char *img = st + i * l->ms_sizeof;
 		if (out_of_time(h, a, "lists", 0))
 			break;
-		r = walk_fastbins(mem, h, img, a);
+		int r = walk_fastbins(mem, h, img, a);
 		if (r == 0)
 			r = walk_bins(mem, h, img, a);
 		if (r == -ETIME)
 			break;          /* a budget ran out: h->cut says which */
-		if (r < 0) {
-			free(st);
+		if (r < 0)
 			return hs_err_set(err, -r, "out of memory");
-		}
 		if (hook) {
 			check_tcache_overlap(h, a);
-			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0) {
-				free(st);
+			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0)
 				return r;
-			}
 			continue;
 		}
 		for (size_t k = 0; k < h->ntcaches && !h->cut; k++)
 			if (h->tcaches[k].addr && hs_heap_arena_of(h, h->tcaches[k].addr) == a)
 				walk_tcache(h, mem, &h->tcaches[k]);
 	}
-	free(st);
-	if (lists && !hook)
+	if (!hook)
 		for (size_t i = 0; i < h->narenas && !h->cut; i++)
 			check_tcache_overlap(h, &h->arenas[i]);
+	return 0;
+}
+
+static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_heap_threads *threads,
+		unsigned flags, const struct hs_walk_hook *hook, const struct hs_walk_limits *limits, struct hs_heap *h,
+		struct hs_err *err)
+{
+	memset(h, 0, sizeof(*h));
+	if (limits)
+		h->limits = *limits;
+	if (!h->limits.max_chunks)
+		h->limits.max_chunks = HS_WALK_MAX_CHUNKS;
+	h->flags = flags;
+	h->libc = libc;
+	h->l = &libc->layout;
+	h->global_max_fast = UINT64_MAX;
+	int r = read_params(mem, libc, h, err);
+	if (r < 0)
+		return r;
+	char cap_why[64] = "the given limit", arena_cut[sizeof(h->cut_msg)] = "";
+	if (!h->limits.max_arenas)
+		h->limits.max_arenas = arena_cap(h, cap_why, sizeof(cap_why));
+	unsigned char *st;
+	if ((r = walk_arena_list(mem, libc, h, cap_why, &st, arena_cut, sizeof(arena_cut), err)) < 0)
+		return r;
+	r = find_threads(mem, threads, h, err);
+	if (r == 0 && h->initialized && (flags & HS_WALK_LISTS) && !h->cut)
+		r = walk_lists(mem, h, st, hook, err);
+	free(st);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < h->narenas; i++)
 		if (h->arenas[i].status)
 			h->status = -EUCLEAN;

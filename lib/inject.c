@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "got.h"
 #include "inject.h"
 #include "proc.h"

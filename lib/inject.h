@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "call.h"
 #include "snapshot.h"
-#include "trim.h"
 
 struct hs_inject_opts {
 	const char *log;             /* MALLOC_TRACE for the target (absolute) */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "debuginfo.h"
+#include "elfobj.h"
 #include "got.h"
 #include "libc.h"
 #include "mem.h"
@@ -36,11 +37,8 @@ static int elf_file_open(const char *path, struct elf_file *f)
 		errno = e;
 		return -e;
 	}
-	elf_version(EV_CURRENT);
-	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
-	GElf_Ehdr eh;
-	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF || !gelf_getehdr(f->elf, &eh) ||
-	    elf_getshdrstrndx(f->elf, &f->shstrndx) != 0) {
+	f->elf = hs_elf_begin(f->fd, NULL);
+	if (!f->elf || elf_getshdrstrndx(f->elf, &f->shstrndx) != 0) {
 		if (f->elf)
 			elf_end(f->elf);
 		close(f->fd);
@@ -234,21 +232,6 @@ static const struct hs_layout *layout_by_structure(struct elf_file *f, struct hs
 
 /* ---- locating the library ------------------------------------------------ */
 
-static const char *basename_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-	return s ? s + 1 : p;
-}
-
-static bool is_glibc_name(const char *path)
-{
-	const char *b = basename_of(path);
-	/* libc.so.6, or libc-2.NN.so before 2.34 (not libc-client.so...) */
-	int maj, min, n = 0;
-	return !strcmp(b, "libc.so.6") ||
-	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
-}
-
 /* A malloc replacement that is mapped is not yet one the process uses: a
  * library dlopen()ed (RTLD_LOCAL, or after start) is not in the global
  * scope that binds the program's malloc.  Which malloc the program's calls
@@ -317,7 +300,7 @@ static int foreign_allocator(pid_t pid, const struct hs_maps *maps, struct hs_er
 	};
 	const char *checked = NULL;
 	for (size_t i = 0; i < maps->n; i++) {
-		const char *b = basename_of(maps->v[i].path);
+		const char *b = hs_path_basename(maps->v[i].path);
 		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
 			bool musl = k < 2;
 			if (!(!strncmp(b, known[k].needle, strlen(known[k].needle)) ||
@@ -486,8 +469,11 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
 	int fd = hs_proc_open_file(path);
 	if (fd < 0)
 		return fd;
-	Dwarf *dw = dwarf_begin(fd, DWARF_C_READ);
+	Elf *elf = hs_elf_begin(fd, NULL);
+	Dwarf *dw = elf ? dwarf_begin_elf(elf, DWARF_C_READ, NULL) : NULL;
 	if (!dw) {
+		if (elf)
+			elf_end(elf);
 		close(fd);
 		return -ENOENT;
 	}
@@ -518,6 +504,7 @@ static int layout_from_dwarf(const char *path, struct hs_layout *l)
 		off = next;
 	}
 	dwarf_end(dw);
+	elf_end(elf);
 	close(fd);
 	if (!(found & 7))   /* tcache is optional (< 2.26) */
 		return -ENOENT;
@@ -769,7 +756,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 
 	const struct hs_mapping *first = NULL;
 	for (size_t i = 0; i < maps->n && !first; i++)
-		if (is_glibc_name(maps->v[i].path) && maps->v[i].offset == 0)
+		if (hs_path_is_libc(maps->v[i].path) && maps->v[i].offset == 0)
 			first = &maps->v[i];
 	struct elf_file f;
 	if (!first) {
@@ -804,7 +791,7 @@ int hs_libc_find(pid_t pid, const struct hs_maps *maps, unsigned debug, struct h
 	lc->base = load_bias(&f, first);
 	if (!lc->major)
 		find_version(&f, lc);
-	hs_debuginfo_build_id(f.elf, lc->build_id, sizeof(lc->build_id));
+	hs_elf_build_id(f.elf, lc->build_id, sizeof(lc->build_id));
 
 	const struct hs_layout *row = hs_layout_for_version(lc->major, lc->minor);
 	if (!row && !lc->major)

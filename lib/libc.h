@@ -1,6 +1,8 @@
 /* The target's C library: which file, which version, where malloc's state
- * lives.  Uses libelf for the file image and libdw for debug info; no other
- * module touches either. */
+ * lives.  Reads the file image with libelf (opened through elfobj.h) and
+ * struct layouts from its debug info with libdw.  libelf is also read by
+ * elfobj, debuginfo, got and symbols, libdw by symbols (libdwfl); nothing
+ * above this layer touches either (docs/DESIGN.md). */
 #ifndef HS_LIBC_H
 #define HS_LIBC_H
 

@@ -158,3 +158,17 @@ bool hs_maps_readable(const struct hs_maps *maps, uint64_t addr, uint64_t len)
 	}
 	return true;
 }
+
+const char *hs_path_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+bool hs_path_is_libc(const char *path)
+{
+	const char *b = hs_path_basename(path);
+	int maj, min, n = 0;
+	return !strcmp(b, "libc.so.6") ||
+	       (sscanf(b, "libc-%d.%d.so%n", &maj, &min, &n) == 2 && n > 0 && b[n] == '\0');
+}

@@ -37,6 +37,12 @@ const struct hs_mapping *hs_maps_find(const struct hs_maps *maps, uint64_t addr)
 /* True if [addr, addr+len) lies in readable mappings (adjacent ones may be joined). */
 bool hs_maps_readable(const struct hs_maps *maps, uint64_t addr, uint64_t len);
 
+/* The last part of a mapped file's path. */
+const char *hs_path_basename(const char *path);
+/* Is path glibc's C library by name: libc.so.6, or libc-2.NN.so before
+ * 2.34 (not libc-client.so...)? */
+bool hs_path_is_libc(const char *path);
+
 static inline bool hs_mapping_anon(const struct hs_mapping *m)
 {
 	return m->path[0] == '\0';

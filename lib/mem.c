@@ -10,6 +10,7 @@
 
 #include "maps.h"
 #include "mem.h"
+#include "proc.h"
 
 /* ---- live process -------------------------------------------------- */
 
@@ -19,13 +20,6 @@ struct pid_mem {
 	int fd;                  /* /proc/PID/mem, opened on first fallback */
 	int use_vm;              /* process_vm_readv works */
 };
-
-static int pid_exists(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	return access(path, F_OK) == 0;
-}
 
 static int pid_read_file(struct pid_mem *pm, uint64_t addr, void *buf, size_t len)
 {
@@ -45,7 +39,7 @@ static int pid_read_file(struct pid_mem *pm, uint64_t addr, void *buf, size_t le
 			return -errno;
 		}
 		if (n == 0)
-			return pid_exists(pm->pid) ? -EIO : -ESRCH;
+			return hs_proc_alive(pm->pid) ? -EIO : -ESRCH;
 		done += n;
 	}
 	return 0;

@@ -56,6 +56,13 @@ int hs_proc_slurp(const char *path, char **text, size_t *len)
 	return 0;
 }
 
+bool hs_proc_alive(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return access(path, F_OK) == 0;
+}
+
 int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err)
 {
 	char path[64], *text;

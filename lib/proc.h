@@ -23,6 +23,9 @@ struct hs_proc_status {
 /* Read a whole (proc) file into a NUL-terminated malloc'd buffer. */
 int hs_proc_slurp(const char *path, char **text, size_t *len);
 
+/* Does /proc/PID exist (the process, or its zombie)? */
+bool hs_proc_alive(pid_t pid);
+
 int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err);
 
 /* Check that pid names a process heapscope can inspect: exists, is a

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "elfobj.h"
 #include "maps.h"
 #include "proc.h"
 #include "symbols.h"
@@ -126,9 +127,8 @@ static int find_alt(Dwfl_Module *mod, struct sym_object *o, char **name)
 	ssize_t n = dw ? dwelf_dwarf_gnu_debugaltlink(dw, &alt, &id) : -1;
 	if (n <= 0)
 		return -1;
-	char hex[81] = "", cand[PATH_MAX + 64];
-	for (ssize_t i = 0, k = 0; i < n && k + 3 < (ssize_t)sizeof(hex); i++)
-		k += snprintf(hex + k, sizeof(hex) - k, "%02x", ((const unsigned char *)id)[i]);
+	char hex[81], cand[PATH_MAX + 64];
+	hs_elf_hex(id, (size_t)n, hex, sizeof(hex));
 	if (alt[0] == '/') {
 		if (hs_debuginfo_check(alt, hex) == 0)
 			return open_found(alt, name);
@@ -241,7 +241,7 @@ static int object_open(struct sym_object *o, struct hs_err *err)
 			break;
 		}
 	}
-	hs_debuginfo_build_id(elf, o->build_id, sizeof(o->build_id));
+	hs_elf_build_id(elf, o->build_id, sizeof(o->build_id));
 	GElf_Word crc;
 	const char *link = dwelf_elf_gnu_debuglink(elf, &crc);
 	snprintf(o->debuglink, sizeof(o->debuglink), "%s", link ? link : "");

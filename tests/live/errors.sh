@@ -105,6 +105,16 @@ for args in "--help" "arenas --help" "stats --help" "maps --help"; do
 		show
 	fi
 done
+# the top-level usage names every exit status, refusal (75) included
+hs --help
+for st in 0 1 2 64 75; do
+	if sed -n '/^Exit status:/,$p' "$OUT" | grep -qw "$st"; then
+		ok "heapscope --help names exit status $st"
+	else
+		not_ok "heapscope --help does not name exit status $st"
+		show
+	fi
+done
 hs --version
 if [ "$RC" = 0 ] && [ -s "$OUT" ]; then
 	ok "heapscope --version: exit 0"
