@@ -15,7 +15,7 @@
 #include "inject.h"
 #include "snapshot.h"
 #include "symbols.h"
-#include "trim.h"
+#include "call.h"
 
 struct hs_mtrace_opts {
 	const char *file;            /* start: the log as the target sees it; NULL: a new private one */
