@@ -104,7 +104,7 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
 static int exe_class(pid_t pid)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)hs_proc_mm_pid(pid));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -345,6 +345,41 @@ int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)
 	return 0;
 }
 
+/* One letter of /proc/PID/task/TID/stat: the state. */
+static char task_state(pid_t pid, pid_t tid)
+{
+	char path[80], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+pid_t hs_proc_mm_pid(pid_t pid)
+{
+	char st = task_state(pid, pid);
+	if (st != 'Z' && st != 'X')
+		return pid;
+	pid_t *tids, found = pid;
+	size_t n;
+	if (hs_proc_threads(pid, &tids, &n, NULL) < 0)
+		return pid;
+	for (size_t i = 0; i < n && found == pid; i++) {
+		st = task_state(pid, tids[i]);
+		if (tids[i] != pid && st && st != 'Z' && st != 'X')
+			found = tids[i];
+	}
+	free(tids);
+	return found;
+}
+
 int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
 {
 	char path[80], buf[512];
@@ -375,7 +410,7 @@ int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
 int hs_proc_pagemap_open(pid_t pid, struct hs_err *err)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)hs_proc_mm_pid(pid));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hs_err_sys(err, errno, "cannot open %s", path);

@@ -57,6 +57,13 @@ int hs_proc_open_in_root(pid_t pid, const char *path);
  * fd or -errno. */
 int hs_proc_open_file(const char *path);
 
+/* The id whose /proc directory shows pid's memory: pid itself, or, when
+ * pid's main thread is a zombie (it called pthread_exit while other threads
+ * run: its maps, smaps, mem, pagemap, exe and map_files are empty or
+ * gone), a live thread of pid (/proc/TID shows the same memory).  pid when
+ * there is none.  Also the id process_vm_readv needs in that case. */
+pid_t hs_proc_mm_pid(pid_t pid);
+
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
 

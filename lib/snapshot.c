@@ -139,7 +139,8 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	if (r < 0)
 		return r;
 	unsigned debug = o->use_debuginfo ? HS_DEBUG_LOCAL | (o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0) : 0;
-	r = hs_libc_find(pid, &s->maps, debug, &s->libc, err);
+	/* Its files through a live thread if the main one exited. */
+	r = hs_libc_find(hs_proc_mm_pid(pid), &s->maps, debug, &s->libc, err);
 	if (r < 0)
 		return r;
 	struct hs_mem *raw;
