@@ -380,6 +380,35 @@ pid_t hs_proc_mm_pid(pid_t pid)
 	return found;
 }
 
+int hs_proc_image_read(pid_t pid, struct hs_proc_image *img)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)hs_proc_mm_pid(pid));
+	int r = hs_proc_slurp(path, &text, &len);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	/* fields 26-28 (startcode endcode startstack) and 45-51 (start_data
+	 * end_data start_brk arg_start arg_end env_start env_end); the text
+	 * after the ')' of comm starts with field 3 */
+	static const int want[10] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
+	memset(img, 0, sizeof(*img));
+	char *p = strrchr(text, ')');
+	int field = 3, k = 0;
+	for (char *tok = p ? strtok(p + 1, " \n") : NULL; tok && k < 10; tok = strtok(NULL, " \n"), field++)
+		if (field == want[k])
+			img->v[k++] = strtoull(tok, NULL, 10);
+	free(text);
+	/* A new image's arguments are placed last in execve (the fields are
+	 * 0 only without ptrace access, which heapscope needs anyway). */
+	return img->v[6] ? 0 : -EAGAIN;
+}
+
+bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
 int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
 {
 	char path[80], buf[512];

@@ -64,6 +64,18 @@ int hs_proc_open_file(const char *path);
  * there is none.  Also the id process_vm_readv needs in that case. */
 pid_t hs_proc_mm_pid(pid_t pid);
 
+/* What tells one program image of a process from the next after an
+ * execve: the addresses /proc/PID/stat shows of its memory (code, stack,
+ * data, brk, arguments, environment), which a new image lays out anew
+ * (with address randomisation, nearly always at new addresses). */
+struct hs_proc_image {
+	uint64_t v[10];
+};
+/* 0, or -errno: -ESRCH pid is gone, -EAGAIN it is inside execve (its new
+ * image not laid out yet). */
+int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
+bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
+
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
 
