@@ -499,6 +499,9 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	const char *spec = argv[optind + 1];
+	struct hs_err serr = { 0 };
+	if (hs_range_check(spec, &serr) < 0)
+		return hs_cli_usage(cli, "%s", serr.msg);
 	if (topk || grep)
 		d.strings = true;
 	d.top_mode = topk > 0;

@@ -31,6 +31,12 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
  * reason (and a hint) otherwise. */
 int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err);
 
+/* Why ptrace access to pid was refused (EPERM), as a hint that fits the
+ * situation: another uid or gid, a target that is not dumpable, Yama's
+ * kernel.yama.ptrace_scope, or (heapscope holding CAP_SYS_PTRACE, as root
+ * does) a security module, seccomp or a user namespace.  No final period. */
+void hs_proc_perm_hint(pid_t pid, char *buf, size_t len);
+
 /* The first open file of pid, by fd number, that is a regular file whose
  * content starts with prefix: its path as pid sees it (in its mount
  * namespace).  0, or -ENOENT when none, -errno when pid's fds cannot be
@@ -74,6 +80,8 @@ struct hs_proc_image {
 /* 0, or -errno: -ESRCH pid is gone, -EAGAIN it is inside execve (its new
  * image not laid out yet). */
 int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
+/* Has pid exited (gone, or a zombie with no live thread)? */
+bool hs_proc_gone(pid_t pid);
 bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
 
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */

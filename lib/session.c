@@ -402,10 +402,12 @@ static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 			if (e == EPERM && hs_proc_status_read(tid, &ts, NULL) == 0 && ts.tracer > 0 && ts.tracer != getpid())
 				return hs_err_set(err, EBUSY, "thread %d of pid %d is already traced by pid %d", (int)tid,
 						  (int)s->pid, (int)ts.tracer);
-			if (e == EPERM)
-				return hs_err_set(err, EPERM,
-						  "cannot attach to pid %d: Operation not permitted (need the same "
-						  "uid or CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)s->pid);
+			if (e == EPERM) {
+				char hint[256];
+				hs_proc_perm_hint(s->pid, hint, sizeof(hint));
+				return hs_err_set(err, EPERM, "cannot attach to pid %d: Operation not permitted (%s)",
+						  (int)s->pid, hint);
+			}
 			return hs_err_sys(err, e, "cannot attach to thread %d of pid %d", (int)tid, (int)s->pid);
 		}
 		if (add(s, tids[i]) < 0) {

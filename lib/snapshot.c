@@ -124,7 +124,8 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	return r;
 }
 
-static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err);
+static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
+		struct hs_err *err);
 
 /* glibc's dynamic loader is mapped, its C library not (yet). */
 static bool loader_only(const struct hs_maps *maps)
@@ -143,11 +144,12 @@ static bool loader_only(const struct hs_maps *maps)
 int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
 {
 	int r;
+	bool looked = false;     /* it was there, a process we may look at */
 	/* A process inside execve, or between it and its dynamic loader's
 	 * mapping the C library (just started, or exec'd): give it a
 	 * moment. */
 	for (int tries = 0;; tries++) {
-		r = take(pid, o, s, err);
+		r = take(pid, o, s, &looked, err);
 		if (r != -EAGAIN || tries >= 20)
 			break;
 		hs_snapshot_release(s);
@@ -156,13 +158,16 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	}
 	/* A process that exec'd during the look fails in many ways (its
 	 * libc is gone from the maps, mp_ unreadable, ...): say why. */
+	if (r < 0 && looked && hs_proc_gone(pid))
+		return gone(pid, err);     /* not the EIO or ESRCH of the read that met it */
 	if (r < 0 && r != -ESTALE && hs_session_execd(pid))
 		r = hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
 			       (int)pid);
 	return r;
 }
 
-static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
+static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
+		struct hs_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->pid = pid;
@@ -170,6 +175,7 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	int r = hs_proc_check(pid, o->freeze, NULL, err);
 	if (r < 0)
 		return r;
+	*looked = true;
 	/* Before anything is read: a later stop checks the process has not
 	 * exec'd since (the maps and the libc would be another program's). */
 	if (hs_session_pin_image(pid) == -EAGAIN)
