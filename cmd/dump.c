@@ -499,6 +499,9 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	const char *spec = argv[optind + 1];
+	struct hs_err serr = { 0 };
+	if (hs_range_check(spec, &serr) < 0)
+		return hs_cli_usage(cli, "%s", serr.msg);
 	if (topk || grep)
 		d.strings = true;
 	d.top_mode = topk > 0;
@@ -533,6 +536,9 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		memset(&s, 0, sizeof(s));
 		s.pagemap_fd = -1;
 		r = hs_proc_check(pid, freeze, NULL, &err);
+		/* the stop checks that these maps are still the program's */
+		if (r == 0)
+			hs_session_pin_image(pid);
 		if (r == 0)
 			r = hs_maps_read(pid, false, &s.maps, &err);
 		if (r == 0) {

@@ -3,6 +3,7 @@
  * exit status; each cmd/<name>.c parses its options and renders. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,10 @@ int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pi
 int main(int argc, char **argv)
 {
 	struct hs_cli cli = { 0 };
+	/* A reader that goes away (heapscope chunks PID | head -1) is an
+	 * output that could not be written: exit 2 with a message, as
+	 * documented, rather than die of SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return HS_EXIT_USAGE;

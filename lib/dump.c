@@ -72,6 +72,60 @@ static int push_heap(struct hs_ranges *out, const struct hs_arena *a, const stru
 	return push(out, s->addr, s->addr + s->mprotect_size, what);
 }
 
+/* arena:N, N an index: digits only (no sign, no -1). */
+static int check_arena(const char *spec, struct hs_err *err)
+{
+	const char *p = spec + 6;
+	size_t len = strlen(p);
+	if (!len || len > 9 || strspn(p, "0123456789") != len)
+		return hs_err_set(err, EINVAL, "'%s': arena:N takes an arena index (0, 1, ...)", spec);
+	return 0;
+}
+
+/* ADDR, ADDR-END or ADDR+LEN: [*a, *b) and *span, or ADDR alone. */
+static int parse_span(const char *spec, uint64_t *a, uint64_t *b, bool *span, struct hs_err *err)
+{
+	const char *dash = strchr(spec, '-'), *plus = strchr(spec, '+');
+	char lhs[64];
+	const char *sep = dash ? dash : plus;
+	size_t ll = sep ? (size_t)(sep - spec) : strlen(spec);
+	if (ll >= sizeof(lhs))
+		return hs_err_set(err, EINVAL, "'%s' is not a range", spec);
+	memcpy(lhs, spec, ll);
+	lhs[ll] = '\0';
+	if (hs_parse_size(lhs, a) < 0 || (sep && hs_parse_size(sep + 1, b) < 0))
+		return hs_err_set(err, EINVAL,
+				  "'%s' is not a range (0xSTART-0xEND, 0xSTART+LEN, arena:N, heap:ADDR, [heap], "
+				  "[stack], a mapping's start or a mapped file)", spec);
+	*span = sep != NULL;
+	if (!sep)
+		return 0;
+	if (plus && !dash) {
+		if (*b == 0)
+			return hs_err_set(err, EINVAL, "'%s': the length is 0", spec);
+		if (*a + *b < *a)
+			return hs_err_set(err, EINVAL, "'%s' overflows the address space", spec);
+		*b = *a + *b;
+	}
+	if (*b <= *a)
+		return hs_err_set(err, EINVAL, "'%s': the end is not after the start", spec);
+	return 0;
+}
+
+int hs_range_check(const char *spec, struct hs_err *err)
+{
+	uint64_t a, b;
+	bool span;
+	if (!strncmp(spec, "arena:", 6))
+		return check_arena(spec, err);
+	if (!strncmp(spec, "heap:", 5))
+		return hs_parse_size(spec + 5, &a) < 0
+			       ? hs_err_set(err, EINVAL, "'%s': heap:ADDR takes an address", spec) : 0;
+	if (spec[0] == '[' || spec[0] == '/')
+		return 0;
+	return parse_span(spec, &a, &b, &span, err);
+}
+
 int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct hs_heap *h,
 		     struct hs_ranges *out, struct hs_err *err)
 {
@@ -80,11 +134,9 @@ int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct 
 	int r = 0;
 	uint64_t a, b;
 	if (!strncmp(spec, "arena:", 6)) {
-		char *end;
-		errno = 0;
-		unsigned long n = strtoul(spec + 6, &end, 10);
-		if (!spec[6] || *end || errno)
-			return hs_err_set(err, EINVAL, "'%s': arena:N takes an arena index", spec);
+		if ((r = check_arena(spec, err)) < 0)
+			return r;
+		unsigned long n = strtoul(spec + 6, NULL, 10);
 		if (!h || n >= h->narenas)
 			return hs_err_set(err, EINVAL, "no arena %lu: the process has %zu (see heapscope arenas)", n,
 					  h ? h->narenas : 0);
@@ -111,19 +163,10 @@ int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct 
 		if (r == 0 && !out->n)
 			return hs_err_set(err, EINVAL, "'%s' is not mapped in the process", spec);
 	} else {
-		const char *dash = strchr(spec, '-'), *plus = strchr(spec, '+');
-		char lhs[64];
-		const char *sep = dash ? dash : plus;
-		size_t ll = sep ? (size_t)(sep - spec) : strlen(spec);
-		if (ll >= sizeof(lhs))
-			return hs_err_set(err, EINVAL, "'%s' is not a range", spec);
-		memcpy(lhs, spec, ll);
-		lhs[ll] = '\0';
-		if (hs_parse_size(lhs, &a) < 0 || (sep && hs_parse_size(sep + 1, &b) < 0))
-			return hs_err_set(err, EINVAL,
-					  "'%s' is not a range (0xSTART-0xEND, 0xSTART+LEN, arena:N, heap:ADDR, [heap], "
-					  "[stack], a mapping's start or a mapped file)", spec);
-		if (!sep) {
+		bool span;
+		if ((r = parse_span(spec, &a, &b, &span, err)) < 0)
+			return r;
+		if (!span) {
 			for (size_t i = 0; i < maps->n && !out->n && r == 0; i++)
 				if (maps->v[i].start == a)
 					r = push(out, maps->v[i].start, maps->v[i].end,
@@ -131,15 +174,6 @@ int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct 
 			if (r == 0 && !out->n)
 				return hs_err_set(err, EINVAL, "no mapping starts at 0x%" PRIx64, a);
 		} else {
-			if (plus && !dash) {
-				if (b == 0)
-					return hs_err_set(err, EINVAL, "'%s': the length is 0", spec);
-				if (a + b < a)
-					return hs_err_set(err, EINVAL, "'%s' overflows the address space", spec);
-				b = a + b;
-			}
-			if (b <= a)
-				return hs_err_set(err, EINVAL, "'%s': the end is not after the start", spec);
 			if (!touches_mapping(maps, a, b))
 				return hs_err_set(err, EINVAL, "0x%" PRIx64 "-0x%" PRIx64 " is outside every mapping", a, b);
 			r = push(out, a, b, "range");

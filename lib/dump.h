@@ -33,6 +33,10 @@ bool hs_range_needs_heap(const char *spec);
  * mapping, no such arena, file not mapped. */
 int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct hs_heap *h,
 		     struct hs_ranges *out, struct hs_err *err);
+/* The syntax of a RANGE operand alone, before any process is looked at:
+ * -EINVAL when malformed (arena:-1, 0x10-, a reversed or empty span), so
+ * that the caller can call it a usage error. */
+int hs_range_check(const char *spec, struct hs_err *err);
 void hs_ranges_release(struct hs_ranges *r);
 
 /* Parse "123", "0x7b", "64K", "1.5M" is not accepted: integers only, with

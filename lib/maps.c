@@ -109,7 +109,7 @@ int hs_maps_parse(const char *text, size_t len, struct hs_maps *maps, struct hs_
 int hs_maps_read(pid_t pid, bool with_smaps, struct hs_maps *maps, struct hs_err *err)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, with_smaps ? "smaps" : "maps");
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)hs_proc_mm_pid(pid), with_smaps ? "smaps" : "maps");
 	char *text;
 	size_t len;
 	int r = hs_proc_slurp(path, &text, &len);

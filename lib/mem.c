@@ -90,7 +90,7 @@ int hs_mem_open_pid(pid_t pid, struct hs_mem **mem, struct hs_err *err)
 		return hs_err_set(err, ENOMEM, "out of memory");
 	pm->mem.read = pid_read;
 	pm->mem.close = pid_close;
-	pm->pid = pid;
+	pm->pid = hs_proc_mm_pid(pid);    /* a live thread if the main one exited */
 	pm->fd = -1;
 	pm->use_vm = 1;
 	*mem = &pm->mem;

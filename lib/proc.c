@@ -108,10 +108,91 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
 	return 0;
 }
 
+/* The four ids of a "Uid:" or "Gid:" line of a status file. */
+static bool status_ids(const char *path, const char *key, unsigned long ids[4])
+{
+	char *text;
+	size_t len;
+	if (hs_proc_slurp(path, &text, &len) < 0)
+		return false;
+	const char *l = strstr(text, key);
+	bool ok = l && sscanf(l + strlen(key), "%lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) == 4;
+	free(text);
+	return ok;
+}
+
+static bool have_cap_sys_ptrace(void)
+{
+	char *text;
+	size_t len;
+	if (hs_proc_slurp("/proc/self/status", &text, &len) < 0)
+		return false;
+	const char *l = strstr(text, "\nCapEff:");
+	unsigned long long caps = l ? strtoull(l + 9, NULL, 16) : 0;
+	free(text);
+	return (caps >> 19) & 1;     /* CAP_SYS_PTRACE */
+}
+
+static int yama_scope(void)
+{
+	char *text;
+	size_t len;
+	if (hs_proc_slurp("/proc/sys/kernel/yama/ptrace_scope", &text, &len) < 0)
+		return -1;
+	int v = atoi(text);
+	free(text);
+	return v;
+}
+
+void hs_proc_perm_hint(pid_t pid, char *buf, size_t len)
+{
+	int yama = yama_scope();
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (yama == 3) {
+		snprintf(buf, len, "kernel.yama.ptrace_scope is 3: no process may be traced, not even with "
+			 "CAP_SYS_PTRACE");
+		return;
+	}
+	if (have_cap_sys_ptrace()) {
+		/* Root's (or a capable process's) refusal is never about uids. */
+		char y[64] = "";
+		if (yama >= 0)
+			snprintf(y, sizeof(y), " (kernel.yama.ptrace_scope is %d)", yama);
+		snprintf(buf, len, "heapscope has CAP_SYS_PTRACE%s, so the refusal came from a security module "
+			 "(AppArmor, SELinux), seccomp, or a user namespace pid %d is outside of", y, (int)pid);
+		return;
+	}
+	unsigned long tu[4], tg[4];
+	uid_t me = geteuid();
+	gid_t mg = getegid();
+	if (status_ids(path, "\nUid:", tu) && (tu[0] != me || tu[1] != me || tu[2] != me)) {
+		snprintf(buf, len, "pid %d runs as uid %lu, heapscope as uid %lu: run heapscope as that user, or "
+			 "with CAP_SYS_PTRACE", (int)pid, tu[1] != me ? tu[1] : tu[0] != me ? tu[0] : tu[2],
+			 (unsigned long)me);
+		return;
+	}
+	if (status_ids(path, "\nGid:", tg) && (tg[0] != mg || tg[1] != mg || tg[2] != mg)) {
+		snprintf(buf, len, "pid %d runs as gid %lu, heapscope as gid %lu: run heapscope with its gid, or "
+			 "with CAP_SYS_PTRACE", (int)pid, tg[1] != mg ? tg[1] : tg[0] != mg ? tg[0] : tg[2],
+			 (unsigned long)mg);
+		return;
+	}
+	if (yama == 1)
+		snprintf(buf, len, "kernel.yama.ptrace_scope is 1: only an ancestor of pid %d may trace it; run "
+			 "heapscope with CAP_SYS_PTRACE (as root)", (int)pid);
+	else if (yama == 2)
+		snprintf(buf, len, "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE may trace");
+	else
+		snprintf(buf, len, "same uid and gid: pid %d is not dumpable (a setuid or setgid program, or "
+			 "prctl PR_SET_DUMPABLE 0), or a security module refused; only CAP_SYS_PTRACE may trace it",
+			 (int)pid);
+}
+
 static int exe_class(pid_t pid)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)hs_proc_mm_pid(pid));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -151,10 +232,12 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 	if (r == -EPROTONOSUPPORT)
 		return hs_err_set(err, EPROTONOSUPPORT, "pid %d (%s) is not an x86_64 process (32-bit or foreign)",
 				  (int)pid, st->name);
-	if (r == -EACCES || r == -EPERM)
-		return hs_err_set(err, EPERM,
-				  "cannot inspect pid %d (%s): Operation not permitted (need the same uid or "
-				  "CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)pid, st->name);
+	if (r == -EACCES || r == -EPERM) {
+		char hint[256];
+		hs_proc_perm_hint(pid, hint, sizeof(hint));
+		return hs_err_set(err, EPERM, "cannot inspect pid %d (%s): Operation not permitted (%s)", (int)pid,
+				  st->name, hint);
+	}
 	if (want_ptrace && st->tracer && st->tracer != getpid()) {
 		char tname[64] = "?";
 		struct hs_proc_status ts;
@@ -352,6 +435,80 @@ int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)
 	return 0;
 }
 
+/* One letter of /proc/PID/task/TID/stat: the state. */
+static char task_state(pid_t pid, pid_t tid)
+{
+	char path[80], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+pid_t hs_proc_mm_pid(pid_t pid)
+{
+	char st = task_state(pid, pid);
+	if (st != 'Z' && st != 'X')
+		return pid;
+	pid_t *tids, found = pid;
+	size_t n;
+	if (hs_proc_threads(pid, &tids, &n, NULL) < 0)
+		return pid;
+	for (size_t i = 0; i < n && found == pid; i++) {
+		st = task_state(pid, tids[i]);
+		if (tids[i] != pid && st && st != 'Z' && st != 'X')
+			found = tids[i];
+	}
+	free(tids);
+	return found;
+}
+
+int hs_proc_image_read(pid_t pid, struct hs_proc_image *img)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)hs_proc_mm_pid(pid));
+	int r = hs_proc_slurp(path, &text, &len);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	if (hs_proc_gone(pid)) {
+		free(text);
+		return -ESRCH;       /* a zombie shows no memory */
+	}
+	/* fields 26-28 (startcode endcode startstack) and 45-51 (start_data
+	 * end_data start_brk arg_start arg_end env_start env_end); the text
+	 * after the ')' of comm starts with field 3 */
+	static const int want[10] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
+	memset(img, 0, sizeof(*img));
+	char *p = strrchr(text, ')');
+	int field = 3, k = 0;
+	for (char *tok = p ? strtok(p + 1, " \n") : NULL; tok && k < 10; tok = strtok(NULL, " \n"), field++)
+		if (field == want[k])
+			img->v[k++] = strtoull(tok, NULL, 10);
+	free(text);
+	/* A new image's arguments are placed last in execve (the fields are
+	 * 0 only without ptrace access, which heapscope needs anyway). */
+	return img->v[6] ? 0 : -EAGAIN;
+}
+
+bool hs_proc_gone(pid_t pid)
+{
+	struct hs_proc_status st;
+	return hs_proc_status_read(pid, &st, NULL) < 0 || ((st.state == 'Z' || st.state == 'X') && st.threads <= 1);
+}
+
+bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
 int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
 {
 	char path[80], buf[512];
@@ -382,7 +539,7 @@ int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp)
 int hs_proc_pagemap_open(pid_t pid, struct hs_err *err)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)hs_proc_mm_pid(pid));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hs_err_sys(err, errno, "cannot open %s", path);

@@ -34,6 +34,12 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
  * reason (and a hint) otherwise. */
 int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err);
 
+/* Why ptrace access to pid was refused (EPERM), as a hint that fits the
+ * situation: another uid or gid, a target that is not dumpable, Yama's
+ * kernel.yama.ptrace_scope, or (heapscope holding CAP_SYS_PTRACE, as root
+ * does) a security module, seccomp or a user namespace.  No final period. */
+void hs_proc_perm_hint(pid_t pid, char *buf, size_t len);
+
 /* The first open file of pid, by fd number, that is a regular file whose
  * content starts with prefix: its path as pid sees it (in its mount
  * namespace).  0, or -ENOENT when none, -errno when pid's fds cannot be
@@ -59,6 +65,27 @@ int hs_proc_open_in_root(pid_t pid, const char *path);
  * included) as is; either way only a regular file, as above.  Returns the
  * fd or -errno. */
 int hs_proc_open_file(const char *path);
+
+/* The id whose /proc directory shows pid's memory: pid itself, or, when
+ * pid's main thread is a zombie (it called pthread_exit while other threads
+ * run: its maps, smaps, mem, pagemap, exe and map_files are empty or
+ * gone), a live thread of pid (/proc/TID shows the same memory).  pid when
+ * there is none.  Also the id process_vm_readv needs in that case. */
+pid_t hs_proc_mm_pid(pid_t pid);
+
+/* What tells one program image of a process from the next after an
+ * execve: the addresses /proc/PID/stat shows of its memory (code, stack,
+ * data, brk, arguments, environment), which a new image lays out anew
+ * (with address randomisation, nearly always at new addresses). */
+struct hs_proc_image {
+	uint64_t v[10];
+};
+/* 0, or -errno: -ESRCH pid is gone, -EAGAIN it is inside execve (its new
+ * image not laid out yet). */
+int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
+/* Has pid exited (gone, or a zombie with no live thread)? */
+bool hs_proc_gone(pid_t pid);
+bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
 
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <elf.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,33 +216,198 @@ static bool thread_dead(pid_t pid, pid_t tid)
 	       st.state == 'X';
 }
 
+/* ---- threads that exit, and execve, during the attach -----------------------
+ *
+ * A thread that calls execve kills the others and, in de_thread, waits
+ * until each is released; a traced thread that dies is released only when
+ * its tracer reaps it.  The execve holds the process's cred_guard_mutex
+ * meanwhile, which PTRACE_SEIZE takes too: heapscope blocked seizing the
+ * exec'ing thread would never reap the threads it seized before, and both
+ * would wait for good (the target in D state).  The lock is taken
+ * interruptibly, but the call restarts after a signal handler
+ * (-ERESTARTNOINTR).  So a timer ticks while attaching, and its handler
+ * reaps the threads of the session that exited (WEXITED only: stops stay
+ * for wait_stops), which lets the execve go on; past the deadline it
+ * abandons a PTRACE_SEIZE that still blocks. */
+static sigjmp_buf seize_jmp;
+static volatile sig_atomic_t in_seize;
+static volatile uint64_t seize_deadline_ns;
+static struct sigaction saved_alrm;
+static struct itimerval saved_timer;
+
+/* Reap tid if it exited: 1 if so, 0 if not, -1 if it is not ours.  A
+ * tracer's wait reports its tracees' stops whatever the flags, so peek
+ * first (WNOWAIT) and leave a stop for wait_stops.  Async-signal-safe. */
+static int reap_if_exited(pid_t tid)
+{
+	siginfo_t si;
+	si.si_pid = 0;
+	if (waitid(P_PID, tid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0)
+		return errno == ECHILD ? -1 : 0;
+	if (si.si_pid != tid || (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED))
+		return 0;
+	si.si_pid = 0;
+	waitid(P_PID, tid, &si, WEXITED | WNOHANG | __WALL);
+	return 1;
+}
+
+/* Async-signal-safe: only system calls. */
+static void reap_exited(struct hs_session *s)
+{
+	size_t n = __atomic_load_n(&s->n, __ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_thread *t = &s->t[i];
+		if (!t->gone && reap_if_exited(t->tid) == 1)
+			t->gone = 1;
+	}
+}
+
+static void attach_tick(int sig)
+{
+	(void)sig;
+	int e = errno;
+	struct hs_session *s = active;
+	if (s)
+		reap_exited(s);
+	if (in_seize && now_ns() > seize_deadline_ns) {
+		in_seize = 0;
+		errno = e;
+		siglongjmp(seize_jmp, 1);
+	}
+	errno = e;
+}
+
+static void tick_start(uint64_t deadline_ns)
+{
+	seize_deadline_ns = deadline_ns;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = attach_tick;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &saved_alrm);
+	struct itimerval it = { { 0, 10000 }, { 0, 10000 } };
+	setitimer(ITIMER_REAL, &it, &saved_timer);
+}
+
+static void tick_stop(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	/* a tick still pending would meet the old disposition: ignoring
+	 * the signal discards it */
+	struct sigaction ign;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGALRM, &ign, NULL);
+	sigaction(SIGALRM, &saved_alrm, NULL);
+	setitimer(ITIMER_REAL, &saved_timer, NULL);
+}
+
+/* PTRACE_SEIZE, abandoned past the attach deadline (-ETIMEDOUT). */
+static int seize(pid_t tid)
+{
+	if (sigsetjmp(seize_jmp, 1)) {
+		/* the tick may have come just after the call succeeded */
+		struct hs_proc_status st;
+		if (hs_proc_status_read(tid, &st, NULL) == 0 && st.tracer == getpid())
+			return 0;
+		return -ETIMEDOUT;
+	}
+	in_seize = 1;
+	long r = ptrace(PTRACE_SEIZE, tid, NULL, NULL);
+	int e = errno;
+	in_seize = 0;
+	return r < 0 ? -e : 0;
+}
+
+/* The image this run looks at (hs_session_pin_image). */
+static pid_t pinned_pid;
+static struct hs_proc_image pinned;
+
+int hs_session_pin_image(pid_t pid)
+{
+	struct hs_proc_image img;
+	int r = hs_proc_image_read(pid, &img);
+	if (r < 0)
+		return r;
+	pinned = img;
+	pinned_pid = pid;
+	return 0;
+}
+
+bool hs_session_execd(pid_t pid)
+{
+	struct hs_proc_image img;
+	if (pinned_pid != pid)
+		return false;
+	int r = hs_proc_image_read(pid, &img);
+	return r == -EAGAIN || (r == 0 && !hs_proc_image_same(&img, &pinned));
+}
+
+static int execd(pid_t pid, struct hs_err *err)
+{
+	return hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
+			  (int)pid);
+}
+
+/* The process exists and is not just a zombie. */
+static bool still_there(pid_t pid)
+{
+	struct hs_proc_status st;
+	return hs_proc_status_read(pid, &st, NULL) == 0 && ((st.state != 'Z' && st.state != 'X') || st.threads > 1);
+}
+
 static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 {
 	pid_t *tids;
 	size_t n;
 	int r = hs_proc_threads(s->pid, &tids, &n, err);
+	/* /proc/PID/task may be missing for an instant while an execve in
+	 * another thread takes the pid over */
+	for (int k = 0; r == -ESRCH && k < 10 && still_there(s->pid); k++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+		r = hs_proc_threads(s->pid, &tids, &n, err);
+	}
 	if (r < 0)
 		return r;
 	*added = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (find(s, tids[i]))
 			continue;
-		if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
-			int e = errno;
-			if (e == ESRCH || thread_dead(s->pid, tids[i]))
+		int sr = seize(tids[i]);
+		if (sr < 0) {
+			int e = -sr;
+			if (e == ESRCH || (e != ETIMEDOUT && thread_dead(s->pid, tids[i])))
 				continue;       /* it exited, or is exiting (EPERM then) */
 			pid_t tid = tids[i];
 			free(tids);
+			/* An execve killed the thread (EPERM: it is exiting; the
+			 * thread that exec'd may have its tid already, and the
+			 * old memory for a moment), or held us off past the
+			 * deadline. */
+			for (int k = 0; k < (e == EPERM ? 20 : 1); k++) {
+				if (hs_session_execd(s->pid))
+					return execd(s->pid, err);
+				struct timespec ts = { 0, 5000000 };
+				nanosleep(&ts, NULL);
+			}
+			if (e == ETIMEDOUT)
+				return hs_err_set(err, ETIMEDOUT,
+						  "cannot attach to thread %d of pid %d in time (is it in execve?)",
+						  (int)tid, (int)s->pid);
 			/* someone else (another heapscope, a debugger) took it since
 			 * the check at the start */
 			struct hs_proc_status ts;
 			if (e == EPERM && hs_proc_status_read(tid, &ts, NULL) == 0 && ts.tracer > 0 && ts.tracer != getpid())
 				return hs_err_set(err, EBUSY, "thread %d of pid %d is already traced by pid %d", (int)tid,
 						  (int)s->pid, (int)ts.tracer);
-			if (e == EPERM)
-				return hs_err_set(err, EPERM,
-						  "cannot attach to pid %d: Operation not permitted (need the same "
-						  "uid or CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)", (int)s->pid);
+			if (e == EPERM) {
+				char hint[256];
+				hs_proc_perm_hint(s->pid, hint, sizeof(hint));
+				return hs_err_set(err, EPERM, "cannot attach to pid %d: Operation not permitted (%s)",
+						  (int)s->pid, hint);
+			}
 			return hs_err_sys(err, e, "cannot attach to thread %d of pid %d", (int)tid, (int)s->pid);
 		}
 		if (add(s, tids[i]) < 0) {
@@ -327,30 +494,79 @@ int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **out, struct
 		return hs_err_set(err, ENOMEM, "out of memory");
 	s->pid = pid;
 	s->cue = -1;
+	if (pinned_pid != pid)
+		hs_session_pin_image(pid);
 	install_handlers();
 	active = s;
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	int r, added, rounds = 0;
+	tick_start(deadline);
 	/* A stopped thread cannot clone, so once a listing adds nobody new
 	 * after everyone listed before has stopped, all threads are held. */
 	do {
 		r = seize_new(s, &added, err);
 		if (r == 0)
 			r = wait_stops(s, deadline, err);
+		if (r == 0 && added && hs_session_execd(pid))
+			r = execd(pid, err);
 	} while (r == 0 && added && ++rounds < 1000);
+	tick_stop();
+	/* Threads that exited meanwhile and were not reaped yet. */
+	reap_exited(s);
 	if (r == 0) {
 		size_t live = 0;
 		for (size_t i = 0; i < s->n; i++)
 			live += !s->t[i].gone;
-		if (!live)
+		/* no thread left, but the process is there: every thread we
+		 * held was replaced by an execve */
+		if (!live && still_there(pid))
+			r = execd(pid, err);
+		else if (!live)
 			r = hs_err_set(err, ESRCH, "pid %d exited", (int)pid);
 	}
+	/* Every thread is stopped now, so the image cannot change any more:
+	 * is it the one the caller read the maps and the libc of? */
+	if (r == 0 && hs_session_execd(pid))
+		r = execd(pid, err);
+	else if (r == -ETIMEDOUT && hs_session_execd(pid))
+		r = execd(pid, err);
 	if (r < 0) {
 		hs_session_detach(s, NULL);
 		return r;
 	}
 	*out = s;
 	return 0;
+}
+
+/* Is tid exiting (PF_EXITING, in /proc/TID/stat's flags), or a zombie? */
+static bool thread_in_exit(pid_t tid)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	if (hs_proc_slurp(path, &text, &len) < 0)
+		return false;
+	char *p = strrchr(text, ')');
+	char state = 0;
+	unsigned long flags = 0;
+	bool r = p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2 &&
+		 (state == 'Z' || state == 'X' || (flags & 0x4));    /* PF_EXITING */
+	free(text);
+	return r;
+}
+
+/* A thread that is no longer in its stop (ESRCH from PTRACE_DETACH) was
+ * killed meanwhile (an execve in another thread, a SIGKILL): it stays our
+ * zombie until reaped, and an execve waits for it.  It is dying: wait for
+ * it, briefly. */
+static void reap_dying(pid_t tid)
+{
+	for (int k = 0; k < 500; k++) {
+		if (reap_if_exited(tid) != 0 || !thread_in_exit(tid))
+			return;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 int hs_session_detach(struct hs_session *s, struct hs_err *err)
@@ -379,9 +595,12 @@ int hs_session_detach(struct hs_session *s, struct hs_err *err)
 				nanosleep(&ts, NULL);
 			}
 		}
-		if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)t->pending_sig) < 0 && errno != ESRCH &&
-		    ret == 0)
-			ret = hs_err_sys(err, errno, "cannot detach from thread %d", (int)t->tid);
+		if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)t->pending_sig) < 0) {
+			if (errno == ESRCH)
+				reap_dying(t->tid);
+			else if (ret == 0)
+				ret = hs_err_sys(err, errno, "cannot detach from thread %d", (int)t->tid);
+		}
 	}
 	last_pause_us = s->t0_ns ? (now_ns() - s->t0_ns) / 1000 : 0;
 	if (s->memfd > 0)

@@ -23,6 +23,17 @@ struct hs_thread_regs {
  * heapscope dies.  On failure every thread already seized is released. */
 int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **s, struct hs_err *err);
 
+/* Remember pid's program image (hs_proc_image_read) as the one this run
+ * looks at: from then on hs_session_attach to pid fails with -ESTALE
+ * ("pid N exec'd during the look") once every thread is stopped, if the
+ * process has called execve since, for the maps, the libc and the
+ * addresses read before belong to the old program.  hs_session_attach
+ * pins the image itself when nothing (or another pid) was pinned.  Call
+ * it before reading anything of pid.  -EAGAIN: pid is inside execve. */
+int hs_session_pin_image(pid_t pid);
+/* Has pid exec'd (or is it exec'ing) since its image was pinned? */
+bool hs_session_execd(pid_t pid);
+
 /* Resume and detach every thread; signals that arrived while stopped are
  * delivered.  Returns the first error but always detaches all it can, and
  * frees s.  Safe with s == NULL. */

@@ -124,7 +124,50 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	return r;
 }
 
+static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
+		struct hs_err *err);
+
+/* glibc's dynamic loader is mapped, its C library not (yet). */
+static bool loader_only(const struct hs_maps *maps)
+{
+	bool ld = false;
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *b = strrchr(maps->v[i].path, '/');
+		b = b ? b + 1 : maps->v[i].path;
+		if (!strncmp(b, "libc.so", 7) || !strncmp(b, "libc-", 5))
+			return false;
+		ld |= !strncmp(b, "ld-linux", 8);
+	}
+	return ld;
+}
+
 int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
+{
+	int r;
+	bool looked = false;     /* it was there, a process we may look at */
+	/* A process inside execve, or between it and its dynamic loader's
+	 * mapping the C library (just started, or exec'd): give it a
+	 * moment. */
+	for (int tries = 0;; tries++) {
+		r = take(pid, o, s, &looked, err);
+		if (r != -EAGAIN || tries >= 20)
+			break;
+		hs_snapshot_release(s);
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	/* A process that exec'd during the look fails in many ways (its
+	 * libc is gone from the maps, mp_ unreadable, ...): say why. */
+	if (r < 0 && looked && hs_proc_gone(pid))
+		return gone(pid, err);     /* not the EIO or ESRCH of the read that met it */
+	if (r < 0 && r != -ESTALE && hs_session_execd(pid))
+		r = hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
+			       (int)pid);
+	return r;
+}
+
+static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
+		struct hs_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->pid = pid;
@@ -132,6 +175,11 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	int r = hs_proc_check(pid, o->freeze, NULL, err);
 	if (r < 0)
 		return r;
+	*looked = true;
+	/* Before anything is read: a later stop checks the process has not
+	 * exec'd since (the maps and the libc would be another program's). */
+	if (hs_session_pin_image(pid) == -EAGAIN)
+		return hs_err_set(err, EAGAIN, "pid %d is starting: it is inside execve", (int)pid);
 	/* Everything that needs no stop comes first. */
 	r = hs_maps_read(pid, true, &s->maps, err);
 	if (r == -ESRCH || r == -ENOENT)
@@ -139,7 +187,11 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	if (r < 0)
 		return r;
 	unsigned debug = o->use_debuginfo ? HS_DEBUG_LOCAL | (o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0) : 0;
-	r = hs_libc_find(pid, &s->maps, debug, &s->libc, err);
+	/* Its files through a live thread if the main one exited. */
+	r = hs_libc_find(hs_proc_mm_pid(pid), &s->maps, debug, &s->libc, err);
+	if (r < 0 && r != -ESRCH && loader_only(&s->maps))
+		return hs_err_set(err, EAGAIN, "pid %d is starting: its dynamic loader has not mapped the C library yet",
+				  (int)pid);
 	if (r < 0)
 		return r;
 	struct hs_mem *raw;

@@ -98,9 +98,20 @@ fatal() { # DESC ERE ARGS...
 	fi
 }
 fatal "range outside any mapping" "outside every mapping" dump -o "$HS_TMP/x" "$P" 0x10-0x20
-fatal "reversed range" "not after the start" dump -o "$HS_TMP/x" "$P" 0x2000-0x1000
-fatal "overflowing range" "overflows" dump -o "$HS_TMP/x" "$P" 0xffffffffffffff00+1M
-fatal "length 0" "length is 0" dump -o "$HS_TMP/x" "$P" 0x1000+0
+# a malformed RANGE is a usage error (64), found before the process is read
+usage() { # DESC ERE ARGS...
+	local desc=$1 re=$2
+	shift 2
+	hs "$@"
+	if [ "$RC" = 64 ] && grep -Eq -- "$re" "$HS_TMP/err"; then
+		ok "$desc: exit 64: $(head -n 1 "$HS_TMP/err")"
+	else
+		not_ok "$desc: exit $RC (expected 64), $(cat "$HS_TMP/err")"
+	fi
+}
+usage "reversed range" "not after the start" dump -o "$HS_TMP/x" "$P" 0x2000-0x1000
+usage "overflowing range" "overflows" dump -o "$HS_TMP/x" "$P" 0xffffffffffffff00+1M
+usage "length 0" "length is 0" dump -o "$HS_TMP/x" "$P" 0x1000+0
 fatal "arena that does not exist" "no arena 99" dump -o "$HS_TMP/x" "$P" arena:99
 fatal "file not mapped" "not mapped" dump -o "$HS_TMP/x" "$P" /no/such/file.so
 fatal "no mapping starts there" "no mapping starts" dump -o "$HS_TMP/x" "$P" 0x1234000

@@ -251,6 +251,114 @@ if expect "arenas on a bogus chunk size in a small bin: exit 1 (partial), no han
 fi
 untouched "$TARGET_PID" "corrupt-size"
 
+# --- the target dies while heapscope looks: "pid N exited", not the error
+# of the read that met its absence.  HEAPSCOPE_TEST_HOLD_MS holds it
+# stopped; it is SIGKILLed once it is seen traced.
+for cmd in arenas trim; do
+	start_target "$SIMPLE" single
+	victim=$TARGET_PID
+	RC=0
+	HEAPSCOPE_TEST_HOLD_MS=1500 timeout -k 5 20 "$HS" "$cmd" "$victim" >"$OUT" 2>"$ERR" </dev/null &
+	hspid=$!
+	for _ in $(seq 100); do
+		grep -Eq '^TracerPid:[[:space:]]*[1-9]' "/proc/$victim/status" 2>/dev/null && break
+		sleep 0.1
+	done
+	kill -KILL "$victim"
+	wait "$hspid" || RC=$?
+	expect_fatal "$cmd, target killed during the look: exit 2, says it exited" "pid $victim exited"
+	wait "$victim" 2>/dev/null || :
+	untrack_pid "$victim"
+done
+
+# --- a malformed RANGE, or a negative arena, is a usage error (64), found
+# before the process is looked at
+for range in arena:-1 arena:+1 0x10- zz 0x2000-0x1000 0x1000+0 heap:zz; do
+	hs dump -o "$HS_TMP/never" "$single" "$range"
+	expect "dump $range: usage error" 64 || :
+done
+[ ! -e "$HS_TMP/never" ] && ok "no dump file left behind" || not_ok "a dump file was left behind"
+for cmd in chunks bins; do
+	hs "$cmd" --arena -1 "$single"
+	expect "$cmd --arena -1: usage error" 64 || :
+done
+untouched "$single" "after the usage errors"
+
+# --- a reader that went away (heapscope chunks PID | head -1): exit 2 and
+# a message, not death by SIGPIPE; the target released
+start_target "$(target knownheap)" "$HS_TMP/kh.txt" 2
+kh=$TARGET_PID
+for cmd in chunks "chunks --json" bins arenas "dump --strings"; do
+	range=
+	[ "$cmd" = "dump --strings" ] && range='[heap]'
+	RC=0
+	# shellcheck disable=SC2086 # split on purpose
+	python3 - "$HS" $cmd "$kh" $range >"$OUT" 2>"$ERR" <<'PY' || RC=$?
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)                  # nobody will ever read: every write is EPIPE
+try:
+    p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE, timeout=60)
+except subprocess.TimeoutExpired:
+    sys.exit(124)
+sys.stderr.buffer.write(p.stderr)
+# a signal shows as 128+N, as in the shell
+sys.exit(p.returncode if p.returncode >= 0 else 128 - p.returncode)
+PY
+	expect_fatal "$cmd with its output closed (EPIPE): exit 2" "cannot write"
+	untouched "$kh" "$cmd into a closed pipe"
+done
+
+# --- EPERM: the hint must fit who is refused.  Never the "same uid" hint
+# to a process that has CAP_SYS_PTRACE (root), nor to one of the same uid.
+capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+if [ -L /proc/1/exe ] && ! head -c 1 /proc/1/exe >/dev/null 2>&1 &&
+   [ -n "$capeff" ] && [ $(( (0x$capeff >> 19) & 1 )) = 1 ]; then
+	hs arenas 1
+	if [ "$RC" = 2 ] && grep -q 'not permitted' "$ERR" && ! grep -q 'same uid' "$ERR" &&
+	   grep -q CAP_SYS_PTRACE "$ERR"; then
+		ok "pid 1 refused to a holder of CAP_SYS_PTRACE: a hint without 'same uid'"
+		sed 's/^/#   /' "$ERR"
+	else
+		not_ok "pid 1 refused to a holder of CAP_SYS_PTRACE: exit $RC, hint: $(cat "$ERR")"
+	fi
+else
+	skip_check "pid 1 refused to a holder of CAP_SYS_PTRACE (pid 1 is readable here, or no CAP_SYS_PTRACE)"
+fi
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
+   setpriv --inh-caps=-sys_ptrace --bounding-set=-sys_ptrace -- true 2>/dev/null; then
+	nocap() { setpriv --inh-caps=-sys_ptrace --bounding-set=-sys_ptrace -- "$@"; }
+	python3 -c 'import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)     # PR_SET_DUMPABLE 0
+sys.stdout.write("READY %d\n" % os.getpid()); sys.stdout.flush()
+time.sleep(600)' >"$HS_TMP/nodump.out" &
+	nodump=$!
+	track_pid "$nodump"
+	for _ in $(seq 50); do grep -q READY "$HS_TMP/nodump.out" && break; sleep 0.1; done
+	RC=0
+	nocap timeout -k 5 20 "$HS" arenas "$nodump" >"$OUT" 2>"$ERR" </dev/null || RC=$?
+	if [ "$RC" = 2 ] && grep -q 'not dumpable' "$ERR" && ! grep -q 'same uid or' "$ERR"; then
+		ok "a non-dumpable process of the same uid: the hint says so"
+		sed 's/^/#   /' "$ERR"
+	else
+		not_ok "a non-dumpable process of the same uid: exit $RC, hint: $(cat "$ERR")"
+	fi
+	setpriv --reuid 65534 --regid 65534 --clear-groups sleep 600 &
+	other=$!
+	track_pid "$other"
+	sleep 0.2
+	RC=0
+	nocap timeout -k 5 20 "$HS" arenas "$other" >"$OUT" 2>"$ERR" </dev/null || RC=$?
+	if [ "$RC" = 2 ] && grep -q 'runs as uid 65534' "$ERR"; then
+		ok "a process of another uid, without CAP_SYS_PTRACE: the hint names its uid"
+		sed 's/^/#   /' "$ERR"
+	else
+		not_ok "a process of another uid, without CAP_SYS_PTRACE: exit $RC, hint: $(cat "$ERR")"
+	fi
+else
+	skip_check "hints without CAP_SYS_PTRACE (not root, or no setpriv)"
+fi
+
 if [ "$failed" != 0 ]; then
 	echo "FAIL: $ME: some checks failed"
 	exit 1

@@ -1,7 +1,7 @@
 /* knownheap: a live target with a known glibc malloc state, for heapscope's
  * acceptance tests.
  *
- * Usage: knownheap OUTFILE [NTHREADS]     (NTHREADS 0..64, default 3)
+ * Usage: knownheap OUTFILE [NTHREADS [main-exits]]   (NTHREADS 0..64, default 3)
  *
  * The main thread and NTHREADS threads (each normally on its own arena) build
  * the same kind of heap: full tcache bins, fastbins, small and large bins, an
@@ -15,11 +15,19 @@
  * unchanged (the reader wrote nothing), then exercise malloc/free across all
  * arenas (glibc aborts if a bin was damaged), print "CHECK OK" or
  * "CHECK FAILED: ..." and exit 0 or 1.  SIGTERM: default action, exits at once.
+ *
+ * main-exits: once the heap is built the main thread starts a finisher thread
+ * and calls pthread_exit, so the process lives on with a zombie thread group
+ * leader (whose /proc/PID/maps is empty).  The finisher joins it, waits until
+ * the kernel shows it as a zombie, and only then writes OUTFILE and READY
+ * (pthread_exit's unwinding mallocs: the file must describe the heap after
+ * it).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -290,20 +298,94 @@ static int self_check(int nsets)
 	return 0;
 }
 
+static FILE *out;
+static pthread_t main_thread;
+static int nsets;
+
+static void leader_is_zombie(void)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
+	for (i = 0; i < 1000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			break;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		p = strrchr(buf, ')');
+		if (p && (p[2] == 'Z' || p[2] == 'X'))
+			return;
+		usleep(10000);
+	}
+	say("knownheap: the main thread did not become a zombie\n");
+	_exit(99);
+}
+
+/* The snapshot, READY, and the wait for SIGUSR1. */
+static void *finish(void *arg)
+{
+	sigset_t set;
+	int sig, rc;
+
+	if (arg) {
+		pthread_join(main_thread, NULL);
+		leader_is_zombie();
+	}
+	malloc_info(0, out);
+	snap = MALLINFO2();
+	fprintf(out, "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
+		"hblkhd=%zu usmblks=%zu fsmblks=%zu uordblks=%zu fordblks=%zu "
+		"keepcost=%zu\n", snap.arena, snap.ordblks, snap.smblks,
+		snap.hblks, snap.hblkhd, snap.usmblks, snap.fsmblks,
+		snap.uordblks, snap.fordblks, snap.keepcost);
+	{
+		size_t tcount = 0, tbytes = 0, c;
+		int i;
+
+		for (i = 0; i < nsets; i++)
+			for (c = 2; c <= TC_MAX_CHUNK / 16; c++) {
+				size_t k = tc_freed[i][c] < 7 ? tc_freed[i][c] : 7;
+
+				tcount += k;
+				tbytes += k * c * 16;
+			}
+		say("TCACHE count=%zu bytes=%zu\n", tcount, tbytes);
+	}
+	/* no fclose: it would free the FILE after the snapshot */
+
+	say("READY %d\n", (int)getpid());
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	do
+		rc = sigwait(&set, &sig);
+	while (rc != 0);
+
+	rc = self_check(nsets);
+	if (rc == 0)
+		say("CHECK OK\n");
+	_exit(rc);
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t tids[MAX_THREADS];
 	sigset_t set;
-	FILE *out;
 	long nthreads = 3;
 	char *end;
-	int i, sig, rc;
+	int i, rc, main_exits = 0;
 
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: knownheap OUTFILE [NTHREADS]\n");
+	if (argc < 2 || argc > 4 ||
+	    (argc == 4 && strcmp(argv[3], "main-exits") != 0)) {
+		fprintf(stderr, "usage: knownheap OUTFILE [NTHREADS [main-exits]]\n");
 		return 99;
 	}
-	if (argc == 3) {
+	main_exits = argc == 4;
+	if (argc >= 3) {
 		errno = 0;
 		nthreads = strtol(argv[2], &end, 10);
 		if (errno || *end || end == argv[2] || nthreads < 0 ||
@@ -341,36 +423,19 @@ int main(int argc, char **argv)
 	}
 	build_heap(0);
 	pthread_barrier_wait(&barrier);
+	nsets = (int)nthreads + 1;
+	if (main_exits) {
+		pthread_t fin;
 
-	malloc_info(0, out);
-	snap = MALLINFO2();
-	fprintf(out, "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
-		"hblkhd=%zu usmblks=%zu fsmblks=%zu uordblks=%zu fordblks=%zu "
-		"keepcost=%zu\n", snap.arena, snap.ordblks, snap.smblks,
-		snap.hblks, snap.hblkhd, snap.usmblks, snap.fsmblks,
-		snap.uordblks, snap.fordblks, snap.keepcost);
-	{
-		size_t tcount = 0, tbytes = 0, c;
-
-		for (i = 0; i <= nthreads; i++)
-			for (c = 2; c <= TC_MAX_CHUNK / 16; c++) {
-				size_t k = tc_freed[i][c] < 7 ? tc_freed[i][c] : 7;
-
-				tcount += k;
-				tbytes += k * c * 16;
-			}
-		say("TCACHE count=%zu bytes=%zu\n", tcount, tbytes);
+		main_thread = pthread_self();
+		rc = pthread_create(&fin, NULL, finish, (void *)1);
+		if (rc) {
+			fprintf(stderr, "knownheap: pthread_create: %s\n",
+				strerror(rc));
+			return 99;
+		}
+		pthread_exit(NULL);
 	}
-	/* no fclose: it would free the FILE after the snapshot */
-
-	say("READY %d\n", (int)getpid());
-
-	do
-		rc = sigwait(&set, &sig);
-	while (rc != 0);
-
-	rc = self_check((int)nthreads + 1);
-	if (rc == 0)
-		say("CHECK OK\n");
-	_exit(rc);
+	finish(NULL);
+	return 0;
 }
