@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -10,7 +11,7 @@
 #include "oncall.h"
 
 static const char help[] =
-	"usage: heapscope arenas [--json] [--threads] [--no-verdict] [--no-debuginfo] PID\n"
+	"usage: heapscope arenas [--json] [--threads] [--no-verdict] [--openmetrics FILE] PID\n"
 	"\n"
 	"Every glibc malloc arena of PID: its heaps (reserved, committed), system\n"
 	"bytes, resident bytes, what is in use, what malloc holds free in bins,\n"
@@ -23,6 +24,8 @@ static const char help[] =
 	"  --json           one JSON document with exact bytes (and mallinfo2)\n"
 	"  --threads        each thread (tid, name) and the arena it allocates from\n"
 	"  --no-verdict     figures only: no verdict, no JDK probe\n"
+	"  --openmetrics FILE  also write the figures (per process and per arena) to\n"
+	"                   FILE for node_exporter's textfile collector, atomically\n"
 	"  --no-debuginfo   ignore libc debug info; find malloc's state without it\n"
 	"  -h, --help       this help\n";
 
@@ -211,11 +214,13 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 		{ "no-debuginfo", no_argument, NULL, 'D' },
 		{ "threads", no_argument, NULL, 'T' },
 		{ "no-verdict", no_argument, NULL, 'V' },
+		{ "openmetrics", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct extra x = { 0 };
 	bool verdict = true;
+	const char *om = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -224,6 +229,7 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 		case 'D': cli->no_debuginfo = true; break;
 		case 'T': x.threads = true; break;
 		case 'V': verdict = false; break;
+		case 'O': om = optarg; break;
 		case 'h': fputs(help, stdout); return HS_EXIT_OK;
 		default: return hs_cli_usage(cli, "bad option");
 		}
@@ -255,6 +261,19 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 	else
 		render_text(&s, &t, sum, &x);
 	int status = hs_cli_report_partial(cli, &s);
+	if (om) {
+		struct hs_om_process p;
+		struct hs_err err = { 0 };
+		char name[64];
+		r = hs_cli_om_process(&s, name, sizeof(name), &p);
+		if (!r)
+			r = hs_openmetrics_write(om, &p, 1, &err);
+		free((void *)p.arenas);
+		if (r) {
+			hs_cli_warn(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+			status = HS_EXIT_PARTIAL;
+		}
+	}
 	hs_snapshot_release(&s);
 	return status;
 }

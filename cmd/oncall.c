@@ -1,6 +1,8 @@
 /* The verdict and the thread list, in text and JSON. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
@@ -144,4 +146,39 @@ void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s)
 		hs_json_obj_end(j);
 	}
 	hs_json_arr_end(j);
+}
+
+static void om_figures(const struct hs_arena *a, struct hs_om_figures *f)
+{
+	uint64_t freeb = a->bin_bytes + a->fast_bytes + a->tcache_bytes + a->top_size;
+	f->resident = a->resident;
+	f->free = freeb;
+	f->in_use = a->system_mem > freeb ? a->system_mem - freeb : 0;
+	f->trimmable = a->trimmable;
+	f->system = a->system_mem;
+}
+
+int hs_cli_om_process(const struct hs_snapshot *s, char *comm_buf, size_t n, struct hs_om_process *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = s->pid;
+	comm(s->pid, s->pid, comm_buf, n);
+	p->comm = comm_buf;
+	p->narenas = s->heap.narenas;
+	struct hs_om_arena *v = calloc(s->heap.narenas ? s->heap.narenas : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->heap.narenas; i++) {
+		const struct hs_arena *a = &s->heap.arenas[i];
+		v[i].index = a->index;
+		v[i].main = a->main;
+		om_figures(a, &v[i].f);
+		p->f.resident += v[i].f.resident;
+		p->f.free += v[i].f.free;
+		p->f.in_use += v[i].f.in_use;
+		p->f.trimmable += v[i].f.trimmable;
+		p->f.system += v[i].f.system;
+	}
+	p->arenas = v;
+	return 0;
 }
