@@ -3,20 +3,29 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "format.h"
+#include "oncall.h"
 
 static const char help[] =
-	"usage: heapscope arenas [--json] [--no-debuginfo] PID\n"
+	"usage: heapscope arenas [--json] [--threads] [--no-verdict] [--openmetrics FILE] PID\n"
 	"\n"
 	"Every glibc malloc arena of PID: its heaps (reserved, committed), system\n"
 	"bytes, resident bytes, what is in use, what malloc holds free in bins,\n"
 	"fastbins, tcache and top, and what malloc_trim(0) would return.\n"
-	"Threads are stopped only while the arenas are walked.\n"
+	"Threads are stopped only while the arenas are walked.  Ends with a verdict:\n"
+	"the causes of memory held and not used, and the remedies for this process,\n"
+	"most effective first (on a JVM this runs the JDK's jcmd and java to see\n"
+	"what it offers).\n"
 	"\n"
 	"  --json           one JSON document with exact bytes (and mallinfo2)\n"
+	"  --threads        each thread (tid, name) and the arena it allocates from\n"
+	"  --no-verdict     figures only: no verdict, no JDK probe\n"
+	"  --openmetrics FILE  also write the figures (per process and per arena) to\n"
+	"                   FILE for node_exporter's textfile collector, atomically\n"
 	"  --no-debuginfo   ignore libc debug info; find malloc's state without it\n"
 	"  -h, --help       this help\n";
 
@@ -79,7 +88,14 @@ static void summary(const struct hs_snapshot *s, const struct row *t, char *buf,
 		 hs_fmt_size(t->trimmable, d));
 }
 
-static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const struct row *t, const char *sum)
+struct extra {
+	bool threads;
+	const struct hs_verdict *v;  /* NULL: --no-verdict */
+	const struct hs_procenv *e;
+};
+
+static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const struct row *t, const char *sum,
+			const struct extra *x)
 {
 	struct hs_json *j = &cli->j;
 	const struct hs_heap *h = &s->heap;
@@ -139,11 +155,15 @@ static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const s
 	hs_json_obj_end(j);
 	hs_cli_json_mallinfo2(j, "mallinfo2", h);
 	hs_json_str(j, "summary", sum);
+	if (x->threads)
+		hs_cli_threads_json(j, s);
+	if (x->v)
+		hs_cli_verdict_json(j, x->v, x->e);
 	hs_json_obj_end(j);
 	hs_json_finish(j);
 }
 
-static void render_text(const struct hs_snapshot *s, const struct row *t, const char *sum)
+static void render_text(const struct hs_snapshot *s, const struct row *t, const char *sum, const struct extra *x)
 {
 	const struct hs_heap *h = &s->heap;
 	const struct hs_libc *lc = &s->libc;
@@ -181,6 +201,10 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 	if (s->attempts > 1)
 		printf(" in %d stops (an arena was locked by a thread inside malloc)", s->attempts);
 	printf("\n");
+	if (x->threads)
+		hs_cli_threads_text(s);
+	if (x->v)
+		hs_cli_verdict_text(x->v);
 }
 
 int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
@@ -188,15 +212,24 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-debuginfo", no_argument, NULL, 'D' },
+		{ "threads", no_argument, NULL, 'T' },
+		{ "no-verdict", no_argument, NULL, 'V' },
+		{ "openmetrics", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct extra x = { 0 };
+	bool verdict = true;
+	const char *om = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': cli->json = true; break;
 		case 'D': cli->no_debuginfo = true; break;
+		case 'T': x.threads = true; break;
+		case 'V': verdict = false; break;
+		case 'O': om = optarg; break;
 		case 'h': fputs(help, stdout); return HS_EXIT_OK;
 		default: return hs_cli_usage(cli, "bad option");
 		}
@@ -216,11 +249,31 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 	}
 	char sum[512];
 	summary(&s, &t, sum, sizeof(sum));
+	struct hs_procenv env;
+	struct hs_verdict v;
+	if (verdict && hs_procenv_read(pid, &s.maps, true, &env, NULL) == 0) {
+		hs_verdict_build(pid, &s.heap, &env, &v);
+		x.v = &v;
+		x.e = &env;
+	}
 	if (cli->json)
-		render_json(cli, &s, &t, sum);
+		render_json(cli, &s, &t, sum, &x);
 	else
-		render_text(&s, &t, sum);
+		render_text(&s, &t, sum, &x);
 	int status = hs_cli_report_partial(cli, &s);
+	if (om) {
+		struct hs_om_process p;
+		struct hs_err err = { 0 };
+		char name[64];
+		r = hs_cli_om_process(&s, name, sizeof(name), &p);
+		if (!r)
+			r = hs_openmetrics_write(om, &p, 1, &err);
+		free((void *)p.arenas);
+		if (r) {
+			hs_cli_warn(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
+			status = HS_EXIT_PARTIAL;
+		}
+	}
 	hs_snapshot_release(&s);
 	return status;
 }

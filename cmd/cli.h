@@ -53,5 +53,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv);
 int cmd_chunks(struct hs_cli *cli, int argc, char **argv);
 int cmd_trim(struct hs_cli *cli, int argc, char **argv);
 int cmd_mtrace(struct hs_cli *cli, int argc, char **argv);
+int cmd_top(struct hs_cli *cli, int argc, char **argv);
+int cmd_map(struct hs_cli *cli, int argc, char **argv);
 
 #endif

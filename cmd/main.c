@@ -21,6 +21,8 @@ static const struct hs_command commands[] = {
 	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
 	{ "trim", cmd_trim, "malloc_trim inside the target, safely, and what it returned" },
 	{ "mtrace", cmd_mtrace, "glibc's allocation trace on and off in the target; its log summarised" },
+	{ "map", cmd_map, "a picture of each arena heap, page by page; --svg" },
+	{ "top", cmd_top, "every process ranked by what its arenas hold resident but free" },
 };
 
 static void usage(FILE *fp)

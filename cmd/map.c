@@ -1,0 +1,199 @@
+/* heapscope map: a picture of each arena heap, page by page. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "format.h"
+#include "heapmap.h"
+
+static const char help[] =
+	"usage: heapscope map [--svg FILE] [--width N] [--json] PID\n"
+	"\n"
+	"A picture of each glibc arena heap of PID, page by page: in use, free and\n"
+	"resident (held, not used), free and returned to the system (madvised or\n"
+	"trimmed, not resident), never touched.  From the walk (free chunks, top)\n"
+	"and /proc/PID/pagemap.  In the terminal each cell is a run of pages shown\n"
+	"by its most common class (colours when stdout is a terminal); --svg draws\n"
+	"every page.  The legend gives the exact bytes of each class.\n"
+	"\n"
+	"  --svg FILE       also write an SVG picture, one square per page\n"
+	"  --width N        terminal cells per line (default 64)\n"
+	"  --json           the page counts per heap and class, as JSON\n"
+	"  -h, --help       this help\n";
+
+static const char *names[HS_PAGE_NCLASS] = { "in use", "free, resident", "free, returned", "never touched" };
+static const char *keys[HS_PAGE_NCLASS] = { "in_use", "free_resident", "free_returned", "untouched" };
+static const char *glyph[HS_PAGE_NCLASS] = { "\u2588", "\u2593", "\u2591", "\u00b7" };
+static const char *ansi[HS_PAGE_NCLASS] = { "\033[34m", "\033[31m", "\033[32m", "\033[90m" };
+static const char *fill[HS_PAGE_NCLASS] = { "#3b6fb6", "#d9412b", "#5fb85f", "#e4e4e4" };
+
+static void legend_text(const struct hs_heapmap *m, bool colour)
+{
+	char b[HS_SIZE_BUF];
+	for (int c = 0; c < HS_PAGE_NCLASS; c++)
+		printf("  %s%s%s %-15s %8s  %" PRIu64 " bytes, %" PRIu64 " pages\n", colour ? ansi[c] : "", glyph[c],
+		       colour ? "\033[0m" : "", names[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
+		       m->count[c]);
+}
+
+static void render_text(const struct hs_snapshot *s, const struct hs_heapmap *m, size_t width, bool colour)
+{
+	char b[HS_SIZE_BUF];
+	printf("pid %d: %zu arena heap%s, %" PRIu64 "-byte pages\n", (int)s->pid, m->n, m->n == 1 ? "" : "s", m->page);
+	legend_text(m, colour);
+	for (size_t k = 0; k < m->n; k++) {
+		const struct hs_heapmap_heap *hp = &m->v[k];
+		/* at most 8 lines a heap: a cell is a run of pages */
+		size_t per = (hp->npages + width * 8 - 1) / (width * 8);
+		if (per < 1)
+			per = 1;
+		printf("\narena %d heap 0x%" PRIx64 "-0x%" PRIx64 " (%s, %zu page%s a cell):", hp->arena, hp->start,
+		       hp->end, hs_fmt_size(hp->end - hp->start, b), per, per == 1 ? "" : "s");
+		for (int c = 0; c < HS_PAGE_NCLASS; c++)
+			printf(" %s %s", keys[c], hs_fmt_size(hp->count[c] * m->page, b));
+		size_t cells = (hp->npages + per - 1) / per;
+		for (size_t i = 0; i < cells; i++) {
+			if (i % width == 0)
+				printf("\n  ");
+			uint64_t n[HS_PAGE_NCLASS] = { 0 };
+			for (size_t p = i * per; p < hp->npages && p < (i + 1) * per; p++)
+				n[hp->cls[p]]++;
+			int best = 0;
+			for (int c = 1; c < HS_PAGE_NCLASS; c++)
+				if (n[c] > n[best])
+					best = c;
+			printf("%s%s", colour ? ansi[best] : "", glyph[best]);
+		}
+		printf("%s\n", colour ? "\033[0m" : "");
+	}
+}
+
+static int write_svg(const char *path, const struct hs_snapshot *s, const struct hs_heapmap *m)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	const size_t cols = 128, cell = 4;
+	size_t height = 40 + HS_PAGE_NCLASS * 18 + 10;
+	for (size_t k = 0; k < m->n; k++)
+		height += 28 + ((m->v[k].npages + cols - 1) / cols) * cell + 6;
+	size_t width = cols * cell + 20 > 560 ? cols * cell + 20 : 560;
+	char b[HS_SIZE_BUF];
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" viewBox=\"0 0 %zu %zu\" "
+		   "font-family=\"monospace\" font-size=\"12\">\n"
+		   "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n"
+		   "<text x=\"10\" y=\"20\" font-size=\"14\">heapscope map: pid %d, %zu arena heaps, %" PRIu64
+		   "-byte pages</text>\n", width, height, width, height, (int)s->pid, m->n, m->page);
+	size_t y = 34;
+	fprintf(f, "<g id=\"legend\">\n");
+	for (int c = 0; c < HS_PAGE_NCLASS; c++, y += 18)
+		fprintf(f, "<rect x=\"10\" y=\"%zu\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"28\" y=\"%zu\" "
+			   "data-class=\"%s\" data-pages=\"%" PRIu64 "\" data-bytes=\"%" PRIu64 "\">%s: %s (%" PRIu64
+			   " bytes, %" PRIu64 " pages)</text>\n", y, fill[c], y + 11, keys[c], m->count[c],
+			m->count[c] * m->page, names[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
+			m->count[c]);
+	fprintf(f, "</g>\n");
+	y += 10;
+	for (size_t k = 0; k < m->n; k++) {
+		const struct hs_heapmap_heap *hp = &m->v[k];
+		fprintf(f, "<g class=\"heap\" data-arena=\"%d\" data-start=\"0x%" PRIx64 "\" data-end=\"0x%" PRIx64 "\">\n"
+			   "<text x=\"10\" y=\"%zu\">arena %d heap 0x%" PRIx64 " (%s)</text>\n", hp->arena, hp->start,
+			hp->end, y + 14, hp->arena, hp->start, hs_fmt_size(hp->end - hp->start, b));
+		y += 22;
+		/* one rect per run of a class within a row */
+		for (size_t row = 0; row * cols < hp->npages; row++) {
+			size_t p = row * cols, end = p + cols < hp->npages ? p + cols : hp->npages;
+			while (p < end) {
+				size_t q = p;
+				while (q < end && hp->cls[q] == hp->cls[p])
+					q++;
+				fprintf(f, "<rect class=\"%s\" x=\"%zu\" y=\"%zu\" width=\"%zu\" height=\"%zu\" fill=\"%s\" "
+					   "data-pages=\"%zu\"/>\n", keys[hp->cls[p]], 10 + (p - row * cols) * cell,
+					y + row * cell, (q - p) * cell, cell, fill[hp->cls[p]], q - p);
+				p = q;
+			}
+		}
+		y += ((hp->npages + cols - 1) / cols) * cell + 6;
+		fprintf(f, "</g>\n");
+	}
+	fprintf(f, "</svg>\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+int cmd_map(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 's' },
+		{ "width", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *svg = NULL;
+	long width = 64;
+	int c;
+	char *end;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': cli->json = true; break;
+		case 's': svg = optarg; break;
+		case 'w': width = strtol(optarg, &end, 10);
+			if (*end || width < 8 || width > 1024) return hs_cli_usage(cli, "--width wants 8 to 1024, not '%s'", optarg);
+			break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	pid_t pid;
+	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	if (r)
+		return r;
+	struct hs_snapshot s;
+	if ((r = hs_cli_snapshot(cli, pid, true, &s)) < 0)
+		return -r;
+	struct hs_heapmap m;
+	struct hs_err err = { 0 };
+	if (hs_heapmap_build(&s.heap, s.pagemap_fd, &m, &err) < 0) {
+		hs_snapshot_release(&s);
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+	}
+	int status = hs_cli_report_partial(cli, &s);
+	if (svg && write_svg(svg, &s, &m) < 0) {
+		hs_cli_warn(cli, "cannot write %s", svg);
+		status = HS_EXIT_FATAL;
+	}
+	if (cli->json) {
+		struct hs_json *j = &cli->j;
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", pid);
+		hs_json_u64(j, "page_size", m.page);
+		hs_json_obj_begin(j, "pages");
+		for (int k = 0; k < HS_PAGE_NCLASS; k++)
+			hs_json_u64(j, keys[k], m.count[k]);
+		hs_json_obj_end(j);
+		hs_json_arr_begin(j, "heaps");
+		for (size_t k = 0; k < m.n; k++) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_i64(j, "arena", m.v[k].arena);
+			hs_json_hex(j, "start", m.v[k].start);
+			hs_json_hex(j, "end", m.v[k].end);
+			for (int q = 0; q < HS_PAGE_NCLASS; q++)
+				hs_json_u64(j, keys[q], m.v[k].count[q]);
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	} else {
+		render_text(&s, &m, (size_t)width, isatty(1));
+	}
+	hs_heapmap_release(&m);
+	hs_snapshot_release(&s);
+	return status;
+}

@@ -1,0 +1,19 @@
+/* The on-call view shared by arenas, top and map: the verdict and the
+ * thread list, rendered. */
+#ifndef HS_CMD_ONCALL_H
+#define HS_CMD_ONCALL_H
+
+#include "cli.h"
+#include "openmetrics.h"
+#include "snapshot.h"
+#include "verdict.h"
+
+void hs_cli_verdict_text(const struct hs_verdict *v);
+void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const struct hs_procenv *e);
+/* Each thread: tid, name (comm) and the arena its thread_arena names. */
+void hs_cli_threads_text(const struct hs_snapshot *s);
+void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s);
+/* The metrics of a snapshot; p->arenas is malloc'd (free it). */
+int hs_cli_om_process(const struct hs_snapshot *s, char *comm_buf, size_t n, struct hs_om_process *p);
+
+#endif

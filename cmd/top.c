@@ -1,0 +1,253 @@
+/* heapscope top: the processes of the host (or a cgroup, or a list)
+ * ranked by what their glibc arenas hold resident but free.  A first pass
+ * over smaps stops nothing; then the top N are walked exactly, one short
+ * stop each (the arenas snapshot). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "format.h"
+#include "oncall.h"
+#include "top.h"
+
+static const char help[] =
+	"usage: heapscope top [--json] [--exact N] [--watch SECONDS] [--cgroup PATH | --pids PID,...]\n"
+	"\n"
+	"Every process of the host using glibc's malloc, ranked by the bytes its\n"
+	"arenas hold resident but free.  First a pass over /proc/PID/smaps that\n"
+	"stops nothing: the resident bytes of [heap] and of the 64 MiB-aligned\n"
+	"thread arena heaps; then the top N by that figure are walked exactly, each\n"
+	"stopped only while its arenas are (as by heapscope arenas).\n"
+	"\n"
+	"  --exact N        walk the top N exactly (default 5; 0: the first pass only)\n"
+	"  --cgroup PATH    only the processes of this cgroup (v2) and below it\n"
+	"  --pids LIST      only these processes (comma-separated)\n"
+	"  --watch SECONDS  refresh every SECONDS, like top(1), until interrupted\n"
+	"  --limit N        show N processes (default 20, 0: all)\n"
+	"  --json           one JSON document with exact bytes\n"
+	"  -h, --help       this help\n";
+
+static volatile sig_atomic_t stop;
+static void on_int(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+static int rank(const void *a, const void *b)
+{
+	const struct hs_top_entry *x = a, *y = b;
+	if (x->exact != y->exact)
+		return x->exact ? -1 : 1;
+	uint64_t kx = x->exact ? x->free_resident : x->heap_rss, ky = y->exact ? y->free_resident : y->heap_rss;
+	if (kx != ky)
+		return kx < ky ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+static void exact_one(struct hs_cli *cli, struct hs_top_entry *e, uint64_t *pause)
+{
+	struct hs_snapshot_opts o;
+	struct hs_snapshot s;
+	struct hs_err err = { 0 };
+	hs_cli_snapshot_opts(cli, &o);
+	o.residency = true;
+	int r = hs_snapshot_take(e->pid, &o, &s, &err);
+	if (r < 0) {
+		e->exact_error = r;
+		snprintf(e->exact_msg, sizeof(e->exact_msg), "%s", err.msg[0] ? err.msg : strerror(-r));
+		hs_snapshot_release(&s);
+		return;
+	}
+	struct hs_procenv env;
+	struct hs_verdict v;
+	hs_procenv_read(e->pid, NULL, false, &env, NULL);
+	hs_verdict_build(e->pid, &s.heap, &env, &v);
+	e->exact = true;
+	e->narenas = s.heap.narenas;
+	e->resident = v.resident;
+	e->in_use = v.in_use;
+	e->free_total = v.free_total;
+	e->free_resident = v.free_resident;
+	e->trimmable = v.trimmable;
+	*pause += s.pause_us;
+	hs_snapshot_release(&s);
+}
+
+static void render_text(const struct hs_top_entry *v, size_t n, size_t limit, uint64_t scan_us, size_t nexact,
+			uint64_t pause_us)
+{
+	char a[HS_SIZE_BUF], b[HS_SIZE_BUF], c[8][HS_SIZE_BUF];
+	printf("%zu processes with glibc malloc; first pass (smaps, nothing stopped) %s; exact for %zu, "
+	       "paused %s in all\n", n, hs_fmt_us(scan_us, a), nexact, hs_fmt_us(pause_us, b));
+	printf("%8s %-16s %8s %8s %6s %8s %8s %8s %9s\n", "PID", "COMM", "RSS", "HEAP-RSS", "ARENAS", "IN-USE",
+	       "FREE", "FREE-RES", "TRIMMABLE");
+	for (size_t i = 0; i < n && (!limit || i < limit); i++) {
+		const struct hs_top_entry *e = &v[i];
+		if (e->exact)
+			printf("%8d %-16s %8s %8s %6" PRIu64 " %8s %8s %8s %9s\n", (int)e->pid, e->comm,
+			       hs_fmt_size(e->rss, c[0]), hs_fmt_size(e->heap_rss, c[1]), e->narenas,
+			       hs_fmt_size(e->in_use, c[2]), hs_fmt_size(e->free_total, c[3]),
+			       hs_fmt_size(e->free_resident, c[4]), hs_fmt_size(e->trimmable, c[5]));
+		else
+			printf("%8d %-16s %8s %8s %6s %8s %8s %8s %9s%s%s\n", (int)e->pid, e->comm,
+			       hs_fmt_size(e->rss, c[0]), hs_fmt_size(e->heap_rss, c[1]), "-", "-", "-", "-", "-",
+			       e->exact_error ? "  " : "", e->exact_error ? e->exact_msg : "");
+	}
+}
+
+static void render_json(struct hs_json *j, const struct hs_top_entry *v, size_t n, uint64_t scan_us, size_t nexact,
+			uint64_t pause_us)
+{
+	hs_json_obj_begin(j, NULL);
+	hs_json_u64(j, "processes", n);
+	hs_json_u64(j, "scan_us", scan_us);
+	hs_json_u64(j, "exact", nexact);
+	hs_json_u64(j, "pause_us", pause_us);
+	hs_json_arr_begin(j, "top");
+	for (size_t i = 0; i < n; i++) {
+		const struct hs_top_entry *e = &v[i];
+		hs_json_obj_begin(j, NULL);
+		hs_json_i64(j, "pid", e->pid);
+		hs_json_str(j, "comm", e->comm);
+		hs_json_u64(j, "rss", e->rss);
+		hs_json_u64(j, "heap_rss", e->heap_rss);
+		hs_json_u64(j, "arena_heaps", e->arena_heaps);
+		hs_json_bool(j, "exact", e->exact);
+		if (e->exact) {
+			hs_json_u64(j, "arenas", e->narenas);
+			hs_json_u64(j, "resident", e->resident);
+			hs_json_u64(j, "in_use", e->in_use);
+			hs_json_u64(j, "free_total", e->free_total);
+			hs_json_u64(j, "free_resident", e->free_resident);
+			hs_json_u64(j, "trimmable", e->trimmable);
+		} else if (e->exact_error) {
+			hs_json_str(j, "error", e->exact_msg);
+		}
+		hs_json_obj_end(j);
+	}
+	hs_json_arr_end(j);
+	hs_json_obj_end(j);
+	hs_json_finish(j);
+}
+
+static int parse_pids(const char *s, pid_t **pids, size_t *n)
+{
+	size_t cap = 1;
+	for (const char *p = s; *p; p++)
+		cap += *p == ',';
+	*pids = calloc(cap, sizeof(**pids));
+	*n = 0;
+	if (!*pids)
+		return -1;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || (*end && *end != ','))
+			return -1;
+		(*pids)[(*n)++] = (pid_t)v;
+		s = *end ? end + 1 : end;
+	}
+	return *n ? 0 : -1;
+}
+
+int cmd_top(struct hs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "exact", required_argument, NULL, 'e' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "pids", required_argument, NULL, 'p' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long nexact = 5, watch = 0, limit = 20;
+	const char *cgroup = NULL, *pidlist = NULL;
+	int c;
+	char *end;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': cli->json = true; break;
+		case 'e': nexact = strtol(optarg, &end, 10);
+			if (*end || nexact < 0) return hs_cli_usage(cli, "--exact wants a count, not '%s'", optarg);
+			break;
+		case 'w': watch = strtol(optarg, &end, 10);
+			if (*end || watch <= 0) return hs_cli_usage(cli, "--watch wants seconds, not '%s'", optarg);
+			break;
+		case 'l': limit = strtol(optarg, &end, 10);
+			if (*end || limit < 0) return hs_cli_usage(cli, "--limit wants a count, not '%s'", optarg);
+			break;
+		case 'c': cgroup = optarg; break;
+		case 'p': pidlist = optarg; break;
+		case 'h': fputs(help, stdout); return HS_EXIT_OK;
+		default: return hs_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind < argc)
+		return hs_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if (cgroup && pidlist)
+		return hs_cli_usage(cli, "--cgroup and --pids exclude each other");
+	bool tty = isatty(1);
+	if (watch) {
+		signal(SIGINT, on_int);
+		signal(SIGTERM, on_int);
+	}
+	int status = HS_EXIT_OK;
+	do {
+		pid_t *pids = NULL;
+		size_t npids = 0;
+		struct hs_err err = { 0 };
+		if (pidlist && parse_pids(pidlist, &pids, &npids) < 0) {
+			free(pids);
+			return hs_cli_usage(cli, "--pids wants a comma-separated list of process ids, not '%s'", pidlist);
+		}
+		if (cgroup && hs_top_cgroup_pids(cgroup, &pids, &npids, &err) < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		struct hs_top_entry *v;
+		size_t n;
+		uint64_t t0 = now_us();
+		int r = hs_top_scan((pidlist || cgroup) ? pids : NULL, npids, &v, &n, &err);
+		uint64_t scan_us = now_us() - t0;
+		free(pids);
+		if (r < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		uint64_t pause = 0;
+		size_t done = 0;
+		for (size_t i = 0; i < n && i < (size_t)nexact && !stop; i++) {
+			exact_one(cli, &v[i], &pause);
+			done += v[i].exact;
+			if (v[i].exact_error && (pidlist || cgroup))
+				status = HS_EXIT_PARTIAL;
+		}
+		qsort(v, n, sizeof(*v), rank);
+		if (watch && tty && !cli->json)
+			fputs("\033[H\033[2J", stdout);
+		if (cli->json) {
+			hs_json_init(&cli->j, stdout);
+			render_json(&cli->j, v, n, scan_us, done, pause);
+		} else {
+			render_text(v, n, (size_t)limit, scan_us, done, pause);
+		}
+		fflush(stdout);
+		free(v);
+		for (long s = 0; watch && s < watch * 10 && !stop; s++)
+			usleep(100000);
+	} while (watch && !stop);
+	return status;
+}

@@ -1,0 +1,95 @@
+/* The page classes of each arena heap. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heapmap.h"
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+
+/* Mark the pages wholly inside [a, a+len) free in the heap holding them. */
+static void mark_free(struct hs_heapmap *m, size_t first, size_t nheaps, uint64_t a, uint64_t len)
+{
+	uint64_t ps = m->page;
+	uint64_t lo = (a + ps - 1) / ps * ps, hi = (a + len) / ps * ps;
+	for (size_t k = first; k < first + nheaps; k++) {
+		struct hs_heapmap_heap *hp = &m->v[k];
+		uint64_t s = lo > hp->start ? lo : hp->start, e = hi < hp->end ? hi : hp->end;
+		for (uint64_t p = s; p < e; p += ps)
+			hp->cls[(p - hp->start) / ps] = HS_PAGE_FREE;
+	}
+}
+
+int hs_heapmap_build(const struct hs_heap *h, int pagemap_fd, struct hs_heapmap *m, struct hs_err *err)
+{
+	memset(m, 0, sizeof(*m));
+	m->page = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (pagemap_fd < 0)
+		return hs_err_set(err, EACCES, "pagemap cannot be read: no page map without it");
+	size_t total = 0;
+	for (size_t i = 0; i < h->narenas; i++)
+		total += h->arenas[i].nheaps;
+	m->v = calloc(total ? total : 1, sizeof(*m->v));
+	if (!m->v)
+		return hs_err_sys(err, ENOMEM, "page map");
+	uint64_t ps = m->page;
+	for (size_t i = 0; i < h->narenas; i++) {
+		const struct hs_arena *a = &h->arenas[i];
+		size_t first = m->n;
+		for (size_t k = 0; k < a->nheaps; k++) {
+			const struct hs_heapseg *hs = &a->heaps[k];
+			struct hs_heapmap_heap *hp = &m->v[m->n];
+			hp->arena = a->index;
+			hp->start = hs->addr / ps * ps;
+			/* the main arena's region holds top; a heap's used part is heap->size */
+			uint64_t end = hs->addr + hs->size;
+			hp->end = (end + ps - 1) / ps * ps;
+			hp->npages = (hp->end - hp->start) / ps;
+			hp->cls = calloc(hp->npages ? hp->npages : 1, 1);
+			if (!hp->cls) {
+				hs_heapmap_release(m);
+				return hs_err_sys(err, ENOMEM, "page map");
+			}
+			m->n++;
+		}
+		for (size_t f = 0; f < a->nfree; f++)
+			mark_free(m, first, a->nheaps, a->free[f].addr, a->free[f].size);
+		/* top: its header's page stays in use */
+		if (a->top && a->top_size)
+			mark_free(m, first, a->nheaps, a->top, a->top_size);
+	}
+	uint64_t buf[512];
+	for (size_t k = 0; k < m->n; k++) {
+		struct hs_heapmap_heap *hp = &m->v[k];
+		for (size_t p = 0; p < hp->npages; p += 512) {
+			size_t want = hp->npages - p < 512 ? hp->npages - p : 512;
+			ssize_t r = pread(pagemap_fd, buf, want * 8, (off_t)((hp->start / ps + p) * 8));
+			if (r != (ssize_t)(want * 8)) {
+				int e = r < 0 ? errno : EIO;
+				hs_heapmap_release(m);
+				return hs_err_sys(err, e, "read pagemap");
+			}
+			for (size_t q = 0; q < want; q++) {
+				bool held = buf[q] & (PM_PRESENT | PM_SWAPPED);
+				uint8_t *c = &hp->cls[p + q];
+				if (*c == HS_PAGE_FREE)
+					*c = held ? HS_PAGE_FREE : HS_PAGE_RETURNED;
+				else
+					*c = held ? HS_PAGE_USED : HS_PAGE_UNTOUCHED;
+				hp->count[*c]++;
+				m->count[*c]++;
+			}
+		}
+	}
+	return 0;
+}
+
+void hs_heapmap_release(struct hs_heapmap *m)
+{
+	for (size_t k = 0; k < m->n; k++)
+		free(m->v[k].cls);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}

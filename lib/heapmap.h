@@ -1,0 +1,41 @@
+/* A page-by-page picture of each arena heap: every page of the heap's used
+ * part in one of four classes, from the walk's free chunks and top and
+ * /proc/PID/pagemap.  A page counts as free when it lies wholly inside a
+ * free chunk (bins, fastbins) or the top chunk. */
+#ifndef HS_HEAPMAP_H
+#define HS_HEAPMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "heap.h"
+
+enum hs_page_class {
+	HS_PAGE_USED,        /* resident, holds (part of) a chunk in use */
+	HS_PAGE_FREE,        /* resident (or swapped), wholly free: held, not used */
+	HS_PAGE_RETURNED,    /* wholly free and not resident: given back (madvise, trim) */
+	HS_PAGE_UNTOUCHED,   /* not resident and not wholly free: never touched */
+	HS_PAGE_NCLASS
+};
+
+struct hs_heapmap_heap {
+	int arena;               /* arena index */
+	uint64_t start, end;     /* [start, end), page-aligned */
+	size_t npages;
+	uint8_t *cls;            /* enum hs_page_class per page */
+	uint64_t count[HS_PAGE_NCLASS];
+};
+
+struct hs_heapmap {
+	uint64_t page;
+	size_t n;
+	struct hs_heapmap_heap *v;
+	uint64_t count[HS_PAGE_NCLASS];
+};
+
+int hs_heapmap_build(const struct hs_heap *h, int pagemap_fd, struct hs_heapmap *m, struct hs_err *err);
+void hs_heapmap_release(struct hs_heapmap *m);
+
+#endif

@@ -1,0 +1,184 @@
+/* heapscope top's first pass, from smaps alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "maps.h"
+#include "top.h"
+
+/* glibc's HEAP_MAX_SIZE on 64-bit: 2 * DEFAULT_MMAP_THRESHOLD_MAX; a thread
+ * arena's heap is mmapped at this alignment, read-write in front and
+ * PROT_NONE behind. */
+#define ARENA_HEAP (64ull << 20)
+
+static void comm_of(pid_t pid, char *buf, size_t n)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "r");
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)n, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+/* 0 and *e filled; -ENOENT when pid is gone, a kernel thread (no
+ * mappings) or has no glibc. */
+static int scan_one(pid_t pid, struct hs_top_entry *e)
+{
+	struct hs_maps m;
+	memset(e, 0, sizeof(*e));
+	if (hs_maps_read(pid, true, &m, NULL) < 0)
+		return -ENOENT;
+	bool libc = false;
+	for (size_t i = 0; i < m.n; i++) {
+		const struct hs_mapping *v = &m.v[i];
+		e->rss += v->rss;
+		if (v->path[0] && hs_path_is_libc(hs_path_basename(v->path)))
+			libc = true;
+		if (!strcmp(v->path, "[heap]")) {
+			e->heap_rss += v->rss;
+			continue;
+		}
+		/* A thread arena's heap: anonymous, read-write, starting on a
+		 * 64 MiB boundary, within 64 MiB, its reserve (---p) behind it
+		 * or the whole 64 MiB writable. */
+		if (!hs_mapping_anon(v) || strcmp(v->perms, "rw-p") || v->start % ARENA_HEAP ||
+		    v->end - v->start > ARENA_HEAP)
+			continue;
+		bool whole = v->end - v->start == ARENA_HEAP;
+		bool reserve = i + 1 < m.n && m.v[i + 1].start == v->end && hs_mapping_anon(&m.v[i + 1]) &&
+			       !strcmp(m.v[i + 1].perms, "---p") && m.v[i + 1].end <= v->start + ARENA_HEAP;
+		if (whole || reserve) {
+			e->arena_heaps++;
+			e->heap_rss += v->rss;
+		}
+	}
+	bool empty = m.n == 0;
+	hs_maps_release(&m);
+	if (!libc || empty)
+		return -ENOENT;
+	e->pid = pid;
+	comm_of(pid, e->comm, sizeof(e->comm));
+	return 0;
+}
+
+static int by_heap_rss(const void *a, const void *b)
+{
+	const struct hs_top_entry *x = a, *y = b;
+	if (x->heap_rss != y->heap_rss)
+		return x->heap_rss < y->heap_rss ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+int hs_top_scan(const pid_t *pids, size_t npids, struct hs_top_entry **out, size_t *n, struct hs_err *err)
+{
+	pid_t *all = NULL;
+	size_t nall = 0, cap = 0;
+	if (!pids) {
+		DIR *d = opendir("/proc");
+		if (!d)
+			return hs_err_sys(err, errno, "open /proc");
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char *end;
+			long p = strtol(de->d_name, &end, 10);
+			if (*end || p <= 0)
+				continue;
+			if (nall == cap) {
+				cap = cap ? 2 * cap : 256;
+				pid_t *t = realloc(all, cap * sizeof(*all));
+				if (!t) {
+					closedir(d);
+					free(all);
+					return hs_err_sys(err, ENOMEM, "list /proc");
+				}
+				all = t;
+			}
+			all[nall++] = (pid_t)p;
+		}
+		closedir(d);
+		pids = all;
+		npids = nall;
+	}
+	struct hs_top_entry *v = calloc(npids ? npids : 1, sizeof(*v));
+	if (!v) {
+		free(all);
+		return hs_err_sys(err, ENOMEM, "scan processes");
+	}
+	size_t k = 0;
+	pid_t self = getpid();
+	for (size_t i = 0; i < npids; i++)
+		if (pids[i] != self && scan_one(pids[i], &v[k]) == 0)
+			k++;
+	free(all);
+	qsort(v, k, sizeof(*v), by_heap_rss);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int add_procs(const char *dir, pid_t **pids, size_t *n, size_t *cap, int depth)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	long p;
+	while (fscanf(f, "%ld", &p) == 1) {
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 64;
+			pid_t *t = realloc(*pids, *cap * sizeof(**pids));
+			if (!t) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			*pids = t;
+		}
+		(*pids)[(*n)++] = (pid_t)p;
+	}
+	fclose(f);
+	if (depth > 32)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			add_procs(path, pids, n, cap, depth + 1);
+		}
+	closedir(d);
+	return 0;
+}
+
+int hs_top_cgroup_pids(const char *path, pid_t **pids, size_t *n, struct hs_err *err)
+{
+	char dir[4096];
+	if (path[0] == '/' && strncmp(path, "/sys/fs/cgroup", 14) && access(path, F_OK) != 0)
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", path);
+	else if (path[0] == '/')
+		snprintf(dir, sizeof(dir), "%s", path);
+	else
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s", path);
+	size_t cap = 0;
+	*pids = NULL;
+	*n = 0;
+	int r = add_procs(dir, pids, n, &cap, 0);
+	if (r < 0) {
+		free(*pids);
+		*pids = NULL;
+		return hs_err_sys(err, -r, "read %s/cgroup.procs", dir);
+	}
+	return 0;
+}
