@@ -53,5 +53,6 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv);
 int cmd_chunks(struct hs_cli *cli, int argc, char **argv);
 int cmd_trim(struct hs_cli *cli, int argc, char **argv);
 int cmd_mtrace(struct hs_cli *cli, int argc, char **argv);
+int cmd_profile(struct hs_cli *cli, int argc, char **argv);
 
 #endif

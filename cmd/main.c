@@ -20,6 +20,7 @@ static const struct hs_command commands[] = {
 	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
 	{ "trim", cmd_trim, "malloc_trim inside the target, safely, and what it returned" },
 	{ "mtrace", cmd_mtrace, "glibc's allocation trace on and off in the target; its log summarised" },
+	{ "profile", cmd_profile, "who allocates, by whole call stack: a sampler loaded late, near-zero cost" },
 };
 
 static void usage(FILE *fp)
