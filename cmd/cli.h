@@ -55,5 +55,6 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv);
 int cmd_mtrace(struct hs_cli *cli, int argc, char **argv);
 int cmd_top(struct hs_cli *cli, int argc, char **argv);
 int cmd_map(struct hs_cli *cli, int argc, char **argv);
+int cmd_profile(struct hs_cli *cli, int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct hs_command commands[] = {
 	{ "mtrace", cmd_mtrace, "glibc's allocation trace on and off in the target; its log summarised" },
 	{ "map", cmd_map, "a picture of each arena heap, page by page; --svg" },
 	{ "top", cmd_top, "every process ranked by what its arenas hold resident but free" },
+	{ "profile", cmd_profile, "who allocates, by whole call stack: a sampler loaded late, near-zero cost" },
 };
 
 static void usage(FILE *fp)

@@ -52,7 +52,7 @@ static void object_file(pid_t pid, const struct hs_mapping *m, char *buf, size_t
  * struct hs_libc enough for hs_libc_lookup (its mapping at file offset 0
  * is its load base: a shared object's first PT_LOAD is at vaddr 0), and
  * its first executable mapping in [*xlo, *xhi).  -ENOENT if none. */
-static int mapped_object(pid_t pid, const struct hs_maps *maps, const char *prefix, struct hs_libc *obj,
+int hs_inject_mapped_object(pid_t pid, const struct hs_maps *maps, const char *prefix, struct hs_libc *obj,
 			 uint64_t *xlo, uint64_t *xhi)
 {
 	const struct hs_mapping *first = NULL;
@@ -79,6 +79,8 @@ static int mapped_object(pid_t pid, const struct hs_maps *maps, const char *pref
 	}
 	return 0;
 }
+
+#define mapped_object hs_inject_mapped_object
 
 int hs_inject_tracer_lib(pid_t pid, const struct hs_maps *maps, struct hs_libc *dbg)
 {
@@ -126,7 +128,7 @@ int hs_inject_routed(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, 
  * use: _dl_nns before them small, each mutex of the recursive kind.
  * Unknown, the loader's code is looked for in the caller's stack too, as
  * for malloc. */
-static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+size_t hs_inject_loader_code(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
 			  struct hs_code_range *r, size_t max)
 {
 	struct hs_libc ld;
@@ -174,10 +176,10 @@ static size_t loader_code(pid_t pid, const struct hs_libc *libc, const struct hs
 	return n;
 }
 
+#define loader_code hs_inject_loader_code
 #define slotrec hs_poke
 
-/* Put slots back (old) where they still hold new; how many did not. */
-static size_t put_back(struct hs_session *ses, const struct slotrec *v, size_t n)
+size_t hs_inject_put_back(struct hs_session *ses, const struct hs_poke *v, size_t n)
 {
 	size_t left = 0;
 	for (size_t i = 0; i < n; i++)
@@ -185,6 +187,8 @@ static size_t put_back(struct hs_session *ses, const struct slotrec *v, size_t n
 			left++;
 	return left;
 }
+
+#define put_back hs_inject_put_back
 
 static int call1(struct hs_session *ses, struct hs_inject_report *rep, uint64_t func, const uint64_t *args, int nargs,
 		 const void *data, size_t dlen, int timeout_ms, uint64_t *ret, struct hs_err *err)
@@ -359,27 +363,32 @@ static int tracer_on(struct start *st, struct hs_err *err)
 	return 0;
 }
 
-/* 4. the plan: every slot to route, its value now and the tracer's */
-static void plan(struct start *st)
+size_t hs_inject_plan(const struct hs_got *got, const uint64_t *to, struct hs_poke *out, size_t *objects, size_t *left)
 {
-	const struct hs_got *got = &st->got;
-	size_t last_obj = (size_t)-1;
+	size_t last_obj = (size_t)-1, n = 0;
 	for (size_t i = 0; i < got->n; i++) {
 		const struct hs_got_slot *sl = &got->v[i];
 		size_t t = 0;
 		while (t < got->ntargets && strcmp(got->targets[t].name, sl->symbol))
 			t++;
-		if (t >= got->ntargets || !st->to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
-			st->rep->left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
+		if (t >= got->ntargets || !to[t] || (sl->state != HS_GOT_LIBC && sl->state != HS_GOT_LAZY)) {
+			*left += sl->state != HS_GOT_CANONICAL;   /* canonical ones go through a routed slot */
 			continue;
 		}
-		uint64_t nv = st->to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
-		st->done[st->nplan++] = (struct slotrec){ sl->addr, sl->value, nv };
+		uint64_t nv = to[t] + (sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0);
+		out[n++] = (struct hs_poke){ sl->addr, sl->value, nv };
 		if (sl->object != last_obj) {
-			st->rep->objects++;
+			(*objects)++;
 			last_obj = sl->object;
 		}
 	}
+	return n;
+}
+
+/* 4. the plan: every slot to route, its value now and the tracer's */
+static void plan(struct start *st)
+{
+	st->nplan = hs_inject_plan(&st->got, st->to, st->done, &st->rep->objects, &st->rep->left);
 }
 
 /* 5. the record a later stop works from, before any slot changes:

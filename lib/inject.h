@@ -32,6 +32,29 @@ struct hs_inject_report {
 	bool loaded_before;          /* start: the library was already mapped */
 };
 
+/* Shared with `heapscope profile`, which routes the same slots to its
+ * own library (lib/profile.c): one routing code path.  */
+
+/* The object mapped in maps whose file name starts with prefix, as a
+ * struct hs_libc enough for hs_libc_lookup (obj may be NULL), and its
+ * first executable mapping in [*xlo, *xhi).  -ENOENT if none. */
+int hs_inject_mapped_object(pid_t pid, const struct hs_maps *maps, const char *prefix, struct hs_libc *obj,
+			    uint64_t *xlo, uint64_t *xhi);
+/* The dynamic loader's code and locks (and the thread stacks' lock),
+ * which must be free for a remote dlopen: up to max ranges into r for
+ * hs_call_begin. */
+size_t hs_inject_loader_code(pid_t pid, const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem,
+			     struct hs_code_range *r, size_t max);
+struct hs_got;
+/* The slots to route (hs_got_read done, the target stopped): every slot
+ * holding libc's function (or its unbound PLT stub) of a name that has a
+ * destination to[t] (t: index in got->targets; 0: none), as pokes into
+ * out (got->n of room); *objects counts the objects touched, *left the
+ * slots left alone.  Returns how many. */
+size_t hs_inject_plan(const struct hs_got *got, const uint64_t *to, struct hs_poke *out, size_t *objects, size_t *left);
+/* Put slots back (old) where they still hold new; how many did not. */
+size_t hs_inject_put_back(struct hs_session *ses, const struct hs_poke *v, size_t n);
+
 /* The library's path for this libc, as the target sees it, if it exists. */
 int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len);
 

@@ -281,3 +281,27 @@ if command -v heaptrack >/dev/null; then
 else
 	echo "heaptrack: not installed (apt-get install heaptrack)"
 fi
+
+echo
+echo "== profile: the cost of a malloc + free pair while sampled (heapscope profile, 512 KiB)"
+profiled_pairs()
+{
+	local out=$HS_TMP/pairs.out p h
+	"$PAIRS" "$N" wait >"$out" 2>&1 &
+	p=$!
+	for _ in $(seq 50); do grep -q READY "$out" && break; sleep 0.1; done
+	"$HS" profile --rate 512K --raw "$HS_TMP/pairs.raw" "$p" >/dev/null 2>"$HS_TMP/profile.err" &
+	h=$!
+	for _ in $(seq 100); do grep -q "routed to" "$HS_TMP/profile.err" && break; sleep 0.1; done
+	kill -USR2 "$p"
+	for _ in $(seq 600); do grep -q '^PAIRS' "$out" && break; sleep 0.1; done
+	kill -INT "$h"
+	wait "$h" 2>/dev/null || :
+	kill -TERM "$p"
+	wait "$p" 2>/dev/null || :
+	echo "$(awk '/^PAIRS/ { print $3 }' "$out") $(grep -c '^[0-9]' "$HS_TMP/pairs.raw")"
+}
+read -r profiled psamples < <(profiled_pairs)
+echo "untraced:                    $plain ns per pair"
+echo "profile (512 KiB):           $profiled ns per pair ($psamples samples); $(awk -v a="$profiled" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }') untraced"
+echo "mtrace --inject:             $injected ns per pair; $(awk -v a="$injected" -v b="$profiled" 'BEGIN { printf "%.0fx", a / b }') profile"

@@ -1,0 +1,633 @@
+/* heapscope profile, collection (lib/profile_collect.h): the sampler
+ * loaded and routed to, its ring drained, the routing put back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "got.h"
+#include "inject.h"
+#include "libc.h"
+#include "maps.h"
+#include "mem.h"
+#include "profile_collect.h"
+#include "session.h"
+#include "state.h"
+
+#define SAMPLER_FILE "libheapscope-sampler.so"
+#define SAMPLER_PREFIX "libheapscope-sampler"
+#define KIND "profile"
+/* RTLD_NOW | RTLD_NODELETE: never unloaded under running code */
+#define DLOPEN_FLAGS 0x1002
+#define BATCH 32u
+
+static const char *const excl[] = { SAMPLER_FILE };
+
+void hs_profile_data_release(struct hs_profile_data *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].stack);
+	free(d->v);
+	d->v = NULL;
+	d->n = d->cap = 0;
+}
+
+int hs_profile_find_sampler(char *path, size_t len)
+{
+	const char *env = getenv("HEAPSCOPE_SAMPLER");
+	if (env && *env) {
+		if (!realpath(env, path) || strlen(path) >= len)
+			return -ENOENT;
+		return access(path, R_OK) == 0 ? 0 : -errno;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char cand[3][PATH_MAX + 64];
+	int nc = 0;
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", exe, SAMPLER_FILE);
+			snprintf(cand[nc++], sizeof(cand[0]), "%s/../lib/sampler/%s", exe, SAMPLER_FILE);
+		}
+	}
+	snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", HS_SAMPLER_DIR, SAMPLER_FILE);
+	char real[PATH_MAX];
+	for (int i = 0; i < nc; i++)
+		if (access(cand[i], R_OK) == 0 && realpath(cand[i], real) && strlen(real) < len) {
+			snprintf(path, len, "%s", real);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* The library as the target sees it: the same path when its root shows
+ * the same file (one mount namespace, or the file visible in both),
+ * else a copy in a new private directory under its /tmp. */
+static int target_path(pid_t pid, const char *mine, char *out, size_t len, bool *copied, struct hs_err *err)
+{
+	char seen[PATH_MAX + 64];
+	struct stat a, b;
+	*copied = false;
+	snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, mine);
+	if (stat(mine, &a) < 0)
+		return hs_err_sys(err, errno, "cannot stat %s", mine);
+	if (stat(seen, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		snprintf(out, len, "%s", mine);
+		return 0;
+	}
+	char root[64], dir[PATH_MAX];
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	snprintf(dir, sizeof(dir), "%s/tmp/heapscope-sampler.XXXXXX", root);
+	if (!mkdtemp(dir))
+		return hs_err_sys(err, errno, "%s is not visible to pid %d and cannot be copied under its /tmp", mine,
+				  (int)pid);
+	chmod(dir, 0755);
+	char dst[PATH_MAX + 64];
+	snprintf(dst, sizeof(dst), "%s/%s", dir, SAMPLER_FILE);
+	int in = open(mine, O_RDONLY | O_CLOEXEC), o = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0755);
+	int r = in < 0 || o < 0 ? -errno : 0;
+	char buf[65536];
+	ssize_t k;
+	while (r == 0 && (k = read(in, buf, sizeof(buf))) != 0)
+		if (k < 0 || write(o, buf, (size_t)k) != k)
+			r = -EIO;
+	if (in >= 0)
+		close(in);
+	if (o >= 0 && close(o) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(dst);
+		rmdir(dir);
+		return hs_err_sys(err, -r, "cannot copy %s into the root of pid %d", mine, (int)pid);
+	}
+	snprintf(out, len, "%s", dst + strlen(root));
+	*copied = true;
+	return 0;
+}
+
+/* The control block's fields heapscope writes (tail, enabled, rate):
+ * the library's own writable data, written while the target runs with
+ * process_vm_writev, which never forces a read-only page. */
+static int ctl_write(pid_t pid, uint64_t addr, const void *v, size_t len)
+{
+	struct iovec l = { (void *)v, len }, rm = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_writev(pid, &l, 1, &rm, 1, 0);
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int ctl_read(pid_t pid, uint64_t addr, struct hs_sampler_ctl *c)
+{
+	struct iovec l = { c, sizeof(*c) }, rm = { (void *)(uintptr_t)addr, sizeof(*c) };
+	ssize_t n = process_vm_readv(pid, &l, 1, &rm, 1, 0);
+	return n == (ssize_t)sizeof(*c) ? 0 : n < 0 ? -errno : -EIO;
+}
+
+#define CTL_OFF(f) offsetof(struct hs_sampler_ctl, f)
+
+/* The loaded sampler: its control block (checked) and its wrappers for
+ * got's names (to[t] 0 where it has none). */
+static int sampler_lookup(pid_t pid, const struct hs_maps *maps, const struct hs_got *got, uint64_t *ctl, uint64_t *to,
+			  struct hs_err *err)
+{
+	struct hs_libc lib;
+	uint64_t lo, hi;
+	if (hs_inject_mapped_object(pid, maps, SAMPLER_PREFIX, &lib, &lo, &hi) < 0)
+		return hs_err_set(err, ENOENT, "%s is not loaded in pid %d", SAMPLER_FILE, (int)pid);
+	if (hs_libc_lookup_object(&lib, "hs_sampler_ctl", ctl) < 0)
+		return hs_err_set(err, ENOENT, "no hs_sampler_ctl in %s (as %s)", lib.map_path, lib.file);
+	if (got) {
+		char names[64][48];
+		const char *np[64];
+		for (size_t i = 0; i < got->ntargets && i < 64; i++) {
+			snprintf(names[i], sizeof(names[i]), "hs_sampler_%s", got->targets[i].name);
+			np[i] = names[i];
+		}
+		if (hs_libc_lookup_many(&lib, np, got->ntargets, to) < 0)
+			return hs_err_set(err, ENOENT, "cannot read the wrappers of %s", lib.file);
+	}
+	struct hs_sampler_ctl c;
+	int r = ctl_read(pid, *ctl, &c);
+	if (r < 0)
+		return hs_err_sys(err, -r, "cannot read the sampler's control block at 0x%" PRIx64, *ctl);
+	if (c.magic != HS_SAMPLER_MAGIC || c.abi != HS_SAMPLER_ABI || c.slots != HS_SAMPLER_SLOTS ||
+	    c.slot_size != HS_SAMPLER_SLOT_SIZE)
+		return hs_err_set(err, EPROTO, "%s in pid %d is not the sampler this heapscope speaks to (magic 0x%x, abi %u, "
+				  "%u slots of %u bytes)", lib.map_path, (int)pid, c.magic, c.abi, c.slots, c.slot_size);
+	return 0;
+}
+
+static int find_slots(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, struct hs_got *got, struct hs_err *err)
+{
+	struct hs_got_opts go = { .names = hs_got_malloc_names, .nnames = hs_got_malloc_nnames, .exclude = excl,
+				  .nexclude = 1, .types = HS_GOT_ALL, .skip_unusable = true };
+	int r = hs_got_find(pid, maps, mem, &go, got, err);
+	if (r == 0 && got->ntargets > 64) {
+		hs_got_release(got);
+		return hs_err_set(err, E2BIG, "too many names to route");
+	}
+	return r;
+}
+
+/* ---- the record: "sampler PATH", "ctl 0xADDR", "slot 0xADDR 0xOLD 0xNEW"... ---- */
+
+#define RECORD_MAX (1u << 20)
+
+static int record_write(pid_t pid, const char *sampler, uint64_t ctl, const struct hs_poke *v, size_t n,
+			struct hs_err *err)
+{
+	char *text = malloc(RECORD_MAX);
+	if (!text)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	size_t at = (size_t)snprintf(text, RECORD_MAX, "sampler %s\nctl 0x%" PRIx64 "\n", sampler, ctl);
+	for (size_t i = 0; i < n && at < RECORD_MAX - 64; i++)
+		at += (size_t)snprintf(text + at, RECORD_MAX - at, "slot 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "\n",
+				       v[i].addr, v[i].old, v[i].new);
+	int r = at >= RECORD_MAX - 64 ? hs_err_set(err, E2BIG, "too many slots to record (%zu)", n)
+				      : hs_state_write(pid, KIND, text, err);
+	free(text);
+	return r;
+}
+
+struct record {
+	char sampler[PATH_MAX];
+	struct hs_poke *v;
+	size_t n;
+};
+
+static int record_read(pid_t pid, struct record *rec, struct hs_err *err)
+{
+	memset(rec, 0, sizeof(*rec));
+	char *text = malloc(RECORD_MAX);
+	if (!text)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	int r = hs_state_read(pid, KIND, text, RECORD_MAX, err);
+	size_t cap = 0;
+	char *save;
+	for (char *l = r == 0 ? strtok_r(text, "\n", &save) : NULL; l && r == 0; l = strtok_r(NULL, "\n", &save)) {
+		struct hs_poke p;
+		if (!strncmp(l, "sampler ", 8))
+			snprintf(rec->sampler, sizeof(rec->sampler), "%s", l + 8);
+		else if (!strncmp(l, "slot ", 5)) {
+			if (sscanf(l + 5, "%" SCNx64 " %" SCNx64 " %" SCNx64, &p.addr, &p.old, &p.new) != 3) {
+				r = -EINVAL;
+				break;
+			}
+			if (rec->n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct hs_poke *nv = realloc(rec->v, cap * sizeof(*nv));
+				if (!nv) {
+					r = -ENOMEM;
+					break;
+				}
+				rec->v = nv;
+			}
+			rec->v[rec->n++] = p;
+		}
+	}
+	free(text);
+	if (r == 0 && !rec->sampler[0])
+		r = -EINVAL;
+	if (r < 0) {
+		free(rec->v);
+		rec->v = NULL;
+		rec->n = 0;
+	}
+	return r;
+}
+
+/* ---- start ---- */
+
+struct start {
+	pid_t pid;
+	const struct hs_profile_start_opts *o;
+	struct hs_profile_report_start *rep;
+	struct hs_maps maps, maps2;
+	struct hs_libc libc;
+	struct hs_mem *mem;
+	struct hs_got got;
+	struct hs_session *ses;
+	uint64_t to[64], ctl;
+	struct hs_poke *plan;
+	size_t nplan, nwritten;
+	volatile size_t ndone;
+	bool held, recorded, enabled;
+	sigset_t oldmask;
+};
+
+static int start_checks(struct start *st, struct hs_err *err)
+{
+	pid_t pid = st->pid;
+	int r;
+	if ((r = hs_maps_read(pid, false, &st->maps, err)) < 0 || (r = hs_libc_find(pid, &st->maps, 0, &st->libc, err)) < 0 ||
+	    (r = hs_mem_open_pid(pid, &st->mem, err)) < 0)
+		return r;
+	/* hs_call_begin reads through a page cache (it drops it at each stop) */
+	struct hs_mem *raw = st->mem;
+	if ((r = hs_mem_open_cache(raw, &st->mem)) < 0) {
+		st->mem = raw;
+		return hs_err_set(err, -r, "out of memory");
+	}
+	if (st->libc.is_static)
+		return hs_err_set(err, ENOTSUP, "pid %d is a static binary: no GOT slots to route, no dlopen", (int)pid);
+	char buf[64];
+	struct hs_err e0 = { 0 };
+	if ((r = hs_state_check(true, &e0)) < 0)
+		return hs_err_set(err, -r, "%s: nothing done", e0.msg);
+	if (hs_state_read(pid, KIND, buf, sizeof(buf), NULL) != -ENOENT)
+		return hs_err_set(err, EBUSY, "a profile of pid %d is running, or was left behind: 'heapscope profile --stop "
+				  "%d' ends it", (int)pid, (int)pid);
+	uint64_t f, lo, hi;
+	if (hs_libc_lookup(&st->libc, "dlopen", &f) < 0)
+		return hs_err_set(err, ENOENT, "dlopen not found in %s", st->libc.map_path);
+	st->rep->loaded_before = hs_inject_mapped_object(pid, &st->maps, SAMPLER_PREFIX, NULL, &lo, &hi) == 0;
+	if (!st->rep->loaded_before &&
+	    (r = target_path(pid, st->o->sampler, st->rep->sampler, sizeof(st->rep->sampler), &st->rep->copied, err)) < 0)
+		return r;
+	return find_slots(pid, &st->maps, st->mem, &st->got, err);
+}
+
+/* In the stop: the library (dlopen unless there), its control block and
+ * wrappers, what the slots hold now */
+static int load(struct start *st, struct hs_err *err)
+{
+	pid_t pid = st->pid;
+	int r;
+	if (!st->rep->loaded_before) {
+		uint64_t f, ret = 0, args[2] = { HS_CALL_DATA(0), DLOPEN_FLAGS };
+		hs_libc_lookup(&st->libc, "dlopen", &f);
+		const char *p = st->rep->sampler;
+		r = hs_session_call_data(st->ses, st->rep->call.tid, f, args, 2, p, strlen(p) + 1, st->o->timeout_ms, &ret, err);
+		st->rep->call.done++;
+		if (r < 0)
+			return r;
+		if (!ret)
+			return hs_err_set(err, EIO, "dlopen(%s) failed in pid %d (static TLS exhausted, or the file not "
+					  "readable by it)", p, (int)pid);
+	}
+	if (hs_session_released(st->ses))
+		return hs_err_set(err, ETIMEDOUT, "the call outlived %d ms and the other threads were let go: no slot "
+				  "changed", st->o->timeout_ms);
+	if ((r = hs_maps_read(pid, false, &st->maps2, err)) < 0)
+		return r;
+	if (st->rep->loaded_before) {
+		struct hs_libc lib;
+		uint64_t lo, hi;
+		hs_inject_mapped_object(pid, &st->maps2, SAMPLER_PREFIX, &lib, &lo, &hi);
+		snprintf(st->rep->sampler, sizeof(st->rep->sampler), "%s", lib.map_path);
+	}
+	if ((r = sampler_lookup(pid, &st->maps2, &st->got, &st->ctl, st->to, err)) < 0)
+		return r;
+	hs_mem_cache_drop(st->mem);   /* the dlopen changed the target */
+	if ((r = hs_got_read(st->mem, &st->got, err)) < 0)
+		return r;
+	if (!(st->plan = calloc(st->got.n ? st->got.n : 1, sizeof(*st->plan))))
+		return hs_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The sampler on (a clean ring: tail = head), then the record, then the
+ * slots; every thread stopped */
+static int route(struct start *st, struct hs_err *err)
+{
+	pid_t pid = st->pid;
+	struct hs_sampler_ctl c;
+	uint64_t rate = st->o->rate ? st->o->rate : HS_SAMPLER_DEFAULT_RATE;
+	uint32_t on = 1;
+	int r;
+	st->nplan = hs_inject_plan(&st->got, st->to, st->plan, &st->rep->objects, &st->rep->left);
+	if ((r = ctl_read(pid, st->ctl, &c)) < 0 || (r = ctl_write(pid, st->ctl + CTL_OFF(rate), &rate, 8)) < 0 ||
+	    (r = ctl_write(pid, st->ctl + CTL_OFF(tail), (const void *)&c.head, 8)) < 0 ||
+	    (r = ctl_write(pid, st->ctl + CTL_OFF(enabled), &on, 4)) < 0)
+		return hs_err_sys(err, -r, "cannot write the sampler's control block at 0x%" PRIx64, st->ctl);
+	st->enabled = true;
+	/* Ctrl-C and the like wait until the writes are over; a fatal
+	 * signal meanwhile puts them back (the session's emergency path) */
+	sigset_t hold;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &hold, &st->oldmask);
+	st->held = true;
+	if ((r = record_write(pid, st->rep->sampler, st->ctl, st->plan, st->nplan, err)) < 0)
+		return r;
+	st->recorded = true;
+	hs_session_undo(st->ses, st->plan, &st->ndone);
+	for (size_t i = 0; i < st->nplan; i++) {
+		st->ndone = i + 1;     /* counted first: the emergency path compares before it writes */
+		if ((r = hs_session_poke(st->ses, st->plan[i].addr, st->plan[i].old, st->plan[i].new, err)) < 0)
+			return r;
+		st->nwritten = i + 1;
+	}
+	st->rep->slots = st->nwritten;
+	return 0;
+}
+
+static void start_undo(struct start *st)
+{
+	size_t left = hs_inject_put_back(st->ses, st->plan, st->nwritten);
+	uint32_t off = 0;
+	if (st->enabled)
+		ctl_write(st->pid, st->ctl + CTL_OFF(enabled), &off, 4);
+	if (st->recorded && !left)
+		hs_state_remove(st->pid, KIND);
+	st->rep->slots = st->rep->objects = 0;
+}
+
+int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs_profile_session *ps,
+		     struct hs_profile_report_start *rep, struct hs_err *err)
+{
+	struct start st = { .pid = pid, .o = o, .rep = rep };
+	memset(rep, 0, sizeof(*rep));
+	memset(ps, 0, sizeof(*ps));
+	int r = start_checks(&st, err);
+	if (r == 0) {
+		struct hs_code_range extra[8];
+		size_t nextra = hs_inject_loader_code(pid, &st.libc, &st.maps, st.mem, extra, 8);
+		r = hs_call_begin(pid, &st.libc, &st.maps, st.mem, extra, nextra, o->wait_ms, &st.ses, &rep->call, err);
+	}
+	if (r == 0 && (r = load(&st, err)) == 0)
+		r = route(&st, err);
+	if (r < 0 && st.ses)
+		start_undo(&st);
+	if (st.ses) {
+		hs_session_undo(st.ses, NULL, NULL);
+		hs_call_end(st.ses, &rep->call);
+	}
+	if (st.held)
+		sigprocmask(SIG_SETMASK, &st.oldmask, NULL);
+	if (r == 0)
+		r = hs_profile_session_open(pid, st.ctl, ps, err);
+	free(st.plan);
+	hs_got_release(&st.got);
+	if (st.mem)
+		hs_mem_close(st.mem);
+	hs_libc_release(&st.libc);
+	hs_maps_release(&st.maps);
+	hs_maps_release(&st.maps2);
+	return r;
+}
+
+/* ---- drain ---- */
+
+int hs_profile_session_open(pid_t pid, uint64_t ctl, struct hs_profile_session *ps, struct hs_err *err)
+{
+	struct hs_sampler_ctl c;
+	memset(ps, 0, sizeof(*ps));
+	int r = ctl_read(pid, ctl, &c);
+	if (r < 0)
+		return hs_err_sys(err, -r, "cannot read the sampler's control block in pid %d", (int)pid);
+	if (c.magic != HS_SAMPLER_MAGIC || c.abi != HS_SAMPLER_ABI || c.slots != HS_SAMPLER_SLOTS ||
+	    c.slot_size != HS_SAMPLER_SLOT_SIZE)
+		return hs_err_set(err, EPROTO, "no sampler control block of this version at 0x%" PRIx64, ctl);
+	if (!(ps->buf = malloc((size_t)BATCH * HS_SAMPLER_SLOT_SIZE)))
+		return hs_err_set(err, ENOMEM, "out of memory");
+	ps->pid = pid;
+	ps->ctl = ctl;
+	ps->tail = c.tail;
+	return 0;
+}
+
+void hs_profile_session_close(struct hs_profile_session *ps)
+{
+	free(ps->buf);
+	ps->buf = NULL;
+}
+
+int hs_profile_drain(struct hs_profile_session *ps, struct hs_profile_data *d, struct hs_err *err)
+{
+	struct hs_sampler_ctl c;
+	pid_t pid = ps->pid;
+	int r = ctl_read(pid, ps->ctl, &c);
+	if (r < 0)
+		return r == -ESRCH ? hs_err_set(err, ESRCH, "pid %d is gone", (int)pid)
+				   : hs_err_sys(err, -r, "cannot read the sampler's control block in pid %d", (int)pid);
+	uint64_t base = ps->ctl + c.ring_offset;
+	d->dropped = c.dropped;
+	d->live_lost = c.live_lost;
+	while (ps->tail < c.head) {
+		/* 1. the seq words: which slots are complete (a slot is
+		 * stable once its seq is seen: no producer reuses it before
+		 * the tail passes it); 2. those slots, whole */
+		uint64_t n = c.head - ps->tail;
+		if (n > BATCH)
+			n = BATCH;
+		uint64_t seq[BATCH];
+		struct iovec l[BATCH], rm[BATCH];
+		for (uint64_t i = 0; i < n; i++) {
+			l[i] = (struct iovec){ &seq[i], 8 };
+			rm[i] = (struct iovec){ (void *)(uintptr_t)(base + ((ps->tail + i) & (HS_SAMPLER_SLOTS - 1)) *
+								     (uint64_t)HS_SAMPLER_SLOT_SIZE), 8 };
+		}
+		if (process_vm_readv(pid, l, n, rm, n, 0) != (ssize_t)(8 * n))
+			return hs_err_sys(err, errno ? errno : EIO, "cannot read the sampler's ring in pid %d", (int)pid);
+		uint64_t k = 0;
+		while (k < n && seq[k] == ps->tail + k + 1)
+			k++;
+		if (!k)
+			break;   /* being written: the next drain */
+		for (uint64_t i = 0; i < k; i++) {
+			l[i] = (struct iovec){ ps->buf + i * HS_SAMPLER_SLOT_SIZE, HS_SAMPLER_SLOT_SIZE };
+			rm[i].iov_len = HS_SAMPLER_SLOT_SIZE;
+		}
+		if (process_vm_readv(pid, l, k, rm, k, 0) != (ssize_t)(k * HS_SAMPLER_SLOT_SIZE))
+			return hs_err_sys(err, errno ? errno : EIO, "cannot read the sampler's ring in pid %d", (int)pid);
+		if (d->n + k > d->cap) {
+			size_t nc = d->cap ? 2 * d->cap : 1024;
+			while (nc < d->n + k)
+				nc *= 2;
+			struct hs_profile_sample *nv = realloc(d->v, nc * sizeof(*nv));
+			if (!nv)
+				return hs_err_set(err, ENOMEM, "out of memory for %zu samples", d->n + k);
+			d->v = nv;
+			d->cap = nc;
+		}
+		for (uint64_t i = 0; i < k; i++) {
+			struct hs_profile_sample *s = &d->v[d->n];
+			memcpy(&s->h, ps->buf + i * HS_SAMPLER_SLOT_SIZE, sizeof(s->h));
+			s->stack = NULL;
+			if (s->h.stack_len > HS_SAMPLER_STACK)
+				s->h.stack_len = HS_SAMPLER_STACK;
+			if (s->h.kind == HS_SAMPLE_ALLOC && s->h.stack_len) {
+				if (!(s->stack = malloc(s->h.stack_len)))
+					return hs_err_set(err, ENOMEM, "out of memory for samples");
+				memcpy(s->stack, ps->buf + i * HS_SAMPLER_SLOT_SIZE + sizeof(s->h), s->h.stack_len);
+			}
+			d->n++;
+		}
+		ps->tail += k;
+		if ((r = ctl_write(pid, ps->ctl + CTL_OFF(tail), &ps->tail, 8)) < 0)
+			return hs_err_sys(err, -r, "cannot write the sampler's tail in pid %d", (int)pid);
+		if (k < n)
+			break;
+	}
+	return 0;
+}
+
+/* ---- stop ---- */
+
+/* Every recorded slot must be a malloc-family slot of pid now, given
+ * the sampler's wrapper of its name, to be put back to libc's function
+ * (or the slot's unbound PLT stub).  Else nothing is written. */
+static int check_record(pid_t pid, const struct hs_maps *maps, struct hs_mem *mem, const struct record *rec,
+			uint64_t *ctl, struct hs_err *err)
+{
+	struct hs_got got = { 0 };
+	uint64_t to[64] = { 0 };
+	int r = find_slots(pid, maps, mem, &got, err);
+	if (r < 0)
+		return r;
+	if ((r = sampler_lookup(pid, maps, &got, ctl, to, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < rec->n && r == 0; i++) {
+		const struct hs_poke *v = &rec->v[i];
+		const struct hs_got_slot *sl = NULL;
+		for (size_t k = 0; k < got.n && !sl; k++)
+			if (got.v[k].addr == v->addr)
+				sl = &got.v[k];
+		size_t t = 0;
+		while (sl && t < got.ntargets && strcmp(got.targets[t].name, sl->symbol))
+			t++;
+		uint64_t a = sl && sl->type == HS_GOT_ABS64 ? (uint64_t)sl->addend : 0;
+		if (!sl || t >= got.ntargets || !to[t] || v->new != to[t] + a ||
+		    (!(got.targets[t].libc_addr && v->old == got.targets[t].libc_addr + a) &&
+		     !(sl->type == HS_GOT_JUMP_SLOT && sl->lazy && v->old == sl->lazy)))
+			r = hs_err_set(err, EPERM, "the record's slot 0x%" PRIx64 " (0x%" PRIx64 " -> 0x%" PRIx64 ") is not a "
+				       "malloc-family slot of pid %d routed to the sampler: refused, nothing written",
+				       v->addr, v->old, v->new, (int)pid);
+	}
+out:
+	hs_got_release(&got);
+	return r;
+}
+
+int hs_profile_stop(pid_t pid, int wait_ms, struct hs_profile_session *ps, struct hs_profile_report_start *rep,
+		    struct hs_err *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	struct record rec;
+	struct hs_maps maps = { 0 };
+	struct hs_mem *mem = NULL;
+	uint64_t ctl = 0;
+	int r = record_read(pid, &rec, err);
+	if (r == -ENOENT || r == -EINVAL)
+		return hs_err_set(err, ENOENT, "no profile of pid %d is recorded", (int)pid);
+	if (r < 0)
+		return r;
+	snprintf(rep->sampler, sizeof(rep->sampler), "%s", rec.sampler);
+	if ((r = hs_maps_read(pid, false, &maps, err)) < 0 || (r = hs_mem_open_pid(pid, &mem, err)) < 0)
+		goto out;
+	uint64_t lo, hi;
+	if (hs_inject_mapped_object(pid, &maps, SAMPLER_PREFIX, NULL, &lo, &hi) < 0) {
+		/* not loaded (a new process image, say): nothing of ours is left */
+		hs_state_remove(pid, KIND);
+		r = hs_err_set(err, ENOENT, "%s is not loaded in pid %d: nothing to undo", rec.sampler, (int)pid);
+		goto out;
+	}
+	if ((r = check_record(pid, &maps, mem, &rec, &ctl, err)) < 0)
+		goto out;
+	/* slots back, sampler off: every thread stopped, so that no call
+	 * enters a wrapper after the sampler is off; threads already inside
+	 * one finish there (it only calls libc) */
+	struct hs_session *ses;
+	if ((r = hs_call_attach(pid, hs_call_deadline(wait_ms), &ses, &rep->call, err)) < 0)
+		goto out;
+	rep->left = hs_inject_put_back(ses, rec.v, rec.n);
+	rep->slots = rec.n - rep->left;
+	uint32_t off = 0;
+	int w = ctl_write(pid, ctl + CTL_OFF(enabled), &off, 4);
+	hs_session_detach(ses, NULL);
+	rep->call.pause_us += hs_session_last_pause_us();
+	if (w < 0) {
+		r = hs_err_sys(err, -w, "the slots are back, but the sampler could not be switched off");
+		goto out;
+	}
+	hs_state_remove(pid, KIND);
+	if (ps && !ps->buf)
+		r = hs_profile_session_open(pid, ctl, ps, err);
+out:
+	free(rec.v);
+	if (mem)
+		hs_mem_close(mem);
+	hs_maps_release(&maps);
+	return r;
+}
+
+int hs_profile_status(pid_t pid, struct hs_profile_status *st, struct hs_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	struct record rec;
+	int r = record_read(pid, &rec, NULL);
+	if (r == 0) {
+		st->recorded = true;
+		st->slots = rec.n;
+		snprintf(st->sampler, sizeof(st->sampler), "%s", rec.sampler);
+		free(rec.v);
+	}
+	struct hs_maps maps = { 0 };
+	if ((r = hs_maps_read(pid, false, &maps, err)) < 0)
+		return r;
+	struct hs_libc lib;
+	uint64_t lo, hi;
+	if (hs_inject_mapped_object(pid, &maps, SAMPLER_PREFIX, &lib, &lo, &hi) == 0) {
+		st->loaded = true;
+		if (!st->sampler[0])
+			snprintf(st->sampler, sizeof(st->sampler), "%s", lib.map_path);
+		if (hs_libc_lookup_object(&lib, "hs_sampler_ctl", &st->ctl_addr) == 0)
+			ctl_read(pid, st->ctl_addr, &st->ctl);
+	}
+	hs_maps_release(&maps);
+	return 0;
+}
