@@ -31,21 +31,21 @@ static void *keep[64];
 
 #define NOTAIL(p) __asm__ volatile("" : : "r"(p) : "memory")
 
-__attribute__((noinline)) static void *alpha_leaf(size_t n)
+__attribute__((noinline, noipa)) static void *alpha_leaf(size_t n)
 {
 	void *p = malloc(n);
 	NOTAIL(p);
 	return p;
 }
 
-__attribute__((noinline)) static void *alpha_mid(size_t n)
+__attribute__((noinline, noipa)) static void *alpha_mid(size_t n)
 {
 	void *p = alpha_leaf(n);
 	NOTAIL(p);
 	return p;
 }
 
-__attribute__((noinline)) static void alpha_outer(void)
+__attribute__((noinline, noipa)) static void alpha_outer(void)
 {
 	for (int i = 0; i < ALPHA_N; i++) {
 		keep[i] = alpha_mid(40000);
@@ -53,7 +53,7 @@ __attribute__((noinline)) static void alpha_outer(void)
 	}
 }
 
-__attribute__((noinline)) static void beta_outer(void)
+__attribute__((noinline, noipa)) static void beta_outer(void)
 {
 	for (int i = 0; i < BETA_N; i++) {
 		void *p = lib_beta_mid(24000);
@@ -65,7 +65,7 @@ __attribute__((noinline)) static void beta_outer(void)
 	}
 }
 
-__attribute__((noinline)) static void gamma_outer(void)
+__attribute__((noinline, noipa)) static void gamma_outer(void)
 {
 	for (int i = 0; i < GAMMA_N; i++) {
 		void *p = gamma_cxx(8000);

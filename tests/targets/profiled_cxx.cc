@@ -4,7 +4,7 @@
 
 namespace hsprof {
 template <typename T> struct Builder {
-	__attribute__((noinline)) static void *make(std::size_t n)
+	__attribute__((noinline, noipa)) static void *make(std::size_t n)
 	{
 		void *p = std::malloc(n);
 		__asm__ volatile("" : : "r"(p) : "memory");
@@ -15,7 +15,7 @@ template <typename T> struct Builder {
 
 extern "C" void *gamma_cxx(std::size_t n);
 
-extern "C" __attribute__((noinline)) void *gamma_cxx(std::size_t n)
+extern "C" __attribute__((noinline, noipa)) void *gamma_cxx(std::size_t n)
 {
 	void *p = hsprof::Builder<long>::make(n);
 	__asm__ volatile("" : : "r"(p) : "memory");

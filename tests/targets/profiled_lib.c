@@ -4,14 +4,14 @@
 
 void *lib_beta_mid(size_t n);
 
-__attribute__((noinline)) static void *lib_beta_leaf(size_t n)
+__attribute__((noinline, noipa)) static void *lib_beta_leaf(size_t n)
 {
 	void *p = malloc(n);
 	__asm__ volatile("" : : "r"(p) : "memory");    /* no tail call */
 	return p;
 }
 
-__attribute__((noinline)) void *lib_beta_mid(size_t n)
+__attribute__((noinline, noipa)) void *lib_beta_mid(size_t n)
 {
 	void *p = lib_beta_leaf(n);
 	__asm__ volatile("" : : "r"(p) : "memory");
