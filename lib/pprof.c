@@ -158,6 +158,51 @@ static int64_t str_id(struct strtab *t, const char *s)
 	return (int64_t)(t->n - 1);
 }
 
+/* ---- an index by a pair of 64-bit keys (positions + 1) ----------------- */
+
+struct pairidx {
+	struct { uint64_t a, b; size_t v; } *e;
+	size_t n, cap;
+};
+
+static size_t pair_pos(const struct pairidx *t, uint64_t a, uint64_t b)
+{
+	size_t j = (size_t)((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full)) & (t->cap - 1);
+	while (t->e[j].v && (t->e[j].a != a || t->e[j].b != b))
+		j = (j + 1) & (t->cap - 1);
+	return j;
+}
+
+/* the value stored for (a, b), 0 when none */
+static size_t pair_get(const struct pairidx *t, uint64_t a, uint64_t b)
+{
+	return t->cap ? t->e[pair_pos(t, a, b)].v : 0;
+}
+
+static int pair_put(struct pairidx *t, uint64_t a, uint64_t b, size_t v)
+{
+	if ((t->n + 1) * 2 >= t->cap) {
+		struct pairidx nt = { .cap = t->cap ? t->cap * 2 : 256 };
+		nt.e = calloc(nt.cap, sizeof(*nt.e));
+		if (!nt.e)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->e[i].v) {
+				nt.e[pair_pos(&nt, t->e[i].a, t->e[i].b)] = t->e[i];
+				nt.n++;
+			}
+		free(t->e);
+		*t = nt;
+	}
+	size_t j = pair_pos(t, a, b);
+	if (!t->e[j].v)
+		t->n++;
+	t->e[j].a = a;
+	t->e[j].b = b;
+	t->e[j].v = v;
+	return 0;
+}
+
 /* ---- the profile ------------------------------------------------------- */
 
 struct func {
@@ -186,6 +231,7 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 	char **owned = NULL;
 	size_t nowned = 0;
 	uint64_t *ids = NULL;
+	struct pairidx locidx = { 0 }, funcidx = { 0 };
 	size_t nobjs;
 	const struct hs_profile_object *objs = hs_profile_report_objects(r, &nobjs);
 
@@ -212,13 +258,15 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 	for (size_t i = 0; i < r->nstacks; i++) {
 		const struct hs_profile_stack *s = &r->stacks[i];
 		for (size_t f = 0; f < s->nframes; f++) {
-			size_t k;
-			/* frames are shared through the report's interned names:
-			 * the same pc always has the same frame contents */
-			for (k = 0; k < nlocs; k++)
-				if (locs[k]->pc == s->frames[f].pc && locs[k]->name == s->frames[f].name)
-					break;
-			if (k == nlocs) {
+			/* names are interned: a pointer stands for the name */
+			uint64_t np = (uint64_t)(uintptr_t)s->frames[f].name;
+			size_t k = pair_get(&locidx, s->frames[f].pc, np);
+			if (k) {
+				k--;
+			} else {
+				k = nlocs;
+				if (pair_put(&locidx, s->frames[f].pc, np, k + 1) < 0)
+					goto out;
 				if (nlocs == loccap) {
 					loccap = loccap ? loccap * 2 : 256;
 					const struct hs_profile_frame **nl = realloc(locs, loccap * sizeof(*nl));
@@ -274,12 +322,16 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 		owned[nowned++] = name;
 		if (file)
 			owned[nowned++] = file;
-		size_t fi;
-		for (fi = 0; fi < nfuncs; fi++)
-			if (!strcmp(funcs[fi].name, name) &&
-			    (funcs[fi].file == file || (funcs[fi].file && file && !strcmp(funcs[fi].file, file))))
-				break;
-		if (fi == nfuncs) {
+		int64_t nid = str_id(&st, name), fid = file ? str_id(&st, file) : 0;
+		if (nid < 0 || fid < 0)
+			goto out;
+		size_t fi = pair_get(&funcidx, (uint64_t)nid, (uint64_t)fid);
+		if (fi) {
+			fi--;
+		} else {
+			fi = nfuncs;
+			if (pair_put(&funcidx, (uint64_t)nid, (uint64_t)fid, fi + 1) < 0)
+				goto out;
 			if (nfuncs == funccap) {
 				funccap = funccap ? funccap * 2 : 256;
 				struct func *nf = realloc(funcs, funccap * sizeof(*nf));
@@ -359,6 +411,8 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 	if (rc == 0 && (fflush(fp) || ferror(fp)))
 		rc = -EIO;
 out:
+	free(locidx.e);
+	free(funcidx.e);
 	for (size_t i = 0; i < nowned; i++)
 		free(owned[i]);
 	free(owned);
