@@ -19,7 +19,9 @@
 #   - the pprof file is gzipped protobuf that decodes (a small decoder
 #     here) to the same stacks, and `go tool pprof -top/-traces` shows
 #     them when go is installed.
-# And: --max-frames 2 marks stacks truncated; without debug info the
+# And: a JIT frame (anonymous code) ends a stack as "[unknown, JIT?]",
+# truncated; named from /tmp/perf-PID.map it is walked past by its frame
+# pointer; --max-frames 2 marks stacks truncated; without debug info the
 # stripped target's static functions have no names (so the names above
 # came from the separate debug file).
 #
@@ -260,6 +262,26 @@ d = json.load(open(sys.argv[1]))
 assert d["stacks"] and all(len(s["frames"]) == 2 and s["truncated"] for s in d["stacks"]), d["stacks"]
 EOF
 echo "ok - --max-frames 2 cuts stacks and marks them truncated"
+
+# JIT code (anonymous executable memory): the unwind ends there, said so;
+# named from /tmp/perf-PID.map, and walked past by its frame pointer
+HS_TEST_JIT=1 run jit "$(target profiled)"
+HS_TEST_JIT=1 HS_TEST_PERFMAP=1 run perfmap "$(target profiled)"
+rm -f "/tmp/perf-$TARGET_PID.map"
+python3 - "$HS_TMP/jit.json" "$HS_TMP/perfmap.json" <<'EOF' || fail "JIT frames wrong (above)"
+import json, re, sys
+def jit_stack(path):
+    d = json.load(open(path))
+    t = [t for t in d["threads"] if t["name"] == "hs-jit"][0]
+    s = [d["stacks"][i] for i in t["stacks"] if d["stacks"][i]["frames"][0]["name"].startswith("jit_leaf+")]
+    assert len(s) == 1, s
+    return s[0], [re.sub(r"\+0x[0-9a-f]+$", "", f["name"]) for f in s[0]["frames"]]
+s, names = jit_stack(sys.argv[1])
+assert names == ["jit_leaf", "[unknown, JIT?]"] and s["truncated"] and s["alloc_bytes"] == 48000, (names, s)
+s, names = jit_stack(sys.argv[2])
+assert names[:3] == ["jit_leaf", "hsjit::stub", "jit_outer"] and "start_thread" in names and not s["truncated"], names
+EOF
+echo "ok - a JIT frame ends the stack as [unknown, JIT?]; with a perf map it is named and walked past"
 
 # stripped, the debug info apart: names from it, and none without it
 if command -v objcopy >/dev/null && command -v strip >/dev/null; then
