@@ -200,6 +200,7 @@ run()
 	rm -f "$HS_TMP/samples"
 	HS_TEST_SAMPLES=$HS_TMP/samples start_target "$@"
 	local pid=$TARGET_PID
+	# shellcheck disable=SC2086 # EXTRA is options, split on purpose
 	timeout 120 "$PROFILE_ANALYZE" "$pid" 1 "$HS_TMP/samples" "$HS_TMP/$variant" ${EXTRA:-} ||
 		fail "$variant: profile-analyze failed"
 	kill "$pid"
