@@ -54,16 +54,6 @@ static const char help[] =
 	"--raw was written), 2 fatal, 64 usage, 75 refused (never safe within --wait,\n"
 	"nothing done).\n";
 
-/* The analysis and its writers live in lib/profile_report.c, merged from
- * a parallel branch; until then the command collects (--raw) and says the
- * analysis is missing.  Remove these once it is in. */
-#pragma weak hs_profile_analyze
-#pragma weak hs_profile_report_release
-#pragma weak hs_profile_write_json
-#pragma weak hs_profile_write_pprof
-#pragma weak hs_profile_write_folded
-#pragma weak hs_profile_write_svg
-
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -234,10 +224,6 @@ static void render_text(FILE *fp, const struct hs_profile_report *rp, const stru
 static int analyse_and_write(struct hs_cli *cli, const struct opts *o, const struct hs_profile_data *d,
 			     uint64_t start_us, uint64_t stop_us)
 {
-	if (!hs_profile_analyze)
-		return hs_cli_fail(cli, o->raw ? HS_EXIT_PARTIAL : HS_EXIT_FATAL,
-				   "this heapscope has no profile analysis (lib/profile_report.c)%s",
-				   o->raw ? ": the samples are in the --raw file" : "");
 	struct hs_profile_opts ao = { .use_debuginfo = !cli->no_debuginfo, .use_debuginfod = !cli->no_debuginfod };
 	struct hs_profile_report rp;
 	struct hs_err err = { 0 };

@@ -29,8 +29,8 @@ bad = [k for k in b if b[k] != a[k] and not (b[k][1] == "lazy" and a[k][1] == "l
 assert not bad, bad
 PY
 }
-# heapscope's exit: 0, or 1 when this build has no analysis yet (the raw file written)
-collected() { [ "$1" = 0 ] || { [ "$1" = 1 ] && grep -q "no profile analysis" "$2"; }; }
+# heapscope's exit: 0, or 1 with samples dropped (a full ring: said so)
+collected() { [ "$1" = 0 ] || { [ "$1" = 1 ] && grep -q "samples dropped" "$2"; }; }
 
 # ---- (a) ----
 start_target "$(target allocrate)" 4 $((24 << 20))
@@ -39,7 +39,8 @@ ptrace_ok "$R"
 slots "$R" >"$HS_TMP/slots.before"
 RATE=65536
 rc=0
-timeout 120 "$HS" profile --rate $RATE --raw "$HS_TMP/a.raw" "$R" >"$HS_TMP/a.out" 2>"$HS_TMP/a.err" &
+timeout 120 "$HS" profile --rate $RATE --raw "$HS_TMP/a.raw" --json -o "$HS_TMP/a.json" --pprof "$HS_TMP/a.pb.gz" \
+	"$R" >"$HS_TMP/a.out" 2>"$HS_TMP/a.err" &
 H=$!
 for _ in $(seq 100); do grep -q "routed to" "$HS_TMP/a.err" && break; sleep 0.1; done
 if grep -q "routed to" "$HS_TMP/a.err"; then
@@ -82,6 +83,40 @@ then
 	ok "samples x rate within 20% of each chain's bytes"
 else
 	not_ok "estimate: $(head -3 "$HS_TMP/a.raw")"
+fi
+# the analysis: each chain's stack named in order, from the allocating
+# function out to the thread's start, its bytes estimated within 20%
+if python3 - "$HS_TMP/a.json" "$TARGET_OUT" <<'PY'
+import json, re, sys
+rep = json.load(open(sys.argv[1]))
+m = re.search(r"BURST 1 a=(\d+) b=(\d+)", open(sys.argv[2]).read())
+truth = {"a": int(m.group(1)), "b": int(m.group(2))}
+want = {"a": ["chain_a_leaf", "chain_a", "worker", "start_thread"], "b": ["chain_b", "worker", "start_thread"]}
+got = {"a": 0, "b": 0}
+for st in rep["stacks"]:
+    names = [f["name"].split("+")[0] for f in st["frames"]]
+    for k, w in want.items():
+        if names[:len(w)] == w:
+            got[k] += st["alloc_bytes"]
+for k in "ab":
+    r = got[k] / truth[k]
+    print(f"# chain {k}: {' <- '.join(want[k])}: estimated {got[k]} of {truth[k]} bytes ({r:.3f})")
+    assert 0.8 <= r <= 1.2 or rep["dropped"], (k, r)
+PY
+then
+	ok "each chain's stack named in order, its bytes within 20% (JSON)"
+else
+	not_ok "stacks: $(head -c 2000 "$HS_TMP/a.json")"
+fi
+if command -v go >/dev/null && go tool pprof -h >/dev/null 2>&1; then
+	go tool pprof -top -sample_index=alloc_space "$HS_TMP/a.pb.gz" >"$HS_TMP/pprof.top" 2>&1 || :
+	if grep -q chain_a_leaf "$HS_TMP/pprof.top" && grep -q chain_b "$HS_TMP/pprof.top"; then
+		ok "go tool pprof -top reads --pprof: $(grep -c . "$HS_TMP/pprof.top") lines, both chains"
+	else
+		not_ok "go tool pprof: $(cat "$HS_TMP/pprof.top")"
+	fi
+else
+	echo "# skip: go tool pprof is not installed (golang-go): --pprof checked by live-profile_analyze only"
 fi
 slots_back "$R" "$HS_TMP/slots.before" && ok "every slot back after the profile" || not_ok "slots differ after the profile"
 st=$("$HS" profile --status "$R" 2>&1) || true
