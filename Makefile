@@ -5,15 +5,19 @@ ASAN     ?= build-asan
 MESON    ?= meson
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies (Debian package names).
+# What building and the demo need:
 PKGS     := gcc g++ make pkg-config meson ninja-build libelf-dev libdw-dev libdebuginfod-dev binutils-dev \
-            mandoc python3 gdb libc6-dbg procps strace \
-            libjemalloc2 musl-tools zlib1g-dev clang libclang-rt-14-dev debuginfod curl libc-devtools \
-            openjdk-17-jdk-headless
-CHECK_PKGS := $(PKGS)
+            zlib1g-dev mandoc python3 procps
+# and what the tests check against (each test skips, saying why, without its tool):
+CHECK_PKGS := $(PKGS) gdb libc6-dbg strace libjemalloc2 musl-tools clang libclang-rt-14-dev debuginfod curl \
+            libc-devtools openjdk-17-jdk-headless golang-go libxml2-utils prometheus
 
-.PHONY: all deps build demo check check-asan bench clean
+.PHONY: all deps check-deps build demo check check-asan bench clean
 
 all: build
+
+check-deps:
+	@$(MAKE) --no-print-directory deps PKGS="$(CHECK_PKGS)"
 
 # Install only what is missing; skip silently where apt-get is absent.
 deps:
@@ -45,7 +49,7 @@ demo: build
 	@tests/demo.sh $(BUILD)
 
 # Every test, then the same suites again under AddressSanitizer/UBSan.
-check: build $(ASAN)/build.ninja
+check: check-deps build $(ASAN)/build.ninja
 	$(MESON) test -C $(BUILD) --print-errorlogs
 	$(MESON) compile -C $(ASAN)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 HS_SANITIZED=1 \
