@@ -498,10 +498,17 @@ int hs_proc_image_read(pid_t pid, struct hs_proc_image *img)
 	return img->v[6] ? 0 : -EAGAIN;
 }
 
+/* Gone: no such process, or a zombie leader with no live thread.  A
+ * leader that is a zombie while another thread runs is not: that thread
+ * may be in execve, about to take the pid over (de_thread). */
 bool hs_proc_gone(pid_t pid)
 {
 	struct hs_proc_status st;
-	return hs_proc_status_read(pid, &st, NULL) < 0 || ((st.state == 'Z' || st.state == 'X') && st.threads <= 1);
+	if (hs_proc_status_read(pid, &st, NULL) < 0)
+		return true;
+	if (st.state != 'Z' && st.state != 'X')
+		return false;
+	return hs_proc_mm_pid(pid) == pid;
 }
 
 bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b)
