@@ -141,6 +141,23 @@ static bool loader_only(const struct hs_maps *maps)
 	return ld;
 }
 
+/* Did the process exec since its image was pinned?  Inside an execve by a
+ * thread other than the leader, the leader is a zombie and the image not
+ * yet the new one: wait (at most 200 ms) for the execve to finish. */
+static bool execd_since(pid_t pid)
+{
+	for (int i = 0; i < 20; i++) {
+		if (hs_session_execd(pid))
+			return true;
+		struct hs_proc_status st;
+		if (hs_proc_status_read(pid, &st, NULL) < 0 || (st.state != 'Z' && st.state != 'X'))
+			return false;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
 int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
 {
 	int r;
@@ -160,7 +177,7 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	 * libc is gone from the maps, mp_ unreadable, ...): say why. */
 	if (r < 0 && looked && hs_proc_gone(pid))
 		return gone(pid, err);     /* not the EIO or ESRCH of the read that met it */
-	if (r < 0 && r != -ESTALE && hs_session_execd(pid))
+	if (r < 0 && r != -ESTALE && execd_since(pid))
 		r = hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
 			       (int)pid);
 	return r;
