@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -226,8 +227,11 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 				  st->name);
 	/* A zombie main thread with live threads (it called pthread_exit) is a
 	 * live process. */
-	if ((st->state == 'Z' || st->state == 'X') && st->threads <= 1)
+	if ((st->state == 'Z' || st->state == 'X') && st->threads <= 1) {
+		if (!hs_proc_gone_settled(pid))
+			return hs_err_set(err, EAGAIN, "pid %d is starting: it is inside execve", (int)pid);
 		return hs_err_set(err, ESRCH, "pid %d (%s) is a zombie: its memory is gone", (int)pid, st->name);
+	}
 	r = exe_class(pid);
 	if (r == -EPROTONOSUPPORT)
 		return hs_err_set(err, EPROTONOSUPPORT, "pid %d (%s) is not an x86_64 process (32-bit or foreign)",
@@ -509,6 +513,23 @@ bool hs_proc_gone(pid_t pid)
 	if (st.state != 'Z' && st.state != 'X')
 		return false;
 	return hs_proc_mm_pid(pid) == pid;
+}
+
+bool hs_proc_gone_settled(pid_t pid)
+{
+	for (int i = 0; i < 20; i++) {
+		if (!hs_proc_gone(pid)) {
+			struct hs_proc_status st;
+			/* a live leader, or one that left a live thread: there */
+			if (hs_proc_status_read(pid, &st, NULL) == 0 && st.state != 'Z' && st.state != 'X')
+				return false;
+		} else if (i >= 2) {
+			return true;
+		}
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return hs_proc_gone(pid);
 }
 
 bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b)

@@ -85,6 +85,9 @@ struct hs_proc_image {
 int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
 /* Has pid exited (gone, or a zombie with no live thread)? */
 bool hs_proc_gone(pid_t pid);
+/* The same, once an execve that may be taking the pid over (a zombie
+ * leader, another thread inside execve) has had 200 ms to finish. */
+bool hs_proc_gone_settled(pid_t pid);
 bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
 
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */

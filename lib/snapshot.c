@@ -36,8 +36,15 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
 }
 
+static bool execd_since(pid_t pid);
+
+/* A read met a vanished process: it exited, or it exec'd (its old memory
+ * gone with the old image). */
 static int gone(pid_t pid, struct hs_err *err)
 {
+	if (!hs_proc_gone_settled(pid) || execd_since(pid))
+		return hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
+				  (int)pid);
 	return hs_err_set(err, ESRCH, "pid %d exited during the run", (int)pid);
 }
 
