@@ -165,6 +165,23 @@ static bool execd_since(pid_t pid)
 	return false;
 }
 
+/* The mapping that held malloc's parameters is not where the look read
+ * it (or holds another file): the process is another program now, even
+ * when its image fields matched (read in the middle of the execve). */
+static bool libc_moved(pid_t pid, const struct hs_snapshot *s)
+{
+	const struct hs_mapping *was = s->libc.mp ? hs_maps_find(&s->maps, s->libc.mp) : NULL;
+	if (!was)
+		return false;
+	struct hs_maps now;
+	if (hs_maps_read(pid, false, &now, NULL) < 0)
+		return false;
+	const struct hs_mapping *is = hs_maps_find(&now, s->libc.mp);
+	bool moved = !is || is->start != was->start || is->inode != was->inode;
+	hs_maps_release(&now);
+	return moved;
+}
+
 int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, struct hs_err *err)
 {
 	int r;
@@ -184,7 +201,7 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	 * libc is gone from the maps, mp_ unreadable, ...): say why. */
 	if (r < 0 && looked && hs_proc_gone(pid))
 		return gone(pid, err);     /* not the EIO or ESRCH of the read that met it */
-	if (r < 0 && r != -ESTALE && execd_since(pid))
+	if (r < 0 && r != -ESTALE && (execd_since(pid) || libc_moved(pid, s)))
 		r = hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
 			       (int)pid);
 	return r;
