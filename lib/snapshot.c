@@ -1,6 +1,9 @@
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -134,8 +137,35 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
 		struct hs_err *err);
 
-/* glibc's dynamic loader is mapped, its C library not (yet). */
-static bool loader_only(const struct hs_maps *maps)
+/* Is the program's ELF interpreter (PT_INTERP) glibc's loader: a dynamic
+ * executable, whose C library its loader maps after the execve? */
+static bool has_interp(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)hs_proc_mm_pid(pid));
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	Elf64_Ehdr eh;
+	bool interp = false;
+	if (pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 256)
+		for (unsigned i = 0; i < eh.e_phnum && !interp; i++) {
+			Elf64_Phdr ph;
+			if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
+				break;
+			char name[256] = "";
+			if (ph.p_type == PT_INTERP && ph.p_filesz < sizeof(name) &&
+			    pread(fd, name, ph.p_filesz, (off_t)ph.p_offset) == (ssize_t)ph.p_filesz)
+				interp = strstr(name, "/ld-linux") != NULL;    /* glibc's loader, not musl's */
+		}
+	close(fd);
+	return interp;
+}
+
+/* The C library is not mapped (yet): glibc's dynamic loader is, or the
+ * program has one to come (read in the middle of its execve). */
+static bool loader_only(pid_t pid, const struct hs_maps *maps)
 {
 	bool ld = false;
 	for (size_t i = 0; i < maps->n; i++) {
@@ -145,7 +175,7 @@ static bool loader_only(const struct hs_maps *maps)
 			return false;
 		ld |= !strncmp(b, "ld-linux", 8);
 	}
-	return ld;
+	return ld || has_interp(pid);
 }
 
 /* Did the process exec since its image was pinned?  Inside an execve by a
@@ -230,7 +260,7 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	unsigned debug = o->use_debuginfo ? HS_DEBUG_LOCAL | (o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0) : 0;
 	/* Its files through a live thread if the main one exited. */
 	r = hs_libc_find(hs_proc_mm_pid(pid), &s->maps, debug, &s->libc, err);
-	if (r < 0 && r != -ESRCH && loader_only(&s->maps))
+	if (r < 0 && r != -ESRCH && loader_only(pid, &s->maps))
 		return hs_err_set(err, EAGAIN, "pid %d is starting: its dynamic loader has not mapped the C library yet",
 				  (int)pid);
 	if (r < 0)
