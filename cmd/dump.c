@@ -157,11 +157,18 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 		put_json_string(d->out, s, n);
 		fputc('}', d->out);
 	} else {
-		if (!cont && d->address)
-			fprintf(d->out, "%" PRIx64 " ", addr);
-		fwrite(s, 1, n, d->out);
+		/* stdout has a 1 MiB buffer: no printf, no lock per string */
+		if (!cont && d->address) {
+			char hex[20], *e = hex + sizeof(hex), *q = e;
+			*--q = ' ';
+			do
+				*--q = "0123456789abcdef"[addr & 15];
+			while (addr >>= 4);
+			fwrite_unlocked(q, 1, (size_t)(e - q), d->out);
+		}
+		fwrite_unlocked(s, 1, n, d->out);
 		if (!more)
-			fputc('\n', d->out);
+			putc_unlocked('\n', d->out);
 	}
 	if (!cont)
 		d->nstrings++;
