@@ -202,6 +202,17 @@ static inline __attribute__((always_inline)) uint64_t long_starts(uint64_t lo, u
 	return (uint64_t)r;
 }
 
+/* Where the runs that may be long enough start in a block (last: the
+ * previous byte is graphic).  Few runs: their starts, each then measured.
+ * Many (binary data): only the starts of runs of at least L. */
+static inline __attribute__((always_inline)) uint64_t block_starts(uint64_t cur, uint64_t nxt, uint64_t last,
+								    unsigned L)
+{
+	uint64_t st = cur & ~(cur << 1 | last), x = st & (st - 1);
+	x &= x - 1;
+	return !(x & (x - 1)) ? st : long_starts(cur, nxt, L);     /* at most 3 */
+}
+
 /* A run of one-byte characters b[i..j) of a feed, whole (not touching its
  * ends): handed on as it is, in pieces of HS_STRING_MAX. */
 static void whole_run(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t len)
@@ -219,17 +230,23 @@ static void whole_run(struct hs_strings *s, uint64_t addr, const unsigned char *
 /* The block at b + base as a mask; the bytes past n (in the last block)
  * count as graphic, so that a run reaching the end of the feed is seen as
  * long enough: it goes on in the next feed. */
-static inline __attribute__((always_inline)) uint64_t block_mask(const unsigned char *b, size_t base, size_t n,
-								  mask_fn mask)
+static __attribute__((noinline, cold)) uint64_t tail_mask(const unsigned char *b, size_t base, size_t n,
+							  mask_fn mask)
 {
-	if (base + 64 <= n)
-		return mask(b + base);
 	if (base >= n)
 		return ~0ull;
 	unsigned char tmp[64];
 	memset(tmp, 'x', sizeof(tmp));
 	memcpy(tmp, b + base, n - base);
 	return mask(tmp);
+}
+
+static inline __attribute__((always_inline)) uint64_t block_mask(const unsigned char *b, size_t base, size_t n,
+								  mask_fn mask)
+{
+	if (__builtin_expect(base + 64 <= n, 1))
+		return mask(b + base);
+	return tail_mask(b, base, n, mask);
 }
 
 static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
@@ -257,32 +274,35 @@ static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s,
 	}
 	size_t base = i & ~(size_t)63;
 	uint64_t cur = block_mask(b, base, n, mask), nxt = block_mask(b, base + 64, n, mask);
-	size_t off = i - base;      /* bits below off are done */
+	/* the byte before i is bad (or i is where the feed starts) */
+	uint64_t starts = block_starts(cur, nxt, 0, L) >> (i - base) << (i - base);
 	for (;;) {
 		/* outside a run: the next start of a long enough one */
-		uint64_t st = off < 64 ? long_starts(cur, nxt, L) >> off << off : 0;
-		if (!st) {
+		while (!starts) {
 			base += 64;
 			if (base >= n)
-				break;
+				goto done;
+			uint64_t last = cur >> 63;
 			cur = nxt;
 			nxt = block_mask(b, base + 64, n, mask);
-			off = 0;
-			continue;
+			starts = block_starts(cur, nxt, last, L);
 		}
-		size_t start = base + (size_t)__builtin_ctzll(st);
+		size_t start = base + (size_t)__builtin_ctzll(starts);
 		if (start >= n)
 			break;
 		/* its end: the first bad byte after it */
 		unsigned o = (unsigned)(start - base);
 		uint64_t bad = ~cur >> o << o;
-		while (!bad) {
-			base += 64;
-			if (base >= n)
-				break;
-			cur = nxt;
-			nxt = block_mask(b, base + 64, n, mask);
-			bad = ~cur;
+		if (!bad) {
+			do {
+				base += 64;
+				if (base >= n)
+					break;
+				cur = nxt;
+				nxt = block_mask(b, base + 64, n, mask);
+				bad = ~cur;
+			} while (!bad);
+			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
 		}
 		size_t end = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
 		if (end >= n) {
@@ -291,18 +311,17 @@ static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s,
 			s->next = addr + n;
 			return;
 		}
-		if (end - start >= s->min)
-			whole_run(s, addr + start, b + start, end - start);
-		off = (unsigned)(end - base) + 1;
-		if (off >= 64) {
-			base += 64;
-			cur = nxt;
-			nxt = block_mask(b, base + 64, n, mask);
-			off -= 64;
-			if (base >= n)
-				break;
+		if (end - start >= s->min) {
+			if (end - start <= HS_STRING_MAX)
+				s->fn(s->ctx, addr + start, (const char *)b + start, end - start, false, false);
+			else
+				whole_run(s, addr + start, b + start, end - start);
 		}
+		/* the starts after the bad byte at end */
+		unsigned e = (unsigned)(end - base) + 1;
+		starts = e < 64 ? starts >> e << e : 0;
 	}
+done:
 	s->next = addr + n;
 }
 
