@@ -66,6 +66,8 @@ struct dump {
 	bool first_json;
 	uint64_t nstrings;
 	struct hs_strtab top;    /* --top */
+	char *wb;                /* plain strings, WBUF bytes */
+	size_t wn;
 	/* progress and gaps */
 	uint64_t total, done, skipped;
 	uint64_t nbytes;         /* bytes written or scanned */
@@ -124,6 +126,48 @@ static void put_json_string(FILE *fp, const char *s, size_t n)
 	fputc('"', fp);
 }
 
+/* Plain strings go to a buffer of their own, written in big blocks: no
+ * printf and no stdio call per string.  WBUF holds a whole piece
+ * (HS_STRING_MAX) with its address. */
+#define WBUF ((size_t)2 << 20)
+
+static void out_flush(struct dump *d)
+{
+	size_t off = 0;
+	fflush(d->out);
+	while (off < d->wn) {
+		ssize_t k = write(fileno(d->out), d->wb + off, d->wn - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			/* through stdio, to leave the error where main looks */
+			fwrite_unlocked(d->wb + off, 1, d->wn - off, d->out);
+			break;
+		}
+		off += (size_t)k;
+	}
+	d->wn = 0;
+}
+
+static void out_string(struct dump *d, uint64_t addr, const char *s, size_t n, bool more, bool cont)
+{
+	if (d->wn + n + 18 > WBUF)
+		out_flush(d);
+	char *p = d->wb + d->wn;
+	if (!cont && d->address) {
+		unsigned digits = (67 - (unsigned)__builtin_clzll(addr | 1)) / 4;
+		for (unsigned k = digits; k-- > 0; addr >>= 4)
+			p[k] = "0123456789abcdef"[addr & 15];
+		p[digits] = ' ';
+		p += digits + 1;
+	}
+	memcpy(p, s, n);
+	p += n;
+	if (!more)
+		*p++ = '\n';
+	d->wn = (size_t)(p - d->wb);
+}
+
 /* A whole string (or a piece of a huge one) from the scanner. */
 static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool more, bool cont)
 {
@@ -157,11 +201,7 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 		put_json_string(d->out, s, n);
 		fputc('}', d->out);
 	} else {
-		if (!cont && d->address)
-			fprintf(d->out, "%" PRIx64 " ", addr);
-		fwrite(s, 1, n, d->out);
-		if (!more)
-			fputc('\n', d->out);
+		out_string(d, addr, s, n, more, cont);
 	}
 	if (!cont)
 		d->nstrings++;
@@ -580,6 +620,11 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 		d.out = stdout;
 		static char outbuf[1 << 20];
 		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+		if (!cli->json && !d.top_mode && !(d.wb = malloc(WBUF))) {
+			status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+			hs_mem_close(direct);
+			goto out;
+		}
 		for (int e = 0; e < 2; e++)
 			if ((d.encodings & (1 << e)) &&
 			    hs_strings_init(&d.sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d.min, on_string, &d) < 0) {
@@ -672,6 +717,8 @@ int cmd_dump(struct hs_cli *cli, int argc, char **argv)
 	if (r == 0)
 		r = flush_capture(&d);
 	progress(&d, true);
+	if (d.wb)
+		out_flush(&d);
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
 			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", output ? output : "stdout", strerror(-r));
@@ -711,6 +758,7 @@ cleanup:
 	if (d.cap)
 		munmap(d.cap, d.capsize);
 	hs_strtab_release(&d.top);
+	free(d.wb);
 	free(d.segs);
 	hs_mem_close(direct);
 out:

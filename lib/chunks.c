@@ -17,10 +17,41 @@ struct freeref {
 	uint8_t state, bin;
 };
 
-static int cmp_ref(const void *x, const void *y)
+/* By address: an LSD radix sort, 8 bits a pass over the bits that differ
+ * (16-byte aligned chunks: bit 4 up); several times faster than qsort on
+ * a million entries, and this runs while the target is stopped. */
+static int sort_refs(struct freeref *v, size_t n)
 {
-	const struct freeref *a = x, *b = y;
-	return (a->addr > b->addr) - (a->addr < b->addr);
+	if (n < 2)
+		return 0;
+	struct freeref *tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		lo &= v[i].addr;
+		hi |= v[i].addr;
+	}
+	uint64_t diff = hi ^ lo;        /* bits that are not the same in all */
+	struct freeref *src = v, *dst = tmp;
+	for (int shift = 0; shift < 64 && (diff >> shift); shift += 8) {
+		if (!((diff >> shift) & 0xff))
+			continue;
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[((src[i].addr >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].addr >> shift) & 0xff]++] = src[i];
+		struct freeref *x = src;
+		src = dst;
+		dst = x;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
+	return 0;
 }
 
 /* Every free chunk of the arena that looks in use or free, by address. */
@@ -40,7 +71,10 @@ static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena 
 		for (size_t j = 0; j < h->tcaches[i].nentries; j++)
 			v[k++] = (struct freeref){ h->tcaches[i].entries[j].chunk, HS_CHUNK_TCACHE,
 						   h->tcaches[i].entries[j].bin };
-	qsort(v, k, sizeof(*v), cmp_ref);
+	if (sort_refs(v, k) < 0) {
+		free(v);
+		return NULL;
+	}
 	*n = k;
 	return v;
 }
@@ -58,10 +92,15 @@ static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a
 			struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
 			return fn(ctx, &c) ? 1 : 0;
 		}
-		/* Sizes are read from a window of the heap, 256 KiB at a time,
-		 * never past the heap's end: a million chunks, a few thousand
-		 * reads. */
-		if (p < win->base || p + 16 > win->base + win->len) {
+		/* Sizes are read in place where the source holds them (the
+		 * page cache: no copy), else from a window of the heap, 256 KiB
+		 * at a time, never past the heap's end: a million chunks, a few
+		 * thousand reads. */
+		uint64_t raw;
+		const void *at = p + 16 <= end ? hs_mem_peek(mem, p + 8, 8) : NULL;
+		if (at) {
+			memcpy(&raw, at, 8);
+		} else if (p < win->base || p + 16 > win->base + win->len) {
 			uint64_t n = end - p < sizeof(win->buf) ? end - p : sizeof(win->buf);
 			if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
 				if (hs_mem_read(mem, p, win->buf, 16) < 0) {
@@ -73,8 +112,8 @@ static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a
 			win->base = p;
 			win->len = n;
 		}
-		uint64_t raw;
-		memcpy(&raw, win->buf + (p - win->base) + 8, 8);
+		if (!at)
+			memcpy(&raw, win->buf + (p - win->base) + 8, 8);
 		uint64_t sz = HS_CHUNKSIZE(raw);
 		if ((sz == 0x10 || sz == 0) && !a->main) {
 			/* The end of a full thread heap (sysmalloc): a 0x10 chunk

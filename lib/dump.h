@@ -76,6 +76,11 @@ int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_
 #define HS_STRING_MAX (1u << 20)
 enum hs_encoding { HS_ENC_ASCII = 1, HS_ENC_UTF16LE = 2 };
 
+/* How one-byte characters are found: the byte-at-a-time reference, or
+ * 64-byte masks made with a table, SSE2, AVX2 or AVX-512BW (the best the
+ * CPU has is chosen at init; the output is the same). */
+enum hs_scan_impl { HS_SCAN_AUTO, HS_SCAN_SCALAR, HS_SCAN_TABLE, HS_SCAN_SSE2, HS_SCAN_AVX2, HS_SCAN_AVX512 };
+
 struct hs_strings {
 	int width;               /* 1 or 2 bytes a character */
 	unsigned min;
@@ -91,6 +96,7 @@ struct hs_strings {
 	bool emitted;            /* the run reached min and has been handed on */
 	bool cont;               /* the next piece continues a string */
 	char *buf;
+	enum hs_scan_impl impl;
 };
 
 int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
@@ -101,5 +107,10 @@ void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b
 /* End of input: finish a run in progress. */
 void hs_strings_end(struct hs_strings *s);
 void hs_strings_release(struct hs_strings *s);
+/* Choose how (HS_SCAN_AUTO: the fastest the CPU has); -ENOTSUP when the
+ * CPU cannot. */
+int hs_strings_set_impl(struct hs_strings *s, enum hs_scan_impl impl);
+bool hs_strings_impl_supported(enum hs_scan_impl impl);
+const char *hs_strings_impl_name(enum hs_scan_impl impl);
 
 #endif

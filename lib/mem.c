@@ -320,6 +320,18 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (addr - page + len > PAGE_SZ)
+		return NULL;
+	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1 && cache_fill(cm, page) < 0)
+		return NULL;
+	mem->nbytes += len;
+	return slot_of(cm, page) + (addr - page);
+}
+
 static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -376,6 +388,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	cm->pagemap_fd = -1;
 	cm->mem.read = cache_read;
 	cm->mem.prefetch = cache_prefetch;
+	cm->mem.peek = cache_peek;
 	cm->mem.close = cache_close;
 	cm->under = under;
 	*mem = &cm->mem;

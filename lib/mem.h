@@ -16,6 +16,10 @@ struct hs_mem {
 	/* Optional: a hint that addr will be read soon (a cache starts the
 	 * load, so that walks of several lists overlap their misses). */
 	void (*prefetch)(struct hs_mem *mem, uint64_t addr);
+	/* Optional: the len bytes at addr where the source holds them (a
+	 * cache's page), valid until the next call on mem; NULL when they
+	 * cross a page or cannot be read (then read them). */
+	const void *(*peek)(struct hs_mem *mem, uint64_t addr, size_t len);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
 };
@@ -57,6 +61,11 @@ static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size
 static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
 {
 	return mem->read(mem, addr, v, sizeof(*v));
+}
+
+static inline const void *hs_mem_peek(struct hs_mem *mem, uint64_t addr, size_t len)
+{
+	return mem->peek ? mem->peek(mem, addr, len) : NULL;
 }
 
 static inline void hs_mem_prefetch(struct hs_mem *mem, uint64_t addr)

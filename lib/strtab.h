@@ -13,12 +13,17 @@ struct hs_strent {
 	char *s;
 	size_t len;
 	uint64_t count, bytes;
+	uint64_t hash;
 };
 
+/* The strings themselves live in big blocks (an arena), not one malloc
+ * each. */
 struct hs_strtab {
 	struct hs_strent *v;
 	size_t cap, n;
 	uint64_t untracked;
+	char *block;             /* the arena's current block, chained by its first word */
+	size_t used, size;
 };
 
 void hs_strtab_add(struct hs_strtab *t, const char *s, size_t len, uint64_t bytes);

@@ -10,8 +10,9 @@
 #    gdb stops every thread from attach to detach, so its pause is measured as
 #    the time the target shows a TracerPid (sampled every 0.2 ms), or, if
 #    that cannot be sampled, approximated by its wall time.
-# 2. demo (8 threads x 40 MiB, fragmented): gdb dumping one arena heap and
-#    strings(1) over it.
+# 2. demo (8 threads x 40 MiB, fragmented) and textheap (40 MiB of text
+#    lines): gdb dumping one arena heap and strings(1) over it, against
+#    heapscope dump --strings=10, and against process_vm_readv alone.
 #
 # Builds nothing.  Needs HEAPSCOPE, TARGETS_DIR, python3; gdb optional.
 set -eu
@@ -21,8 +22,13 @@ set -eu
 need_cmd python3
 BIGHEAP=$(target bigheap)
 DEMO=$(target demo)
+TEXTHEAP=$(target textheap)
 
 now_us() { echo $(($(date +%s%N) / 1000)); }
+
+# BENCH_ONLY="strings chunks": only those parts (arenas strings chunks pause
+# trim mtrace); all by default.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 median()
 {
@@ -76,6 +82,83 @@ EOF
 ms() { [ -n "$1" ] && awk -v us="$1" 'BEGIN { printf "%.1f ms", us / 1000 }' || echo "n/a"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }' || echo "n/a"; }
 
+# strings_bench NAME TARGET [ARGS]: the first arena heap of TARGET (a
+# 64 MiB-aligned rw-p anonymous mapping), as gdb dump memory + strings -n 10
+# and as heapscope dump --strings=10, alternately, 3 times each (medians), in
+# one run, writing to /dev/null; and heapscope end to end against
+# process_vm_readv alone (rawread).  The outputs are compared apart.
+strings_bench()
+{
+	local name=$1 heap
+	shift
+	echo
+	echo "== $name: the strings of a fragmented arena heap (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+	start_target "$@"
+	pid=$TARGET_PID
+	echo "target pid $pid: $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$pid/status") resident"
+	heap=$(awk '$2 == "rw-p" && NF == 5 {
+			split($1, a, "-")
+			n = length(a[1])
+			if (n > 7 && substr(a[1], n - 5) == "000000" &&
+			    index("048c", substr(a[1], n - 6, 1))) { print a[1], a[2]; exit }
+		}' "/proc/$pid/maps")
+	if [ -z "$heap" ]; then
+		echo "no 64 MiB-aligned arena heap found in /proc/$pid/maps"
+	elif ! command -v gdb >/dev/null 2>&1; then
+		echo "gdb not installed: no dump comparison"
+	else
+		# shellcheck disable=SC2086 # "start end": split on purpose
+		set -- $heap
+		local g=() gp=() h=() r=() f=() t0 t1 t2 floor_ms bytes
+		for _ in 1 2 3; do
+			traced_window "$pid" gdb -nx -batch -p "$pid" -ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
+			t0=$(now_us); strings -n 10 "$HS_TMP/heap.bin" >/dev/null; t1=$(now_us)
+			g+=($((WALL_US + t1 - t0)))
+			gp+=("${TRACED_US:-$WALL_US}")
+			t0=$(now_us)
+			"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null
+			t1=$(now_us)
+			h+=($((t1 - t0)))
+			t0=$(now_us); "$HS" dump "$pid" "0x$1-0x$2" >/dev/null 2>&1; t2=$(now_us)
+			r+=($((t2 - t0)))
+			if [ -x "${RAWREAD:-}" ]; then
+				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2")
+				f+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
+			fi
+		done
+		# the output, apart from the timed runs (which write to /dev/null)
+		strings -n 10 "$HS_TMP/heap.bin" >"$HS_TMP/gdb.strings"
+		"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >"$HS_TMP/hs.strings"
+		local same="identical to strings -n 10"
+		cmp -s "$HS_TMP/gdb.strings" "$HS_TMP/hs.strings" || same="DIFFERENT from strings -n 10"
+		"$HS" dump --strings=10 --json "$pid" "0x$1-0x$2" >"$HS_TMP/s.json" 2>/dev/null
+		local hp
+		hp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pause_us"])' "$HS_TMP/s.json")
+		python3 - "$(median "${g[@]}")" "$(median "${gp[@]}")" "$(median "${h[@]}")" "$hp" \
+			"$(median "${r[@]}")" "$( [ "${#f[@]}" = 0 ] && echo 0 || median "${f[@]}")" \
+			"$((0x$2 - 0x$1))" "$(wc -c <"$HS_TMP/hs.strings")" "$same" <<'PY'
+import sys
+g, gp, h, hp, raw, floor, size, out = (float(x) for x in sys.argv[1:9])
+same = sys.argv[9]
+mib = size / 2**20
+print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians of 3, alternating")
+print(f"  gdb dump memory + strings -n 10   {g / 1e3:8.1f} ms wall, target paused {gp / 1e3:.1f} ms")
+print(f"  heapscope dump --strings=10       {h / 1e3:8.1f} ms wall, target paused {hp / 1e3:.1f} ms")
+print(f"  heapscope dump (raw, /dev/null)   {raw / 1e3:8.1f} ms wall")
+if floor:
+    print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms")
+print(f"ratio gdb+strings / heapscope --strings=10: {g / h:.1f}x wall, {gp / max(hp, 1):.1f}x pause")
+if floor:
+    print(f"bandwidth: heapscope --strings=10 end to end {mib / (h / 1e6):.0f} MiB/s, raw {mib / (raw / 1e6):.0f} MiB/s, "
+          f"process_vm_readv alone {mib / (floor / 1e6):.0f} MiB/s: heapscope --strings=10 at {100 * floor / h:.0f}% of it")
+PY
+		rm -f "$HS_TMP/heap.bin" "$HS_TMP/gdb.strings" "$HS_TMP/hs.strings"
+	fi
+	kill -TERM "$pid"
+	wait_target "$pid"
+}
+
+if want arenas; then
 echo "== bigheap: heapscope arenas vs gdb"
 start_target "$BIGHEAP"
 pid=$TARGET_PID
@@ -130,72 +213,21 @@ printf '%-40s %14s %16s\n' "ratio gdb / heapscope" "$(ratio "$GDB_WALL" "$HS_WAL
 kill -TERM "$pid"
 wait_target "$pid"
 
+fi
+
+if want strings; then
 echo
-echo "== demo: getting at the contents of a fragmented arena"
+echo "== demo: the arenas of a fragmented heap"
 start_target "$DEMO"
 pid=$TARGET_PID
-echo "target pid $pid: $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$pid/status") resident"
 timeout 60 "$HS" arenas "$pid" 2>&1 | sed 's/^/  /' || true
-
-# a thread arena's heap: an rw-p anonymous mapping aligned to HEAP_MAX_SIZE
-# (64 MiB); take the first one
-heap=$(awk '$2 == "rw-p" && NF == 5 {
-		split($1, a, "-")
-		n = length(a[1])
-		if (n > 7 && substr(a[1], n - 5) == "000000" &&
-		    index("048c", substr(a[1], n - 6, 1))) { print a[1], a[2]; exit }
-	}' "/proc/$pid/maps")
-if [ -z "$heap" ]; then
-	echo "no 64 MiB-aligned arena heap found in /proc/$pid/maps"
-elif ! command -v gdb >/dev/null 2>&1; then
-	echo "gdb not installed: no dump comparison"
-else
-	# shellcheck disable=SC2086 # "start end": split on purpose
-	set -- $heap
-	traced_window "$pid" gdb -nx -batch -p "$pid" \
-		-ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
-	t0=$(now_us)
-	n=$(strings "$HS_TMP/heap.bin" | grep -c 'demo secret' || true)
-	t1=$(now_us)
-	printf '%-40s %14s %16s\n' "" "wall" "target paused"
-	printf '%-40s %14s %16s\n' "gdb dump memory (0x$1, $(( (0x$2 - 0x$1) >> 20 )) MiB)" \
-		"$(ms "$WALL_US")" "$(ms "${TRACED_US:-$WALL_US}")"
-	printf '%-40s %14s %16s\n' "strings | grep 'demo secret' ($n hits)" "$(ms $((t1 - t0)))" "-"
-	# the same range through heapscope: raw bytes, then strings -n 10
-	t0=$(now_us); "$HS" dump "$pid" "0x$1-0x$2" >/dev/null 2>&1; t1=$(now_us)
-	raw_us=$((t1 - t0))
-	"$HS" dump --strings=10 --json "$pid" "0x$1-0x$2" >"$HS_TMP/s.json" 2>/dev/null
-	hs_pause=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pause_us"])' "$HS_TMP/s.json")
-	t0=$(now_us); "$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null; t1=$(now_us)
-	str_us=$((t1 - t0))
-	n2=$("$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" | grep -c 'demo secret' || true)
-	t0=$(now_us); strings -n 10 "$HS_TMP/heap.bin" >/dev/null; t1=$(now_us)
-	gstr_us=$((t1 - t0))
-	floor=""
-	if [ -x "${RAWREAD:-}" ]; then
-		read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2")
-		floor="$floor_ms"
-	fi
-	printf '%-40s %14s %16s\n' "heapscope dump (raw, to /dev/null)" "$(ms "$raw_us")" "-"
-	printf '%-40s %14s %16s\n' "heapscope dump --strings=10 ($n2 hits)" "$(ms "$str_us")" "$(ms "$hs_pause")"
-	printf '%-40s %14s %16s\n' "gdb dump memory + strings -n 10 >/dev/null" "$(ms $((WALL_US + gstr_us)))" \
-		"$(ms "${TRACED_US:-$WALL_US}")"
-	[ -n "$floor" ] && printf '%-40s %14s\n' "process_vm_readv alone (floor)" "$floor ms"
-	python3 - "$raw_us" "$str_us" "$((WALL_US + gstr_us))" "${TRACED_US:-$WALL_US}" "$hs_pause" "${floor:-0}" "$((0x$2 - 0x$1))" <<'PY'
-import sys
-raw, st, gdb, gdbp, hsp, floor, size = (float(x) for x in sys.argv[1:])
-print(f"ratio gdb+strings / heapscope --strings=10: {gdb / st:.1f}x wall, {gdbp / max(hsp, 1):.1f}x pause")
-if floor:
-    mib = size / 2**20
-    print(f"bandwidth: heapscope raw {mib / (raw / 1e6):.0f} MiB/s with its start-up, "
-          f"{mib / (hsp / 1e6):.0f} MiB/s while reading (the pause); "
-          f"process_vm_readv alone {mib / (floor / 1e3):.0f} MiB/s")
-PY
-	rm -f "$HS_TMP/heap.bin"
-fi
 kill -TERM "$pid"
 wait_target "$pid"
+strings_bench "demo (8 threads x 40 MiB of 1-4 KiB chunks)" "$DEMO"
+strings_bench "textheap (40 MiB of chunks full of text lines)" "$TEXTHEAP"
+fi
 
+if want chunks; then
 echo
 echo "== chunks --histogram: every chunk of 4 arenas, about a million"
 start_target "$BIGHEAP" 4 262144
@@ -218,6 +250,8 @@ PY
 kill -TERM "$pid"
 wait_target "$pid"
 
+fi
+if want trim; then
 echo
 echo "== trim: the target's pause for heapscope trim, beside malloc_trim itself"
 start_target "$DEMO" 8
@@ -243,6 +277,8 @@ kill -TERM "$A" "$B"
 wait_target "$A"
 wait_target "$B"
 
+fi
+if want mtrace; then
 echo
 echo "== mtrace: the cost of a malloc + free pair in the target, while traced"
 # pairs (tests/bench/pairs.c) times N pairs itself: untraced; with glibc's
@@ -305,3 +341,4 @@ read -r profiled psamples < <(profiled_pairs)
 echo "untraced:                    $plain ns per pair"
 echo "profile (512 KiB):           $profiled ns per pair ($psamples samples); $(awk -v a="$profiled" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }') untraced"
 echo "mtrace --inject:             $injected ns per pair; $(awk -v a="$injected" -v b="$profiled" 'BEGIN { printf "%.0fx", a / b }') profile"
+fi
