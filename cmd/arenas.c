@@ -1,6 +1,5 @@
 /* heapscope arenas: every arena, what it holds, what is resident, what a
  * trim would give back. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -183,26 +182,10 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 	printf("\n");
 }
 
-int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
+static int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
 	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
 	if (r)
 		return r;
 	struct hs_snapshot s;
@@ -224,3 +207,8 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+const struct hs_command hs_cmd_arenas = {
+	.name = "arenas", .run = cmd_arenas, .help = help, .flags = HS_CMD_GLOBALS,
+	.summary = "every arena: heaps, resident, free inside malloc, trimmable",
+};

@@ -1,8 +1,8 @@
 /* heapscope bins: every free list with its chunks, checked as glibc would
  * check them. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,36 +50,6 @@ static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
 	for (size_t i = 0; i < a->nfree; i++)
 		g[pos[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++] = a->free[i];
 	return g;
-}
-
-static int parse_opts(struct hs_cli *cli, int argc, char **argv, long *only)
-{
-	static const struct option opts[] = {
-		{ "arena", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	*only = -1;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': {
-			char *end;
-			*only = strtol(optarg, &end, 10);
-			if (*end || *only < 0)
-				return hs_cli_usage(cli, "--arena takes an arena index");
-			break;
-		}
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return -1;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	return 0;
 }
 
 /* One free list: chunks g[0..n), list key k (see grouped). */
@@ -201,14 +171,12 @@ static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const s
 		printf("  CORRUPT: %s\n", t->problem);
 }
 
-int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+static int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 {
-	long only;
-	int r = parse_opts(cli, argc, argv, &only);
-	if (r)
-		return r < 0 ? HS_EXIT_OK : r;
+	long only = hs_cli_num(cli, 'a', -1);
 	pid_t pid;
-	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
+	int r;
+	if ((r = hs_cli_pid(cli, argc, argv, 0, &pid)))
 		return r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
@@ -258,3 +226,13 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_bins = {
+	.name = "bins", .run = cmd_bins, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.summary = "every free list and its chunks, checked for corruption",
+};

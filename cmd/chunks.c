@@ -1,7 +1,7 @@
 /* heapscope chunks: every chunk of the heaps, walked linearly. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,7 @@ static const char help[] =
 	"  --no-debuginfo   ignore libc debug info\n"
 	"  -h, --help       this help\n";
 
-enum { ST_ALL, ST_USED, ST_FREE };
+enum { ST_USED, ST_FREE, ST_ALL };   /* --state, in its words' order */
 
 struct klass {
 	uint64_t lo, hi;
@@ -311,75 +311,6 @@ static void print_tops(struct ctx *x)
 		hs_json_arr_end(j);
 }
 
-/* The options into x, only and heap_addr: 0, -1 for --help (done), or
- * the usage status. */
-static int parse_opts(struct hs_cli *cli, int argc, char **argv, struct ctx *x, long *only, uint64_t *heap_addr)
-{
-	static const struct option opts[] = {
-		{ "arena", required_argument, NULL, 'a' },
-		{ "heap", required_argument, NULL, 'H' },
-		{ "state", required_argument, NULL, 'S' },
-		{ "histogram", no_argument, NULL, 'g' },
-		{ "strings", optional_argument, NULL, 's' },
-		{ "top", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'a':
-			*only = strtol(optarg, &end, 10);
-			if (*end || *only < 0)
-				return hs_cli_usage(cli, "--arena takes an arena index");
-			break;
-		case 'H':
-			if (hs_parse_size(optarg, heap_addr) < 0)
-				return hs_cli_usage(cli, "--heap takes an address");
-			break;
-		case 'S':
-			if (!strcmp(optarg, "used"))
-				x->state = ST_USED;
-			else if (!strcmp(optarg, "free"))
-				x->state = ST_FREE;
-			else if (!strcmp(optarg, "all"))
-				x->state = ST_ALL;
-			else
-				return hs_cli_usage(cli, "--state takes used, free or all");
-			break;
-		case 'g': x->histogram = true; break;
-		case 's':
-			x->strmin = 4;
-			if (optarg) {
-				long v = strtol(optarg, &end, 10);
-				if (*end || v < 1 || v > 200)
-					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 200");
-				x->strmin = (unsigned)v;
-			}
-			break;
-		case 't':
-			x->topk = strtol(optarg, &end, 10);
-			if (*end || x->topk < 1)
-				return hs_cli_usage(cli, "--top takes a positive count");
-			break;
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return -1;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	if (*only >= 0 && *heap_addr)
-		return hs_cli_usage(cli, "--arena and --heap exclude each other");
-	if (x->topk && !x->strmin)
-		x->strmin = 4;
-	x->list = !x->histogram && !x->topk;
-	return 0;
-}
-
 /* Counts and bytes by chunk state: one arena's, or all of them. */
 struct arena_sum {
 	int index;
@@ -483,16 +414,20 @@ static void render_text_summary(struct ctx *x, const struct collect *k, const st
 	printf("\n");
 }
 
-int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
+static int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 {
-	struct ctx x = { .cli = cli, .state = ST_ALL, .list = true };
-	long only = -1;
-	uint64_t heap_addr = 0;
-	int r = parse_opts(cli, argc, argv, &x, &only, &heap_addr);
-	if (r)
-		return r < 0 ? HS_EXIT_OK : r;
+	struct ctx x = { .cli = cli, .state = (int)hs_cli_num(cli, 'S', ST_ALL), .histogram = cli->opt['g'].set,
+			 .strmin = (unsigned)hs_cli_num(cli, 's', 0), .topk = hs_cli_num(cli, 't', 0) };
+	long only = hs_cli_num(cli, 'a', -1);
+	uint64_t heap_addr = cli->opt['H'].set ? cli->opt['H'].u : 0;
+	if (only >= 0 && heap_addr)
+		return hs_cli_usage(cli, "--arena and --heap exclude each other");
+	if (x.topk && !x.strmin)
+		x.strmin = 4;
+	x.list = !x.histogram && !x.topk;
 	pid_t pid;
-	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
+	int r;
+	if ((r = hs_cli_pid(cli, argc, argv, 0, &pid)))
 		return r;
 	struct collect k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
@@ -549,3 +484,20 @@ out:
 	hs_strtab_release(&x.tops);
 	return status;
 }
+
+static const char *const states[] = { "used", "free", "all", NULL };
+static const struct hs_opt opts[] = {
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ .name = "heap", .key = 'H', .kind = HS_OPT_SIZE, .bad = "--heap takes an address" },
+	{ .name = "state", .key = 'S', .kind = HS_OPT_CHOICE, .choices = states, .bad = "--state takes used, free or all" },
+	{ .name = "histogram", .key = 'g' },
+	{ .name = "strings", .key = 's', .kind = HS_OPT_COUNT, .has_arg = optional_argument, .val = 4, .min = 1,
+	  .max = 200, .bad = "--strings=N takes a length from 1 to 200" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_chunks = {
+	.name = "chunks", .run = cmd_chunks, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.summary = "every chunk of the heaps, walked linearly; --histogram",
+};

@@ -1,6 +1,5 @@
 /* heapscope maps: the pmap view that names the 64 MiB regions. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,26 +35,10 @@ static int by_rss(const void *x, const void *y)
 	return (ma->start > mb->start) - (ma->start < mb->start);
 }
 
-int cmd_maps(struct hs_cli *cli, int argc, char **argv)
+static int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
 	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
 	if (r)
 		return r;
 
@@ -156,3 +139,8 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+const struct hs_command hs_cmd_maps = {
+	.name = "maps", .run = cmd_maps, .help = help, .flags = HS_CMD_GLOBALS,
+	.summary = "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks",
+};
