@@ -182,12 +182,10 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 	printf("\n");
 }
 
-static int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
+static int cmd_arenas(struct hs_cli *cli)
 {
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
-	if (r)
-		return r;
+	pid_t pid = cli->pid;
+	int r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot(cli, pid, true, &s)) < 0)
 		return -r;
@@ -209,6 +207,6 @@ static int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 }
 
 const struct hs_command hs_cmd_arenas = {
-	.name = "arenas", .run = cmd_arenas, .help = help, .flags = HS_CMD_GLOBALS,
+	.name = "arenas", .run = cmd_arenas, .help = help, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
 	.summary = "every arena: heaps, resident, free inside malloc, trimmable",
 };

@@ -171,13 +171,11 @@ static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const s
 		printf("  CORRUPT: %s\n", t->problem);
 }
 
-static int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+static int cmd_bins(struct hs_cli *cli)
 {
 	long only = hs_cli_num(cli, 'a', -1);
-	pid_t pid;
+	pid_t pid = cli->pid;
 	int r;
-	if ((r = hs_cli_pid(cli, argc, argv, 0, &pid)))
-		return r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
 		return -r;
@@ -233,6 +231,6 @@ static const struct hs_opt opts[] = {
 };
 
 const struct hs_command hs_cmd_bins = {
-	.name = "bins", .run = cmd_bins, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.name = "bins", .run = cmd_bins, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
 	.summary = "every free list and its chunks, checked for corruption",
 };

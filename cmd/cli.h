@@ -53,6 +53,7 @@ enum {
 	HS_CMD_JSON = 1,         /* --json */
 	HS_CMD_DEBUGINFO = 2,    /* --no-debuginfo, --no-debuginfod */
 	HS_CMD_GLOBALS = HS_CMD_JSON | HS_CMD_DEBUGINFO,
+	HS_CMD_PID = 4,          /* the one operand is a PID: in cli->pid */
 };
 
 struct hs_cli {
@@ -62,12 +63,14 @@ struct hs_cli {
 	bool no_debuginfod;
 	struct hs_json j;
 	struct hs_optval opt[128];
+	int argc;                /* the operands, options removed */
+	char **argv;
+	pid_t pid;               /* HS_CMD_PID: the operand */
 };
 
 struct hs_command {
 	const char *name;
-	/* argv: the operands, options removed */
-	int (*run)(struct hs_cli *cli, int argc, char **argv);
+	int (*run)(struct hs_cli *cli);
 	const char *summary;
 	const char *help;        /* COMMAND --help */
 	const struct hs_opt *opts;   /* ends with { 0 }; NULL for none */

@@ -392,10 +392,10 @@ static int finish(struct hs_cli *cli, struct dump *d, const struct hs_dump *dd)
 	return d->status;
 }
 
-static int cmd_dump(struct hs_cli *cli, int argc, char **argv)
+static int cmd_dump(struct hs_cli *cli)
 {
 	struct dump d = { .cli = cli, .fd = -1, .status = HS_EXIT_OK };
-	int status = setup(cli, &d, argc, argv);
+	int status = setup(cli, &d, cli->argc, cli->argv);
 	if (status)
 		goto out;
 	struct hs_dump_opts o = { .freeze = hs_cli_num(cli, 'F', 1), .use_debuginfo = !cli->no_debuginfo,

@@ -216,9 +216,13 @@ int main(int argc, char **argv)
 			cli.cmd = c->name;
 			hs_json_init(&cli.j, stdout);
 			int status = parse_opts(&cli, c, argc - 1, argv + 1, &first);
+			cli.argc = argc - 1 - first;
+			cli.argv = argv + 1 + first;
+			if (!status && (c->flags & HS_CMD_PID))
+				status = hs_cli_pid(&cli, cli.argc, cli.argv, 0, &cli.pid);
 			if (status)
 				return status < 0 ? HS_EXIT_OK : status;
-			status = c->run(&cli, argc - 1 - first, argv + 1 + first);
+			status = c->run(&cli);
 			if (fflush(stdout) != 0 || ferror(stdout)) {
 				cli.json = false;
 				return hs_cli_fail(&cli, HS_EXIT_FATAL, "cannot write output: %s", strerror(errno));

@@ -35,12 +35,10 @@ static int by_rss(const void *x, const void *y)
 	return (ma->start > mb->start) - (ma->start < mb->start);
 }
 
-static int cmd_maps(struct hs_cli *cli, int argc, char **argv)
+static int cmd_maps(struct hs_cli *cli)
 {
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
-	if (r)
-		return r;
+	pid_t pid = cli->pid;
+	int r;
 
 	struct hs_snapshot_opts o;
 	hs_cli_snapshot_opts(cli, &o);
@@ -141,6 +139,6 @@ static int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 }
 
 const struct hs_command hs_cmd_maps = {
-	.name = "maps", .run = cmd_maps, .help = help, .flags = HS_CMD_GLOBALS,
+	.name = "maps", .run = cmd_maps, .help = help, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
 	.summary = "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks",
 };

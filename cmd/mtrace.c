@@ -299,8 +299,10 @@ static int report(struct hs_cli *cli, const char *file, long topk, pid_t pid, bo
 	return status;
 }
 
-static int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
+static int cmd_mtrace(struct hs_cli *cli)
 {
+	int argc = cli->argc;
+	char **argv = cli->argv;
 	struct hs_mtrace_opts o = { .wait_ms = (int)hs_cli_num(cli, 'w', 3000), .timeout_ms = 10000,
 				    .file = hs_cli_str(cli, 'f'), .inject = cli->opt['i'].set };
 	if (argc < 1)

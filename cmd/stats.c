@@ -59,13 +59,11 @@ static void summary_text(const struct hs_snapshot *s)
 	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
 }
 
-static int cmd_stats(struct hs_cli *cli, int argc, char **argv)
+static int cmd_stats(struct hs_cli *cli)
 {
 	enum mode mode = (enum mode)hs_cli_num(cli, 'm', SUMMARY);
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
-	if (r)
-		return r;
+	pid_t pid = cli->pid;
+	int r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot(cli, pid, false, &s)) < 0)
 		return -r;
@@ -123,6 +121,6 @@ static const struct hs_opt opts[] = {
 };
 
 const struct hs_command hs_cmd_stats = {
-	.name = "stats", .run = cmd_stats, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.name = "stats", .run = cmd_stats, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
 	.summary = "malloc_info() and mallinfo2() of the target, computed from outside",
 };

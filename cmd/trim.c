@@ -45,7 +45,7 @@ static bool is_java(pid_t pid)
 	return !strcmp(basename(exe), "java");
 }
 
-static int cmd_trim(struct hs_cli *cli, int argc, char **argv)
+static int cmd_trim(struct hs_cli *cli)
 {
 	struct hs_trim_opts o;
 	hs_trim_opts_default(&o);
@@ -56,10 +56,8 @@ static int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	o.call_timeout_ms = (int)hs_cli_num(cli, 't', o.call_timeout_ms);
 	if (cli->opt['F'].set)
 		o.function = cli->opt['F'].s;
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, 0, &pid);
-	if (r)
-		return r;
+	pid_t pid = cli->pid;
+	int r;
 	o.use_debuginfo = !cli->no_debuginfo;
 	o.use_debuginfod = !cli->no_debuginfod;
 	struct hs_trim t;
@@ -166,6 +164,6 @@ static const struct hs_opt opts[] = {
 };
 
 const struct hs_command hs_cmd_trim = {
-	.name = "trim", .run = cmd_trim, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.name = "trim", .run = cmd_trim, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
 	.summary = "malloc_trim inside the target, safely, and what it returned",
 };
