@@ -184,10 +184,9 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 
 static int cmd_arenas(struct hs_cli *cli)
 {
-	pid_t pid = cli->pid;
 	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot(cli, pid, true, &s)) < 0)
+	if ((r = hs_cli_snapshot(cli, cli->pid, true, &s)) < 0)
 		return -r;
 	struct row t = { 0 };
 	for (size_t i = 0; i < s.heap.narenas; i++) {

@@ -174,10 +174,9 @@ static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const s
 static int cmd_bins(struct hs_cli *cli)
 {
 	long only = hs_cli_num(cli, 'a', -1);
-	pid_t pid = cli->pid;
 	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
+	if ((r = hs_cli_snapshot_walk(cli, cli->pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
 		return -r;
 	const struct hs_heap *h = &s.heap;
 	if (only >= 0 && (size_t)only >= h->narenas) {
@@ -188,7 +187,7 @@ static int cmd_bins(struct hs_cli *cli)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
 		hs_json_bool(j, "safe_linking", h->l->safe_linking);
 		hs_cli_json_cut(j, h);

@@ -340,7 +340,6 @@ static int cmd_chunks(struct hs_cli *cli)
 	if (x.topk && !x.strmin)
 		x.strmin = 4;
 	x.list = !x.histogram && !x.topk;
-	pid_t pid = cli->pid;
 	int r;
 	struct hs_chunks_set k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
@@ -352,11 +351,9 @@ static int cmd_chunks(struct hs_cli *cli)
 	o.stopped_ctx = &k;
 	o.arena_hook.arena = hs_chunks_collect_arena;
 	o.arena_hook.ctx = &k;
-	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
-	if ((r = hs_snapshot_take(pid, &o, &s, &err)) < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg[0] ? err.msg : strerror(-r));
-		hs_snapshot_release(&s);
+	if ((r = hs_cli_snapshot_take(cli, cli->pid, &o, &s)) < 0) {
+		status = -r;
 		goto out;
 	}
 	struct hs_heap *h = &s.heap;
@@ -364,7 +361,7 @@ static int cmd_chunks(struct hs_cli *cli)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
 		hs_cli_json_cut(j, h);
 		if (x.list)

@@ -1,13 +1,11 @@
 /* heapscope dump: a region's bytes, or the strings in it, in one pass. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,9 +48,7 @@ struct dump {
 	pid_t pid;
 	const char *spec;
 	/* raw */
-	int fd;
-	const char *path;        /* -o */
-	char *tmp;               /* --force: written here, renamed to path */
+	struct hs_dump_file out; /* stdout, or the file of -o */
 	uint64_t written;
 	/* strings */
 	bool strings, address, top_mode;
@@ -161,7 +157,7 @@ static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t le
 	} else {
 		size_t off = 0;
 		while (off < len) {
-			ssize_t n = write(d->fd, buf + off, len - off);
+			ssize_t n = write(d->out.fd, buf + off, len - off);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
@@ -228,88 +224,6 @@ static void print_top(struct dump *d, long k)
 	}
 }
 
-/* Where the raw bytes go with -o: a new file (O_EXCL: a dump never
- * replaces a file by accident), or with --force a new temporary file next
- * to the old one, renamed over it once complete: the old file stays as it
- * was if the dump fails, and the new one is ours, mode 0600, whoever owned
- * the old one and however open its mode was.  Only a regular file is
- * replaced, and nothing but the file created is ever opened: not through a
- * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
- * not a device.  Sets d->fd and d->tmp (NULL without --force). */
-static int open_output(struct hs_cli *cli, struct dump *d, const char *path, bool force)
-{
-	if (force) {
-		struct stat st;
-		if (lstat(path, &st) == 0) {
-			if (S_ISLNK(st.st_mode))
-				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it",
-						   path);
-			if (!S_ISREG(st.st_mode))
-				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file: refusing to replace it",
-						   path);
-		} else if (errno != ENOENT) {
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(errno));
-		}
-		const char *slash = strrchr(path, '/');
-		int dl = slash ? (int)(slash - path + 1) : 0;
-		if (asprintf(&d->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
-			d->tmp = NULL;
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-		}
-		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
-		d->fd = mkostemp(d->tmp, O_CLOEXEC);
-		if (d->fd < 0) {
-			int e = errno;
-			free(d->tmp);
-			d->tmp = NULL;
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create a temporary file to replace %s: %s", path,
-					   strerror(e));
-		}
-		return 0;
-	}
-	d->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-	if (d->fd < 0) {
-		int e = errno;
-		if (e == EEXIST)
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
-	}
-	return 0;
-}
-
-/* A failed dump: close and remove the file it was writing (the temporary
- * one with --force).  Returns whether a file was removed. */
-static bool discard_output(struct dump *d)
-{
-	if (!d->path || d->fd < 0 || d->fd == STDOUT_FILENO)
-		return false;
-	close(d->fd);
-	d->fd = -1;
-	return unlink(d->tmp ? d->tmp : d->path) == 0;
-}
-
-/* A complete dump: to the disk, then (--force) in place of the old file.
- * On failure the file written is removed and a message returned. */
-static int finish_output(struct dump *d, char *msg, size_t size)
-{
-	const char *what = "cannot write";
-	int e = 0;
-	if (fsync(d->fd) < 0 && errno != EINVAL)
-		e = errno;
-	if (close(d->fd) < 0 && !e)
-		e = errno;
-	d->fd = -1;
-	if (!e && d->tmp && rename(d->tmp, d->path) < 0) {
-		e = errno;
-		what = "cannot replace";
-	}
-	if (!e)
-		return 0;
-	bool removed = unlink(d->tmp ? d->tmp : d->path) == 0;
-	snprintf(msg, size, "%s %s: %s%s", what, d->path, strerror(e), removed ? " (the partial file was removed)" : "");
-	return -e;
-}
-
 /* The options into d: 0, or the usage status. */
 static int setup(struct hs_cli *cli, struct dump *d, int argc, char **argv)
 {
@@ -350,9 +264,11 @@ static int open_sink(struct hs_cli *cli, struct dump *d)
 {
 	static char outbuf[1 << 20];
 	if (!d->strings) {
-		d->path = hs_cli_str(cli, 'o');
-		d->fd = STDOUT_FILENO;
-		return d->path ? open_output(cli, d, d->path, cli->opt['f'].set) : 0;
+		struct hs_err err = { 0 };
+		d->out = (struct hs_dump_file){ .fd = STDOUT_FILENO, .path = hs_cli_str(cli, 'o') };
+		if (d->out.path && hs_dump_file_open(&d->out, d->out.path, cli->opt['f'].set, &err) < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		return 0;
 	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	for (int e = 0; e < 2; e++)
@@ -366,9 +282,9 @@ static int open_sink(struct hs_cli *cli, struct dump *d)
  * tail, what was written. */
 static int finish(struct hs_cli *cli, struct dump *d, const struct hs_dump *dd)
 {
-	char msg[sizeof(((struct hs_err *)0)->msg)];
-	if (!d->strings && d->path && finish_output(d, msg, sizeof(msg)) < 0)
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", msg);
+	struct hs_err err = { 0 };
+	if (!d->strings && d->out.path && hs_dump_file_commit(&d->out, &err) < 0)
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	if (d->strings && cli->json)
 		json_begin(d);
 	if (d->strings && d->top_mode)
@@ -384,17 +300,17 @@ static int finish(struct hs_cli *cli, struct dump *d, const struct hs_dump *dd)
 		hs_json_obj_end(j);
 		hs_json_finish(j);
 	}
-	if (d->path) {
+	if (d->out.path) {
 		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
 		fprintf(stderr, "heapscope: dump: wrote %s (%" PRIu64 " bytes) to %s%s%s\n", hs_fmt_size(d->written, a),
-			d->written, d->path, dd->freeze ? "; target paused " : "", dd->freeze ? hs_fmt_us(dd->pause_us, p) : "");
+			d->written, d->out.path, dd->freeze ? "; target paused " : "", dd->freeze ? hs_fmt_us(dd->pause_us, p) : "");
 	}
 	return d->status;
 }
 
 static int cmd_dump(struct hs_cli *cli)
 {
-	struct dump d = { .cli = cli, .fd = -1, .status = HS_EXIT_OK };
+	struct dump d = { .cli = cli, .out.fd = -1, .status = HS_EXIT_OK };
 	int status = setup(cli, &d, cli->argc, cli->argv);
 	if (status)
 		goto out;
@@ -416,9 +332,9 @@ static int cmd_dump(struct hs_cli *cli)
 	progress(&d, true);
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
-			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", d.path ? d.path : "stdout", strerror(-r));
+			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", d.out.path ? d.out.path : "stdout", strerror(-r));
 		/* A partial dump is worse than none: it looks complete. */
-		bool removed = discard_output(&d);
+		bool removed = hs_dump_file_discard(&d.out);
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg[0] ? err.msg : strerror(-r),
 				     removed ? " (the partial file was removed)" : "");
 	} else {
@@ -426,8 +342,7 @@ static int cmd_dump(struct hs_cli *cli)
 	}
 close:
 	/* still open: the dump failed before it was complete */
-	discard_output(&d);
-	free(d.tmp);
+	hs_dump_file_discard(&d.out);
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&d.sc[e]);
 	hs_strtab_release(&d.top);

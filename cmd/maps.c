@@ -37,9 +37,7 @@ static int by_rss(const void *x, const void *y)
 
 static int cmd_maps(struct hs_cli *cli)
 {
-	pid_t pid = cli->pid;
 	int r;
-
 	struct hs_snapshot_opts o;
 	hs_cli_snapshot_opts(cli, &o);
 	o.freeze = false;           /* classification needs no consistent lists */
@@ -49,7 +47,7 @@ static int cmd_maps(struct hs_cli *cli)
 	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
 	char note[600] = "";
-	r = hs_snapshot_take(pid, &o, &s, &err);
+	r = hs_snapshot_take(cli->pid, &o, &s, &err);
 	if (r < 0 && !s.maps.n) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		hs_snapshot_release(&s);
@@ -69,7 +67,7 @@ static int cmd_maps(struct hs_cli *cli)
 		hs_snapshot_release(&s);
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 	}
-	hs_classify(pid, &s.maps, h, s.mem, cls);
+	hs_classify(cli->pid, &s.maps, h, s.mem, cls);
 	for (size_t i = 0; i < s.maps.n; i++)
 		order[i] = i;
 	sort_maps = &s.maps;
@@ -78,7 +76,7 @@ static int cmd_maps(struct hs_cli *cli)
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		if (note[0])
 			hs_json_str(j, "note", note);
 		hs_json_arr_begin(j, "mappings");

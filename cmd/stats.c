@@ -62,10 +62,9 @@ static void summary_text(const struct hs_snapshot *s)
 static int cmd_stats(struct hs_cli *cli)
 {
 	enum mode mode = (enum mode)hs_cli_num(cli, 'm', SUMMARY);
-	pid_t pid = cli->pid;
 	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot(cli, pid, false, &s)) < 0)
+	if ((r = hs_cli_snapshot(cli, cli->pid, false, &s)) < 0)
 		return -r;
 	const struct hs_heap *h = &s.heap;
 	int status = HS_EXIT_OK;

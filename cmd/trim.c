@@ -56,13 +56,12 @@ static int cmd_trim(struct hs_cli *cli)
 	o.call_timeout_ms = (int)hs_cli_num(cli, 't', o.call_timeout_ms);
 	if (cli->opt['F'].set)
 		o.function = cli->opt['F'].s;
-	pid_t pid = cli->pid;
 	int r;
 	o.use_debuginfo = !cli->no_debuginfo;
 	o.use_debuginfod = !cli->no_debuginfod;
 	struct hs_trim t;
 	struct hs_err err = { 0 };
-	r = hs_trim_run(pid, &o, &t, &err);
+	r = hs_trim_run(cli->pid, &o, &t, &err);
 	int status = HS_EXIT_OK;
 	if (r == -EAGAIN) {
 		status = hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call malloc_trim within %d ms: %s (nothing was called)",
@@ -79,7 +78,7 @@ static int cmd_trim(struct hs_cli *cli)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_bool(j, "dry_run", o.dry_run);
 		hs_json_u64(j, "pad", o.pad);
 		hs_json_arr_begin(j, "arenas");
@@ -128,7 +127,7 @@ static int cmd_trim(struct hs_cli *cli)
 			hs_json_u64(j, "pause_us", t.pause_us);
 			hs_json_u64(j, "call_us", t.call_us);
 		}
-		hs_json_bool(j, "java", is_java(pid));
+		hs_json_bool(j, "java", is_java(cli->pid));
 		hs_json_obj_end(j);
 		hs_json_finish(j);
 	} else if (o.dry_run) {
@@ -146,9 +145,9 @@ static int cmd_trim(struct hs_cli *cli)
 		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
 		status = HS_EXIT_PARTIAL;
 	}
-	if (!cli->json && is_java(pid))
+	if (!cli->json && is_java(cli->pid))
 		printf("note: this is a JVM; JDK 17.0.9 and later trim their own heap: jcmd %d System.trim_native_heap\n",
-		       (int)pid);
+		       (int)cli->pid);
 out:
 	hs_trim_release(&t);
 	return status;

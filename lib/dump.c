@@ -1,11 +1,13 @@
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dump.h"
@@ -461,6 +463,79 @@ int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, s
 		munmap(c.cap, c.capsize);
 	free(c.segs);
 	return r;
+}
+
+/* ---- a dump's file ---------------------------------------------------------------- */
+
+int hs_dump_file_open(struct hs_dump_file *f, const char *path, bool force, struct hs_err *err)
+{
+	f->path = path;
+	f->tmp = NULL;
+	if (force) {
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			if (S_ISLNK(st.st_mode))
+				return hs_err_set(err, ELOOP, "%s is a symbolic link: refusing to write through it", path);
+			if (!S_ISREG(st.st_mode))
+				return hs_err_set(err, EEXIST, "%s is not a regular file: refusing to replace it", path);
+		} else if (errno != ENOENT) {
+			return hs_err_sys(err, errno, "cannot create %s", path);
+		}
+		const char *slash = strrchr(path, '/');
+		int dl = slash ? (int)(slash - path + 1) : 0;
+		if (asprintf(&f->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
+			f->tmp = NULL;
+			return hs_err_set(err, ENOMEM, "out of memory");
+		}
+		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
+		f->fd = mkostemp(f->tmp, O_CLOEXEC);
+		if (f->fd < 0) {
+			int e = errno;
+			free(f->tmp);
+			f->tmp = NULL;
+			return hs_err_sys(err, e, "cannot create a temporary file to replace %s", path);
+		}
+		return 0;
+	}
+	f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (f->fd < 0 && errno == EEXIST)
+		return hs_err_set(err, EEXIST, "%s exists; use --force to replace it", path);
+	if (f->fd < 0)
+		return hs_err_sys(err, errno, "cannot create %s", path);
+	return 0;
+}
+
+bool hs_dump_file_discard(struct hs_dump_file *f)
+{
+	bool removed = false;
+	if (f->path && f->fd >= 0 && f->fd != STDOUT_FILENO) {
+		close(f->fd);
+		f->fd = -1;
+		removed = unlink(f->tmp ? f->tmp : f->path) == 0;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	return removed;
+}
+
+int hs_dump_file_commit(struct hs_dump_file *f, struct hs_err *err)
+{
+	const char *what = "cannot write";
+	int e = 0;
+	if (fsync(f->fd) < 0 && errno != EINVAL)
+		e = errno;
+	if (close(f->fd) < 0 && !e)
+		e = errno;
+	f->fd = -1;
+	if (!e && f->tmp && rename(f->tmp, f->path) < 0) {
+		e = errno;
+		what = "cannot replace";
+	}
+	if (!e)
+		return 0;
+	bool removed = unlink(f->tmp ? f->tmp : f->path) == 0;
+	return hs_err_set(err, e, "%s %s: %s%s", what, f->path, strerror(e),
+			  removed ? " (the partial file was removed)" : "");
 }
 
 /* ---- streaming reads ------------------------------------------------------------ */

@@ -85,6 +85,28 @@ int hs_dump_open(pid_t pid, const char *spec, const struct hs_dump_opts *o, stru
 int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, struct hs_err *err);
 void hs_dump_close(struct hs_dump *d);
 
+/* Where a dump's raw bytes go with -o: a new file (O_EXCL: a dump never
+ * replaces a file by accident), or with force a new temporary file next
+ * to the old one, renamed over it once complete: the old file stays as it
+ * was if the dump fails, and the new one is ours, mode 0600, whoever owned
+ * the old one and however open its mode was.  Only a regular file is
+ * replaced, and nothing but the file created is ever opened: not through a
+ * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
+ * not a device. */
+struct hs_dump_file {
+	int fd;
+	const char *path;
+	char *tmp;               /* force: written here, renamed to path */
+};
+int hs_dump_file_open(struct hs_dump_file *f, const char *path, bool force, struct hs_err *err);
+/* A complete dump: to the disk, then (force) in place of the old file.  On
+ * failure the file written is removed (the message says so). */
+int hs_dump_file_commit(struct hs_dump_file *f, struct hs_err *err);
+/* A failed dump: close and remove the file being written (the temporary
+ * one with force), unless it is stdout.  Returns whether a file was
+ * removed. */
+bool hs_dump_file_discard(struct hs_dump_file *f);
+
 /* Parse "123", "0x7b", "64K", "1.5M" is not accepted: integers only, with
  * an optional K, M or G (powers of 1024). */
 int hs_parse_size(const char *s, uint64_t *v);
