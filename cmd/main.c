@@ -172,15 +172,15 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 				o = tab[i];
 		if (!o)
 			return hs_cli_usage(cli, "bad option");
+		if (o->key == KEY_HELP) {
+			fputs(c->help, stdout);
+			if (c->help_more)
+				c->help_more(stdout);
+			return -1;
+		}
 		int r = set_opt(cli, o, optarg);
 		if (r)
 			return r;
-	}
-	if (cli->opt[KEY_HELP].set) {
-		fputs(c->help, stdout);
-		if (c->help_more)
-			c->help_more(stdout);
-		return -1;
 	}
 	cli->json = cli->opt[KEY_JSON].set;
 	cli->no_debuginfo = cli->opt[KEY_NO_DEBUGINFO].set;
