@@ -1,6 +1,5 @@
 /* heapscope arenas: every arena, what it holds, what is resident, what a
  * trim would give back. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,39 +206,16 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 		hs_cli_verdict_text(x->v);
 }
 
-int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
+static int cmd_arenas(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "threads", no_argument, NULL, 'T' },
-		{ "no-verdict", no_argument, NULL, 'V' },
-		{ "openmetrics", required_argument, NULL, 'O' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct extra x = { 0 };
-	bool verdict = true;
-	const char *om = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'T': x.threads = true; break;
-		case 'V': verdict = false; break;
-		case 'O': om = optarg; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
+	x.threads = cli->opt['T'].set;
+	bool verdict = !cli->opt['V'].set;
+	const char *om = hs_cli_str(cli, 'O');
+	pid_t pid = cli->pid;
+	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot(cli, pid, true, &s)) < 0)
+	if ((r = hs_cli_snapshot(cli, cli->pid, true, &s)) < 0)
 		return -r;
 	struct row t = { 0 };
 	for (size_t i = 0; i < s.heap.narenas; i++) {
@@ -277,3 +253,15 @@ int cmd_arenas(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "threads", .key = 'T' },
+	{ .name = "no-verdict", .key = 'V' },
+	{ .name = "openmetrics", .key = 'O', .kind = HS_OPT_STR },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_arenas = {
+	.name = "arenas", .run = cmd_arenas, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "every arena: heaps, resident, free inside malloc, trimmable",
+};

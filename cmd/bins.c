@@ -1,8 +1,8 @@
 /* heapscope bins: every free list with its chunks, checked as glibc would
  * check them. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,36 +50,6 @@ static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
 	for (size_t i = 0; i < a->nfree; i++)
 		g[pos[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++] = a->free[i];
 	return g;
-}
-
-static int parse_opts(struct hs_cli *cli, int argc, char **argv, long *only)
-{
-	static const struct option opts[] = {
-		{ "arena", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	*only = -1;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': {
-			char *end;
-			*only = strtol(optarg, &end, 10);
-			if (*end || *only < 0)
-				return hs_cli_usage(cli, "--arena takes an arena index");
-			break;
-		}
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return -1;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	return 0;
 }
 
 /* One free list: chunks g[0..n), list key k (see grouped). */
@@ -201,17 +171,12 @@ static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const s
 		printf("  CORRUPT: %s\n", t->problem);
 }
 
-int cmd_bins(struct hs_cli *cli, int argc, char **argv)
+static int cmd_bins(struct hs_cli *cli)
 {
-	long only;
-	int r = parse_opts(cli, argc, argv, &only);
-	if (r)
-		return r < 0 ? HS_EXIT_OK : r;
-	pid_t pid;
-	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
-		return r;
+	long only = hs_cli_num(cli, 'a', -1);
+	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot_walk(cli, pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
+	if ((r = hs_cli_snapshot_walk(cli, cli->pid, false, HS_WALK_LISTS | HS_WALK_DEEP, &s)) < 0)
 		return -r;
 	const struct hs_heap *h = &s.heap;
 	if (only >= 0 && (size_t)only >= h->narenas) {
@@ -222,7 +187,7 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
 		hs_json_bool(j, "safe_linking", h->l->safe_linking);
 		hs_cli_json_cut(j, h);
@@ -258,3 +223,13 @@ int cmd_bins(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_bins = {
+	.name = "bins", .run = cmd_bins, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "every free list and its chunks, checked for corruption",
+};

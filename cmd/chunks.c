@@ -1,11 +1,10 @@
 /* heapscope chunks: every chunk of the heaps, walked linearly. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "chunks.h"
 #include "common.h"
@@ -34,7 +33,7 @@ static const char help[] =
 	"  --no-debuginfo   ignore libc debug info\n"
 	"  -h, --help       this help\n";
 
-enum { ST_ALL, ST_USED, ST_FREE };
+enum { ST_USED, ST_FREE, ST_ALL };   /* --state, in its words' order */
 
 struct klass {
 	uint64_t lo, hi;
@@ -85,94 +84,10 @@ static size_t first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigne
 	return 0;
 }
 
-/* What the stopped walk keeps: every chunk, rendered after the threads
- * run again (output and first strings are no reason to keep them stopped). */
-struct collect {
-	long user_only, only;
-	uint64_t heap_addr, heap_start;
-	bool resolved;
-	struct hs_chunk *v;
-	size_t n, cap;
-	size_t arena_end[1024];  /* v index where each walked arena ends */
-	int arena_idx[1024];
-	size_t narenas;
-	uint64_t mm_n, mm_b;
-};
-
-static int collect_chunk(void *vctx, const struct hs_chunk *c)
-{
-	struct collect *k = vctx;
-	if (k->n == k->cap) {
-		/* mremap moves pages instead of copying them: this runs while
-		 * the target is stopped */
-		size_t ncap = k->cap ? k->cap * 2 : 65536;
-		void *nv = k->cap ? mremap(k->v, k->cap * sizeof(*k->v), ncap * sizeof(*k->v), MREMAP_MAYMOVE)
-				  : mmap(NULL, ncap * sizeof(*k->v), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (nv == MAP_FAILED)
-			return -1;
-		k->v = nv;
-		k->cap = ncap;
-	}
-	k->v[k->n++] = *c;
-	return 0;
-}
-
-/* Which arena (and heap) --arena / --heap mean, once the heaps are known. */
-static int resolve(struct collect *k, struct hs_heap *h, struct hs_err *err)
-{
-	if (k->resolved)
-		return 0;
-	k->resolved = true;
-	k->only = k->user_only;
-	if (k->heap_addr) {
-		struct hs_arena *a = hs_heap_arena_of(h, k->heap_addr);
-		bool found = false;
-		for (size_t i = 0; a && i < a->nheaps; i++)
-			if (k->heap_addr >= a->heaps[i].addr && k->heap_addr - a->heaps[i].addr < a->heaps[i].reserved) {
-				k->heap_start = a->heaps[i].addr;
-				k->only = a->index;
-				found = true;
-			}
-		if (!found)
-			return hs_err_set(err, EINVAL, "0x%" PRIx64 " is in no malloc heap", k->heap_addr);
-	}
-	if (k->only >= 0 && (size_t)k->only >= h->narenas)
-		return hs_err_set(err, EINVAL, "no arena %ld: the process has %zu", k->only, h->narenas);
-	return 0;
-}
-
-/* Right after an arena's lists, while its pages are cached. */
-static int walk_arena(void *vctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err)
-{
-	struct collect *k = vctx;
-	if (a->index == 0) {
-		/* a new walk (the snapshot retries when an arena was locked) */
-		k->n = k->narenas = 0;
-		k->mm_n = k->mm_b = 0;
-		k->resolved = false;
-	}
-	int r = resolve(k, h, err);
-	if (r < 0)
-		return r;
-	if ((k->only >= 0 && k->only != a->index) || k->narenas >= 1024)
-		return 0;
-	if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
-		return hs_err_set(err, ENOMEM, "out of memory");
-	k->arena_idx[k->narenas] = a->index;
-	k->arena_end[k->narenas++] = k->n;
-	return 0;
-}
-
 /* After the walk, still stopped: the mmapped chunks. */
-static int walk_stopped(struct hs_snapshot *s, void *vctx, struct hs_err *err)
+static int walk_stopped(struct hs_snapshot *s, void *ctx, struct hs_err *err)
 {
-	struct collect *k = vctx;
-	int r = resolve(k, &s->heap, err);
-	if (r < 0)
-		return r;
-	if (k->only < 0 && hs_chunks_mmapped(&s->maps, &s->heap, s->mem, collect_chunk, k, &k->mm_n, &k->mm_b) != 0)
-		return hs_err_set(err, ENOMEM, "out of memory");
-	return 0;
+	return hs_chunks_collect_mmapped(ctx, &s->maps, &s->heap, s->mem, err);
 }
 
 static bool is_free(enum hs_chunk_state s)
@@ -311,75 +226,6 @@ static void print_tops(struct ctx *x)
 		hs_json_arr_end(j);
 }
 
-/* The options into x, only and heap_addr: 0, -1 for --help (done), or
- * the usage status. */
-static int parse_opts(struct hs_cli *cli, int argc, char **argv, struct ctx *x, long *only, uint64_t *heap_addr)
-{
-	static const struct option opts[] = {
-		{ "arena", required_argument, NULL, 'a' },
-		{ "heap", required_argument, NULL, 'H' },
-		{ "state", required_argument, NULL, 'S' },
-		{ "histogram", no_argument, NULL, 'g' },
-		{ "strings", optional_argument, NULL, 's' },
-		{ "top", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'a':
-			*only = strtol(optarg, &end, 10);
-			if (*end || *only < 0)
-				return hs_cli_usage(cli, "--arena takes an arena index");
-			break;
-		case 'H':
-			if (hs_parse_size(optarg, heap_addr) < 0)
-				return hs_cli_usage(cli, "--heap takes an address");
-			break;
-		case 'S':
-			if (!strcmp(optarg, "used"))
-				x->state = ST_USED;
-			else if (!strcmp(optarg, "free"))
-				x->state = ST_FREE;
-			else if (!strcmp(optarg, "all"))
-				x->state = ST_ALL;
-			else
-				return hs_cli_usage(cli, "--state takes used, free or all");
-			break;
-		case 'g': x->histogram = true; break;
-		case 's':
-			x->strmin = 4;
-			if (optarg) {
-				long v = strtol(optarg, &end, 10);
-				if (*end || v < 1 || v > 200)
-					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 200");
-				x->strmin = (unsigned)v;
-			}
-			break;
-		case 't':
-			x->topk = strtol(optarg, &end, 10);
-			if (*end || x->topk < 1)
-				return hs_cli_usage(cli, "--top takes a positive count");
-			break;
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return -1;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	if (*only >= 0 && *heap_addr)
-		return hs_cli_usage(cli, "--arena and --heap exclude each other");
-	if (x->topk && !x->strmin)
-		x->strmin = 4;
-	x->list = !x->histogram && !x->topk;
-	return 0;
-}
-
 /* Counts and bytes by chunk state: one arena's, or all of them. */
 struct arena_sum {
 	int index;
@@ -390,7 +236,7 @@ struct arena_sum {
 /* Every collected chunk through on_chunk, arena by arena (into sum, when
  * there is one), then the mmapped ones; the totals into tot.  Returns
  * HS_EXIT_PARTIAL when an arena's lists hold chunks the walk did not meet. */
-static int tally(struct ctx *x, const struct collect *k, const struct hs_heap *h, struct arena_sum *sum,
+static int tally(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h, struct arena_sum *sum,
 		 struct arena_sum *tot)
 {
 	int status = HS_EXIT_OK;
@@ -424,7 +270,7 @@ static int tally(struct ctx *x, const struct collect *k, const struct hs_heap *h
 
 /* The JSON document's tail: per-arena sums, mmapped (with_mmapped),
  * histogram, top strings. */
-static void render_json_summary(struct ctx *x, const struct collect *k, const struct hs_heap *h,
+static void render_json_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
 				const struct arena_sum *sum, bool with_mmapped)
 {
 	struct hs_json *j = &x->cli->j;
@@ -463,7 +309,7 @@ static void render_json_summary(struct ctx *x, const struct collect *k, const st
 }
 
 /* The text's tail: histogram, top strings, the totals line. */
-static void render_text_summary(struct ctx *x, const struct collect *k, const struct hs_heap *h,
+static void render_text_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
 				const struct arena_sum *tot, bool with_mmapped)
 {
 	if (x->histogram)
@@ -483,18 +329,19 @@ static void render_text_summary(struct ctx *x, const struct collect *k, const st
 	printf("\n");
 }
 
-int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
+static int cmd_chunks(struct hs_cli *cli)
 {
-	struct ctx x = { .cli = cli, .state = ST_ALL, .list = true };
-	long only = -1;
-	uint64_t heap_addr = 0;
-	int r = parse_opts(cli, argc, argv, &x, &only, &heap_addr);
-	if (r)
-		return r < 0 ? HS_EXIT_OK : r;
-	pid_t pid;
-	if ((r = hs_cli_pid(cli, argc, argv, optind, &pid)))
-		return r;
-	struct collect k = { .user_only = only, .only = only, .heap_addr = heap_addr };
+	struct ctx x = { .cli = cli, .state = (int)hs_cli_num(cli, 'S', ST_ALL), .histogram = cli->opt['g'].set,
+			 .strmin = (unsigned)hs_cli_num(cli, 's', 0), .topk = hs_cli_num(cli, 't', 0) };
+	long only = hs_cli_num(cli, 'a', -1);
+	uint64_t heap_addr = cli->opt['H'].set ? cli->opt['H'].u : 0;
+	if (only >= 0 && heap_addr)
+		return hs_cli_usage(cli, "--arena and --heap exclude each other");
+	if (x.topk && !x.strmin)
+		x.strmin = 4;
+	x.list = !x.histogram && !x.topk;
+	int r;
+	struct hs_chunks_set k = { .user_only = only, .only = only, .heap_addr = heap_addr };
 	struct hs_snapshot s;
 	struct hs_snapshot_opts o;
 	hs_cli_snapshot_opts(cli, &o);
@@ -502,13 +349,11 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	o.walk = HS_WALK_LISTS | HS_WALK_DEEP;
 	o.stopped = walk_stopped;
 	o.stopped_ctx = &k;
-	o.arena_hook.arena = walk_arena;
+	o.arena_hook.arena = hs_chunks_collect_arena;
 	o.arena_hook.ctx = &k;
-	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
-	if ((r = hs_snapshot_take(pid, &o, &s, &err)) < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg[0] ? err.msg : strerror(-r));
-		hs_snapshot_release(&s);
+	if ((r = hs_cli_snapshot_take(cli, cli->pid, &o, &s)) < 0) {
+		status = -r;
 		goto out;
 	}
 	struct hs_heap *h = &s.heap;
@@ -516,7 +361,7 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_u64(j, "pause_us", s.pause_us);
 		hs_cli_json_cut(j, h);
 		if (x.list)
@@ -544,8 +389,24 @@ int cmd_chunks(struct hs_cli *cli, int argc, char **argv)
 		status = p;
 	hs_snapshot_release(&s);
 out:
-	if (k.v)
-		munmap(k.v, k.cap * sizeof(*k.v));
+	hs_chunks_set_release(&k);
 	hs_strtab_release(&x.tops);
 	return status;
 }
+
+static const char *const states[] = { "used", "free", "all", NULL };
+static const struct hs_opt opts[] = {
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ .name = "heap", .key = 'H', .kind = HS_OPT_SIZE, .bad = "--heap takes an address" },
+	{ .name = "state", .key = 'S', .kind = HS_OPT_CHOICE, .choices = states, .bad = "--state takes used, free or all" },
+	{ .name = "histogram", .key = 'g' },
+	{ .name = "strings", .key = 's', .kind = HS_OPT_COUNT, .has_arg = optional_argument, .val = 4, .min = 1,
+	  .max = 200, .bad = "--strings=N takes a length from 1 to 200" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_chunks = {
+	.name = "chunks", .run = cmd_chunks, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "every chunk of the heaps, walked linearly; --histogram",
+};

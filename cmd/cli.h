@@ -2,7 +2,9 @@
 #ifndef HS_CLI_H
 #define HS_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -17,19 +19,75 @@ enum {
 	HS_EXIT_USAGE = 64,
 };
 
+/* A command's option, declared in its struct hs_command and parsed by
+ * cmd/main.c before the command runs: the value is in cli->opt[key]. */
+enum hs_opt_kind {
+	HS_OPT_FLAG,             /* no argument: sets n = val */
+	HS_OPT_STR,              /* s: the argument as given */
+	HS_OPT_COUNT,            /* n: an integer from min to max (optional argument: val if absent) */
+	HS_OPT_MS,               /* n: milliseconds, an integer from min to INT_MAX */
+	HS_OPT_SIZE,             /* u: an integer with an optional K, M or G (hs_parse_size) */
+	HS_OPT_CHOICE,           /* n: the index of the argument in choices */
+};
+
+struct hs_opt {
+	const char *name;        /* the long option, "top" for --top */
+	int key;                 /* a letter: the slot in cli->opt (options may share one) */
+	enum hs_opt_kind kind;
+	int has_arg;             /* getopt's required_argument (default for all but FLAG) or optional_argument */
+	char letter;             /* the short option, or 0 */
+	long val, min, max;
+	const char *const *choices;   /* HS_OPT_CHOICE: NULL-terminated */
+	const char *bad;         /* the usage error for a bad value: "--top takes a positive count" */
+};
+
+struct hs_optval {
+	bool set;
+	long n;
+	uint64_t u;
+	const char *s;
+};
+
+/* Global options a command accepts besides --help. */
+enum {
+	HS_CMD_JSON = 1,         /* --json */
+	HS_CMD_DEBUGINFO = 2,    /* --no-debuginfo, --no-debuginfod */
+	HS_CMD_GLOBALS = HS_CMD_JSON | HS_CMD_DEBUGINFO,
+	HS_CMD_PID = 4,          /* the one operand is a PID: in cli->pid */
+};
+
 struct hs_cli {
 	const char *cmd;         /* "arenas" */
 	bool json;
 	bool no_debuginfo;
 	bool no_debuginfod;
 	struct hs_json j;
+	struct hs_optval opt[128];
+	int argc;                /* the operands, options removed */
+	char **argv;
+	pid_t pid;               /* HS_CMD_PID: the operand */
 };
 
 struct hs_command {
 	const char *name;
-	int (*run)(struct hs_cli *cli, int argc, char **argv);
+	int (*run)(struct hs_cli *cli);
 	const char *summary;
+	const char *help;        /* COMMAND --help */
+	const struct hs_opt *opts;   /* ends with { 0 }; NULL for none */
+	unsigned flags;          /* HS_CMD_* */
+	void (*help_more)(FILE *fp);  /* optional: printed after help */
 };
+
+/* The value of option key, if it was given, else def. */
+static inline long hs_cli_num(const struct hs_cli *cli, int key, long def)
+{
+	return cli->opt[key].set ? cli->opt[key].n : def;
+}
+
+static inline const char *hs_cli_str(const struct hs_cli *cli, int key)
+{
+	return cli->opt[key].set ? cli->opt[key].s : NULL;
+}
 
 /* Report a fatal error: one line on stderr, and {"error": ...} on stdout
  * in JSON mode.  Returns status. */
@@ -38,23 +96,16 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...) __attribut
 void hs_cli_warn(struct hs_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A usage error: message, then "try --help". Returns HS_EXIT_USAGE. */
 int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Parse the PID operand: the one remaining argument. */
-int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid);
+/* Parse the PID operand: the one operand left in argv[first..argc). */
+int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid);
+/* A count: an integer from min to max (strtol's syntax, base 10). */
+int hs_parse_count(const char *s, long min, long max, long *v);
 
 struct hs_snapshot_opts;
 /* Snapshot options with the global ones (--no-debuginfo, --no-debuginfod). */
 void hs_cli_snapshot_opts(const struct hs_cli *cli, struct hs_snapshot_opts *o);
 
-int cmd_arenas(struct hs_cli *cli, int argc, char **argv);
-int cmd_stats(struct hs_cli *cli, int argc, char **argv);
-int cmd_maps(struct hs_cli *cli, int argc, char **argv);
-int cmd_dump(struct hs_cli *cli, int argc, char **argv);
-int cmd_bins(struct hs_cli *cli, int argc, char **argv);
-int cmd_chunks(struct hs_cli *cli, int argc, char **argv);
-int cmd_trim(struct hs_cli *cli, int argc, char **argv);
-int cmd_mtrace(struct hs_cli *cli, int argc, char **argv);
-int cmd_top(struct hs_cli *cli, int argc, char **argv);
-int cmd_map(struct hs_cli *cli, int argc, char **argv);
-int cmd_profile(struct hs_cli *cli, int argc, char **argv);
+extern const struct hs_command hs_cmd_arenas, hs_cmd_stats, hs_cmd_maps, hs_cmd_dump, hs_cmd_bins, hs_cmd_chunks,
+	hs_cmd_trim, hs_cmd_mtrace, hs_cmd_top, hs_cmd_map, hs_cmd_profile;
 
 #endif

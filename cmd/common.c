@@ -23,8 +23,13 @@ int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned
 	hs_cli_snapshot_opts(cli, &o);
 	o.residency = residency;
 	o.walk = walk;
+	return hs_cli_snapshot_take(cli, pid, &o, s);
+}
+
+int hs_cli_snapshot_take(struct hs_cli *cli, pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s)
+{
 	struct hs_err err = { 0 };
-	int r = hs_snapshot_take(pid, &o, s, &err);
+	int r = hs_snapshot_take(pid, o, s, &err);
 	if (r < 0) {
 		int status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg[0] ? err.msg : strerror(-r));
 		hs_snapshot_release(s);

@@ -9,6 +9,8 @@
 int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_snapshot *s);
 /* The same with a choice of walk (HS_WALK_*). */
 int hs_cli_snapshot_walk(struct hs_cli *cli, pid_t pid, bool residency, unsigned walk, struct hs_snapshot *s);
+/* The same with options of the caller's (from hs_cli_snapshot_opts). */
+int hs_cli_snapshot_take(struct hs_cli *cli, pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s);
 /* Warn about partial arenas and tcaches; HS_EXIT_PARTIAL if any. */
 int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
 /* What to add to the message of a remote call's failure r (-errno) after

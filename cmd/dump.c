@@ -1,22 +1,17 @@
 /* heapscope dump: a region's bytes, or the strings in it, in one pass. */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "dump.h"
 #include "format.h"
-#include "proc.h"
-#include "session.h"
 #include "strtab.h"
 
 static const char help[] =
@@ -50,10 +45,10 @@ static const char help[] =
 
 struct dump {
 	struct hs_cli *cli;
+	pid_t pid;
+	const char *spec;
 	/* raw */
-	int fd;
-	const char *path;        /* -o */
-	char *tmp;               /* --force: written here, renamed to path */
+	struct hs_dump_file out; /* stdout, or the file of -o */
 	uint64_t written;
 	/* strings */
 	bool strings, address, top_mode;
@@ -62,8 +57,7 @@ struct dump {
 	struct hs_strings sc[2];
 	regex_t re;
 	bool grep, grep_match;
-	FILE *out;
-	bool first_json;
+	bool json_begun;
 	uint64_t nstrings;
 	struct hs_strtab top;    /* --top */
 	char *wb;                /* plain strings, WBUF bytes */
@@ -73,34 +67,8 @@ struct dump {
 	uint64_t nbytes;         /* bytes written or scanned */
 	bool progress;
 	uint64_t last_progress_ns;
-	struct hs_session *ses;
 	int status;
-	/* --freeze: what was read while the target was stopped (bytes, runs
-	 * of zeros, gaps, ends of ranges), written, scanned and reported only
-	 * after it runs again: nothing is written while a thread is stopped,
-	 * as a blocked stdout (dump | less) would keep it stopped. */
-	bool capturing;
-	unsigned char *cap;
-	size_t caplen, capsize;
-	struct capseg {
-		enum segkind { SEG_DATA, SEG_ZEROS, SEG_SKIP, SEG_END } kind;
-		uint64_t addr, len;
-		size_t off;              /* SEG_DATA: where in cap */
-		const char *why;         /* SEG_SKIP */
-	} *segs;
-	size_t nsegs;
-	bool over;               /* the stop reached its limits */
-	uint64_t resume;         /* ... at this address */
-	bool consistent;         /* all was read in one stop */
 };
-
-/* The limits of one stop: the bytes read while the target is stopped are
- * held in memory (so its pause is the read alone), at most CAPTURE_MAX,
- * and the stop lasts at most STOP_MAX_US.  A range with more mapped than
- * that is read while the target runs; a stop that reaches a limit ends
- * there, and the rest is read while the target runs. */
-#define CAPTURE_MAX ((size_t)256 << 20)
-#define STOP_MAX_US 1000000u
 
 static uint64_t now_ns(void)
 {
@@ -109,21 +77,19 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
-static void put_json_string(FILE *fp, const char *s, size_t n)
+/* The JSON document begins with the first thing it holds, after the stop:
+ * a failure before (the attach) makes it the {"error"} document alone. */
+static void json_begin(struct dump *d)
 {
-	fputc('"', fp);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c == '\t')
-			fputs("\\t", fp);
-		else if (c < 0x20)
-			fprintf(fp, "\\u%04x", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
+	struct hs_json *j = &d->cli->j;
+	if (d->json_begun)
+		return;
+	d->json_begun = true;
+	hs_json_obj_begin(j, NULL);
+	hs_json_i64(j, "pid", d->pid);
+	hs_json_str(j, "range", d->spec);
+	if (!d->top_mode)
+		hs_json_arr_begin(j, "strings");
 }
 
 /* Plain strings go to a buffer of their own, written in big blocks: no
@@ -134,14 +100,14 @@ static void put_json_string(FILE *fp, const char *s, size_t n)
 static void out_flush(struct dump *d)
 {
 	size_t off = 0;
-	fflush(d->out);
+	fflush(stdout);
 	while (off < d->wn) {
-		ssize_t k = write(fileno(d->out), d->wb + off, d->wn - off);
+		ssize_t k = write(STDOUT_FILENO, d->wb + off, d->wn - off);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
 			/* through stdio, to leave the error where main looks */
-			fwrite_unlocked(d->wb + off, 1, d->wn - off, d->out);
+			fwrite_unlocked(d->wb + off, 1, d->wn - off, stdout);
 			break;
 		}
 		off += (size_t)k;
@@ -176,11 +142,9 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 		/* Matched on its first HS_STRING_MAX bytes; the pieces of a
 		 * longer string follow the first one's verdict. */
 		if (!cont) {
-			char *z = malloc(n + 1);
+			char *z = strndup(s, n);
 			if (!z)
 				return;
-			memcpy(z, s, n);
-			z[n] = '\0';
 			d->grep_match = regexec(&d->re, z, 0, NULL, 0) == 0;
 			free(z);
 		}
@@ -195,11 +159,12 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 	if (d->cli->json) {
 		if (cont)
 			return;     /* JSON holds the first HS_STRING_MAX bytes */
-		fputs(d->first_json ? "\n    " : ",\n    ", d->out);
-		d->first_json = false;
-		fprintf(d->out, "{\"address\": \"0x%" PRIx64 "\", \"string\": ", addr);
-		put_json_string(d->out, s, n);
-		fputc('}', d->out);
+		struct hs_json *j = &d->cli->j;
+		json_begin(d);
+		hs_json_obj_begin(j, NULL);
+		hs_json_hex(j, "address", addr);
+		hs_json_strn(j, "string", s, n);
+		hs_json_obj_end(j);
 	} else {
 		out_string(d, addr, s, n, more, cont);
 	}
@@ -220,105 +185,10 @@ static void progress(struct dump *d, bool last)
 		last ? "\n" : "");
 }
 
-static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len);
-static int process_zeros(struct dump *d, uint64_t addr, uint64_t len);
-static void report_skip(struct dump *d, uint64_t addr, uint64_t len, const char *why);
-
-/* Record a piece of the capture, merged with the last one if it goes on
- * from it.  -ENOMEM if the list cannot grow. */
-static int capture_seg(struct dump *d, enum segkind kind, uint64_t addr, uint64_t len, const char *why)
-{
-	struct capseg *last = d->nsegs ? &d->segs[d->nsegs - 1] : NULL;
-	if (last && last->kind == kind && (kind == SEG_DATA || kind == SEG_ZEROS) && last->addr + last->len == addr) {
-		last->len += len;
-		return 0;
-	}
-	struct capseg *ns = realloc(d->segs, (d->nsegs + 1) * sizeof(*ns));
-	if (!ns)
-		return -ENOMEM;
-	d->segs = ns;
-	ns[d->nsegs++] = (struct capseg){ .kind = kind, .addr = addr, .len = len, .off = d->caplen, .why = why };
-	return 0;
-}
-
-/* Has the stop reached its limits (if len more bytes were held)? */
-static bool stop_over(struct dump *d, uint64_t addr, size_t len)
-{
-	if (d->caplen + len <= d->capsize && hs_session_pause_us(d->ses) <= STOP_MAX_US)
-		return false;
-	d->over = true;
-	d->resume = addr;
-	return true;
-}
-
+/* The sink of the dump: the target runs (again) when these are called. */
 static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
 {
 	struct dump *d = ctx;
-	if (!d->capturing)
-		return process(d, addr, buf, len);
-	if (stop_over(d, addr, len))
-		return -EAGAIN;
-	int r = capture_seg(d, SEG_DATA, addr, len, NULL);
-	if (r < 0)
-		return r;
-	if (buf != d->cap + d->caplen)
-		memcpy(d->cap + d->caplen, buf, len);
-	d->caplen += len;
-	return 0;
-}
-
-static int on_zeros(void *ctx, uint64_t addr, uint64_t len)
-{
-	struct dump *d = ctx;
-	if (!d->capturing)
-		return process_zeros(d, addr, len);
-	if (stop_over(d, addr, 0))
-		return -EAGAIN;
-	return capture_seg(d, SEG_ZEROS, addr, len, NULL);
-}
-
-static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
-{
-	struct dump *d = ctx;
-	/* why is a static string of lib/dump.c: it outlives the capture */
-	if (!d->capturing || capture_seg(d, SEG_SKIP, addr, len, why) < 0)
-		report_skip(d, addr, len, why);
-}
-
-/* Capture: read straight into the buffer (on_data then only records). */
-static unsigned char *capture_dest(void *ctx, size_t len)
-{
-	struct dump *d = ctx;
-	return d->capturing && d->caplen + len <= d->capsize ? d->cap + d->caplen : NULL;
-}
-
-static void strings_end(struct dump *d)
-{
-	for (int e = 0; e < 2; e++)
-		if (d->strings && (d->encodings & (1 << e)))
-			hs_strings_end(&d->sc[e]);
-}
-
-/* The target runs again: write or scan what was captured, in order. */
-static int flush_capture(struct dump *d)
-{
-	int r = 0;
-	for (size_t i = 0; i < d->nsegs && r == 0; i++) {
-		const struct capseg *g = &d->segs[i];
-		switch (g->kind) {
-		case SEG_DATA: r = process(d, g->addr, d->cap + g->off, g->len); break;
-		case SEG_ZEROS: r = process_zeros(d, g->addr, g->len); break;
-		case SEG_SKIP: report_skip(d, g->addr, g->len, g->why); break;
-		case SEG_END: strings_end(d); break;
-		}
-	}
-	d->nsegs = 0;
-	d->caplen = 0;
-	return r;
-}
-
-static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size_t len)
-{
 	d->nbytes += len;
 	if (d->strings) {
 		for (int e = 0; e < 2; e++)
@@ -327,7 +197,7 @@ static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size
 	} else {
 		size_t off = 0;
 		while (off < len) {
-			ssize_t n = write(d->fd, buf + off, len - off);
+			ssize_t n = write(d->out.fd, buf + off, len - off);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
@@ -342,17 +212,9 @@ static int process(struct dump *d, uint64_t addr, const unsigned char *buf, size
 	return 0;
 }
 
-static int process_zeros(struct dump *d, uint64_t addr, uint64_t len)
+static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
 {
-	static const unsigned char zero[64 << 10];
-	int r = 0;
-	for (uint64_t off = 0; off < len && r == 0; off += sizeof(zero))
-		r = process(d, addr + off, zero, len - off < sizeof(zero) ? (size_t)(len - off) : sizeof(zero));
-	return r;
-}
-
-static void report_skip(struct dump *d, uint64_t addr, uint64_t len, const char *why)
-{
+	struct dump *d = ctx;
 	char s[HS_SIZE_BUF];
 	hs_cli_warn(d->cli, "skipped 0x%" PRIx64 "-0x%" PRIx64 " (%s): %s", addr, addr + len, hs_fmt_size(len, s), why);
 	d->skipped += len;
@@ -360,21 +222,39 @@ static void report_skip(struct dump *d, uint64_t addr, uint64_t len, const char 
 	d->status = HS_EXIT_PARTIAL;
 }
 
+static void on_end(void *ctx)
+{
+	struct dump *d = ctx;
+	for (int e = 0; e < 2; e++)
+		if (d->strings && (d->encodings & (1 << e)))
+			hs_strings_end(&d->sc[e]);
+}
+
+static void on_note(void *ctx, const char *msg)
+{
+	struct dump *d = ctx;
+	hs_cli_warn(d->cli, "%s", msg);
+}
+
 static void print_top(struct dump *d, long k)
 {
 	size_t n = hs_strtab_sort(&d->top);
 	const struct hs_strent *v = d->top.v;
+	struct hs_json *j = &d->cli->j;
 	if ((size_t)k > n)
 		k = (long)n;
 	if (d->cli->json) {
-		fputs("  \"top\": [", d->out);
+		hs_json_arr_begin(j, "top");
 		for (long i = 0; i < k; i++) {
-			fputs(i ? ",\n    {\"string\": " : "\n    {\"string\": ", d->out);
-			put_json_string(d->out, v[i].s, v[i].len);
-			fprintf(d->out, ", \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", v[i].count, v[i].bytes);
+			hs_json_obj_begin(j, NULL);
+			hs_json_strn(j, "string", v[i].s, v[i].len);
+			hs_json_u64(j, "count", v[i].count);
+			hs_json_u64(j, "bytes", v[i].bytes);
+			hs_json_obj_end(j);
 		}
-		fputs(k ? "\n  ],\n" : "],\n", d->out);
-		fprintf(d->out, "  \"distinct\": %zu,\n  \"untracked\": %" PRIu64 ",\n", n, d->top.untracked);
+		hs_json_arr_end(j);
+		hs_json_u64(j, "distinct", n);
+		hs_json_u64(j, "untracked", d->top.untracked);
 	} else {
 		printf("%10s %10s  %s\n", "COUNT", "BYTES", "STRING");
 		for (long i = 0; i < k; i++)
@@ -384,387 +264,157 @@ static void print_top(struct dump *d, long k)
 	}
 }
 
-/* Where the raw bytes go with -o: a new file (O_EXCL: a dump never
- * replaces a file by accident), or with --force a new temporary file next
- * to the old one, renamed over it once complete: the old file stays as it
- * was if the dump fails, and the new one is ours, mode 0600, whoever owned
- * the old one and however open its mode was.  Only a regular file is
- * replaced, and nothing but the file created is ever opened: not through a
- * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
- * not a device.  Sets d->fd and d->tmp (NULL without --force). */
-static int open_output(struct hs_cli *cli, struct dump *d, const char *path, bool force)
+/* The options into d: 0, or the usage status. */
+static int setup(struct hs_cli *cli, struct dump *d, int argc, char **argv)
 {
-	if (force) {
-		struct stat st;
-		if (lstat(path, &st) == 0) {
-			if (S_ISLNK(st.st_mode))
-				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is a symbolic link: refusing to write through it",
-						   path);
-			if (!S_ISREG(st.st_mode))
-				return hs_cli_fail(cli, HS_EXIT_FATAL, "%s is not a regular file: refusing to replace it",
-						   path);
-		} else if (errno != ENOENT) {
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(errno));
+	const char *grep = hs_cli_str(cli, 'g');
+	if (argc != 2)
+		return hs_cli_usage(cli, argc < 2 ? "missing PID or RANGE" : "too many arguments");
+	int r = hs_cli_pid(cli, 1, argv, 0, &d->pid);
+	if (r)
+		return r;
+	struct hs_err serr = { 0 };
+	if (hs_range_check(d->spec = argv[1], &serr) < 0)
+		return hs_cli_usage(cli, "%s", serr.msg);
+	d->strings = cli->opt['s'].set || cli->opt['t'].set || grep;
+	d->min = (unsigned)hs_cli_num(cli, 's', 4);
+	d->address = !cli->opt['A'].set;
+	d->encodings = (int)hs_cli_num(cli, 'e', 0) + 1;   /* ascii, utf16le, all: the HS_ENC_* bits */
+	d->top_mode = cli->opt['t'].set;
+	if (d->strings && cli->opt['o'].set)
+		return hs_cli_usage(cli, "-o writes raw bytes; --strings, --grep and --top print to stdout");
+	if (cli->json && !d->strings)
+		return hs_cli_usage(cli, "--json goes with --strings or --top (raw bytes are not JSON)");
+	if (!d->strings && !cli->opt['o'].set && isatty(STDOUT_FILENO))
+		return hs_cli_usage(cli, "refusing to write raw memory to a terminal: use -o FILE or a pipe");
+	if (grep) {
+		int e = regcomp(&d->re, grep, REG_EXTENDED | REG_NOSUB);
+		if (e) {
+			char msg[128];
+			regerror(e, &d->re, msg, sizeof(msg));
+			return hs_cli_usage(cli, "bad --grep regex: %s", msg);
 		}
-		const char *slash = strrchr(path, '/');
-		int dl = slash ? (int)(slash - path + 1) : 0;
-		if (asprintf(&d->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
-			d->tmp = NULL;
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-		}
-		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
-		d->fd = mkostemp(d->tmp, O_CLOEXEC);
-		if (d->fd < 0) {
-			int e = errno;
-			free(d->tmp);
-			d->tmp = NULL;
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create a temporary file to replace %s: %s", path,
-					   strerror(e));
-		}
-		return 0;
-	}
-	d->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-	if (d->fd < 0) {
-		int e = errno;
-		if (e == EEXIST)
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s exists; use --force to replace it", path);
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot create %s: %s", path, strerror(e));
+		d->grep = true;
 	}
 	return 0;
 }
 
-/* A failed dump: close and remove the file it was writing (the temporary
- * one with --force).  Returns whether a file was removed. */
-static bool discard_output(struct dump *d)
+/* Where the output goes: the file of -o, stdout, the strings scanners. */
+static int open_sink(struct hs_cli *cli, struct dump *d)
 {
-	if (!d->path || d->fd < 0 || d->fd == STDOUT_FILENO)
-		return false;
-	close(d->fd);
-	d->fd = -1;
-	return unlink(d->tmp ? d->tmp : d->path) == 0;
-}
-
-/* A complete dump: to the disk, then (--force) in place of the old file.
- * On failure the file written is removed and a message returned. */
-static int finish_output(struct dump *d, char *msg, size_t size)
-{
-	const char *what = "cannot write";
-	int e = 0;
-	if (fsync(d->fd) < 0 && errno != EINVAL)
-		e = errno;
-	if (close(d->fd) < 0 && !e)
-		e = errno;
-	d->fd = -1;
-	if (!e && d->tmp && rename(d->tmp, d->path) < 0) {
-		e = errno;
-		what = "cannot replace";
-	}
-	if (!e)
+	static char outbuf[1 << 20];
+	if (!d->strings) {
+		struct hs_err err = { 0 };
+		d->out = (struct hs_dump_file){ .fd = STDOUT_FILENO, .path = hs_cli_str(cli, 'o') };
+		if (d->out.path && hs_dump_file_open(&d->out, d->out.path, cli->opt['f'].set, &err) < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		return 0;
-	bool removed = unlink(d->tmp ? d->tmp : d->path) == 0;
-	snprintf(msg, size, "%s %s: %s%s", what, d->path, strerror(e), removed ? " (the partial file was removed)" : "");
-	return -e;
+	}
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	if (!cli->json && !d->top_mode && !(d->wb = malloc(WBUF)))
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+	for (int e = 0; e < 2; e++)
+		if ((d->encodings & (1 << e)) &&
+		    hs_strings_init(&d->sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d->min, on_string, d) < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+	return 0;
 }
 
-int cmd_dump(struct hs_cli *cli, int argc, char **argv)
+/* After a complete read: the file closed, the top strings, the JSON's
+ * tail, what was written. */
+static int finish(struct hs_cli *cli, struct dump *d, const struct hs_dump *dd)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "strings", optional_argument, NULL, 's' },
-		{ "no-address", no_argument, NULL, 'A' },
-		{ "encoding", required_argument, NULL, 'e' },
-		{ "grep", required_argument, NULL, 'g' },
-		{ "top", required_argument, NULL, 't' },
-		{ "freeze", no_argument, NULL, 'F' },
-		{ "no-freeze", no_argument, NULL, 'N' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct dump d = { .cli = cli, .fd = -1, .address = true, .min = 4, .encodings = HS_ENC_ASCII,
-			  .first_json = true, .status = HS_EXIT_OK };
-	const char *output = NULL, *grep = NULL;
-	bool force = false, freeze = true;
-	long topk = 0;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': output = optarg; break;
-		case 'f': force = true; break;
-		case 's': {
-			d.strings = true;
-			if (optarg) {
-				char *end;
-				long v = strtol(optarg, &end, 10);
-				if (*end || v < 1 || v > 65536)
-					return hs_cli_usage(cli, "--strings=N takes a length from 1 to 65536");
-				d.min = (unsigned)v;
-			}
-			break;
-		}
-		case 'A': d.address = false; break;
-		case 'e':
-			if (!strcmp(optarg, "ascii"))
-				d.encodings = HS_ENC_ASCII;
-			else if (!strcmp(optarg, "utf16le"))
-				d.encodings = HS_ENC_UTF16LE;
-			else if (!strcmp(optarg, "all"))
-				d.encodings = HS_ENC_ASCII | HS_ENC_UTF16LE;
-			else
-				return hs_cli_usage(cli, "--encoding takes ascii, utf16le or all");
-			break;
-		case 'g': grep = optarg; break;
-		case 't': {
-			char *end;
-			topk = strtol(optarg, &end, 10);
-			if (*end || topk < 1)
-				return hs_cli_usage(cli, "--top takes a positive count");
-			break;
-		}
-		case 'F': freeze = true; break;
-		case 'N': freeze = false; break;
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	if (optind + 2 != argc)
-		return hs_cli_usage(cli, optind + 2 > argc ? "missing PID or RANGE" : "too many arguments");
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc - 1, argv, optind, &pid);
-	if (r)
-		return r;
-	const char *spec = argv[optind + 1];
-	struct hs_err serr = { 0 };
-	if (hs_range_check(spec, &serr) < 0)
-		return hs_cli_usage(cli, "%s", serr.msg);
-	if (topk || grep)
-		d.strings = true;
-	d.top_mode = topk > 0;
-	if (d.strings && output)
-		return hs_cli_usage(cli, "-o writes raw bytes; --strings, --grep and --top print to stdout");
-	if (cli->json && !d.strings)
-		return hs_cli_usage(cli, "--json goes with --strings or --top (raw bytes are not JSON)");
-	if (!d.strings && !output && isatty(STDOUT_FILENO))
-		return hs_cli_usage(cli, "refusing to write raw memory to a terminal: use -o FILE or a pipe");
-	if (grep) {
-		int e = regcomp(&d.re, grep, REG_EXTENDED | REG_NOSUB);
-		if (e) {
-			char msg[128];
-			regerror(e, &d.re, msg, sizeof(msg));
-			return hs_cli_usage(cli, "bad --grep regex: %s", msg);
-		}
-		d.grep = true;
-	}
-
-	/* Resolve the range: the arenas are walked for arena:N and heap:ADDR. */
 	struct hs_err err = { 0 };
-	struct hs_snapshot s;
-	struct hs_snapshot_opts o;
-	hs_cli_snapshot_opts(cli, &o);
-	o.residency = false;
-	o.walk = 0;
-	o.freeze = hs_range_needs_heap(spec);
-	int status = HS_EXIT_OK;
-	struct hs_ranges ranges = { 0 };
-	r = hs_range_needs_heap(spec) ? hs_snapshot_take(pid, &o, &s, &err) : 0;
-	if (!hs_range_needs_heap(spec)) {
-		memset(&s, 0, sizeof(s));
-		s.pagemap_fd = -1;
-		r = hs_proc_check(pid, freeze, NULL, &err);
-		/* the stop checks that these maps are still the program's */
-		if (r == 0)
-			hs_session_pin_image(pid);
-		if (r == 0)
-			r = hs_maps_read(pid, false, &s.maps, &err);
-		if (r == 0) {
-			struct hs_mem *raw;
-			r = hs_mem_open_pid(pid, &raw, &err);
-			s.mem = raw;
-			s.pagemap_fd = hs_proc_pagemap_open(pid, NULL);
-		}
+	if (!d->strings && d->out.path && hs_dump_file_commit(&d->out, &err) < 0)
+		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+	if (d->strings && cli->json)
+		json_begin(d);
+	if (d->strings && d->top_mode)
+		print_top(d, hs_cli_num(cli, 't', 0));
+	if (d->strings && cli->json) {
+		struct hs_json *j = &cli->j;
+		if (!d->top_mode)
+			hs_json_arr_end(j);
+		hs_json_u64(j, "bytes", d->nbytes);
+		hs_json_u64(j, "skipped", d->skipped);
+		hs_json_u64(j, "pause_us", dd->pause_us);
+		hs_json_bool(j, "consistent", dd->consistent);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
 	}
-	if (r == 0)
-		r = hs_range_resolve(spec, &s.maps, hs_range_needs_heap(spec) ? &s.heap : NULL, &ranges, &err);
-	if (r < 0) {
-		status = hs_cli_fail(cli, r == -EINVAL ? HS_EXIT_FATAL : HS_EXIT_FATAL, "%s", err.msg);
+	if (d->out.path) {
+		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
+		fprintf(stderr, "heapscope: dump: wrote %s (%" PRIu64 " bytes) to %s%s%s\n", hs_fmt_size(d->written, a),
+			d->written, d->out.path, dd->freeze ? "; target paused " : "", dd->freeze ? hs_fmt_us(dd->pause_us, p) : "");
+	}
+	return d->status;
+}
+
+static int cmd_dump(struct hs_cli *cli)
+{
+	struct dump d = { .cli = cli, .out.fd = -1, .status = HS_EXIT_OK };
+	int status = setup(cli, &d, cli->argc, cli->argv);
+	if (status)
 		goto out;
-	}
-	/* For arena:N the cache of the walk is not what we want to stream
-	 * through: read the process directly. */
-	struct hs_mem *reader = s.mem;
-	struct hs_mem *direct = NULL;
-	if (hs_range_needs_heap(spec)) {
-		if (hs_mem_open_pid(pid, &direct, &err) < 0) {
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-			goto out;
-		}
-		reader = direct;
-	}
-	for (size_t i = 0; i < ranges.n; i++)
-		d.total += ranges.v[i].end - ranges.v[i].start;
-	d.progress = isatty(STDERR_FILENO) && d.total >= (256u << 20);
-
-	if (!d.strings) {
-		d.path = output;
-		d.fd = STDOUT_FILENO;
-		if (output && (status = open_output(cli, &d, output, force)) != 0) {
-			hs_mem_close(direct);
-			goto out;
-		}
-	} else {
-		d.out = stdout;
-		static char outbuf[1 << 20];
-		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		if (!cli->json && !d.top_mode && !(d.wb = malloc(WBUF))) {
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-			hs_mem_close(direct);
-			goto out;
-		}
-		for (int e = 0; e < 2; e++)
-			if ((d.encodings & (1 << e)) &&
-			    hs_strings_init(&d.sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d.min, on_string, &d) < 0) {
-				status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-				hs_mem_close(direct);
-				goto out;
-			}
-		if (cli->json) {
-			fprintf(d.out, "{\n  \"pid\": %d,\n  \"range\": ", (int)pid);
-			put_json_string(d.out, spec, strlen(spec));
-			fputs(",\n", d.out);
-			if (!d.top_mode)
-				fputs("  \"strings\": [", d.out);
-		}
-	}
-
-	/* Whether the mapped part fits one stop, not the range's size: a
-	 * range over gaps may be huge and hold little. */
-	uint64_t mapped = 0;
-	for (size_t i = 0; i < ranges.n; i++) {
-		uint64_t m;
-		hs_range_mapped(&s.maps, s.pagemap_fd, ranges.v[i].start, ranges.v[i].end, &m);
-		mapped += m;
-	}
-	if (freeze && mapped > CAPTURE_MAX) {
-		char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
-		hs_cli_warn(cli, "%s of the range is mapped, more than one stop may hold (%s): reading it while the "
-			    "target runs, so the output is not one consistent snapshot", hs_fmt_size(mapped, a),
-			    hs_fmt_size(CAPTURE_MAX, b));
-		freeze = false;
-	}
-	if (freeze) {
-		/* room for some growth before the stop */
-		uint64_t want = mapped + mapped / 4 + (1u << 20);
-		d.capsize = want < CAPTURE_MAX ? (size_t)want : CAPTURE_MAX;
-		d.cap = mmap(NULL, d.capsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			     0);
-		if (d.cap == MAP_FAILED) {
-			d.cap = NULL;
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot hold %zu bytes while the target is stopped: %s",
-					     d.capsize, strerror(errno));
-			goto cleanup;
-		}
-		/* Faulted in before the stop, in huge pages where possible. */
-		madvise(d.cap, d.capsize, MADV_HUGEPAGE);
-		madvise(d.cap, d.capsize, MADV_POPULATE_WRITE);
-	}
-	if (freeze && (r = hs_session_attach(pid, 2000, &d.ses, &err)) < 0) {
+	struct hs_dump_opts o = { .freeze = hs_cli_num(cli, 'F', 1), .use_debuginfo = !cli->no_debuginfo,
+				  .use_debuginfod = !cli->no_debuginfod };
+	struct hs_dump dd;
+	struct hs_err err = { 0 };
+	int r = hs_dump_open(d.pid, d.spec, &o, &dd, &err);
+	if (r < 0)
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-		goto cleanup;
-	}
-	d.capturing = freeze;
-	d.consistent = freeze;
-	struct hs_stream_ops ops = { .data = on_data, .skip = on_skip, .zeros = on_zeros, .dest = capture_dest };
-	uint64_t pause = 0;
-	for (size_t i = 0; i < ranges.n && r == 0;) {
-		uint64_t from = d.over ? d.resume : ranges.v[i].start;
-		d.over = false;
-		r = hs_stream_range(reader, &s.maps, s.pagemap_fd, from, ranges.v[i].end, &ops, &d, &err);
-		if (r == -EAGAIN && d.over) {
-			/* The stop reached its limits: let the target run, hand
-			 * on what was read, and read the rest while it runs. */
-			hs_session_detach(d.ses, NULL);
-			d.ses = NULL;
-			pause = hs_session_last_pause_us();
-			d.capturing = false;
-			d.consistent = false;
-			char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
-			hs_cli_warn(cli, "the stop reached its limit (%s or %s) at 0x%" PRIx64 ": the rest is read while "
-				    "the target runs, so the output is not one consistent snapshot",
-				    hs_fmt_size(CAPTURE_MAX, a), hs_fmt_us(STOP_MAX_US, b), d.resume);
-			r = flush_capture(&d);
-			continue;
-		}
-		if (r == 0) {
-			if (d.capturing)
-				r = capture_seg(&d, SEG_END, ranges.v[i].end, 0, NULL);
-			else
-				strings_end(&d);
-		}
-		i++;
-	}
-	if (d.ses) {
-		hs_session_detach(d.ses, NULL);
-		d.ses = NULL;
-		pause = hs_session_last_pause_us();
-	}
-	/* The target runs again: now write or scan what was captured. */
-	d.capturing = false;
-	if (r == 0)
-		r = flush_capture(&d);
+	else
+		status = open_sink(cli, &d);
+	if (status)
+		goto close;
+	d.total = dd.total;
+	d.progress = isatty(STDERR_FILENO) && d.total >= (256u << 20);
+	struct hs_dump_sink sink = { .data = on_data, .skip = on_skip, .end = on_end, .note = on_note };
+	r = hs_dump_run(&dd, &sink, &d, &err);
 	progress(&d, true);
 	if (d.wb)
 		out_flush(&d);
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
-			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", output ? output : "stdout", strerror(-r));
+			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", d.out.path ? d.out.path : "stdout", strerror(-r));
 		/* A partial dump is worse than none: it looks complete. */
-		bool removed = discard_output(&d);
+		bool removed = hs_dump_file_discard(&d.out);
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s%s", err.msg[0] ? err.msg : strerror(-r),
 				     removed ? " (the partial file was removed)" : "");
-		goto cleanup;
+	} else {
+		status = finish(cli, &d, &dd);
 	}
-	if (!d.strings && output && finish_output(&d, err.msg, sizeof(err.msg)) < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-		goto cleanup;
-	}
-	if (d.strings && d.top_mode)
-		print_top(&d, topk);
-	if (d.strings && cli->json) {
-		if (!d.top_mode)
-			fputs(d.first_json ? "],\n" : "\n  ],\n", d.out);
-		fprintf(d.out,
-			"  \"bytes\": %" PRIu64 ",\n  \"skipped\": %" PRIu64 ",\n  \"pause_us\": %" PRIu64
-			",\n  \"consistent\": %s\n}\n",
-			d.nbytes, d.skipped, pause, d.consistent ? "true" : "false");
-	}
-	if (output) {
-		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
-		fprintf(stderr, "heapscope: dump: wrote %s (%" PRIu64 " bytes) to %s%s%s\n", hs_fmt_size(d.written, a),
-			d.written, output, freeze ? "; target paused " : "", freeze ? hs_fmt_us(pause, p) : "");
-	}
-	status = d.status;
-cleanup:
+close:
 	/* still open: the dump failed before it was complete */
-	discard_output(&d);
-	free(d.tmp);
-	hs_session_detach(d.ses, NULL);
+	hs_dump_file_discard(&d.out);
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&d.sc[e]);
-	if (d.cap)
-		munmap(d.cap, d.capsize);
 	hs_strtab_release(&d.top);
 	free(d.wb);
-	free(d.segs);
-	hs_mem_close(direct);
+	hs_dump_close(&dd);
 out:
 	if (d.grep)
 		regfree(&d.re);
-	hs_ranges_release(&ranges);
-	hs_snapshot_release(&s);
 	return status;
 }
+
+static const char *const encodings[] = { "ascii", "utf16le", "all", NULL };
+static const struct hs_opt opts[] = {
+	{ .name = "output", .key = 'o', .letter = 'o', .kind = HS_OPT_STR },
+	{ .name = "force", .key = 'f' },
+	{ .name = "strings", .key = 's', .kind = HS_OPT_COUNT, .has_arg = optional_argument, .val = 4, .min = 1,
+	  .max = 65536, .bad = "--strings=N takes a length from 1 to 65536" },
+	{ .name = "no-address", .key = 'A' },
+	{ .name = "encoding", .key = 'e', .kind = HS_OPT_CHOICE, .choices = encodings,
+	  .bad = "--encoding takes ascii, utf16le or all" },
+	{ .name = "grep", .key = 'g', .kind = HS_OPT_STR },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
+	{ .name = "freeze", .key = 'F', .val = 1 },
+	{ .name = "no-freeze", .key = 'F', .val = 0 },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_dump = {
+	.name = "dump", .run = cmd_dump, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.summary = "a region's bytes, or the strings in it, in one pass",
+};

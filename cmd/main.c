@@ -2,6 +2,7 @@
  * memory.  This file owns the command table, the global options and the
  * exit status; each cmd/<name>.c parses its options and renders. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,26 +12,29 @@
 
 #include "cli.h"
 #include "config.h"
+#include "dump.h"
 
-static const struct hs_command commands[] = {
-	{ "arenas", cmd_arenas, "every arena: heaps, resident, free inside malloc, trimmable" },
-	{ "stats", cmd_stats, "malloc_info() and mallinfo2() of the target, computed from outside" },
-	{ "maps", cmd_maps, "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks" },
-	{ "dump", cmd_dump, "a region's bytes, or the strings in it, in one pass" },
-	{ "bins", cmd_bins, "every free list and its chunks, checked for corruption" },
-	{ "chunks", cmd_chunks, "every chunk of the heaps, walked linearly; --histogram" },
-	{ "trim", cmd_trim, "malloc_trim inside the target, safely, and what it returned" },
-	{ "mtrace", cmd_mtrace, "glibc's allocation trace on and off in the target; its log summarised" },
-	{ "map", cmd_map, "a picture of each arena heap, page by page; --svg" },
-	{ "top", cmd_top, "every process ranked by what its arenas hold resident but free" },
-	{ "profile", cmd_profile, "who allocates, by whole call stack: a sampler loaded late, near-zero cost" },
+static const struct hs_command *const commands[] = {
+	&hs_cmd_arenas, &hs_cmd_stats, &hs_cmd_maps, &hs_cmd_dump, &hs_cmd_bins, &hs_cmd_chunks, &hs_cmd_trim,
+	&hs_cmd_mtrace, &hs_cmd_map, &hs_cmd_top, &hs_cmd_profile,
 };
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The global options, in cli->opt under keys no command uses. */
+enum { KEY_JSON = 1, KEY_NO_DEBUGINFO, KEY_NO_DEBUGINFOD, KEY_HELP };
+static const struct hs_opt json_opt[] = { { .name = "json", .key = KEY_JSON }, { 0 } };
+static const struct hs_opt debuginfo_opts[] = {
+	{ .name = "no-debuginfo", .key = KEY_NO_DEBUGINFO },
+	{ .name = "no-debuginfod", .key = KEY_NO_DEBUGINFOD },
+	{ 0 },
+};
+static const struct hs_opt help_opt[] = { { .name = "help", .key = KEY_HELP, .letter = 'h' }, { 0 } };
 
 static void usage(FILE *fp)
 {
 	fputs("usage: heapscope [--help] [--version] COMMAND [OPTIONS] PID\n\ncommands:\n", fp);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(fp, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\nglobal options (after the command): --no-debuginfo (ignore libc debug info),\n"
 	      "--no-debuginfod (look for it only on this machine, not through DEBUGINFOD_URLS)\n"
 #if !HS_HAVE_DEBUGINFOD
@@ -57,13 +61,16 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "heapscope: %s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", msg);
 	if (cli->json) {
-		struct hs_json j;
-		hs_json_init(&j, stdout);
-		hs_json_obj_begin(&j, NULL);
-		hs_json_str(&j, "error", msg);
-		hs_json_i64(&j, "exit_status", status);
-		hs_json_obj_end(&j);
-		hs_json_finish(&j);
+		/* One document per run: a failure after the document began
+		 * ends that one, with the error in it. */
+		struct hs_json *j = &cli->j;
+		hs_json_unwind(j);
+		if (j->depth == 0)
+			hs_json_obj_begin(j, NULL);
+		hs_json_str(j, "error", msg);
+		hs_json_i64(j, "exit_status", status);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
 	}
 	return status;
 }
@@ -86,19 +93,99 @@ int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 	return HS_EXIT_USAGE;
 }
 
-int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int optind_, pid_t *pid)
+int hs_parse_count(const char *s, long min, long max, long *v)
 {
-	if (optind_ >= argc)
-		return hs_cli_usage(cli, "missing PID");
-	if (optind_ + 1 < argc)
-		return hs_cli_usage(cli, "unexpected argument '%s'", argv[optind_ + 1]);
-	const char *s = argv[optind_];
 	char *end;
 	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v <= 0 || v > INT_MAX)
-		return hs_cli_usage(cli, "'%s' is not a process id", s);
+	long n = strtol(s, &end, 10);
+	if (!*s || *end || errno || n < min || n > max)
+		return -EINVAL;
+	*v = n;
+	return 0;
+}
+
+int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid)
+{
+	long v;
+	if (first >= argc)
+		return hs_cli_usage(cli, "missing PID");
+	if (first + 1 < argc)
+		return hs_cli_usage(cli, "unexpected argument '%s'", argv[first + 1]);
+	if (hs_parse_count(argv[first], 1, INT_MAX, &v) < 0)
+		return hs_cli_usage(cli, "'%s' is not a process id", argv[first]);
 	*pid = (pid_t)v;
+	return 0;
+}
+
+/* One option's argument into cli->opt[o->key]: 0, or the usage status. */
+static int set_opt(struct hs_cli *cli, const struct hs_opt *o, const char *arg)
+{
+	struct hs_optval *v = &cli->opt[o->key];
+	int r = 0;
+	*v = (struct hs_optval){ .set = true, .n = o->val, .s = arg };
+	switch (o->kind) {
+	case HS_OPT_FLAG:
+	case HS_OPT_STR: break;
+	case HS_OPT_COUNT: r = arg ? hs_parse_count(arg, o->min, o->max, &v->n) : 0; break;
+	case HS_OPT_MS: r = hs_parse_count(arg, o->min, INT_MAX, &v->n); break;
+	case HS_OPT_SIZE: r = hs_parse_size(arg, &v->u); break;
+	case HS_OPT_CHOICE:
+		for (v->n = 0; o->choices[v->n] && strcmp(o->choices[v->n], arg); v->n++)
+			;
+		r = o->choices[v->n] ? 0 : -EINVAL;
+		break;
+	}
+	return r < 0 ? hs_cli_usage(cli, "%s", o->bad) : 0;
+}
+
+/* The command's options and the global ones it accepts, anywhere among
+ * its operands, which are left in argv[*first..argc).  0, or the usage
+ * status (-1: --help was printed). */
+static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, char **argv, int *first)
+{
+	const struct hs_opt *groups[] = { c->opts, c->flags & HS_CMD_JSON ? json_opt : NULL,
+					  c->flags & HS_CMD_DEBUGINFO ? debuginfo_opts : NULL, help_opt };
+	const struct hs_opt *tab[64];
+	struct option lo[65];
+	char shorts[32];
+	size_t n = 0, ns = 0;
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+		for (const struct hs_opt *o = groups[g]; o && o->name && n < 64; o++) {
+			int has = o->kind == HS_OPT_FLAG ? no_argument : o->has_arg ? o->has_arg : required_argument;
+			tab[n] = o;
+			lo[n] = (struct option){ o->name, has, NULL, 256 + (int)n };
+			n++;
+			if (o->letter && ns + 3 < sizeof(shorts)) {
+				shorts[ns++] = o->letter;
+				if (has == required_argument)
+					shorts[ns++] = ':';
+			}
+		}
+	lo[n] = (struct option){ 0 };
+	shorts[ns] = '\0';
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		const struct hs_opt *o = ch >= 256 ? tab[ch - 256] : NULL;
+		for (size_t i = 0; i < n && !o && ch != '?'; i++)
+			if (tab[i]->letter == ch)
+				o = tab[i];
+		if (!o)
+			return hs_cli_usage(cli, "bad option");
+		if (o->key == KEY_HELP) {
+			fputs(c->help, stdout);
+			if (c->help_more)
+				c->help_more(stdout);
+			return -1;
+		}
+		int r = set_opt(cli, o, optarg);
+		if (r)
+			return r;
+	}
+	cli->json = cli->opt[KEY_JSON].set;
+	cli->no_debuginfo = cli->opt[KEY_NO_DEBUGINFO].set;
+	cli->no_debuginfod = cli->opt[KEY_NO_DEBUGINFOD].set;
+	*first = optind;
 	return 0;
 }
 
@@ -122,23 +209,20 @@ int main(int argc, char **argv)
 		printf("heapscope %s\n", HS_VERSION);
 		return HS_EXIT_OK;
 	}
-	/* Global options, accepted anywhere after the command. */
-	int k = 2;
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--no-debuginfod"))
-			cli.no_debuginfod = true;
-		else if (!strcmp(argv[i], "--no-debuginfo"))
-			cli.no_debuginfo = true;
-		else
-			argv[k++] = argv[i];
-	}
-	argc = k;
-	argv[argc] = NULL;
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(name, commands[i].name)) {
-			cli.cmd = commands[i].name;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i]->name)) {
+			const struct hs_command *c = commands[i];
+			int first = 0;
+			cli.cmd = c->name;
 			hs_json_init(&cli.j, stdout);
-			int status = commands[i].run(&cli, argc - 1, argv + 1);
+			int status = parse_opts(&cli, c, argc - 1, argv + 1, &first);
+			cli.argc = argc - 1 - first;
+			cli.argv = argv + 1 + first;
+			if (!status && (c->flags & HS_CMD_PID))
+				status = hs_cli_pid(&cli, cli.argc, cli.argv, 0, &cli.pid);
+			if (status)
+				return status < 0 ? HS_EXIT_OK : status;
+			status = c->run(&cli);
 			if (fflush(stdout) != 0 || ferror(stdout)) {
 				cli.json = false;
 				return hs_cli_fail(&cli, HS_EXIT_FATAL, "cannot write output: %s", strerror(errno));

@@ -1,5 +1,4 @@
 /* heapscope map: a picture of each arena heap, page by page. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,35 +124,12 @@ static int write_svg(const char *path, const struct hs_snapshot *s, const struct
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-int cmd_map(struct hs_cli *cli, int argc, char **argv)
+static int cmd_map(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "svg", required_argument, NULL, 's' },
-		{ "width", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *svg = NULL;
-	long width = 64;
-	int c;
-	char *end;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 's': svg = optarg; break;
-		case 'w': width = strtol(optarg, &end, 10);
-			if (*end || width < 8 || width > 1024) return hs_cli_usage(cli, "--width wants 8 to 1024, not '%s'", optarg);
-			break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
+	const char *svg = hs_cli_str(cli, 's');
+	long width = hs_cli_num(cli, 'w', 64);
+	pid_t pid = cli->pid;
+	int r;
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot(cli, pid, true, &s)) < 0)
 		return -r;
@@ -197,3 +173,14 @@ int cmd_map(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "svg", .key = 's', .kind = HS_OPT_STR },
+	{ .name = "width", .key = 'w', .kind = HS_OPT_COUNT, .min = 8, .max = 1024, .bad = "--width wants 8 to 1024" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_map = {
+	.name = "map", .run = cmd_map, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "a picture of each arena heap, page by page; --svg",
+};

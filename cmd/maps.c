@@ -1,6 +1,5 @@
 /* heapscope maps: the pmap view that names the 64 MiB regions. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,29 +35,9 @@ static int by_rss(const void *x, const void *y)
 	return (ma->start > mb->start) - (ma->start < mb->start);
 }
 
-int cmd_maps(struct hs_cli *cli, int argc, char **argv)
+static int cmd_maps(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
-
+	int r;
 	struct hs_snapshot_opts o;
 	hs_cli_snapshot_opts(cli, &o);
 	o.freeze = false;           /* classification needs no consistent lists */
@@ -68,7 +47,7 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 	struct hs_err err = { 0 };
 	int status = HS_EXIT_OK;
 	char note[600] = "";
-	r = hs_snapshot_take(pid, &o, &s, &err);
+	r = hs_snapshot_take(cli->pid, &o, &s, &err);
 	if (r < 0 && !s.maps.n) {
 		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		hs_snapshot_release(&s);
@@ -88,7 +67,7 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 		hs_snapshot_release(&s);
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 	}
-	hs_classify(pid, &s.maps, h, s.mem, cls);
+	hs_classify(cli->pid, &s.maps, h, s.mem, cls);
 	for (size_t i = 0; i < s.maps.n; i++)
 		order[i] = i;
 	sort_maps = &s.maps;
@@ -97,7 +76,7 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 	if (cli->json) {
 		struct hs_json *j = &cli->j;
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		if (note[0])
 			hs_json_str(j, "note", note);
 		hs_json_arr_begin(j, "mappings");
@@ -156,3 +135,8 @@ int cmd_maps(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status;
 }
+
+const struct hs_command hs_cmd_maps = {
+	.name = "maps", .run = cmd_maps, .help = help, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "the mappings, classified: heaps, arena heaps, stacks, mmapped chunks",
+};

@@ -2,8 +2,8 @@
  * process (lib/mtrace.c), and its log summarised (lib/mtrace_log.c); here
  * the options and the rendering. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,70 +299,25 @@ static int report(struct hs_cli *cli, const char *file, long topk, pid_t pid, bo
 	return status;
 }
 
-int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
+static int cmd_mtrace(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "inject", no_argument, NULL, 'i' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "top", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "pid", required_argument, NULL, 'p' },
-		{ "blocks", no_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct hs_mtrace_opts o = { .wait_ms = 3000, .timeout_ms = 10000 };
-	long topk = 20;
-	long rpid = 0;
-	bool blocks = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'f': o.file = optarg; break;
-		case 'i': o.inject = true; break;
-		case 'w':
-			o.wait_ms = (int)strtol(optarg, &end, 10);
-			if (*end || o.wait_ms < 0)
-				return hs_cli_usage(cli, "--wait takes milliseconds");
-			break;
-		case 't':
-			topk = strtol(optarg, &end, 10);
-			if (*end || topk < 1)
-				return hs_cli_usage(cli, "--top takes a positive count");
-			break;
-		case 'j': cli->json = true; break;
-		case 'p':
-			errno = 0;
-			rpid = strtol(optarg, &end, 10);
-			if (!*optarg || *end || errno || rpid <= 0 || rpid > INT_MAX)
-				return hs_cli_usage(cli, "--pid takes a process id");
-			break;
-		case 'b': blocks = true; break;
-		case 'h':
-			fputs(help, stdout);
-			if (hs_symbols_demangler())
-				printf("\nC++ names are demangled with %s.\n", hs_symbols_demangler());
-			else
-				fputs("\nC++ names are left mangled: this heapscope was built without libbfd.\n", stdout);
-			return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	if (optind >= argc)
+	int argc = cli->argc;
+	char **argv = cli->argv;
+	struct hs_mtrace_opts o = { .wait_ms = (int)hs_cli_num(cli, 'w', 3000), .timeout_ms = 10000,
+				    .file = hs_cli_str(cli, 'f'), .inject = cli->opt['i'].set };
+	if (argc < 1)
 		return hs_cli_usage(cli, "missing start, stop, status or report");
-	const char *what = argv[optind++];
+	const char *what = argv[0];
 	if (!strcmp(what, "report")) {
-		if (optind + 1 != argc)
+		if (argc != 2)
 			return hs_cli_usage(cli, "report takes one FILE");
-		return report(cli, argv[optind], topk, (pid_t)rpid, blocks);
+		return report(cli, argv[1], hs_cli_num(cli, 't', 20), (pid_t)hs_cli_num(cli, 'p', 0),
+			      cli->opt['b'].set);
 	}
 	if (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "status"))
 		return hs_cli_usage(cli, "'%s': start, stop, status or report", what);
 	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
+	int r = hs_cli_pid(cli, argc, argv, 1, &pid);
 	if (r)
 		return r;
 	if (o.inject && strcmp(what, "start"))
@@ -374,3 +329,27 @@ int cmd_mtrace(struct hs_cli *cli, int argc, char **argv)
 	hs_cli_snapshot_opts(cli, &o.snap);
 	return start_stop(cli, !strcmp(what, "start"), &o, pid);
 }
+
+static void help_more(FILE *fp)
+{
+	if (hs_symbols_demangler())
+		fprintf(fp, "\nC++ names are demangled with %s.\n", hs_symbols_demangler());
+	else
+		fputs("\nC++ names are left mangled: this heapscope was built without libbfd.\n", fp);
+}
+
+static const struct hs_opt opts[] = {
+	{ .name = "file", .key = 'f', .kind = HS_OPT_STR },
+	{ .name = "inject", .key = 'i' },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
+	{ .name = "pid", .key = 'p', .kind = HS_OPT_COUNT, .min = 1, .max = INT_MAX, .bad = "--pid takes a process id" },
+	{ .name = "blocks", .key = 'b' },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_mtrace = {
+	.name = "mtrace", .run = cmd_mtrace, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.help_more = help_more,
+	.summary = "glibc's allocation trace on and off in the target; its log summarised",
+};

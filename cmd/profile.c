@@ -5,7 +5,6 @@
  * rendered: text here, JSON, pprof, folded stacks and SVG by the
  * writers of lib/profile.h. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -332,70 +331,31 @@ static int profile(struct hs_cli *cli, pid_t pid, const struct opts *o)
 	return s2 > status ? s2 : status;
 }
 
-int cmd_profile(struct hs_cli *cli, int argc, char **argv)
+static int cmd_profile(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "duration", required_argument, NULL, 'd' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "top", required_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "pprof", required_argument, NULL, 'P' },
-		{ "folded", no_argument, NULL, 'f' },
-		{ "svg", required_argument, NULL, 'S' },
-		{ "inuse", no_argument, NULL, 'i' },
-		{ "raw", required_argument, NULL, 'R' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "status", no_argument, NULL, 's' },
-		{ "stop", no_argument, NULL, 'x' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct opts o = { .top = 10, .wait_ms = 3000, .timeout_ms = 10000 };
-	int c;
-	char *end;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o.duration = strtod(optarg, &end);
-			if (*end || !(o.duration > 0) || o.duration > 1e6)
-				return hs_cli_usage(cli, "--duration takes seconds: '%s'", optarg);
-			break;
-		case 'r':
-			if (hs_parse_size(optarg, &o.rate) < 0 || !o.rate || o.rate > (1ull << 40))
-				return hs_cli_usage(cli, "--rate takes a size in bytes (1 to 1T): '%s'", optarg);
-			break;
-		case 'n':
-			o.top = (int)strtol(optarg, &end, 10);
-			if (*end || o.top < 0)
-				return hs_cli_usage(cli, "--top takes a count: '%s'", optarg);
-			break;
-		case 'w':
-		case 't': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 3600000)
-				return hs_cli_usage(cli, "--%s takes milliseconds: '%s'", c == 'w' ? "wait" : "timeout", optarg);
-			*(c == 'w' ? &o.wait_ms : &o.timeout_ms) = (int)v;
-			break;
-		}
-		case 'j': cli->json = true; break;
-		case 'P': o.pprof = optarg; break;
-		case 'f': o.folded = true; break;
-		case 'S': o.svg = optarg; break;
-		case 'i': o.inuse = true; break;
-		case 'R': o.raw = optarg; break;
-		case 'o': o.out = optarg; break;
-		case 's': o.status = true; break;
-		case 'x': o.stop = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "unknown option");
-		}
+	struct opts o = { .top = (int)hs_cli_num(cli, 'n', 10), .wait_ms = (int)hs_cli_num(cli, 'w', 3000),
+			  .timeout_ms = (int)hs_cli_num(cli, 't', 10000) };
+	const char *dur = hs_cli_str(cli, 'd');
+	if (dur) {
+		char *end;
+		o.duration = strtod(dur, &end);
+		if (*end || !(o.duration > 0) || o.duration > 1e6)
+			return hs_cli_usage(cli, "--duration takes seconds: '%s'", dur);
 	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
+	if (cli->opt['r'].set) {
+		o.rate = cli->opt['r'].u;
+		if (!o.rate || o.rate > (1ull << 40))
+			return hs_cli_usage(cli, "--rate takes a size in bytes (1 to 1T)");
+	}
+	o.pprof = hs_cli_str(cli, 'P');
+	o.folded = cli->opt['f'].set;
+	o.svg = hs_cli_str(cli, 'S');
+	o.inuse = cli->opt['i'].set;
+	o.raw = hs_cli_str(cli, 'R');
+	o.out = hs_cli_str(cli, 'o');
+	o.status = cli->opt['s'].set;
+	o.stop = cli->opt['x'].set;
+	pid_t pid = cli->pid;
 	if (o.status && o.stop)
 		return hs_cli_usage(cli, "--status or --stop, not both");
 	if (cli->json && o.folded)
@@ -406,3 +366,25 @@ int cmd_profile(struct hs_cli *cli, int argc, char **argv)
 		return stop_cmd(cli, pid, &o);
 	return profile(cli, pid, &o);
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "duration", .key = 'd', .kind = HS_OPT_STR },
+	{ .name = "rate", .key = 'r', .kind = HS_OPT_SIZE, .bad = "--rate takes a size in bytes (1 to 1T)" },
+	{ .name = "top", .key = 'n', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--top takes a count" },
+	{ .name = "pprof", .key = 'P', .kind = HS_OPT_STR },
+	{ .name = "folded", .key = 'f' },
+	{ .name = "svg", .key = 'S', .kind = HS_OPT_STR },
+	{ .name = "inuse", .key = 'i' },
+	{ .name = "raw", .key = 'R', .kind = HS_OPT_STR },
+	{ .name = "output", .key = 'o', .kind = HS_OPT_STR, .letter = 'o' },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
+	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .bad = "--timeout takes milliseconds" },
+	{ .name = "status", .key = 's' },
+	{ .name = "stop", .key = 'x' },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_profile = {
+	.name = "profile", .run = cmd_profile, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "who allocates, by whole call stack: a sampler loaded late, near-zero cost",
+};

@@ -1,6 +1,5 @@
 /* heapscope stats: glibc's own malloc_info() and mallinfo2(), computed from
  * outside the target; no code runs in it. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,35 +59,12 @@ static void summary_text(const struct hs_snapshot *s)
 	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
 }
 
-int cmd_stats(struct hs_cli *cli, int argc, char **argv)
+static int cmd_stats(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "malloc-info", no_argument, NULL, 'i' },
-		{ "mallinfo2", no_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-debuginfo", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	enum mode mode = SUMMARY;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': mode = MALLOC_INFO; break;
-		case 'm': mode = MALLINFO2; break;
-		case 'j': cli->json = true; break;
-		case 'D': cli->no_debuginfo = true; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
+	enum mode mode = (enum mode)hs_cli_num(cli, 'm', SUMMARY);
+	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot(cli, pid, false, &s)) < 0)
+	if ((r = hs_cli_snapshot(cli, cli->pid, false, &s)) < 0)
 		return -r;
 	const struct hs_heap *h = &s.heap;
 	int status = HS_EXIT_OK;
@@ -136,3 +112,14 @@ int cmd_stats(struct hs_cli *cli, int argc, char **argv)
 	hs_snapshot_release(&s);
 	return status ? status : p;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "malloc-info", .key = 'm', .val = MALLOC_INFO },
+	{ .name = "mallinfo2", .key = 'm', .val = MALLINFO2 },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_stats = {
+	.name = "stats", .run = cmd_stats, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "malloc_info() and mallinfo2() of the target, computed from outside",
+};

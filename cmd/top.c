@@ -2,7 +2,6 @@
  * ranked by what their glibc arenas hold resident but free.  A first pass
  * over smaps stops nothing; then the top N are walked exactly, one short
  * stop each (the arenas snapshot). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -164,43 +163,12 @@ static int parse_pids(const char *s, pid_t **pids, size_t *n)
 	return *n ? 0 : -1;
 }
 
-int cmd_top(struct hs_cli *cli, int argc, char **argv)
+static int cmd_top(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "exact", required_argument, NULL, 'e' },
-		{ "cgroup", required_argument, NULL, 'c' },
-		{ "pids", required_argument, NULL, 'p' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	long nexact = 5, watch = 0, limit = 20;
-	const char *cgroup = NULL, *pidlist = NULL;
-	int c;
-	char *end;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'e': nexact = strtol(optarg, &end, 10);
-			if (*end || nexact < 0) return hs_cli_usage(cli, "--exact wants a count, not '%s'", optarg);
-			break;
-		case 'w': watch = strtol(optarg, &end, 10);
-			if (*end || watch <= 0) return hs_cli_usage(cli, "--watch wants seconds, not '%s'", optarg);
-			break;
-		case 'l': limit = strtol(optarg, &end, 10);
-			if (*end || limit < 0) return hs_cli_usage(cli, "--limit wants a count, not '%s'", optarg);
-			break;
-		case 'c': cgroup = optarg; break;
-		case 'p': pidlist = optarg; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	if (optind < argc)
-		return hs_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	long nexact = hs_cli_num(cli, 'e', 5), watch = hs_cli_num(cli, 'w', 0), limit = hs_cli_num(cli, 'l', 20);
+	const char *cgroup = hs_cli_str(cli, 'c'), *pidlist = hs_cli_str(cli, 'p');
+	if (cli->argc > 0)
+		return hs_cli_usage(cli, "unexpected argument '%s'", cli->argv[0]);
 	if (cgroup && pidlist)
 		return hs_cli_usage(cli, "--cgroup and --pids exclude each other");
 	bool tty = isatty(1);
@@ -251,3 +219,17 @@ int cmd_top(struct hs_cli *cli, int argc, char **argv)
 	} while (watch && !stop);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "exact", .key = 'e', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--exact wants a count" },
+	{ .name = "cgroup", .key = 'c', .kind = HS_OPT_STR },
+	{ .name = "pids", .key = 'p', .kind = HS_OPT_STR },
+	{ .name = "watch", .key = 'w', .kind = HS_OPT_COUNT, .min = 1, .max = 86400, .bad = "--watch wants seconds" },
+	{ .name = "limit", .key = 'l', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--limit wants a count" },
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_top = {
+	.name = "top", .run = cmd_top, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS,
+	.summary = "every process ranked by what its arenas hold resident but free",
+};

@@ -1,7 +1,6 @@
 /* heapscope trim: malloc_trim inside the target, safely, and what it gave
  * back. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -46,55 +45,23 @@ static bool is_java(pid_t pid)
 	return !strcmp(basename(exe), "java");
 }
 
-int cmd_trim(struct hs_cli *cli, int argc, char **argv)
+static int cmd_trim(struct hs_cli *cli)
 {
-	static const struct option opts[] = {
-		{ "pad", required_argument, NULL, 'p' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "test-function", required_argument, NULL, 'F' },   /* tests only */
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct hs_trim_opts o;
 	hs_trim_opts_default(&o);
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'p':
-			if (hs_parse_size(optarg, &o.pad) < 0)
-				return hs_cli_usage(cli, "--pad takes a size");
-			break;
-		case 'n': o.dry_run = true; break;
-		case 'w':
-			o.wait_ms = (int)strtol(optarg, &end, 10);
-			if (*end || o.wait_ms < 0)
-				return hs_cli_usage(cli, "--wait takes milliseconds");
-			break;
-		case 't':
-			o.call_timeout_ms = (int)strtol(optarg, &end, 10);
-			if (*end || o.call_timeout_ms < 1)
-				return hs_cli_usage(cli, "--timeout takes milliseconds");
-			break;
-		case 'j': cli->json = true; break;
-		case 'F': o.function = optarg; break;
-		case 'h': fputs(help, stdout); return HS_EXIT_OK;
-		default: return hs_cli_usage(cli, "bad option");
-		}
-	}
-	pid_t pid;
-	int r = hs_cli_pid(cli, argc, argv, optind, &pid);
-	if (r)
-		return r;
+	if (cli->opt['p'].set)
+		o.pad = cli->opt['p'].u;
+	o.dry_run = cli->opt['n'].set;
+	o.wait_ms = (int)hs_cli_num(cli, 'w', o.wait_ms);
+	o.call_timeout_ms = (int)hs_cli_num(cli, 't', o.call_timeout_ms);
+	if (cli->opt['F'].set)
+		o.function = cli->opt['F'].s;
+	int r;
 	o.use_debuginfo = !cli->no_debuginfo;
 	o.use_debuginfod = !cli->no_debuginfod;
 	struct hs_trim t;
 	struct hs_err err = { 0 };
-	r = hs_trim_run(pid, &o, &t, &err);
+	r = hs_trim_run(cli->pid, &o, &t, &err);
 	int status = HS_EXIT_OK;
 	if (r == -EAGAIN) {
 		status = hs_cli_fail(cli, HS_EXIT_REFUSED, "not safe to call malloc_trim within %d ms: %s (nothing was called)",
@@ -111,7 +78,7 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 	struct hs_json *j = &cli->j;
 	if (cli->json) {
 		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
+		hs_json_i64(j, "pid", cli->pid);
 		hs_json_bool(j, "dry_run", o.dry_run);
 		hs_json_u64(j, "pad", o.pad);
 		hs_json_arr_begin(j, "arenas");
@@ -160,7 +127,7 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 			hs_json_u64(j, "pause_us", t.pause_us);
 			hs_json_u64(j, "call_us", t.call_us);
 		}
-		hs_json_bool(j, "java", is_java(pid));
+		hs_json_bool(j, "java", is_java(cli->pid));
 		hs_json_obj_end(j);
 		hs_json_finish(j);
 	} else if (o.dry_run) {
@@ -178,10 +145,24 @@ int cmd_trim(struct hs_cli *cli, int argc, char **argv)
 		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
 		status = HS_EXIT_PARTIAL;
 	}
-	if (!cli->json && is_java(pid))
+	if (!cli->json && is_java(cli->pid))
 		printf("note: this is a JVM; JDK 17.0.9 and later trim their own heap: jcmd %d System.trim_native_heap\n",
-		       (int)pid);
+		       (int)cli->pid);
 out:
 	hs_trim_release(&t);
 	return status;
 }
+
+static const struct hs_opt opts[] = {
+	{ .name = "pad", .key = 'p', .kind = HS_OPT_SIZE, .bad = "--pad takes a size" },
+	{ .name = "dry-run", .key = 'n' },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
+	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .min = 1, .bad = "--timeout takes milliseconds" },
+	{ .name = "test-function", .key = 'F', .kind = HS_OPT_STR },   /* tests only */
+	{ 0 },
+};
+
+const struct hs_command hs_cmd_trim = {
+	.name = "trim", .run = cmd_trim, .help = help, .opts = opts, .flags = HS_CMD_GLOBALS | HS_CMD_PID,
+	.summary = "malloc_trim inside the target, safely, and what it returned",
+};

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "chunks.h"
 
@@ -280,4 +281,90 @@ int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struc
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- every chunk of a walk, kept ------------------------------------------------- */
+
+
+static int collect_chunk(void *vctx, const struct hs_chunk *c)
+{
+	struct hs_chunks_set *k = vctx;
+	if (k->n == k->cap) {
+		/* mremap moves pages instead of copying them: this runs while
+		 * the target is stopped */
+		size_t ncap = k->cap ? k->cap * 2 : 65536;
+		void *nv = k->cap ? mremap(k->v, k->cap * sizeof(*k->v), ncap * sizeof(*k->v), MREMAP_MAYMOVE)
+				  : mmap(NULL, ncap * sizeof(*k->v), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (nv == MAP_FAILED)
+			return -1;
+		k->v = nv;
+		k->cap = ncap;
+	}
+	k->v[k->n++] = *c;
+	return 0;
+}
+
+/* Which arena (and heap) --arena / --heap mean, once the heaps are known. */
+static int resolve(struct hs_chunks_set *k, struct hs_heap *h, struct hs_err *err)
+{
+	if (k->resolved)
+		return 0;
+	k->resolved = true;
+	k->only = k->user_only;
+	if (k->heap_addr) {
+		struct hs_arena *a = hs_heap_arena_of(h, k->heap_addr);
+		bool found = false;
+		for (size_t i = 0; a && i < a->nheaps; i++)
+			if (k->heap_addr >= a->heaps[i].addr && k->heap_addr - a->heaps[i].addr < a->heaps[i].reserved) {
+				k->heap_start = a->heaps[i].addr;
+				k->only = a->index;
+				found = true;
+			}
+		if (!found)
+			return hs_err_set(err, EINVAL, "0x%" PRIx64 " is in no malloc heap", k->heap_addr);
+	}
+	if (k->only >= 0 && (size_t)k->only >= h->narenas)
+		return hs_err_set(err, EINVAL, "no arena %ld: the process has %zu", k->only, h->narenas);
+	return 0;
+}
+
+/* Right after an arena's lists, while its pages are cached. */
+int hs_chunks_collect_arena(void *vctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err)
+{
+	struct hs_chunks_set *k = vctx;
+	if (a->index == 0) {
+		/* a new walk (the snapshot retries when an arena was locked) */
+		k->n = k->narenas = 0;
+		k->mm_n = k->mm_b = 0;
+		k->resolved = false;
+	}
+	int r = resolve(k, h, err);
+	if (r < 0)
+		return r;
+	if ((k->only >= 0 && k->only != a->index) || k->narenas >= 1024)
+		return 0;
+	if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	k->arena_idx[k->narenas] = a->index;
+	k->arena_end[k->narenas++] = k->n;
+	return 0;
+}
+
+int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *maps, struct hs_heap *h,
+			      struct hs_mem *mem, struct hs_err *err)
+{
+	int r = resolve(k, h, err);
+	if (r < 0)
+		return r;
+	if (k->only < 0 && hs_chunks_mmapped(maps, h, mem, collect_chunk, k, &k->mm_n, &k->mm_b) != 0)
+		return hs_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+void hs_chunks_set_release(struct hs_chunks_set *k)
+{
+	if (k->v)
+		munmap(k->v, k->cap * sizeof(*k->v));
+	k->v = NULL;
+	k->n = k->cap = 0;
 }

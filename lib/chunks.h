@@ -3,6 +3,8 @@
 #ifndef HS_CHUNKS_H
 #define HS_CHUNKS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -47,5 +49,31 @@ int hs_chunks_mmapped_in(const struct hs_mapping *m, struct hs_mem *mem, hs_chun
 			 uint64_t *bytes);
 int hs_chunks_mmapped(const struct hs_maps *maps, const struct hs_heap *h, struct hs_mem *mem, hs_chunk_fn fn,
 		      void *ctx, uint64_t *count, uint64_t *bytes);
+
+/* Every chunk of a walk, kept while the target is stopped, to be rendered
+ * after its threads run again (output and first strings are no reason to
+ * keep them stopped): hs_chunks_collect_arena is a walk's arena hook
+ * (struct hs_walk_hook, ctx a struct hs_chunks_set), right after an
+ * arena's lists while its pages are cached; hs_chunks_collect_mmapped adds
+ * the mmapped chunks, still stopped (not with an arena or a heap chosen).
+ * -EINVAL: no such arena, or heap_addr is in no heap. */
+struct hs_chunks_set {
+	/* set by the caller: an arena index or -1 (as --arena), the
+	 * heap holding an address or 0 (as --heap); user_only == only */
+	long user_only, only;
+	uint64_t heap_addr, heap_start;
+	bool resolved;
+	struct hs_chunk *v;
+	size_t n, cap;
+	size_t arena_end[1024];  /* v index where each walked arena ends */
+	int arena_idx[1024];
+	size_t narenas;
+	uint64_t mm_n, mm_b;
+};
+
+int hs_chunks_collect_arena(void *ctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err);
+int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *maps, struct hs_heap *h,
+			      struct hs_mem *mem, struct hs_err *err);
+void hs_chunks_set_release(struct hs_chunks_set *k);
 
 #endif

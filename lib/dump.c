@@ -1,12 +1,19 @@
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dump.h"
+#include "format.h"
+#include "proc.h"
+#include "session.h"
 
 #define BLOCK (1u << 20)
 #define PAGE  4096u
@@ -191,6 +198,344 @@ void hs_ranges_release(struct hs_ranges *r)
 	free(r->v);
 	r->v = NULL;
 	r->n = 0;
+}
+
+/* ---- a dump: the stop, the capture, the resume ------------------------------------ */
+
+struct capture {
+	struct hs_dump *d;
+	const struct hs_dump_sink *sink;
+	void *ctx;
+	struct hs_session *ses;
+	/* while the target is stopped: what was read (bytes, runs of zeros,
+	 * gaps, ends of ranges), handed on after it runs again */
+	bool capturing;
+	unsigned char *cap;
+	size_t caplen, capsize;
+	struct capseg {
+		enum segkind { SEG_DATA, SEG_ZEROS, SEG_SKIP, SEG_END } kind;
+		uint64_t addr, len;
+		size_t off;              /* SEG_DATA: where in cap */
+		const char *why;         /* SEG_SKIP */
+	} *segs;
+	size_t nsegs;
+	bool over;               /* the stop reached its limits */
+	uint64_t resume;         /* ... at this address */
+};
+
+int hs_dump_open(pid_t pid, const char *spec, const struct hs_dump_opts *o, struct hs_dump *d, struct hs_err *err)
+{
+	memset(d, 0, sizeof(*d));
+	d->pid = pid;
+	d->freeze = o->freeze;
+	d->s.pagemap_fd = -1;
+	bool heap = hs_range_needs_heap(spec);
+	int r;
+	if (heap) {
+		/* the arenas are walked for arena:N and heap:ADDR */
+		struct hs_snapshot_opts so;
+		hs_snapshot_opts_default(&so);
+		so.use_debuginfo = o->use_debuginfo;
+		so.use_debuginfod = o->use_debuginfod;
+		so.residency = false;
+		so.walk = 0;
+		so.freeze = true;
+		r = hs_snapshot_take(pid, &so, &d->s, err);
+	} else {
+		r = hs_proc_check(pid, o->freeze, NULL, err);
+		/* the stop checks that these maps are still the program's */
+		if (r == 0)
+			hs_session_pin_image(pid);
+		if (r == 0)
+			r = hs_maps_read(pid, false, &d->s.maps, err);
+		if (r == 0) {
+			r = hs_mem_open_pid(pid, &d->s.mem, err);
+			d->s.pagemap_fd = hs_proc_pagemap_open(pid, NULL);
+		}
+	}
+	if (r == 0)
+		r = hs_range_resolve(spec, &d->s.maps, heap ? &d->s.heap : NULL, &d->ranges, err);
+	/* For arena:N the cache of the walk is not what we want to stream
+	 * through: read the process directly. */
+	if (r == 0 && heap)
+		r = hs_mem_open_pid(pid, &d->direct, err);
+	for (size_t i = 0; r == 0 && i < d->ranges.n; i++)
+		d->total += d->ranges.v[i].end - d->ranges.v[i].start;
+	return r;
+}
+
+void hs_dump_close(struct hs_dump *d)
+{
+	hs_mem_close(d->direct);
+	d->direct = NULL;
+	hs_ranges_release(&d->ranges);
+	hs_snapshot_release(&d->s);
+}
+
+static int zeros_out(struct capture *c, uint64_t addr, uint64_t len)
+{
+	static const unsigned char zero[64 << 10];
+	int r = 0;
+	for (uint64_t off = 0; off < len && r == 0; off += sizeof(zero))
+		r = c->sink->data(c->ctx, addr + off, zero, len - off < sizeof(zero) ? (size_t)(len - off) : sizeof(zero));
+	return r;
+}
+
+/* Record a piece of the capture, merged with the last one if it goes on
+ * from it.  -ENOMEM if the list cannot grow. */
+static int capture_seg(struct capture *c, enum segkind kind, uint64_t addr, uint64_t len, const char *why)
+{
+	struct capseg *last = c->nsegs ? &c->segs[c->nsegs - 1] : NULL;
+	if (last && last->kind == kind && (kind == SEG_DATA || kind == SEG_ZEROS) && last->addr + last->len == addr) {
+		last->len += len;
+		return 0;
+	}
+	struct capseg *ns = realloc(c->segs, (c->nsegs + 1) * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	c->segs = ns;
+	ns[c->nsegs++] = (struct capseg){ .kind = kind, .addr = addr, .len = len, .off = c->caplen, .why = why };
+	return 0;
+}
+
+/* Has the stop reached its limits (if len more bytes were held)? */
+static bool stop_over(struct capture *c, uint64_t addr, size_t len)
+{
+	if (c->caplen + len <= c->capsize && hs_session_pause_us(c->ses) <= HS_DUMP_STOP_MAX_US)
+		return false;
+	c->over = true;
+	c->resume = addr;
+	return true;
+}
+
+static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
+{
+	struct capture *c = ctx;
+	if (!c->capturing)
+		return c->sink->data(c->ctx, addr, buf, len);
+	if (stop_over(c, addr, len))
+		return -EAGAIN;
+	int r = capture_seg(c, SEG_DATA, addr, len, NULL);
+	if (r < 0)
+		return r;
+	if (buf != c->cap + c->caplen)
+		memcpy(c->cap + c->caplen, buf, len);
+	c->caplen += len;
+	return 0;
+}
+
+static int on_zeros(void *ctx, uint64_t addr, uint64_t len)
+{
+	struct capture *c = ctx;
+	if (!c->capturing)
+		return zeros_out(c, addr, len);
+	if (stop_over(c, addr, 0))
+		return -EAGAIN;
+	return capture_seg(c, SEG_ZEROS, addr, len, NULL);
+}
+
+static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
+{
+	struct capture *c = ctx;
+	/* why is a static string of this file: it outlives the capture */
+	if (!c->capturing || capture_seg(c, SEG_SKIP, addr, len, why) < 0)
+		c->sink->skip(c->ctx, addr, len, why);
+}
+
+/* Capture: read straight into the buffer (on_data then only records). */
+static unsigned char *capture_dest(void *ctx, size_t len)
+{
+	struct capture *c = ctx;
+	return c->capturing && c->caplen + len <= c->capsize ? c->cap + c->caplen : NULL;
+}
+
+/* The target runs again: hand on what was captured, in order. */
+static int flush_capture(struct capture *c)
+{
+	int r = 0;
+	for (size_t i = 0; i < c->nsegs && r == 0; i++) {
+		const struct capseg *g = &c->segs[i];
+		switch (g->kind) {
+		case SEG_DATA: r = c->sink->data(c->ctx, g->addr, c->cap + g->off, g->len); break;
+		case SEG_ZEROS: r = zeros_out(c, g->addr, g->len); break;
+		case SEG_SKIP: c->sink->skip(c->ctx, g->addr, g->len, g->why); break;
+		case SEG_END: c->sink->end(c->ctx); break;
+		}
+	}
+	c->nsegs = 0;
+	c->caplen = 0;
+	return r;
+}
+
+static void note(struct capture *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct capture *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->sink->note(c->ctx, msg);
+}
+
+/* Room to hold the mapped part of the ranges while the target is
+ * stopped, if it fits one stop: a range over gaps may be huge and hold
+ * little. */
+static int capture_alloc(struct capture *c, struct hs_err *err)
+{
+	struct hs_dump *d = c->d;
+	uint64_t mapped = 0;
+	for (size_t i = 0; i < d->ranges.n; i++) {
+		uint64_t m;
+		hs_range_mapped(&d->s.maps, d->s.pagemap_fd, d->ranges.v[i].start, d->ranges.v[i].end, &m);
+		mapped += m;
+	}
+	if (mapped > HS_DUMP_CAPTURE_MAX) {
+		char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
+		note(c, "%s of the range is mapped, more than one stop may hold (%s): reading it while the target runs, "
+		     "so the output is not one consistent snapshot", hs_fmt_size(mapped, a),
+		     hs_fmt_size(HS_DUMP_CAPTURE_MAX, b));
+		d->freeze = false;
+		return 0;
+	}
+	/* room for some growth before the stop */
+	uint64_t want = mapped + mapped / 4 + (1u << 20);
+	c->capsize = want < HS_DUMP_CAPTURE_MAX ? (size_t)want : HS_DUMP_CAPTURE_MAX;
+	c->cap = mmap(NULL, c->capsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->cap == MAP_FAILED) {
+		c->cap = NULL;
+		return hs_err_sys(err, errno, "cannot hold %zu bytes while the target is stopped", c->capsize);
+	}
+	/* Faulted in before the stop, in huge pages where possible. */
+	madvise(c->cap, c->capsize, MADV_HUGEPAGE);
+	madvise(c->cap, c->capsize, MADV_POPULATE_WRITE);
+	return 0;
+}
+
+/* The stop reached its limits: let the target run, hand on what was
+ * read, and read the rest while it runs. */
+static int stop_ended(struct capture *c)
+{
+	char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
+	hs_session_detach(c->ses, NULL);
+	c->ses = NULL;
+	c->d->pause_us = hs_session_last_pause_us();
+	c->capturing = false;
+	c->d->consistent = false;
+	note(c, "the stop reached its limit (%s or %s) at 0x%" PRIx64 ": the rest is read while the target runs, so "
+	     "the output is not one consistent snapshot", hs_fmt_size(HS_DUMP_CAPTURE_MAX, a),
+	     hs_fmt_us(HS_DUMP_STOP_MAX_US, b), c->resume);
+	return flush_capture(c);
+}
+
+int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, struct hs_err *err)
+{
+	struct capture c = { .d = d, .sink = sink, .ctx = ctx };
+	int r = d->freeze ? capture_alloc(&c, err) : 0;
+	if (r == 0 && d->freeze)
+		r = hs_session_attach(d->pid, 2000, &c.ses, err);
+	c.capturing = d->consistent = d->freeze && r == 0;
+	struct hs_stream_ops ops = { .data = on_data, .skip = on_skip, .zeros = on_zeros, .dest = capture_dest };
+	struct hs_mem *reader = d->direct ? d->direct : d->s.mem;
+	for (size_t i = 0; i < d->ranges.n && r == 0;) {
+		uint64_t from = c.over ? c.resume : d->ranges.v[i].start;
+		c.over = false;
+		r = hs_stream_range(reader, &d->s.maps, d->s.pagemap_fd, from, d->ranges.v[i].end, &ops, &c, err);
+		if (r == -EAGAIN && c.over) {
+			r = stop_ended(&c);
+			continue;
+		}
+		if (r == 0 && c.capturing)
+			r = capture_seg(&c, SEG_END, d->ranges.v[i].end, 0, NULL);
+		else if (r == 0)
+			sink->end(ctx);
+		i++;
+	}
+	if (c.ses) {
+		hs_session_detach(c.ses, NULL);
+		d->pause_us = hs_session_last_pause_us();
+	}
+	/* The target runs again: now hand on what was captured. */
+	c.capturing = false;
+	if (r == 0)
+		r = flush_capture(&c);
+	if (c.cap)
+		munmap(c.cap, c.capsize);
+	free(c.segs);
+	return r;
+}
+
+/* ---- a dump's file ---------------------------------------------------------------- */
+
+int hs_dump_file_open(struct hs_dump_file *f, const char *path, bool force, struct hs_err *err)
+{
+	f->path = path;
+	f->tmp = NULL;
+	if (force) {
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			if (S_ISLNK(st.st_mode))
+				return hs_err_set(err, ELOOP, "%s is a symbolic link: refusing to write through it", path);
+			if (!S_ISREG(st.st_mode))
+				return hs_err_set(err, EEXIST, "%s is not a regular file: refusing to replace it", path);
+		} else if (errno != ENOENT) {
+			return hs_err_sys(err, errno, "cannot create %s", path);
+		}
+		const char *slash = strrchr(path, '/');
+		int dl = slash ? (int)(slash - path + 1) : 0;
+		if (asprintf(&f->tmp, "%.*s.heapscope-dump.XXXXXX", dl, path) < 0) {
+			f->tmp = NULL;
+			return hs_err_set(err, ENOMEM, "out of memory");
+		}
+		/* mkostemp: O_CREAT | O_EXCL, mode 0600 */
+		f->fd = mkostemp(f->tmp, O_CLOEXEC);
+		if (f->fd < 0) {
+			int e = errno;
+			free(f->tmp);
+			f->tmp = NULL;
+			return hs_err_sys(err, e, "cannot create a temporary file to replace %s", path);
+		}
+		return 0;
+	}
+	f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (f->fd < 0 && errno == EEXIST)
+		return hs_err_set(err, EEXIST, "%s exists; use --force to replace it", path);
+	if (f->fd < 0)
+		return hs_err_sys(err, errno, "cannot create %s", path);
+	return 0;
+}
+
+bool hs_dump_file_discard(struct hs_dump_file *f)
+{
+	bool removed = false;
+	if (f->path && f->fd >= 0 && f->fd != STDOUT_FILENO) {
+		close(f->fd);
+		f->fd = -1;
+		removed = unlink(f->tmp ? f->tmp : f->path) == 0;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	return removed;
+}
+
+int hs_dump_file_commit(struct hs_dump_file *f, struct hs_err *err)
+{
+	const char *what = "cannot write";
+	int e = 0;
+	if (fsync(f->fd) < 0 && errno != EINVAL)
+		e = errno;
+	if (close(f->fd) < 0 && !e)
+		e = errno;
+	f->fd = -1;
+	if (!e && f->tmp && rename(f->tmp, f->path) < 0) {
+		e = errno;
+		what = "cannot replace";
+	}
+	if (!e)
+		return 0;
+	bool removed = unlink(f->tmp ? f->tmp : f->path) == 0;
+	return hs_err_set(err, e, "%s %s: %s%s", what, f->path, strerror(e),
+			  removed ? " (the partial file was removed)" : "");
 }
 
 /* ---- streaming reads ------------------------------------------------------------ */

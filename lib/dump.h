@@ -12,6 +12,7 @@
 #include "heap.h"
 #include "maps.h"
 #include "mem.h"
+#include "snapshot.h"
 
 struct hs_range {
 	uint64_t start, end;     /* [start, end) */
@@ -38,6 +39,73 @@ int hs_range_resolve(const char *spec, const struct hs_maps *maps, const struct 
  * that the caller can call it a usage error. */
 int hs_range_check(const char *spec, struct hs_err *err);
 void hs_ranges_release(struct hs_ranges *r);
+
+/* A dump of a RANGE of a live process (heapscope dump), in one pass.  With
+ * freeze, every thread is stopped while the mapped part is read into
+ * memory, at most HS_DUMP_CAPTURE_MAX bytes and HS_DUMP_STOP_MAX_US (past
+ * either the rest is read while the target runs), and what was read goes
+ * to the sink only once the target runs again: a blocked output (dump |
+ * less) never keeps it stopped. */
+#define HS_DUMP_CAPTURE_MAX ((size_t)256 << 20)
+#define HS_DUMP_STOP_MAX_US 1000000u
+
+struct hs_dump_opts {
+	bool freeze;
+	bool use_debuginfo, use_debuginfod;   /* for arena:N and heap:ADDR */
+};
+
+/* Where the bytes go, in address order.  data returns 0, or -errno to
+ * end the dump (hs_dump_run returns it, err not filled).  skip: a part not
+ * read (why: a static string); end: the end of one range; note: why the
+ * output is not one consistent snapshot, a full sentence. */
+struct hs_dump_sink {
+	int (*data)(void *ctx, uint64_t addr, const unsigned char *buf, size_t len);
+	void (*skip)(void *ctx, uint64_t addr, uint64_t len, const char *why);
+	void (*end)(void *ctx);
+	void (*note)(void *ctx, const char *msg);
+};
+
+struct hs_dump {
+	struct hs_ranges ranges;
+	uint64_t total;          /* the bytes the ranges span */
+	bool freeze;             /* the threads are (were) stopped for the read */
+	bool consistent;         /* all was read in one stop */
+	uint64_t pause_us;
+	/* private */
+	pid_t pid;
+	struct hs_snapshot s;    /* the maps (and the arenas for arena:N) */
+	struct hs_mem *direct;   /* arena:N: the process read directly, not the walk's cache */
+};
+
+/* Resolve spec in pid (hs_range_resolve), checking that pid may be
+ * stopped when o->freeze.  hs_dump_close releases d, even on failure. */
+int hs_dump_open(pid_t pid, const char *spec, const struct hs_dump_opts *o, struct hs_dump *d, struct hs_err *err);
+/* Read the ranges into the sink: the stop, the read, the resume, then the
+ * captured bytes handed on. */
+int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, struct hs_err *err);
+void hs_dump_close(struct hs_dump *d);
+
+/* Where a dump's raw bytes go with -o: a new file (O_EXCL: a dump never
+ * replaces a file by accident), or with force a new temporary file next
+ * to the old one, renamed over it once complete: the old file stays as it
+ * was if the dump fails, and the new one is ours, mode 0600, whoever owned
+ * the old one and however open its mode was.  Only a regular file is
+ * replaced, and nothing but the file created is ever opened: not through a
+ * symlink (O_NOFOLLOW), not a FIFO, whose open would block (O_NONBLOCK),
+ * not a device. */
+struct hs_dump_file {
+	int fd;
+	const char *path;
+	char *tmp;               /* force: written here, renamed to path */
+};
+int hs_dump_file_open(struct hs_dump_file *f, const char *path, bool force, struct hs_err *err);
+/* A complete dump: to the disk, then (force) in place of the old file.  On
+ * failure the file written is removed (the message says so). */
+int hs_dump_file_commit(struct hs_dump_file *f, struct hs_err *err);
+/* A failed dump: close and remove the file being written (the temporary
+ * one with force), unless it is stdout.  Returns whether a file was
+ * removed. */
+bool hs_dump_file_discard(struct hs_dump_file *f);
 
 /* Parse "123", "0x7b", "64K", "1.5M" is not accepted: integers only, with
  * an optional K, M or G (powers of 1024). */

@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <string.h>
 
 #include "json.h"
 
@@ -15,10 +16,10 @@ static void indent(struct hs_json *j)
 		fputs("  ", j->fp);
 }
 
-static void put_string(FILE *fp, const char *s)
+static void put_string(FILE *fp, const char *s, size_t n)
 {
 	fputc('"', fp);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n; p++) {
 		switch (*p) {
 		case '"': fputs("\\\"", fp); break;
 		case '\\': fputs("\\\\", fp); break;
@@ -43,7 +44,7 @@ static void key(struct hs_json *j, const char *k)
 		indent(j);
 	}
 	if (k) {
-		put_string(j->fp, k);
+		put_string(j->fp, k, strlen(k));
 		fputs(": ", j->fp);
 	}
 }
@@ -55,6 +56,7 @@ static void open_(struct hs_json *j, const char *k, char c)
 	if (j->depth + 1 < HS_JSON_DEPTH)
 		j->depth++;
 	j->first[j->depth] = true;
+	j->array[j->depth] = c == '[';
 }
 
 static void close_(struct hs_json *j, char c)
@@ -90,9 +92,15 @@ void hs_json_str(struct hs_json *j, const char *k, const char *s)
 {
 	key(j, k);
 	if (s)
-		put_string(j->fp, s);
+		put_string(j->fp, s, strlen(s));
 	else
 		fputs("null", j->fp);
+}
+
+void hs_json_strn(struct hs_json *j, const char *k, const char *s, size_t n)
+{
+	key(j, k);
+	put_string(j->fp, s, n);
 }
 
 void hs_json_hex(struct hs_json *j, const char *k, uint64_t v)
@@ -111,6 +119,12 @@ void hs_json_null(struct hs_json *j, const char *k)
 {
 	key(j, k);
 	fputs("null", j->fp);
+}
+
+void hs_json_unwind(struct hs_json *j)
+{
+	while (j->depth > 1)
+		close_(j, j->array[j->depth] ? ']' : '}');
 }
 
 void hs_json_finish(struct hs_json *j)

@@ -4,6 +4,7 @@
 #define HS_JSON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -13,6 +14,7 @@ struct hs_json {
 	FILE *fp;
 	int depth;
 	bool first[HS_JSON_DEPTH];
+	bool array[HS_JSON_DEPTH];   /* the value open at each depth is an array */
 };
 
 void hs_json_init(struct hs_json *j, FILE *fp);
@@ -24,9 +26,13 @@ void hs_json_arr_end(struct hs_json *j);
 void hs_json_u64(struct hs_json *j, const char *key, uint64_t v);
 void hs_json_i64(struct hs_json *j, const char *key, int64_t v);
 void hs_json_str(struct hs_json *j, const char *key, const char *s);
+/* n bytes of s, which need not end in a NUL. */
+void hs_json_strn(struct hs_json *j, const char *key, const char *s, size_t n);
 void hs_json_hex(struct hs_json *j, const char *key, uint64_t v);
 void hs_json_bool(struct hs_json *j, const char *key, bool v);
 void hs_json_null(struct hs_json *j, const char *key);
+/* Close every array and object still open but the root. */
+void hs_json_unwind(struct hs_json *j);
 /* Ends the document with a newline. */
 void hs_json_finish(struct hs_json *j);
 

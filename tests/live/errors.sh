@@ -150,6 +150,28 @@ else
 	show
 fi
 
+# --- a failed attach with --json: one JSON document on stdout, whatever the
+# command (dump used to print its head before the attach, then {"error"})
+start_target "$SIMPLE" vfork
+vf=$TARGET_PID
+one_doc='import json, sys
+d = json.loads(open(sys.argv[1]).read())
+sys.exit(0 if isinstance(d, dict) else 1)'
+for args in "arenas" "stats" "stats --malloc-info" "maps" "bins" "chunks" "trim" "mtrace start" \
+	    "mtrace stop" "mtrace status" "dump --strings @[heap]" "dump --top 3 @[heap]" "dump --strings @arena:0"; do
+	# shellcheck disable=SC2086 # split on purpose; @RANGE goes after the pid
+	set -f; set -- ${args%% @*}; set +f
+	range=; case $args in *@*) range=${args#*@} ;; esac
+	hs "$@" --json "$vf" ${range:+"$range"}
+	if python3 -c "$one_doc" "$OUT" 2>/dev/null; then
+		ok "${args/@/} --json on a process no stop reaches: exit $RC, one JSON document"
+	else
+		not_ok "${args/@/} --json on a process no stop reaches: exit $RC, stdout is not one JSON document"
+		show
+	fi
+done
+kill -KILL "$vf" 2>/dev/null || true
+
 # --- a kernel thread (kthreadd is pid 2 unless we are in a pid namespace)
 kthread=
 if [ "$(sed -n 's/^Name:[[:space:]]*//p' /proc/2/status 2>/dev/null)" = kthreadd ]; then

@@ -13,6 +13,8 @@
  *   hostile-arenas         main_arena.next made to lead through 30000 fake,
  *                          plausible arenas (empty bins) and back
  *   regs, regs-nocue       spins checking its registers (see regs())
+ *   vfork                  single's heap, then blocked in vfork() for good:
+ *                          a process no ptrace stop reaches
  *   bigmap                 a 320 MiB read-only mapping, every page present (the
  *                          zero page): more than heapscope dump reads in one stop
  *   in-malloc              its one thread blocked inside malloc_info, for good
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,10 +60,9 @@ static void put(const char *s)
 }
 
 /* no snprintf: keep "nomalloc" free of anything that might allocate */
-static void ready_and_block(void)
+static void ready(unsigned pid)
 {
 	char buf[32], *p = buf + sizeof(buf);
-	unsigned pid = (unsigned)getpid();
 
 	*--p = '\0';
 	*--p = '\n';
@@ -69,8 +71,27 @@ static void ready_and_block(void)
 	while ((pid /= 10) != 0);
 	put("READY ");
 	put(p);
+}
+
+static void ready_and_block(void)
+{
+	ready((unsigned)getpid());
 	for (;;)
 		pause();
+}
+
+/* The heap of single, then vfork: the parent waits in the kernel (state D,
+ * killable only) for a child that never execs, so no ptrace stop reaches
+ * it; the child says READY for its parent and dies with it. */
+static void vforked(void)
+{
+	if (vfork() == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ready((unsigned)getppid());
+		for (;;)
+			pause();
+	}
+	_exit(0);
 }
 
 /* Live chunks are published here: the compiler may delete a malloc whose
@@ -678,10 +699,14 @@ int main(int argc, char **argv)
 		regs(0);
 	else if (strcmp(argv[1], "regs-nocue") == 0)
 		regs(1);
+	else if (strcmp(argv[1], "vfork") == 0) {
+		single();
+		vforked();
+	}
 	else
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|vfork|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
 	return 99;
 }
