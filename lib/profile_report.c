@@ -22,6 +22,7 @@
 #include "libc.h"
 #include "maps.h"
 #include "profile.h"
+#include "proc.h"
 #include "profile_priv.h"
 #include "symbols.h"
 
@@ -664,19 +665,6 @@ static int stack_cmp_bytes(const void *x, const void *y)
 	return 0;
 }
 
-static void read_comm(pid_t pid, pid_t tid, char *out, size_t outsz)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	out[0] = 0;
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return;
-	if (fgets(out, (int)outsz, fp))
-		out[strcspn(out, "\n")] = 0;
-	fclose(fp);
-}
-
 static int add_index(size_t **v, size_t *n, size_t idx)
 {
 	for (size_t i = 0; i < *n; i++)
@@ -969,7 +957,7 @@ static int group_threads(struct run *g)
 			t = &nt[out->nthreads++];
 			memset(t, 0, sizeof(*t));
 			t->tid = (pid_t)s->h.tid;
-			read_comm(d->pid, t->tid, t->name, sizeof(t->name));
+			hs_proc_comm(d->pid, t->tid, t->name, sizeof(t->name));
 		}
 		double b, ob;
 		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
