@@ -1241,3 +1241,18 @@ int hs_profile_write_folded(FILE *fp, const struct hs_profile_report *r, bool in
 	fflush(fp);
 	return ferror(fp) ? -EIO : 0;
 }
+
+int hs_profile_write_raw(FILE *fp, const struct hs_profile_data *d)
+{
+	fprintf(fp, "# pid %d rate %" PRIu64 " samples %zu dropped %" PRIu64 " live_lost %" PRIu64 "\n", (int)d->pid,
+		d->rate, d->n, d->dropped, d->live_lost);
+	fprintf(fp, "# seq kind tid time_ns addr size old_addr rip rsp stack_addr stack_len\n");
+	for (size_t i = 0; i < d->n; i++) {
+		const struct hs_sample_hdr *h = &d->v[i].h;
+		fprintf(fp, "%" PRIu64 " %s %u %" PRIu64 " 0x%" PRIx64 " %" PRIu64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
+			" 0x%" PRIx64 " %u\n", h->seq, h->kind == HS_SAMPLE_ALLOC ? "alloc" : h->kind == HS_SAMPLE_FREE ? "free" : "?",
+			h->tid, h->time_ns, h->addr, h->size, h->old_addr, h->regs[16], h->regs[7], h->stack_addr,
+			h->stack_len);
+	}
+	return fflush(fp) == 0 && !ferror(fp) ? 0 : -EIO;
+}
