@@ -241,7 +241,7 @@ static int cmd_arenas(struct hs_cli *cli)
 		struct hs_om_process p;
 		struct hs_err err = { 0 };
 		char name[64];
-		r = hs_cli_om_process(&s, name, sizeof(name), &p);
+		r = hs_om_process_of(s.pid, &s.heap, name, sizeof(name), &p);
 		if (!r)
 			r = hs_openmetrics_write(om, &p, 1, &err);
 		free((void *)p.arenas);

@@ -24,18 +24,15 @@ static const char help[] =
 	"  --json           the page counts per heap and class, as JSON\n"
 	"  -h, --help       this help\n";
 
-static const char *names[HS_PAGE_NCLASS] = { "in use", "free, resident", "free, returned", "never touched" };
-static const char *keys[HS_PAGE_NCLASS] = { "in_use", "free_resident", "free_returned", "untouched" };
 static const char *glyph[HS_PAGE_NCLASS] = { "\u2588", "\u2593", "\u2591", "\u00b7" };
 static const char *ansi[HS_PAGE_NCLASS] = { "\033[34m", "\033[31m", "\033[32m", "\033[90m" };
-static const char *fill[HS_PAGE_NCLASS] = { "#3b6fb6", "#d9412b", "#5fb85f", "#e4e4e4" };
 
 static void legend_text(const struct hs_heapmap *m, bool colour)
 {
 	char b[HS_SIZE_BUF];
 	for (int c = 0; c < HS_PAGE_NCLASS; c++)
 		printf("  %s%s%s %-15s %8s  %" PRIu64 " bytes, %" PRIu64 " pages\n", colour ? ansi[c] : "", glyph[c],
-		       colour ? "\033[0m" : "", names[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
+		       colour ? "\033[0m" : "", hs_page_class_name[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
 		       m->count[c]);
 }
 
@@ -53,7 +50,7 @@ static void render_text(const struct hs_snapshot *s, const struct hs_heapmap *m,
 		printf("\narena %d heap 0x%" PRIx64 "-0x%" PRIx64 " (%s, %zu page%s a cell):", hp->arena, hp->start,
 		       hp->end, hs_fmt_size(hp->end - hp->start, b), per, per == 1 ? "" : "s");
 		for (int c = 0; c < HS_PAGE_NCLASS; c++)
-			printf(" %s %s", keys[c], hs_fmt_size(hp->count[c] * m->page, b));
+			printf(" %s %s", hs_page_class_key[c], hs_fmt_size(hp->count[c] * m->page, b));
 		size_t cells = (hp->npages + per - 1) / per;
 		for (size_t i = 0; i < cells; i++) {
 			if (i % width == 0)
@@ -69,59 +66,6 @@ static void render_text(const struct hs_snapshot *s, const struct hs_heapmap *m,
 		}
 		printf("%s\n", colour ? "\033[0m" : "");
 	}
-}
-
-static int write_svg(const char *path, const struct hs_snapshot *s, const struct hs_heapmap *m)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	const size_t cols = 128, cell = 4;
-	size_t height = 40 + HS_PAGE_NCLASS * 18 + 10;
-	for (size_t k = 0; k < m->n; k++)
-		height += 28 + ((m->v[k].npages + cols - 1) / cols) * cell + 6;
-	size_t width = cols * cell + 20 > 560 ? cols * cell + 20 : 560;
-	char b[HS_SIZE_BUF];
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" viewBox=\"0 0 %zu %zu\" "
-		   "font-family=\"monospace\" font-size=\"12\">\n"
-		   "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n"
-		   "<text x=\"10\" y=\"20\" font-size=\"14\">heapscope map: pid %d, %zu arena heaps, %" PRIu64
-		   "-byte pages</text>\n", width, height, width, height, (int)s->pid, m->n, m->page);
-	size_t y = 34;
-	fprintf(f, "<g id=\"legend\">\n");
-	for (int c = 0; c < HS_PAGE_NCLASS; c++, y += 18)
-		fprintf(f, "<rect x=\"10\" y=\"%zu\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"28\" y=\"%zu\" "
-			   "data-class=\"%s\" data-pages=\"%" PRIu64 "\" data-bytes=\"%" PRIu64 "\">%s: %s (%" PRIu64
-			   " bytes, %" PRIu64 " pages)</text>\n", y, fill[c], y + 11, keys[c], m->count[c],
-			m->count[c] * m->page, names[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
-			m->count[c]);
-	fprintf(f, "</g>\n");
-	y += 10;
-	for (size_t k = 0; k < m->n; k++) {
-		const struct hs_heapmap_heap *hp = &m->v[k];
-		fprintf(f, "<g class=\"heap\" data-arena=\"%d\" data-start=\"0x%" PRIx64 "\" data-end=\"0x%" PRIx64 "\">\n"
-			   "<text x=\"10\" y=\"%zu\">arena %d heap 0x%" PRIx64 " (%s)</text>\n", hp->arena, hp->start,
-			hp->end, y + 14, hp->arena, hp->start, hs_fmt_size(hp->end - hp->start, b));
-		y += 22;
-		/* one rect per run of a class within a row */
-		for (size_t row = 0; row * cols < hp->npages; row++) {
-			size_t p = row * cols, end = p + cols < hp->npages ? p + cols : hp->npages;
-			while (p < end) {
-				size_t q = p;
-				while (q < end && hp->cls[q] == hp->cls[p])
-					q++;
-				fprintf(f, "<rect class=\"%s\" x=\"%zu\" y=\"%zu\" width=\"%zu\" height=\"%zu\" fill=\"%s\" "
-					   "data-pages=\"%zu\"/>\n", keys[hp->cls[p]], 10 + (p - row * cols) * cell,
-					y + row * cell, (q - p) * cell, cell, fill[hp->cls[p]], q - p);
-				p = q;
-			}
-		}
-		y += ((hp->npages + cols - 1) / cols) * cell + 6;
-		fprintf(f, "</g>\n");
-	}
-	fprintf(f, "</svg>\n");
-	return fclose(f) == 0 ? 0 : -1;
 }
 
 static int cmd_map(struct hs_cli *cli)
@@ -140,7 +84,11 @@ static int cmd_map(struct hs_cli *cli)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	}
 	int status = hs_cli_report_partial(cli, &s);
-	if (svg && write_svg(svg, &s, &m) < 0) {
+	FILE *f = svg ? fopen(svg, "w") : NULL;
+	int w = f ? hs_heapmap_write_svg(f, pid, &m) : -1;
+	if (f && fclose(f) != 0)
+		w = -1;
+	if (svg && w < 0) {
 		hs_cli_warn(cli, "cannot write %s", svg);
 		status = HS_EXIT_FATAL;
 	}
@@ -151,7 +99,7 @@ static int cmd_map(struct hs_cli *cli)
 		hs_json_u64(j, "page_size", m.page);
 		hs_json_obj_begin(j, "pages");
 		for (int k = 0; k < HS_PAGE_NCLASS; k++)
-			hs_json_u64(j, keys[k], m.count[k]);
+			hs_json_u64(j, hs_page_class_key[k], m.count[k]);
 		hs_json_obj_end(j);
 		hs_json_arr_begin(j, "heaps");
 		for (size_t k = 0; k < m.n; k++) {
@@ -160,7 +108,7 @@ static int cmd_map(struct hs_cli *cli)
 			hs_json_hex(j, "start", m.v[k].start);
 			hs_json_hex(j, "end", m.v[k].end);
 			for (int q = 0; q < HS_PAGE_NCLASS; q++)
-				hs_json_u64(j, keys[q], m.v[k].count[q]);
+				hs_json_u64(j, hs_page_class_key[q], m.v[k].count[q]);
 			hs_json_obj_end(j);
 		}
 		hs_json_arr_end(j);

@@ -1,12 +1,10 @@
 /* The verdict and the thread list, in text and JSON. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "format.h"
 #include "oncall.h"
+#include "proc.h"
 
 void hs_cli_verdict_text(const struct hs_verdict *v)
 {
@@ -94,19 +92,6 @@ void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const st
 	hs_json_obj_end(j);
 }
 
-static void comm(pid_t pid, pid_t tid, char *buf, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	FILE *f = fopen(path, "r");
-	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)n, f))
-			buf[strcspn(buf, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
 static int arena_index(const struct hs_snapshot *s, uint64_t addr)
 {
 	const struct hs_arena *a = addr ? hs_heap_arena_at(&s->heap, addr) : NULL;
@@ -119,7 +104,7 @@ void hs_cli_threads_text(const struct hs_snapshot *s)
 	for (size_t i = 0; i < s->heap.ntcaches; i++) {
 		const struct hs_tcache *t = &s->heap.tcaches[i];
 		char name[64];
-		comm(s->pid, t->tid, name, sizeof(name));
+		hs_proc_comm(s->pid, t->tid, name, sizeof(name));
 		int a = arena_index(s, t->thread_arena);
 		if (a >= 0)
 			printf("%8d %-16s %5d\n", (int)t->tid, name, a);
@@ -134,7 +119,7 @@ void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s)
 	for (size_t i = 0; i < s->heap.ntcaches; i++) {
 		const struct hs_tcache *t = &s->heap.tcaches[i];
 		char name[64];
-		comm(s->pid, t->tid, name, sizeof(name));
+		hs_proc_comm(s->pid, t->tid, name, sizeof(name));
 		hs_json_obj_begin(j, NULL);
 		hs_json_i64(j, "tid", t->tid);
 		hs_json_str(j, "name", name);
@@ -146,39 +131,4 @@ void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s)
 		hs_json_obj_end(j);
 	}
 	hs_json_arr_end(j);
-}
-
-static void om_figures(const struct hs_arena *a, struct hs_om_figures *f)
-{
-	uint64_t freeb = a->bin_bytes + a->fast_bytes + a->tcache_bytes + a->top_size;
-	f->resident = a->resident;
-	f->free = freeb;
-	f->in_use = a->system_mem > freeb ? a->system_mem - freeb : 0;
-	f->trimmable = a->trimmable;
-	f->system = a->system_mem;
-}
-
-int hs_cli_om_process(const struct hs_snapshot *s, char *comm_buf, size_t n, struct hs_om_process *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->pid = s->pid;
-	comm(s->pid, s->pid, comm_buf, n);
-	p->comm = comm_buf;
-	p->narenas = s->heap.narenas;
-	struct hs_om_arena *v = calloc(s->heap.narenas ? s->heap.narenas : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->heap.narenas; i++) {
-		const struct hs_arena *a = &s->heap.arenas[i];
-		v[i].index = a->index;
-		v[i].main = a->main;
-		om_figures(a, &v[i].f);
-		p->f.resident += v[i].f.resident;
-		p->f.free += v[i].f.free;
-		p->f.in_use += v[i].f.in_use;
-		p->f.trimmable += v[i].f.trimmable;
-		p->f.system += v[i].f.system;
-	}
-	p->arenas = v;
-	return 0;
 }

@@ -13,7 +13,5 @@ void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const st
 /* Each thread: tid, name (comm) and the arena its thread_arena names. */
 void hs_cli_threads_text(const struct hs_snapshot *s);
 void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s);
-/* The metrics of a snapshot; p->arenas is malloc'd (free it). */
-int hs_cli_om_process(const struct hs_snapshot *s, char *comm_buf, size_t n, struct hs_om_process *p);
 
 #endif

@@ -76,22 +76,12 @@ struct opts {
 	bool folded, inuse, status, stop;
 };
 
-static int write_raw(const char *path, const struct hs_profile_data *d)
+/* r, or -errno when closing f fails after a good write */
+static int close_file(FILE *f, int r)
 {
-	FILE *fp = fopen(path, "w");
-	if (!fp)
-		return -errno;
-	fprintf(fp, "# pid %d rate %" PRIu64 " samples %zu dropped %" PRIu64 " live_lost %" PRIu64 "\n", (int)d->pid,
-		d->rate, d->n, d->dropped, d->live_lost);
-	fprintf(fp, "# seq kind tid time_ns addr size old_addr rip rsp stack_addr stack_len\n");
-	for (size_t i = 0; i < d->n; i++) {
-		const struct hs_sample_hdr *h = &d->v[i].h;
-		fprintf(fp, "%" PRIu64 " %s %u %" PRIu64 " 0x%" PRIx64 " %" PRIu64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
-			" 0x%" PRIx64 " %u\n", h->seq, h->kind == HS_SAMPLE_ALLOC ? "alloc" : h->kind == HS_SAMPLE_FREE ? "free" : "?",
-			h->tid, h->time_ns, h->addr, h->size, h->old_addr, h->regs[16], h->regs[7], h->stack_addr,
-			h->stack_len);
-	}
-	return fclose(fp) == 0 ? 0 : -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 static int status_cmd(struct hs_cli *cli, pid_t pid)
@@ -245,16 +235,12 @@ static int analyse_and_write(struct hs_cli *cli, const struct opts *o, const str
 		r = -errno;
 	if (r == 0 && o->pprof) {
 		FILE *pf = fopen(o->pprof, "wb");
-		r = pf ? hs_profile_write_pprof(pf, &rp) : -errno;
-		if (pf && fclose(pf) != 0 && r == 0)
-			r = -errno;
+		r = pf ? close_file(pf, hs_profile_write_pprof(pf, &rp)) : -errno;
 		what = o->pprof;
 	}
 	if (r == 0 && o->svg) {
 		FILE *sf = fopen(o->svg, "w");
-		r = sf ? hs_profile_write_svg(sf, &rp, o->inuse) : -errno;
-		if (sf && fclose(sf) != 0 && r == 0)
-			r = -errno;
+		r = sf ? close_file(sf, hs_profile_write_svg(sf, &rp, o->inuse)) : -errno;
 		what = o->svg;
 	}
 	hs_profile_report_release(&rp);
@@ -322,7 +308,11 @@ static int profile(struct hs_cli *cli, pid_t pid, const struct opts *o)
 	if (hs_profile_drain(&ps, &d, &err) < 0)
 		status = HS_EXIT_PARTIAL;
 	hs_profile_session_close(&ps);
-	if (o->raw && (r = write_raw(o->raw, &d)) < 0) {
+	FILE *rf = o->raw ? fopen(o->raw, "w") : NULL;
+	if (rf)
+		r = close_file(rf, hs_profile_write_raw(rf, &d));
+	if (o->raw && (!rf || r < 0)) {
+		r = rf ? r : -errno;
 		hs_profile_data_release(&d);
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write %s: %s", o->raw, strerror(-r));
 	}

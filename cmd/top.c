@@ -12,7 +12,6 @@
 
 #include "common.h"
 #include "format.h"
-#include "oncall.h"
 #include "top.h"
 
 static const char help[] =
@@ -44,46 +43,6 @@ static uint64_t now_us(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
-static int rank(const void *a, const void *b)
-{
-	const struct hs_top_entry *x = a, *y = b;
-	if (x->exact != y->exact)
-		return x->exact ? -1 : 1;
-	uint64_t kx = x->exact ? x->free_resident : x->heap_rss, ky = y->exact ? y->free_resident : y->heap_rss;
-	if (kx != ky)
-		return kx < ky ? 1 : -1;
-	return x->pid - y->pid;
-}
-
-static void exact_one(struct hs_cli *cli, struct hs_top_entry *e, uint64_t *pause)
-{
-	struct hs_snapshot_opts o;
-	struct hs_snapshot s;
-	struct hs_err err = { 0 };
-	hs_cli_snapshot_opts(cli, &o);
-	o.residency = true;
-	int r = hs_snapshot_take(e->pid, &o, &s, &err);
-	if (r < 0) {
-		e->exact_error = r;
-		snprintf(e->exact_msg, sizeof(e->exact_msg), "%s", err.msg[0] ? err.msg : strerror(-r));
-		hs_snapshot_release(&s);
-		return;
-	}
-	struct hs_procenv env;
-	struct hs_verdict v;
-	hs_procenv_read(e->pid, NULL, false, &env, NULL);
-	hs_verdict_build(e->pid, &s.heap, &env, &v);
-	e->exact = true;
-	e->narenas = s.heap.narenas;
-	e->resident = v.resident;
-	e->in_use = v.in_use;
-	e->free_total = v.free_total;
-	e->free_resident = v.free_resident;
-	e->trimmable = v.trimmable;
-	*pause += s.pause_us;
-	hs_snapshot_release(&s);
 }
 
 static void render_text(const struct hs_top_entry *v, size_t n, size_t limit, uint64_t scan_us, size_t nexact,
@@ -143,26 +102,6 @@ static void render_json(struct hs_json *j, const struct hs_top_entry *v, size_t 
 	hs_json_finish(j);
 }
 
-static int parse_pids(const char *s, pid_t **pids, size_t *n)
-{
-	size_t cap = 1;
-	for (const char *p = s; *p; p++)
-		cap += *p == ',';
-	*pids = calloc(cap, sizeof(**pids));
-	*n = 0;
-	if (!*pids)
-		return -1;
-	while (*s) {
-		char *end;
-		long v = strtol(s, &end, 10);
-		if (end == s || v <= 0 || (*end && *end != ','))
-			return -1;
-		(*pids)[(*n)++] = (pid_t)v;
-		s = *end ? end + 1 : end;
-	}
-	return *n ? 0 : -1;
-}
-
 static int cmd_top(struct hs_cli *cli)
 {
 	long nexact = hs_cli_num(cli, 'e', 5), watch = hs_cli_num(cli, 'w', 0), limit = hs_cli_num(cli, 'l', 20);
@@ -181,7 +120,7 @@ static int cmd_top(struct hs_cli *cli)
 		pid_t *pids = NULL;
 		size_t npids = 0;
 		struct hs_err err = { 0 };
-		if (pidlist && parse_pids(pidlist, &pids, &npids) < 0) {
+		if (pidlist && hs_top_parse_pids(pidlist, &pids, &npids) < 0) {
 			free(pids);
 			return hs_cli_usage(cli, "--pids wants a comma-separated list of process ids, not '%s'", pidlist);
 		}
@@ -197,13 +136,16 @@ static int cmd_top(struct hs_cli *cli)
 			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 		uint64_t pause = 0;
 		size_t done = 0;
+		struct hs_snapshot_opts o;
+		hs_cli_snapshot_opts(cli, &o);
+		o.residency = true;
 		for (size_t i = 0; i < n && i < (size_t)nexact && !stop; i++) {
-			exact_one(cli, &v[i], &pause);
+			hs_top_exact(&v[i], &o, &pause);
 			done += v[i].exact;
 			if (v[i].exact_error && (pidlist || cgroup))
 				status = HS_EXIT_PARTIAL;
 		}
-		qsort(v, n, sizeof(*v), rank);
+		hs_top_sort(v, n);
 		if (watch && tty && !cli->json)
 			fputs("\033[H\033[2J", stdout);
 		if (cli->json) {

@@ -1,9 +1,12 @@
 /* The page classes of each arena heap. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "heapmap.h"
 
 #define PM_PRESENT (1ull << 63)
@@ -92,4 +95,58 @@ void hs_heapmap_release(struct hs_heapmap *m)
 		free(m->v[k].cls);
 	free(m->v);
 	memset(m, 0, sizeof(*m));
+}
+
+const char *const hs_page_class_name[HS_PAGE_NCLASS] = { "in use", "free, resident", "free, returned", "never touched" };
+const char *const hs_page_class_key[HS_PAGE_NCLASS] = { "in_use", "free_resident", "free_returned", "untouched" };
+static const char *const fill[HS_PAGE_NCLASS] = { "#3b6fb6", "#d9412b", "#5fb85f", "#e4e4e4" };
+
+int hs_heapmap_write_svg(FILE *f, pid_t pid, const struct hs_heapmap *m)
+{
+	const size_t cols = 128, cell = 4;
+	size_t height = 40 + HS_PAGE_NCLASS * 18 + 10;
+	for (size_t k = 0; k < m->n; k++)
+		height += 28 + ((m->v[k].npages + cols - 1) / cols) * cell + 6;
+	size_t width = cols * cell + 20 > 560 ? cols * cell + 20 : 560;
+	char b[HS_SIZE_BUF];
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" viewBox=\"0 0 %zu %zu\" "
+		   "font-family=\"monospace\" font-size=\"12\">\n"
+		   "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n"
+		   "<text x=\"10\" y=\"20\" font-size=\"14\">heapscope map: pid %d, %zu arena heaps, %" PRIu64
+		   "-byte pages</text>\n", width, height, width, height, (int)pid, m->n, m->page);
+	size_t y = 34;
+	fprintf(f, "<g id=\"legend\">\n");
+	for (int c = 0; c < HS_PAGE_NCLASS; c++, y += 18)
+		fprintf(f, "<rect x=\"10\" y=\"%zu\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"28\" y=\"%zu\" "
+			   "data-class=\"%s\" data-pages=\"%" PRIu64 "\" data-bytes=\"%" PRIu64 "\">%s: %s (%" PRIu64
+			   " bytes, %" PRIu64 " pages)</text>\n", y, fill[c], y + 11, hs_page_class_key[c], m->count[c],
+			m->count[c] * m->page, hs_page_class_name[c], hs_fmt_size(m->count[c] * m->page, b), m->count[c] * m->page,
+			m->count[c]);
+	fprintf(f, "</g>\n");
+	y += 10;
+	for (size_t k = 0; k < m->n; k++) {
+		const struct hs_heapmap_heap *hp = &m->v[k];
+		fprintf(f, "<g class=\"heap\" data-arena=\"%d\" data-start=\"0x%" PRIx64 "\" data-end=\"0x%" PRIx64 "\">\n"
+			   "<text x=\"10\" y=\"%zu\">arena %d heap 0x%" PRIx64 " (%s)</text>\n", hp->arena, hp->start,
+			hp->end, y + 14, hp->arena, hp->start, hs_fmt_size(hp->end - hp->start, b));
+		y += 22;
+		/* one rect per run of a class within a row */
+		for (size_t row = 0; row * cols < hp->npages; row++) {
+			size_t p = row * cols, end = p + cols < hp->npages ? p + cols : hp->npages;
+			while (p < end) {
+				size_t q = p;
+				while (q < end && hp->cls[q] == hp->cls[p])
+					q++;
+				fprintf(f, "<rect class=\"%s\" x=\"%zu\" y=\"%zu\" width=\"%zu\" height=\"%zu\" fill=\"%s\" "
+					   "data-pages=\"%zu\"/>\n", hs_page_class_key[hp->cls[p]], 10 + (p - row * cols) * cell,
+					y + row * cell, (q - p) * cell, cell, fill[hp->cls[p]], q - p);
+				p = q;
+			}
+		}
+		y += ((hp->npages + cols - 1) / cols) * cell + 6;
+		fprintf(f, "</g>\n");
+	}
+	fprintf(f, "</svg>\n");
+	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "heap.h"
@@ -37,5 +39,12 @@ struct hs_heapmap {
 
 int hs_heapmap_build(const struct hs_heap *h, int pagemap_fd, struct hs_heapmap *m, struct hs_err *err);
 void hs_heapmap_release(struct hs_heapmap *m);
+
+/* Each class's name ("free, resident") and key ("free_resident"). */
+extern const char *const hs_page_class_name[HS_PAGE_NCLASS];
+extern const char *const hs_page_class_key[HS_PAGE_NCLASS];
+
+/* An SVG picture of m, one square per page: 0 or -EIO (a write error). */
+int hs_heapmap_write_svg(FILE *f, pid_t pid, const struct hs_heapmap *m);
 
 #endif

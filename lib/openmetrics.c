@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "openmetrics.h"
+#include "proc.h"
 
 /* A label value: backslash, double quote and newline escaped. */
 static void label(FILE *f, const char *s)
@@ -103,4 +105,39 @@ int hs_openmetrics_write(const char *path, const struct hs_om_process *p, size_t
 	}
 	free(tmp);
 	return r;
+}
+
+static void om_figures(const struct hs_arena *a, struct hs_om_figures *f)
+{
+	uint64_t freeb = a->bin_bytes + a->fast_bytes + a->tcache_bytes + a->top_size;
+	f->resident = a->resident;
+	f->free = freeb;
+	f->in_use = a->system_mem > freeb ? a->system_mem - freeb : 0;
+	f->trimmable = a->trimmable;
+	f->system = a->system_mem;
+}
+
+int hs_om_process_of(pid_t pid, const struct hs_heap *h, char *comm_buf, size_t n, struct hs_om_process *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	hs_proc_comm(pid, pid, comm_buf, n);
+	p->comm = comm_buf;
+	p->narenas = h->narenas;
+	struct hs_om_arena *v = calloc(h->narenas ? h->narenas : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->narenas; i++) {
+		const struct hs_arena *a = &h->arenas[i];
+		v[i].index = a->index;
+		v[i].main = a->main;
+		om_figures(a, &v[i].f);
+		p->f.resident += v[i].f.resident;
+		p->f.free += v[i].f.free;
+		p->f.in_use += v[i].f.in_use;
+		p->f.trimmable += v[i].f.trimmable;
+		p->f.system += v[i].f.system;
+	}
+	p->arenas = v;
+	return 0;
 }

@@ -33,4 +33,9 @@ struct hs_om_process {
 /* Write the figures of n processes to path (mode 0644); 0 or -errno. */
 int hs_openmetrics_write(const char *path, const struct hs_om_process *p, size_t n, struct hs_err *err);
 
+struct hs_heap;
+/* The figures of a walked heap (comm read into comm_buf); p->arenas is
+ * malloc'd (free it). */
+int hs_om_process_of(pid_t pid, const struct hs_heap *h, char *comm_buf, size_t n, struct hs_om_process *p);
+
 #endif

@@ -218,65 +218,94 @@ static char *strip_offset(const char *name)
 	return strndup(name, n);
 }
 
-int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
-{
-	struct hs_pb pb = { 0 };
-	struct strtab st = { 0 };
-	int rc = -ENOMEM;
+/* What the profile is built from: the message, its string table, and the
+ * locations and functions found in the stacks. */
+struct pprof {
+	const struct hs_profile_report *r;
+	struct hs_pb pb;
+	struct strtab st;
 	/* locations: one per distinct (pc, name), ids from 1 */
-	const struct hs_profile_frame **locs = NULL;
-	size_t nlocs = 0, loccap = 0;
-	struct func *funcs = NULL;
-	size_t nfuncs = 0, funccap = 0;
-	char **owned = NULL;
-	size_t nowned = 0;
-	uint64_t *ids = NULL;
-	struct pairidx locidx = { 0 }, funcidx = { 0 };
+	const struct hs_profile_frame **locs;
+	size_t nlocs, loccap;
+	struct func *funcs;
+	size_t nfuncs, funccap;
+	char **owned;
+	size_t nowned;
+	struct pairidx locidx, funcidx;
+	const struct hs_profile_object *objs;
 	size_t nobjs;
-	const struct hs_profile_object *objs = hs_profile_report_objects(r, &nobjs);
+};
 
-	if (str_id(&st, "") < 0)
-		goto out;
+static void pprof_release(struct pprof *p)
+{
+	free(p->locidx.e);
+	free(p->funcidx.e);
+	for (size_t i = 0; i < p->nowned; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->funcs);
+	free(p->locs);
+	free(p->st.v);
+	free(p->st.h);
+	hs_pb_release(&p->pb);
+}
+
+static void write_sample_types(struct pprof *p)
+{
 	static const char *const types[4][2] = {
 		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
 		{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
 	};
 	for (int i = 0; i < 4; i++) {
 		struct hs_pb vt = { 0 };
-		hs_pb_i64(&vt, 1, str_id(&st, types[i][0]));
-		hs_pb_i64(&vt, 2, str_id(&st, types[i][1]));
-		pb_sub(&pb, 1, &vt);
+		hs_pb_i64(&vt, 1, str_id(&p->st, types[i][0]));
+		hs_pb_i64(&vt, 2, str_id(&p->st, types[i][1]));
+		pb_sub(&p->pb, 1, &vt);
 	}
+}
 
+/* The location id (from 1) of a frame, added when new. */
+static int64_t location_id(struct pprof *p, const struct hs_profile_frame *f)
+{
+	/* names are interned: a pointer stands for the name */
+	uint64_t np = (uint64_t)(uintptr_t)f->name;
+	size_t k = pair_get(&p->locidx, f->pc, np);
+	if (k)
+		return (int64_t)k;
+	k = p->nlocs;
+	if (pair_put(&p->locidx, f->pc, np, k + 1) < 0)
+		return -ENOMEM;
+	if (p->nlocs == p->loccap) {
+		p->loccap = p->loccap ? p->loccap * 2 : 256;
+		const struct hs_profile_frame **nl = realloc(p->locs, p->loccap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		p->locs = nl;
+	}
+	p->locs[p->nlocs++] = f;
+	return (int64_t)k + 1;
+}
+
+/* One sample per stack: its location ids and the four values. */
+static int write_samples(struct pprof *p)
+{
+	const struct hs_profile_report *r = p->r;
 	size_t maxf = 1;
 	for (size_t i = 0; i < r->nstacks; i++)
 		if (r->stacks[i].nframes > maxf)
 			maxf = r->stacks[i].nframes;
-	ids = calloc(maxf, sizeof(*ids));
+	uint64_t *ids = calloc(maxf, sizeof(*ids));
 	if (!ids)
-		goto out;
+		return -ENOMEM;
 	for (size_t i = 0; i < r->nstacks; i++) {
 		const struct hs_profile_stack *s = &r->stacks[i];
 		for (size_t f = 0; f < s->nframes; f++) {
-			/* names are interned: a pointer stands for the name */
-			uint64_t np = (uint64_t)(uintptr_t)s->frames[f].name;
-			size_t k = pair_get(&locidx, s->frames[f].pc, np);
-			if (k) {
-				k--;
-			} else {
-				k = nlocs;
-				if (pair_put(&locidx, s->frames[f].pc, np, k + 1) < 0)
-					goto out;
-				if (nlocs == loccap) {
-					loccap = loccap ? loccap * 2 : 256;
-					const struct hs_profile_frame **nl = realloc(locs, loccap * sizeof(*nl));
-					if (!nl)
-						goto out;
-					locs = nl;
-				}
-				locs[nlocs++] = &s->frames[f];
+			int64_t id = location_id(p, &s->frames[f]);
+			if (id < 0) {
+				free(ids);
+				return (int)id;
 			}
-			ids[f] = k + 1;
+			ids[f] = (uint64_t)id;
 		}
 		struct hs_pb sm = { 0 };
 		hs_pb_packed(&sm, 1, ids, s->nframes);
@@ -285,114 +314,143 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 			(uint64_t)llround(s->inuse_objects), (uint64_t)llround(s->inuse_bytes),
 		};
 		hs_pb_packed(&sm, 2, vals, 4);
-		pb_sub(&pb, 2, &sm);
+		pb_sub(&p->pb, 2, &sm);
 	}
+	free(ids);
+	return 0;
+}
 
-	/* mappings: the report's objects, ids from 1 */
-	for (size_t i = 0; i < nobjs; i++) {
+/* mappings: the report's objects, ids from 1 */
+static void write_mappings(struct pprof *p)
+{
+	for (size_t i = 0; i < p->nobjs; i++) {
+		const struct hs_profile_object *o = &p->objs[i];
 		struct hs_pb m = { 0 };
 		hs_pb_u64(&m, 1, i + 1);
-		hs_pb_u64(&m, 2, objs[i].start);
-		hs_pb_u64(&m, 3, objs[i].limit);
-		hs_pb_u64(&m, 4, objs[i].offset);
-		hs_pb_i64(&m, 5, str_id(&st, objs[i].path));
-		if (objs[i].build_id[0])
-			hs_pb_i64(&m, 6, str_id(&st, objs[i].build_id));
+		hs_pb_u64(&m, 2, o->start);
+		hs_pb_u64(&m, 3, o->limit);
+		hs_pb_u64(&m, 4, o->offset);
+		hs_pb_i64(&m, 5, str_id(&p->st, o->path));
+		if (o->build_id[0])
+			hs_pb_i64(&m, 6, str_id(&p->st, o->build_id));
 		hs_pb_u64(&m, 7, 1);    /* has_functions */
 		hs_pb_u64(&m, 8, 1);    /* has_filenames */
 		hs_pb_u64(&m, 9, 1);    /* has_line_numbers */
-		pb_sub(&pb, 3, &m);
+		pb_sub(&p->pb, 3, &m);
 	}
+}
 
-	for (size_t k = 0; k < nlocs; k++) {
-		const struct hs_profile_frame *f = locs[k];
+/* The function index (from 0) of a name and file, added when new; the
+ * strings are owned by p from here. */
+static int64_t function_index(struct pprof *p, char *name, char *file)
+{
+	char **no = realloc(p->owned, (p->nowned + 2) * sizeof(*no));
+	if (!no) {
+		free(name);
+		free(file);
+		return -ENOMEM;
+	}
+	p->owned = no;
+	p->owned[p->nowned++] = name;
+	if (file)
+		p->owned[p->nowned++] = file;
+	int64_t nid = str_id(&p->st, name), fid = file ? str_id(&p->st, file) : 0;
+	if (nid < 0 || fid < 0)
+		return -ENOMEM;
+	size_t fi = pair_get(&p->funcidx, (uint64_t)nid, (uint64_t)fid);
+	if (fi)
+		return (int64_t)fi - 1;
+	fi = p->nfuncs;
+	if (pair_put(&p->funcidx, (uint64_t)nid, (uint64_t)fid, fi + 1) < 0)
+		return -ENOMEM;
+	if (p->nfuncs == p->funccap) {
+		p->funccap = p->funccap ? p->funccap * 2 : 256;
+		struct func *nf = realloc(p->funcs, p->funccap * sizeof(*nf));
+		if (!nf)
+			return -ENOMEM;
+		p->funcs = nf;
+	}
+	p->funcs[fi].name = name;
+	p->funcs[fi].file = file;
+	p->nfuncs++;
+	return (int64_t)fi;
+}
+
+static int write_locations(struct pprof *p)
+{
+	for (size_t k = 0; k < p->nlocs; k++) {
+		const struct hs_profile_frame *f = p->locs[k];
 		char *name = strip_offset(f->name ? f->name : "?");
 		size_t flen = 0;
 		int line = f->file ? hs_profile_split_line(f->file, &flen) : 0;
 		char *file = f->file ? strndup(f->file, flen) : NULL;
-		char **no = realloc(owned, (nowned + 2) * sizeof(*no));
-		if (!name || (f->file && !file) || !no) {
+		if (!name || (f->file && !file)) {
 			free(name);
 			free(file);
-			if (no)
-				owned = no;
-			goto out;
+			return -ENOMEM;
 		}
-		owned = no;
-		owned[nowned++] = name;
-		if (file)
-			owned[nowned++] = file;
-		int64_t nid = str_id(&st, name), fid = file ? str_id(&st, file) : 0;
-		if (nid < 0 || fid < 0)
-			goto out;
-		size_t fi = pair_get(&funcidx, (uint64_t)nid, (uint64_t)fid);
-		if (fi) {
-			fi--;
-		} else {
-			fi = nfuncs;
-			if (pair_put(&funcidx, (uint64_t)nid, (uint64_t)fid, fi + 1) < 0)
-				goto out;
-			if (nfuncs == funccap) {
-				funccap = funccap ? funccap * 2 : 256;
-				struct func *nf = realloc(funcs, funccap * sizeof(*nf));
-				if (!nf)
-					goto out;
-				funcs = nf;
-			}
-			funcs[nfuncs].name = name;
-			funcs[nfuncs].file = file;
-			nfuncs++;
-		}
+		int64_t fi = function_index(p, name, file);
+		if (fi < 0)
+			return (int)fi;
 		struct hs_pb loc = { 0 }, ln = { 0 };
 		hs_pb_u64(&loc, 1, k + 1);
-		for (size_t i = 0; i < nobjs; i++)
-			if (f->object == objs[i].path) {
+		for (size_t i = 0; i < p->nobjs; i++)
+			if (f->object == p->objs[i].path) {
 				hs_pb_u64(&loc, 2, i + 1);
 				break;
 			}
 		hs_pb_u64(&loc, 3, f->pc);
-		hs_pb_u64(&ln, 1, fi + 1);
+		hs_pb_u64(&ln, 1, (uint64_t)fi + 1);
 		hs_pb_i64(&ln, 2, line);
 		pb_sub(&loc, 4, &ln);
-		pb_sub(&pb, 4, &loc);
+		pb_sub(&p->pb, 4, &loc);
 	}
-	for (size_t fi = 0; fi < nfuncs; fi++) {
+	return 0;
+}
+
+static void write_functions(struct pprof *p)
+{
+	for (size_t fi = 0; fi < p->nfuncs; fi++) {
 		struct hs_pb fn = { 0 };
 		hs_pb_u64(&fn, 1, fi + 1);
-		int64_t nid = str_id(&st, funcs[fi].name);
+		int64_t nid = str_id(&p->st, p->funcs[fi].name);
 		hs_pb_i64(&fn, 2, nid);
 		hs_pb_i64(&fn, 3, nid);
-		if (funcs[fi].file)
-			hs_pb_i64(&fn, 4, str_id(&st, funcs[fi].file));
-		pb_sub(&pb, 5, &fn);
+		if (p->funcs[fi].file)
+			hs_pb_i64(&fn, 4, str_id(&p->st, p->funcs[fi].file));
+		pb_sub(&p->pb, 5, &fn);
 	}
+}
 
-	/* period_type space/bytes, period = rate; default sample type:
-	 * inuse_space, as Go's heap profiles */
+/* The string table, and the profile's own fields: period_type
+ * space/bytes, period = rate; default sample type: inuse_space, as Go's
+ * heap profiles. */
+static void write_tail(struct pprof *p)
+{
 	struct hs_pb pt = { 0 };
-	hs_pb_i64(&pt, 1, str_id(&st, "space"));
-	hs_pb_i64(&pt, 2, str_id(&st, "bytes"));
-	int64_t comment = str_id(&st, "heapscope profile");
-	int64_t inuse = str_id(&st, "inuse_space");
-	for (size_t i = 0; i < st.n; i++)
-		hs_pb_string(&pb, 6, st.v[i]);
-	hs_pb_i64(&pb, 10, (int64_t)llround(r->seconds * 1e9));
-	pb_sub(&pb, 11, &pt);
-	hs_pb_i64(&pb, 12, (int64_t)r->rate);
-	hs_pb_i64(&pb, 13, comment);
-	hs_pb_i64(&pb, 14, inuse);
-	if (pb.oom)
-		goto out;
+	hs_pb_i64(&pt, 1, str_id(&p->st, "space"));
+	hs_pb_i64(&pt, 2, str_id(&p->st, "bytes"));
+	int64_t comment = str_id(&p->st, "heapscope profile");
+	int64_t inuse = str_id(&p->st, "inuse_space");
+	for (size_t i = 0; i < p->st.n; i++)
+		hs_pb_string(&p->pb, 6, p->st.v[i]);
+	hs_pb_i64(&p->pb, 10, (int64_t)llround(p->r->seconds * 1e9));
+	pb_sub(&p->pb, 11, &pt);
+	hs_pb_i64(&p->pb, 12, (int64_t)p->r->rate);
+	hs_pb_i64(&p->pb, 13, comment);
+	hs_pb_i64(&p->pb, 14, inuse);
+}
 
-	/* gzip: deflate with a gzip header (windowBits 16 + 15) */
+/* gzip: deflate with a gzip header (windowBits 16 + 15) */
+static int write_gzip(FILE *fp, const struct hs_pb *pb)
+{
 	z_stream z = { 0 };
 	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		goto out;
+		return -ENOMEM;
 	unsigned char buf[16384];
-	z.next_in = pb.p;
-	z.avail_in = (uInt)pb.len;
-	int zr;
-	rc = 0;
+	z.next_in = pb->p;
+	z.avail_in = (uInt)pb->len;
+	int zr, rc = 0;
 	do {
 		z.next_out = buf;
 		z.avail_out = sizeof(buf);
@@ -410,17 +468,26 @@ int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
 	deflateEnd(&z);
 	if (rc == 0 && (fflush(fp) || ferror(fp)))
 		rc = -EIO;
+	return rc;
+}
+
+int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r)
+{
+	struct pprof p = { .r = r };
+	p.objs = hs_profile_report_objects(r, &p.nobjs);
+	int rc = -ENOMEM;
+	if (str_id(&p.st, "") < 0)
+		goto out;
+	write_sample_types(&p);
+	if ((rc = write_samples(&p)) < 0)
+		goto out;
+	write_mappings(&p);
+	if ((rc = write_locations(&p)) < 0)
+		goto out;
+	write_functions(&p);
+	write_tail(&p);
+	rc = p.pb.oom ? -ENOMEM : write_gzip(fp, &p.pb);
 out:
-	free(locidx.e);
-	free(funcidx.e);
-	for (size_t i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	free(funcs);
-	free(locs);
-	free(ids);
-	free(st.v);
-	free(st.h);
-	hs_pb_release(&pb);
+	pprof_release(&p);
 	return rc;
 }

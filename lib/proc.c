@@ -599,3 +599,19 @@ int hs_proc_resident(int fd, uint64_t start, uint64_t end, uint64_t *bytes)
 	*bytes = count * ps;
 	return 0;
 }
+
+void hs_proc_comm(pid_t pid, pid_t tid, char *buf, size_t n)
+{
+	char path[64];
+	if (tid == pid)
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	buf[0] = '\0';
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)n, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}

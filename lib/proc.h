@@ -25,6 +25,9 @@ int hs_proc_slurp(const char *path, char **text, size_t *len);
 
 /* Does /proc/PID exist (the process, or its zombie)? */
 bool hs_proc_alive(pid_t pid);
+/* The name (comm) of thread tid of pid (tid == pid: the process's), or
+ * "" when it cannot be read. */
+void hs_proc_comm(pid_t pid, pid_t tid, char *buf, size_t n);
 
 int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err);
 

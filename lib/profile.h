@@ -102,5 +102,7 @@ int hs_profile_write_json(FILE *fp, const struct hs_profile_report *r, int top);
 int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r);   /* gzipped profile.proto */
 int hs_profile_write_folded(FILE *fp, const struct hs_profile_report *r, bool inuse);
 int hs_profile_write_svg(FILE *fp, const struct hs_profile_report *r, bool inuse);
+/* The drained samples themselves, one line each (debugging). */
+int hs_profile_write_raw(FILE *fp, const struct hs_profile_data *d);
 
 #endif

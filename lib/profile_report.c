@@ -22,6 +22,7 @@
 #include "libc.h"
 #include "maps.h"
 #include "profile.h"
+#include "proc.h"
 #include "profile_priv.h"
 #include "symbols.h"
 
@@ -664,19 +665,6 @@ static int stack_cmp_bytes(const void *x, const void *y)
 	return 0;
 }
 
-static void read_comm(pid_t pid, pid_t tid, char *out, size_t outsz)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	out[0] = 0;
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return;
-	if (fgets(out, (int)outsz, fp))
-		out[strcspn(out, "\n")] = 0;
-	fclose(fp);
-}
-
 static int add_index(size_t **v, size_t *n, size_t idx)
 {
 	for (size_t i = 0; i < *n; i++)
@@ -704,6 +692,366 @@ static int arena_cmp(const void *x, const void *y)
 	return a->addr < b->addr ? -1 : a->addr > b->addr;
 }
 
+/* One analysis under way: what hs_profile_analyze's steps share. */
+struct run {
+	const struct hs_profile_data *d;
+	struct hs_profile_report *out;
+	struct hs_err *err;
+	unsigned debug;
+	size_t max;                     /* frames kept per stack */
+	struct hs_maps maps;
+	Dwfl *dwfl;
+	struct perfsym *perf;
+	size_t nperf;
+	size_t *sample_stack;           /* per sample: its stack + 1, 0 none */
+	struct stackkey *keys;
+	size_t nkeys, keycap, *ktab, ktcap;
+	struct livetab live;
+	struct analysis an;
+	struct unwinder u;
+	size_t *perm;                   /* a stack's index before the sort -> after */
+	struct arenainfo ai;
+};
+
+static int oom(struct run *g)
+{
+	return hs_err_set(g->err, ENOMEM, "out of memory");
+}
+
+/* The mappings, perf maps, libdwfl attached to the process and the
+ * symbols; the unwinder's buffers. */
+static int run_setup(struct run *g)
+{
+	pid_t pid = g->d->pid;
+	int rc = hs_maps_read(pid, false, &g->maps, g->err);
+	if (rc < 0)
+		return rc;
+	g->an.maps = g->u.maps = &g->maps;
+	perfmap_read(pid, &g->perf, &g->nperf);
+	g->an.perf = g->u.perf = g->perf;
+	g->an.nperf = g->u.nperf = g->nperf;
+
+	proc_debug = g->debug;
+	proc_pid = pid;
+	g->dwfl = dwfl_begin(&proc_callbacks);
+	if (!g->dwfl)
+		return hs_err_set(g->err, ENOMEM, "libdwfl: %s", dwfl_errmsg(-1));
+	dwfl_report_begin(g->dwfl);
+	int prc = dwfl_linux_proc_report(g->dwfl, pid);
+	dwfl_report_end(g->dwfl, NULL, NULL);
+	if (prc != 0)
+		return hs_err_set(g->err, prc > 0 ? prc : ESRCH, "cannot read the modules of pid %d: %s", (int)pid,
+				  prc > 0 ? strerror(prc) : dwfl_errmsg(-1));
+	if (!dwfl_attach_state(g->dwfl, NULL, pid, &uw_callbacks, &g->u))
+		return hs_err_set(g->err, ENOEXEC, "cannot set up unwinding for pid %d: %s", (int)pid, dwfl_errmsg(-1));
+	g->u.dwfl = g->dwfl;
+	hs_symbols_new(pid, g->debug, &g->an.sym, NULL);   /* without it: names from mappings only */
+
+	g->u.max = g->max + 32;         /* room for the frames dropped at the top */
+	g->u.pcs = calloc(g->u.max, sizeof(*g->u.pcs));
+	g->u.act = calloc(g->u.max, sizeof(*g->u.act));
+	g->sample_stack = calloc(g->d->n ? g->d->n : 1, sizeof(*g->sample_stack));
+	if (!g->u.pcs || !g->u.act || !g->sample_stack)
+		return oom(g);
+	return 0;
+}
+
+/* Unwind sample i into g->u; the frames kept are u.pcs[*drop, *drop + *nf). */
+static void unwind_sample(struct run *g, size_t i, size_t *drop, size_t *nf, bool *truncated)
+{
+	const struct hs_profile_sample *s = &g->d->v[i];
+	struct unwinder *u = &g->u;
+	u->cur = s;
+	u->n = 0;
+	u->jit_end = false;
+	const struct hs_mapping *sm = hs_maps_find(&g->maps, s->h.stack_addr);
+	u->stk_lo = sm ? sm->start : s->h.stack_addr;
+	u->stk_hi = sm ? sm->end : s->h.stack_addr + s->h.stack_len;
+	/* a fake thread id per sample: libdwfl keeps no state between */
+	int frc = dwfl_getthread_frames(g->dwfl, (pid_t)(i + 1), uw_frame, u);
+	*truncated = frc != 0;
+	*drop = frames_to_drop(u);
+	if (*drop == u->n && u->n) {
+		/* all of it is the allocator's: keep the outermost */
+		*drop = u->n - 1;
+	}
+	*nf = u->n - *drop;
+	if (*nf > g->max) {
+		*nf = g->max;
+		*truncated = true;
+	}
+	if (u->jit_end)
+		*truncated = true;
+}
+
+static int grow_key_table(struct run *g)
+{
+	size_t ncap = g->ktcap ? g->ktcap * 2 : 256;
+	size_t *nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return oom(g);
+	for (size_t x = 0; x < g->nkeys; x++) {
+		size_t jj = g->keys[x].hash & (ncap - 1);
+		while (nt[jj])
+			jj = (jj + 1) & (ncap - 1);
+		nt[jj] = x + 1;
+	}
+	free(g->ktab);
+	g->ktab = nt;
+	g->ktcap = ncap;
+	return 0;
+}
+
+/* A new stack of nf frames from u.pcs[drop], symbolised, in table slot jj. */
+static int add_stack(struct run *g, struct stackkey k, size_t drop, size_t jj)
+{
+	size_t nf = k.n;
+	if (g->nkeys == g->keycap) {
+		g->keycap = g->keycap ? g->keycap * 2 : 64;
+		struct stackkey *nk = realloc(g->keys, g->keycap * sizeof(*nk));
+		struct hs_profile_stack *ns = realloc(g->out->stacks, g->keycap * sizeof(*ns));
+		if (nk)
+			g->keys = nk;
+		if (ns)
+			g->out->stacks = ns;
+		if (!nk || !ns)
+			return oom(g);
+	}
+	k.pcs = malloc((nf ? nf : 1) * sizeof(uint64_t));
+	struct hs_profile_stack *st = &g->out->stacks[g->nkeys];
+	memset(st, 0, sizeof(*st));
+	st->frames = calloc(nf ? nf : 1, sizeof(*st->frames));
+	if (!k.pcs || !st->frames) {
+		free(k.pcs);
+		free(st->frames);
+		return oom(g);
+	}
+	memcpy(k.pcs, &g->u.pcs[drop], nf * sizeof(uint64_t));
+	st->nframes = nf;
+	st->truncated = k.truncated;
+	g->keys[g->nkeys++] = k;
+	g->out->nstacks = g->nkeys;
+	for (size_t x = 0; x < nf; x++) {
+		int rc = symbolise(&g->an, g->u.pcs[drop + x], g->u.act[drop + x], &st->frames[x]);
+		if (rc < 0)
+			return hs_err_set(g->err, -rc, "out of memory");
+	}
+	g->ktab[jj] = g->nkeys;
+	return 0;
+}
+
+/* The stack (+ 1) of the frames u.pcs[drop, drop + nf), added when new. */
+static int stack_of(struct run *g, size_t drop, size_t nf, bool truncated, size_t *found)
+{
+	struct stackkey k = { .n = nf, .truncated = truncated };
+	k.hash = hash_bytes(&g->u.pcs[drop], nf * sizeof(uint64_t), 0xcbf29ce484222325ull ^ truncated);
+	int rc;
+	if ((g->nkeys + 1) * 2 >= g->ktcap && (rc = grow_key_table(g)) < 0)
+		return rc;
+	size_t jj = k.hash & (g->ktcap - 1);
+	while (g->ktab[jj]) {
+		struct stackkey *e = &g->keys[g->ktab[jj] - 1];
+		if (e->hash == k.hash && e->n == nf && e->truncated == truncated &&
+		    !memcmp(e->pcs, &g->u.pcs[drop], nf * sizeof(uint64_t))) {
+			*found = g->ktab[jj];
+			return 0;
+		}
+		jj = (jj + 1) & (g->ktcap - 1);
+	}
+	if ((rc = add_stack(g, k, drop, jj)) < 0)
+		return rc;
+	*found = g->nkeys;
+	return 0;
+}
+
+/* Every sample: frees end a live block; allocations are unwound and
+ * counted to their stack. */
+static int group_samples(struct run *g)
+{
+	const struct hs_profile_data *d = g->d;
+	struct hs_profile_report *out = g->out;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct hs_profile_sample *s = &d->v[i];
+		if (s->h.kind == HS_SAMPLE_FREE) {
+			out->nfrees++;
+			live_del(&g->live, s->h.addr);
+			continue;
+		}
+		if (s->h.kind != HS_SAMPLE_ALLOC)
+			continue;
+		out->nsamples++;
+		if (s->h.old_addr)
+			live_del(&g->live, s->h.old_addr);
+		if (live_put(&g->live, s->h.addr, i) < 0)
+			return oom(g);
+		size_t drop, nf, found;
+		bool truncated;
+		unwind_sample(g, i, &drop, &nf, &truncated);
+		int rc = stack_of(g, drop, nf, truncated, &found);
+		if (rc < 0)
+			return rc;
+		struct hs_profile_stack *st = &out->stacks[found - 1];
+		double b, ob;
+		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
+		st->alloc_bytes += b;
+		st->alloc_objects += ob;
+		st->samples++;
+		g->sample_stack[i] = found;
+	}
+	/* what is still live at the end */
+	for (size_t x = 0; x < g->live.cap; x++) {
+		if (!g->live.v[x].sample)
+			continue;
+		size_t i = g->live.v[x].sample - 1;
+		double b, ob;
+		hs_profile_estimate(d->v[i].h.size, d->rate, &b, &ob);
+		out->stacks[g->sample_stack[i] - 1].inuse_bytes += b;
+		out->stacks[g->sample_stack[i] - 1].inuse_objects += ob;
+	}
+	return 0;
+}
+
+/* most allocated first; samples follow their stack's new place */
+static int sort_stacks(struct run *g)
+{
+	size_t nkeys = g->nkeys;
+	g->perm = calloc(nkeys ? nkeys : 1, sizeof(*g->perm));
+	struct pair { struct hs_profile_stack s; size_t old; } *pairs = malloc((nkeys ? nkeys : 1) * sizeof(*pairs));
+	if (!g->perm || !pairs) {
+		free(pairs);
+		return oom(g);
+	}
+	for (size_t x = 0; x < nkeys; x++) {
+		pairs[x].s = g->out->stacks[x];
+		pairs[x].old = x;
+	}
+	/* the stack is the pair's first member: the comparator takes it */
+	qsort(pairs, nkeys, sizeof(*pairs), stack_cmp_bytes);
+	for (size_t x = 0; x < nkeys; x++) {
+		g->out->stacks[x] = pairs[x].s;
+		g->perm[pairs[x].old] = x;
+	}
+	free(pairs);
+	return 0;
+}
+
+/* What each thread allocated, and by which stacks. */
+static int group_threads(struct run *g)
+{
+	const struct hs_profile_data *d = g->d;
+	struct hs_profile_report *out = g->out;
+	for (size_t i = 0; i < d->n; i++) {
+		if (!g->sample_stack[i])
+			continue;
+		size_t si = g->perm[g->sample_stack[i] - 1];
+		const struct hs_profile_sample *s = &d->v[i];
+		struct hs_profile_thread *t = NULL;
+		for (size_t x = 0; x < out->nthreads; x++)
+			if (out->threads[x].tid == (pid_t)s->h.tid)
+				t = &out->threads[x];
+		if (!t) {
+			struct hs_profile_thread *nt = realloc(out->threads, (out->nthreads + 1) * sizeof(*nt));
+			if (!nt)
+				return oom(g);
+			out->threads = nt;
+			t = &nt[out->nthreads++];
+			memset(t, 0, sizeof(*t));
+			t->tid = (pid_t)s->h.tid;
+			hs_proc_comm(d->pid, t->tid, t->name, sizeof(t->name));
+		}
+		double b, ob;
+		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
+		t->alloc_bytes += b;
+		if (add_index(&t->stacks, &t->nstacks, si) < 0)
+			return oom(g);
+	}
+	return 0;
+}
+
+static struct hs_profile_arena *arena_entry(struct run *g, int idx, uint64_t aaddr)
+{
+	struct hs_profile_report *out = g->out;
+	for (size_t y = 0; y < out->narenas; y++)
+		if (out->arenas[y].addr == aaddr && (out->arenas[y].index < 0) == (idx < 0))
+			return &out->arenas[y];
+	struct hs_profile_arena *na = realloc(out->arenas, (out->narenas + 1) * sizeof(*na));
+	if (!na)
+		return NULL;
+	out->arenas = na;
+	struct hs_profile_arena *ar = &na[out->narenas++];
+	memset(ar, 0, sizeof(*ar));
+	ar->index = idx;
+	ar->addr = aaddr;
+	return ar;
+}
+
+/* The blocks live at the end: by thread, and by arena with their stacks. */
+static int group_live(struct run *g)
+{
+	const struct hs_profile_data *d = g->d;
+	struct hs_profile_report *out = g->out;
+	arenas_init(d->pid, &g->maps, g->debug, &g->ai);
+	for (size_t x = 0; x < g->live.cap; x++) {
+		if (!g->live.v[x].sample)
+			continue;
+		size_t i = g->live.v[x].sample - 1;
+		size_t si = g->perm[g->sample_stack[i] - 1];
+		const struct hs_profile_sample *s = &d->v[i];
+		double b, ob;
+		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
+		for (size_t y = 0; y < out->nthreads; y++)
+			if (out->threads[y].tid == (pid_t)s->h.tid)
+				out->threads[y].inuse_bytes += b;
+		int idx;
+		uint64_t aaddr;
+		arena_of(d->pid, &g->maps, &g->ai, s->h.addr, &idx, &aaddr);
+		struct hs_profile_arena *ar = arena_entry(g, idx, aaddr);
+		if (!ar)
+			return oom(g);
+		ar->inuse_bytes += b;
+		if (add_index(&ar->stacks, &ar->nstacks, si) < 0)
+			return oom(g);
+	}
+	return 0;
+}
+
+static void finish_order(struct run *g)
+{
+	struct hs_profile_report *out = g->out;
+	qsort(out->arenas, out->narenas, sizeof(*out->arenas), arena_cmp);
+	/* arenas off the list read from main_arena (no layout): numbered in
+	 * address order after it */
+	for (size_t y = 0, next = g->ai.nlist ? g->ai.nlist : 1; y < out->narenas; y++)
+		if (out->arenas[y].index == 1000)
+			out->arenas[y].index = (int)next++;
+	for (size_t y = 0; y < out->nthreads; y++)
+		qsort(out->threads[y].stacks, out->threads[y].nstacks, sizeof(size_t), size_cmp);
+	for (size_t y = 0; y < out->narenas; y++)
+		qsort(out->arenas[y].stacks, out->arenas[y].nstacks, sizeof(size_t), size_cmp);
+}
+
+static void run_release(struct run *g)
+{
+	for (size_t x = 0; x < g->nkeys; x++)
+		free(g->keys[x].pcs);
+	free(g->keys);
+	free(g->ktab);
+	free(g->perm);
+	free(g->live.v);
+	free(g->sample_stack);
+	free(g->u.pcs);
+	free(g->u.act);
+	free(g->an.sc);
+	if (g->an.sym)
+		hs_symbols_free(g->an.sym);
+	if (g->dwfl)
+		dwfl_end(g->dwfl);
+	for (size_t x = 0; x < g->nperf; x++)
+		free(g->perf[x].name);
+	free(g->perf);
+	hs_maps_release(&g->maps);
+}
+
 int hs_profile_analyze(const struct hs_profile_data *d, const struct hs_profile_opts *o,
 		       struct hs_profile_report *out, struct hs_err *err)
 {
@@ -721,313 +1069,16 @@ int hs_profile_analyze(const struct hs_profile_data *d, const struct hs_profile_
 		return hs_err_set(err, ENOMEM, "out of memory");
 	out->priv = p;
 
-	unsigned debug = (o->use_debuginfo ? HS_DEBUG_LOCAL : 0) |
-			 (o->use_debuginfo && o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0);
-	size_t max = o->max_frames > 0 ? (size_t)o->max_frames : 128;
-	int rc = 0;
-	struct hs_maps maps = { 0 };
-	Dwfl *dwfl = NULL;
-	struct perfsym *perf = NULL;
-	size_t nperf = 0;
-	size_t *sample_stack = NULL;    /* per sample: its stack + 1, 0 none */
-	struct stackkey *keys = NULL;
-	size_t nkeys = 0, keycap = 0, *ktab = NULL, ktcap = 0;
-	struct livetab live = { 0 };
-	struct analysis an = { .d = d, .r = out, .p = p };
-	struct unwinder u = { .pid = d->pid, .debug = debug };
-	size_t *perm = NULL;
-
-	rc = hs_maps_read(d->pid, false, &maps, err);
-	if (rc < 0)
-		goto out;
-	an.maps = u.maps = &maps;
-	perfmap_read(d->pid, &perf, &nperf);
-	an.perf = u.perf = perf;
-	an.nperf = u.nperf = nperf;
-
-	proc_debug = debug;
-	proc_pid = d->pid;
-	dwfl = dwfl_begin(&proc_callbacks);
-	if (!dwfl) {
-		rc = hs_err_set(err, ENOMEM, "libdwfl: %s", dwfl_errmsg(-1));
-		goto out;
-	}
-	dwfl_report_begin(dwfl);
-	int prc = dwfl_linux_proc_report(dwfl, d->pid);
-	dwfl_report_end(dwfl, NULL, NULL);
-	if (prc != 0) {
-		rc = hs_err_set(err, prc > 0 ? prc : ESRCH, "cannot read the modules of pid %d: %s", (int)d->pid,
-				prc > 0 ? strerror(prc) : dwfl_errmsg(-1));
-		goto out;
-	}
-	if (!dwfl_attach_state(dwfl, NULL, d->pid, &uw_callbacks, &u)) {
-		rc = hs_err_set(err, ENOEXEC, "cannot set up unwinding for pid %d: %s", (int)d->pid, dwfl_errmsg(-1));
-		goto out;
-	}
-	u.dwfl = dwfl;
-	hs_symbols_new(d->pid, debug, &an.sym, NULL);   /* without it: names from mappings only */
-
-	u.max = max + 32;               /* room for the frames dropped at the top */
-	u.pcs = calloc(u.max, sizeof(*u.pcs));
-	u.act = calloc(u.max, sizeof(*u.act));
-	sample_stack = calloc(d->n ? d->n : 1, sizeof(*sample_stack));
-	if (!u.pcs || !u.act || !sample_stack) {
-		rc = hs_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-
-	for (size_t i = 0; i < d->n; i++) {
-		const struct hs_profile_sample *s = &d->v[i];
-		if (s->h.kind == HS_SAMPLE_FREE) {
-			out->nfrees++;
-			live_del(&live, s->h.addr);
-			continue;
-		}
-		if (s->h.kind != HS_SAMPLE_ALLOC)
-			continue;
-		out->nsamples++;
-		if (s->h.old_addr)
-			live_del(&live, s->h.old_addr);
-		if (live_put(&live, s->h.addr, i) < 0) {
-			rc = hs_err_set(err, ENOMEM, "out of memory");
-			goto out;
-		}
-
-		u.cur = s;
-		u.n = 0;
-		u.jit_end = false;
-		const struct hs_mapping *sm = hs_maps_find(&maps, s->h.stack_addr);
-		u.stk_lo = sm ? sm->start : s->h.stack_addr;
-		u.stk_hi = sm ? sm->end : s->h.stack_addr + s->h.stack_len;
-		/* a fake thread id per sample: libdwfl keeps no state between */
-		int frc = dwfl_getthread_frames(dwfl, (pid_t)(i + 1), uw_frame, &u);
-		bool truncated = frc != 0;
-		size_t drop = frames_to_drop(&u);
-		if (drop == u.n && u.n) {
-			/* all of it is the allocator's: keep the outermost */
-			drop = u.n - 1;
-		}
-		size_t nf = u.n - drop;
-		if (nf > max) {
-			nf = max;
-			truncated = true;
-		}
-		if (u.jit_end)
-			truncated = true;
-
-		struct stackkey k = { .n = nf, .truncated = truncated };
-		k.hash = hash_bytes(&u.pcs[drop], nf * sizeof(uint64_t), 0xcbf29ce484222325ull ^ truncated);
-		if ((nkeys + 1) * 2 >= ktcap) {
-			size_t ncap = ktcap ? ktcap * 2 : 256;
-			size_t *nt = calloc(ncap, sizeof(*nt));
-			if (!nt) {
-				rc = hs_err_set(err, ENOMEM, "out of memory");
-				goto out;
-			}
-			for (size_t x = 0; x < nkeys; x++) {
-				size_t jj = keys[x].hash & (ncap - 1);
-				while (nt[jj])
-					jj = (jj + 1) & (ncap - 1);
-				nt[jj] = x + 1;
-			}
-			free(ktab);
-			ktab = nt;
-			ktcap = ncap;
-		}
-		size_t jj = k.hash & (ktcap - 1), found = 0;
-		while (ktab[jj]) {
-			struct stackkey *e = &keys[ktab[jj] - 1];
-			if (e->hash == k.hash && e->n == nf && e->truncated == truncated &&
-			    !memcmp(e->pcs, &u.pcs[drop], nf * sizeof(uint64_t))) {
-				found = ktab[jj];
-				break;
-			}
-			jj = (jj + 1) & (ktcap - 1);
-		}
-		if (!found) {
-			if (nkeys == keycap) {
-				keycap = keycap ? keycap * 2 : 64;
-				struct stackkey *nk = realloc(keys, keycap * sizeof(*nk));
-				struct hs_profile_stack *ns = realloc(out->stacks, keycap * sizeof(*ns));
-				if (nk)
-					keys = nk;
-				if (ns)
-					out->stacks = ns;
-				if (!nk || !ns) {
-					rc = hs_err_set(err, ENOMEM, "out of memory");
-					goto out;
-				}
-			}
-			k.pcs = malloc((nf ? nf : 1) * sizeof(uint64_t));
-			struct hs_profile_stack *st = &out->stacks[nkeys];
-			memset(st, 0, sizeof(*st));
-			st->frames = calloc(nf ? nf : 1, sizeof(*st->frames));
-			if (!k.pcs || !st->frames) {
-				free(k.pcs);
-				free(st->frames);
-				rc = hs_err_set(err, ENOMEM, "out of memory");
-				goto out;
-			}
-			memcpy(k.pcs, &u.pcs[drop], nf * sizeof(uint64_t));
-			st->nframes = nf;
-			st->truncated = truncated;
-			for (size_t x = 0; x < nf; x++) {
-				rc = symbolise(&an, u.pcs[drop + x], u.act[drop + x], &st->frames[x]);
-				if (rc < 0) {
-					hs_err_set(err, -rc, "out of memory");
-					keys[nkeys++] = k;
-					out->nstacks = nkeys;
-					goto out;
-				}
-			}
-			keys[nkeys++] = k;
-			out->nstacks = nkeys;
-			ktab[jj] = nkeys;
-			found = nkeys;
-		}
-		struct hs_profile_stack *st = &out->stacks[found - 1];
-		double b, ob;
-		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
-		st->alloc_bytes += b;
-		st->alloc_objects += ob;
-		st->samples++;
-		sample_stack[i] = found;
-	}
-
-	/* what is still live at the end */
-	for (size_t x = 0; x < live.cap; x++) {
-		if (!live.v[x].sample)
-			continue;
-		size_t i = live.v[x].sample - 1;
-		double b, ob;
-		hs_profile_estimate(d->v[i].h.size, d->rate, &b, &ob);
-		out->stacks[sample_stack[i] - 1].inuse_bytes += b;
-		out->stacks[sample_stack[i] - 1].inuse_objects += ob;
-	}
-
-	/* most allocated first; samples follow their stack's new place */
-	perm = calloc(nkeys ? nkeys : 1, sizeof(*perm));
-	if (!perm) {
-		rc = hs_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	{
-		struct pair { struct hs_profile_stack s; size_t old; } *pairs = malloc((nkeys ? nkeys : 1) * sizeof(*pairs));
-		if (!pairs) {
-			rc = hs_err_set(err, ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t x = 0; x < nkeys; x++) {
-			pairs[x].s = out->stacks[x];
-			pairs[x].old = x;
-		}
-		/* the stack is the pair's first member: the comparator takes it */
-		qsort(pairs, nkeys, sizeof(*pairs), stack_cmp_bytes);
-		for (size_t x = 0; x < nkeys; x++) {
-			out->stacks[x] = pairs[x].s;
-			perm[pairs[x].old] = x;
-		}
-		free(pairs);
-	}
-
-	/* threads and arenas */
-	struct arenainfo ai;
-	arenas_init(d->pid, &maps, debug, &ai);
-	for (size_t i = 0; i < d->n; i++) {
-		if (!sample_stack[i])
-			continue;
-		size_t si = perm[sample_stack[i] - 1];
-		const struct hs_profile_sample *s = &d->v[i];
-		struct hs_profile_thread *t = NULL;
-		for (size_t x = 0; x < out->nthreads; x++)
-			if (out->threads[x].tid == (pid_t)s->h.tid)
-				t = &out->threads[x];
-		if (!t) {
-			struct hs_profile_thread *nt = realloc(out->threads, (out->nthreads + 1) * sizeof(*nt));
-			if (!nt) {
-				rc = hs_err_set(err, ENOMEM, "out of memory");
-				goto out;
-			}
-			out->threads = nt;
-			t = &nt[out->nthreads++];
-			memset(t, 0, sizeof(*t));
-			t->tid = (pid_t)s->h.tid;
-			read_comm(d->pid, t->tid, t->name, sizeof(t->name));
-		}
-		double b, ob;
-		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
-		t->alloc_bytes += b;
-		if (add_index(&t->stacks, &t->nstacks, si) < 0) {
-			rc = hs_err_set(err, ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	for (size_t x = 0; x < live.cap; x++) {
-		if (!live.v[x].sample)
-			continue;
-		size_t i = live.v[x].sample - 1;
-		size_t si = perm[sample_stack[i] - 1];
-		const struct hs_profile_sample *s = &d->v[i];
-		double b, ob;
-		hs_profile_estimate(s->h.size, d->rate, &b, &ob);
-		for (size_t y = 0; y < out->nthreads; y++)
-			if (out->threads[y].tid == (pid_t)s->h.tid)
-				out->threads[y].inuse_bytes += b;
-		int idx;
-		uint64_t aaddr;
-		arena_of(d->pid, &maps, &ai, s->h.addr, &idx, &aaddr);
-		struct hs_profile_arena *ar = NULL;
-		for (size_t y = 0; y < out->narenas; y++)
-			if (out->arenas[y].addr == aaddr && (out->arenas[y].index < 0) == (idx < 0))
-				ar = &out->arenas[y];
-		if (!ar) {
-			struct hs_profile_arena *na = realloc(out->arenas, (out->narenas + 1) * sizeof(*na));
-			if (!na) {
-				rc = hs_err_set(err, ENOMEM, "out of memory");
-				goto out;
-			}
-			out->arenas = na;
-			ar = &na[out->narenas++];
-			memset(ar, 0, sizeof(*ar));
-			ar->index = idx;
-			ar->addr = aaddr;
-		}
-		ar->inuse_bytes += b;
-		if (add_index(&ar->stacks, &ar->nstacks, si) < 0) {
-			rc = hs_err_set(err, ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	qsort(out->arenas, out->narenas, sizeof(*out->arenas), arena_cmp);
-	/* arenas off the list read from main_arena (no layout): numbered in
-	 * address order after it */
-	for (size_t y = 0, next = ai.nlist ? ai.nlist : 1; y < out->narenas; y++)
-		if (out->arenas[y].index == 1000)
-			out->arenas[y].index = (int)next++;
-	for (size_t y = 0; y < out->nthreads; y++)
-		qsort(out->threads[y].stacks, out->threads[y].nstacks, sizeof(size_t), size_cmp);
-	for (size_t y = 0; y < out->narenas; y++)
-		qsort(out->arenas[y].stacks, out->arenas[y].nstacks, sizeof(size_t), size_cmp);
-	rc = 0;
-out:
-	for (size_t x = 0; x < nkeys; x++)
-		free(keys[x].pcs);
-	free(keys);
-	free(ktab);
-	free(perm);
-	free(live.v);
-	free(sample_stack);
-	free(u.pcs);
-	free(u.act);
-	free(an.sc);
-	if (an.sym)
-		hs_symbols_free(an.sym);
-	if (dwfl)
-		dwfl_end(dwfl);
-	for (size_t x = 0; x < nperf; x++)
-		free(perf[x].name);
-	free(perf);
-	hs_maps_release(&maps);
+	struct run g = { .d = d, .out = out, .err = err };
+	g.debug = (o->use_debuginfo ? HS_DEBUG_LOCAL : 0) | (o->use_debuginfo && o->use_debuginfod ? HS_DEBUG_DEBUGINFOD : 0);
+	g.max = o->max_frames > 0 ? (size_t)o->max_frames : 128;
+	g.an = (struct analysis){ .d = d, .r = out, .p = p };
+	g.u = (struct unwinder){ .pid = d->pid, .debug = g.debug };
+	int rc;
+	if ((rc = run_setup(&g)) == 0 && (rc = group_samples(&g)) == 0 && (rc = sort_stacks(&g)) == 0 &&
+	    (rc = group_threads(&g)) == 0 && (rc = group_live(&g)) == 0)
+		finish_order(&g);
+	run_release(&g);
 	if (rc < 0)
 		hs_profile_report_release(out);
 	return rc;
@@ -1189,4 +1240,19 @@ int hs_profile_write_folded(FILE *fp, const struct hs_profile_report *r, bool in
 	}
 	fflush(fp);
 	return ferror(fp) ? -EIO : 0;
+}
+
+int hs_profile_write_raw(FILE *fp, const struct hs_profile_data *d)
+{
+	fprintf(fp, "# pid %d rate %" PRIu64 " samples %zu dropped %" PRIu64 " live_lost %" PRIu64 "\n", (int)d->pid,
+		d->rate, d->n, d->dropped, d->live_lost);
+	fprintf(fp, "# seq kind tid time_ns addr size old_addr rip rsp stack_addr stack_len\n");
+	for (size_t i = 0; i < d->n; i++) {
+		const struct hs_sample_hdr *h = &d->v[i].h;
+		fprintf(fp, "%" PRIu64 " %s %u %" PRIu64 " 0x%" PRIx64 " %" PRIu64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
+			" 0x%" PRIx64 " %u\n", h->seq, h->kind == HS_SAMPLE_ALLOC ? "alloc" : h->kind == HS_SAMPLE_FREE ? "free" : "?",
+			h->tid, h->time_ns, h->addr, h->size, h->old_addr, h->regs[16], h->regs[7], h->stack_addr,
+			h->stack_len);
+	}
+	return fflush(fp) == 0 && !ferror(fp) ? 0 : -EIO;
 }

@@ -10,25 +10,15 @@
 #include <unistd.h>
 
 #include "maps.h"
+#include "proc.h"
+#include "snapshot.h"
 #include "top.h"
+#include "verdict.h"
 
 /* glibc's HEAP_MAX_SIZE on 64-bit: 2 * DEFAULT_MMAP_THRESHOLD_MAX; a thread
  * arena's heap is mmapped at this alignment, read-write in front and
  * PROT_NONE behind. */
 #define ARENA_HEAP (64ull << 20)
-
-static void comm_of(pid_t pid, char *buf, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	FILE *f = fopen(path, "r");
-	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)n, f))
-			buf[strcspn(buf, "\n")] = '\0';
-		fclose(f);
-	}
-}
 
 /* 0 and *e filled; -ENOENT when pid is gone, a kernel thread (no
  * mappings) or has no glibc. */
@@ -67,7 +57,7 @@ static int scan_one(pid_t pid, struct hs_top_entry *e)
 	if (!libc || empty)
 		return -ENOENT;
 	e->pid = pid;
-	comm_of(pid, e->comm, sizeof(e->comm));
+	hs_proc_comm(pid, pid, e->comm, sizeof(e->comm));
 	return 0;
 }
 
@@ -181,4 +171,66 @@ int hs_top_cgroup_pids(const char *path, pid_t **pids, size_t *n, struct hs_err 
 		return hs_err_sys(err, -r, "read %s/cgroup.procs", dir);
 	}
 	return 0;
+}
+
+int hs_top_parse_pids(const char *s, pid_t **pids, size_t *n)
+{
+	size_t cap = 1;
+	for (const char *p = s; *p; p++)
+		cap += *p == ',';
+	*pids = calloc(cap, sizeof(**pids));
+	*n = 0;
+	if (!*pids)
+		return -ENOMEM;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || (*end && *end != ','))
+			return -EINVAL;
+		(*pids)[(*n)++] = (pid_t)v;
+		s = *end ? end + 1 : end;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+void hs_top_exact(struct hs_top_entry *e, const struct hs_snapshot_opts *o, uint64_t *pause_us)
+{
+	struct hs_snapshot s;
+	struct hs_err err = { 0 };
+	int r = hs_snapshot_take(e->pid, o, &s, &err);
+	if (r < 0) {
+		e->exact_error = r;
+		snprintf(e->exact_msg, sizeof(e->exact_msg), "%s", err.msg[0] ? err.msg : strerror(-r));
+		hs_snapshot_release(&s);
+		return;
+	}
+	struct hs_procenv env;
+	struct hs_verdict v;
+	hs_procenv_read(e->pid, NULL, false, &env, NULL);
+	hs_verdict_build(e->pid, &s.heap, &env, &v);
+	e->exact = true;
+	e->narenas = s.heap.narenas;
+	e->resident = v.resident;
+	e->in_use = v.in_use;
+	e->free_total = v.free_total;
+	e->free_resident = v.free_resident;
+	e->trimmable = v.trimmable;
+	*pause_us += s.pause_us;
+	hs_snapshot_release(&s);
+}
+
+static int rank(const void *a, const void *b)
+{
+	const struct hs_top_entry *x = a, *y = b;
+	if (x->exact != y->exact)
+		return x->exact ? -1 : 1;
+	uint64_t kx = x->exact ? x->free_resident : x->heap_rss, ky = y->exact ? y->free_resident : y->heap_rss;
+	if (kx != ky)
+		return kx < ky ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+void hs_top_sort(struct hs_top_entry *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), rank);
 }

@@ -36,4 +36,17 @@ int hs_top_scan(const pid_t *pids, size_t npids, struct hs_top_entry **out, size
  * is malloc'd. */
 int hs_top_cgroup_pids(const char *path, pid_t **pids, size_t *n, struct hs_err *err);
 
+/* A comma-separated list of process ids; *pids is malloc'd (free it on
+ * failure too).  -EINVAL when it is not such a list. */
+int hs_top_parse_pids(const char *s, pid_t **pids, size_t *n);
+
+struct hs_snapshot_opts;
+/* The exact pass for one entry: its arenas snapshot (one short stop) and
+ * the verdict's figures; on failure e->exact_error and e->exact_msg say
+ * why.  *pause_us grows by the stop's length. */
+void hs_top_exact(struct hs_top_entry *e, const struct hs_snapshot_opts *o, uint64_t *pause_us);
+
+/* Exact entries first by free_resident, then the others by heap_rss. */
+void hs_top_sort(struct hs_top_entry *v, size_t n);
+
 #endif

@@ -297,12 +297,9 @@ static unsigned pct(uint64_t a, uint64_t b)
 	return b ? (unsigned)((a * 100 + b / 2) / b) : 0;
 }
 
-void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
+/* glibc's cap on the arena count and where it comes from. */
+static void verdict_cap(const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
 {
-	memset(v, 0, sizeof(*v));
-	char s1[HS_SIZE_BUF], s2[HS_SIZE_BUF], s3[HS_SIZE_BUF], cmd[256];
-	v->narenas = h->narenas;
-	v->ncpus = e->ncpus;
 	/* glibc's cap (arena.c arena_get2): mp_.arena_max when set (from
 	 * MALLOC_ARENA_MAX, the tunable or mallopt), else 8 per CPU glibc
 	 * counted at its first arena overflow. */
@@ -320,6 +317,11 @@ void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procen
 		v->arena_cap = 8 * (uint64_t)e->ncpus_online;
 		snprintf(v->cap_source, sizeof(v->cap_source), "8 x %ld CPUs", e->ncpus_online);
 	}
+}
+
+/* The figures summed over the arenas, and whether the heap is wasteful. */
+static void verdict_figures(const struct hs_heap *h, struct hs_verdict *v)
+{
 	for (size_t i = 0; i < h->narenas; i++) {
 		const struct hs_arena *a = &h->arenas[i];
 		v->resident += a->resident;
@@ -347,8 +349,11 @@ void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procen
 	}
 	v->wasteful = v->free_resident >= 8 * MiB && v->free_resident * 10 >= v->resident;
 	v->fragmented = v->wasteful && v->trimmable * 2 < v->free_resident;
+}
 
-	/* --- causes */
+static void verdict_causes(const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
+{
+	char s1[HS_SIZE_BUF], s2[HS_SIZE_BUF], s3[HS_SIZE_BUF];
 	if (!v->wasteful) {
 		snprintf(v->headline, sizeof(v->headline),
 			 "healthy: %s of %s resident in the arenas is free inside malloc (%u%%); nothing to do",
@@ -390,11 +395,50 @@ void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procen
 					 "is in whole pages a trim can return"
 				       : "idle: %" PRIu64 " free chunks, mostly in whole pages (%s of %s free can be returned)",
 			 v->free_chunks, hs_fmt_size(v->trimmable, s1), hs_fmt_size(v->free_resident, s2));
-	if (!v->wasteful)
-		return;
+}
 
-	/* --- remedies, most effective first: what returns memory now, then
-	 * what keeps it from coming back, then what changes the allocator. */
+/* MALLOC_ARENA_MAX, when it is not set and fewer arenas would do. */
+static void remedy_arena_max(const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
+{
+	char s1[HS_SIZE_BUF], cmd[256];
+	if (v->arena_max_set || e->has_arena_max_env || e->has_arena_max_tunable || v->narenas <= 2)
+		return;
+	/* Only ncpus threads run at once: ncpus arenas give as little
+	 * lock contention, and the threads per arena say how far the
+	 * count can come down; never below 2. */
+	uint64_t n = (uint64_t)e->ncpus;
+	if (v->arenas_with_threads && v->arenas_with_threads < n)
+		n = v->arenas_with_threads;
+	if (n < 2)
+		n = 2;
+	if (n >= v->narenas)
+		return;
+	v->suggest_arena_max = (unsigned)n;
+	/* What the arenas past the n busiest hold free now. */
+	const struct hs_arena **ord = malloc(h->narenas * sizeof(*ord));
+	uint64_t stranded = 0;
+	if (ord) {
+		for (size_t i = 0; i < h->narenas; i++)
+			ord[i] = &h->arenas[i];
+		qsort(ord, h->narenas, sizeof(*ord), by_in_use_desc);
+		for (size_t i = n; i < h->narenas; i++)
+			stranded += arena_free(ord[i]);
+		free(ord);
+	}
+	snprintf(cmd, sizeof(cmd), "MALLOC_ARENA_MAX=%" PRIu64, n);
+	add_line(v->remedies, &v->nremedies, "arena_max", stranded, cmd,
+		 "lasting: restart with MALLOC_ARENA_MAX=%" PRIu64 " (or GLIBC_TUNABLES=glibc.malloc.arena_max=%" PRIu64
+		 "): %" PRIu64 " arenas serve %" PRIu64 " threads (at most %" PRIu64 " per arena) on %ld CPU%s; "
+		 "%" PRIu64 " arenas contend no more, and %s now free in the other %" PRIu64 " would be shared",
+		 n, n, v->narenas, v->threads_with_arena, v->max_threads_per_arena, e->ncpus,
+		 e->ncpus == 1 ? "" : "s", n, hs_fmt_size(stranded, s1), v->narenas - n);
+}
+
+/* Remedies, most effective first: what returns memory now, then what
+ * keeps it from coming back, then what changes the allocator. */
+static void verdict_remedies(pid_t pid, const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
+{
+	char s1[HS_SIZE_BUF], s2[HS_SIZE_BUF], cmd[256];
 	bool java_trim = e->jvm && e->jcmd_trim == 1;
 	if (v->trimmable >= MiB) {
 		snprintf(cmd, sizeof(cmd), "heapscope trim %d", (int)pid);
@@ -414,37 +458,7 @@ void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procen
 			 "trims its native heap every minute)",
 			 e->java_version[0] ? e->java_version : "?",
 			 e->trim_interval_experimental ? "-XX:+UnlockExperimentalVMOptions " : "");
-	if (!v->arena_max_set && !e->has_arena_max_env && !e->has_arena_max_tunable && v->narenas > 2) {
-		/* Only ncpus threads run at once: ncpus arenas give as little
-		 * lock contention, and the threads per arena say how far the
-		 * count can come down; never below 2. */
-		uint64_t n = (uint64_t)e->ncpus;
-		if (v->arenas_with_threads && v->arenas_with_threads < n)
-			n = v->arenas_with_threads;
-		if (n < 2)
-			n = 2;
-		if (n < v->narenas) {
-			v->suggest_arena_max = (unsigned)n;
-			/* What the arenas past the n busiest hold free now. */
-			const struct hs_arena **ord = malloc(h->narenas * sizeof(*ord));
-			uint64_t stranded = 0;
-			if (ord) {
-				for (size_t i = 0; i < h->narenas; i++)
-					ord[i] = &h->arenas[i];
-				qsort(ord, h->narenas, sizeof(*ord), by_in_use_desc);
-				for (size_t i = n; i < h->narenas; i++)
-					stranded += arena_free(ord[i]);
-				free(ord);
-			}
-			snprintf(cmd, sizeof(cmd), "MALLOC_ARENA_MAX=%" PRIu64, n);
-			add_line(v->remedies, &v->nremedies, "arena_max", stranded, cmd,
-				 "lasting: restart with MALLOC_ARENA_MAX=%" PRIu64 " (or GLIBC_TUNABLES=glibc.malloc.arena_max=%" PRIu64
-				 "): %" PRIu64 " arenas serve %" PRIu64 " threads (at most %" PRIu64 " per arena) on %ld CPU%s; "
-				 "%" PRIu64 " arenas contend no more, and %s now free in the other %" PRIu64 " would be shared",
-				 n, n, v->narenas, v->threads_with_arena, v->max_threads_per_arena, e->ncpus,
-				 e->ncpus == 1 ? "" : "s", n, hs_fmt_size(stranded, s1), v->narenas - n);
-		}
-	}
+	remedy_arena_max(h, e, v);
 	if (!e->has_trim_threshold_tunable && h->trim_threshold > (128 << 10) && v->top > h->trim_threshold) {
 		add_line(v->remedies, &v->nremedies, "trim_threshold", v->top, "GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072",
 			 "lasting: glibc raised its trim threshold to %s with the mmap threshold, and %s lies in the tops; "
@@ -456,4 +470,16 @@ void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procen
 			 "the allocator: the heap is fragmented, not idle (%s free between live blocks that no trim "
 			 "returns); jemalloc (LD_PRELOAD=libjemalloc.so.2) returns free pages on its own and packs "
 			 "small blocks by size", hs_fmt_size(v->free_resident - v->trimmable, s1));
+}
+
+void hs_verdict_build(pid_t pid, const struct hs_heap *h, const struct hs_procenv *e, struct hs_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->narenas = h->narenas;
+	v->ncpus = e->ncpus;
+	verdict_cap(h, e, v);
+	verdict_figures(h, v);
+	verdict_causes(h, e, v);
+	if (v->wasteful)
+		verdict_remedies(pid, h, e, v);
 }
