@@ -30,6 +30,10 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+# The stand-in sampler shares the real one's name (the analysis drops that
+# object's frames): the targets must find the stand-in, in the tests'
+# build directory, before the real one that meson's path may list first.
+export LD_LIBRARY_PATH="$TARGETS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 need_cmd python3
 [ -x "${PROFILE_ANALYZE:-}" ] || framework_failure "PROFILE_ANALYZE is not set (path to the profile-analyze helper)"
