@@ -12,6 +12,7 @@
  * global-dynamic TLS is allocated with malloc on a thread's first use:
  * recursion); a per-thread guard so that nothing recurses. */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -56,6 +57,8 @@ struct whole {
 };
 EXPORT struct whole hs_sampler_whole __asm__("hs_sampler_ctl");
 
+static void forked_child(void);
+
 __attribute__((constructor)) static void sampler_init(void)
 {
 	hs_sampler_whole.ctl.slots = HS_SAMPLER_SLOTS;
@@ -63,6 +66,7 @@ __attribute__((constructor)) static void sampler_init(void)
 	hs_sampler_whole.ctl.rate = HS_SAMPLER_DEFAULT_RATE;
 	hs_sampler_whole.ctl.ring_offset = offsetof(struct whole, ring);
 	hs_sampler_whole.ctl.abi = HS_SAMPLER_ABI;
+	pthread_atfork(NULL, NULL, forked_child);
 	__atomic_store_n(&hs_sampler_whole.ctl.magic, HS_SAMPLER_MAGIC, __ATOMIC_RELEASE);
 }
 #define CTL (hs_sampler_whole.ctl)
@@ -73,6 +77,29 @@ static __thread int64_t t_countdown;    /* bytes until the next sample */
 static __thread uint64_t t_rng;         /* xorshift64 state, 0: not set up */
 static __thread uint64_t t_rate;        /* the rate t_countdown was drawn with */
 static __thread int t_busy;             /* inside the sampler: no sampling */
+static __thread uint32_t t_tid;         /* gettid(), 0: not asked yet (a fork's child asks again) */
+/* Stack this thread has already read with process_vm_readv: [t_stk_lo,
+ * t_stk_hi), and t_stk_end set when t_stk_hi is where the mapping ends
+ * (a short read).  A later capture whose rsp lies inside, and whose copy
+ * stays inside (or stops at the known end), copies with memcpy instead
+ * of a system call: a thread's stack does not shrink under it.  (A
+ * thread that switches to stacks it unmaps and maps again elsewhere,
+ * as some coroutine libraries might, would defeat this: the range is
+ * reset whenever rsp is found outside it.) */
+static __thread uint64_t t_stk_lo, t_stk_hi;
+static __thread int t_stk_end;
+
+static void forked_child(void)
+{
+	t_tid = 0;
+}
+
+static uint32_t tid(void)
+{
+	if (unlikely(!t_tid))
+		t_tid = (uint32_t)syscall(SYS_gettid);
+	return t_tid;
+}
 
 static uint64_t now_ns(void)
 {
@@ -128,36 +155,59 @@ static int64_t draw(uint64_t rate)
  *
  * An open-addressing set of addresses (a slot: 0 empty, 1 once used, or
  * an address), each placed within PROBE slots of its hash, and in front
- * of it a counting filter that a free checks first: a zero count (almost
- * always) means "not sampled" with one load. */
+ * of it a filter that a free checks first: a bit array (8 KiB, a
+ * handful of cache lines hot), one load and a bit test; a clear bit
+ * (almost always) means "not sampled".  Beside it a count per bit (how
+ * many sampled addresses hash there), which only the slow paths touch.
+ * A bit is set after its count rises, and a remover that cleared it
+ * looks at the count again (a concurrent add may have raced it). */
 #define SET_BITS 16
 #define SET_SIZE (1u << SET_BITS)
 #define PROBE 32
-#define FILTER_SIZE (1u << 16)
+#define FILTER_BITS 16
+#define FILTER_SIZE (1u << FILTER_BITS)
 #define USED 1ull
 
 static uint64_t live_set[SET_SIZE];
-static uint8_t filter[FILTER_SIZE];
+static uint64_t filter_bits[FILTER_SIZE / 64];
+static uint8_t filter_count[FILTER_SIZE];
 
 static inline uint32_t hash(uint64_t a)
 {
 	return (uint32_t)(((a >> 4) * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
+/* the filter's index: the address's bits above malloc's 16-byte
+ * alignment, no multiply (the fast path of every free) */
+static inline uint32_t filter_index(uint64_t a)
+{
+	return (uint32_t)((a >> 4) ^ (a >> (4 + FILTER_BITS))) & (FILTER_SIZE - 1);
+}
+
 static inline int filter_hit(uint64_t a)
 {
-	return __atomic_load_n(&filter[hash(a) & (FILTER_SIZE - 1)], __ATOMIC_RELAXED) != 0;
+	uint32_t i = filter_index(a);
+	return (__atomic_load_n(&filter_bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
 }
 
 static void filter_add(uint64_t a, int d)
 {
-	uint8_t *f = &filter[hash(a) & (FILTER_SIZE - 1)];
+	uint32_t i = filter_index(a);
+	uint8_t *f = &filter_count[i];
 	uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
 	for (;;) {
 		if (v == 255)
 			return;   /* saturated: stays set */
-		if (__atomic_compare_exchange_n(f, &v, (uint8_t)(v + d), 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			return;
+		if (__atomic_compare_exchange_n(f, &v, (uint8_t)(v + d), 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			break;
+	}
+	uint64_t bit = 1ull << (i % 64);
+	if (d > 0) {
+		__atomic_fetch_or(&filter_bits[i / 64], bit, __ATOMIC_SEQ_CST);
+	} else if (v + d == 0) {
+		__atomic_fetch_and(&filter_bits[i / 64], ~bit, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(f, __ATOMIC_SEQ_CST))
+			__atomic_fetch_or(&filter_bits[i / 64], bit, __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -243,13 +293,34 @@ __attribute__((noinline)) static void capture(struct hs_sample_hdr *h)
 			 :
 			 : "r"(r)
 			 : "r11", "memory");
-	struct iovec local = { (unsigned char *)(h + 1), HS_SAMPLER_STACK };
-	struct iovec remote = { (void *)(uintptr_t)r[7], HS_SAMPLER_STACK };
-	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-	if (n < 0) {
-		/* the stack's end within the first page: copy what is there */
-		remote.iov_len = local.iov_len = 4096 - (r[7] & 4095);
+	uint64_t sp = r[7];
+	ssize_t n;
+	if (sp >= t_stk_lo && sp < t_stk_hi && (sp + HS_SAMPLER_STACK <= t_stk_hi || t_stk_end)) {
+		n = (ssize_t)(t_stk_hi - sp < HS_SAMPLER_STACK ? t_stk_hi - sp : HS_SAMPLER_STACK);
+		memcpy(h + 1, (const void *)(uintptr_t)sp, (size_t)n);
+	} else {
+		struct iovec local = { (unsigned char *)(h + 1), HS_SAMPLER_STACK };
+		struct iovec remote = { (void *)(uintptr_t)sp, HS_SAMPLER_STACK };
 		n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+		if (n < 0) {
+			/* the stack's end within the first page: copy what is there */
+			remote.iov_len = local.iov_len = 4096 - (sp & 4095);
+			n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+		}
+		if (n > 0) {
+			uint64_t hi = sp + (uint64_t)n;
+			int end = n < (ssize_t)HS_SAMPLER_STACK;
+			if (sp < t_stk_lo && hi >= t_stk_lo && hi <= t_stk_hi) {
+				t_stk_lo = sp;   /* deeper in the same stack */
+			} else if (sp >= t_stk_lo && sp <= t_stk_hi && hi > t_stk_hi) {
+				t_stk_hi = hi;   /* further up the same stack */
+				t_stk_end = end;
+			} else {
+				t_stk_lo = sp;
+				t_stk_hi = hi;
+				t_stk_end = end;
+			}
+		}
 	}
 	h->stack_addr = r[7];
 	h->stack_len = n > 0 ? (uint32_t)n : 0;
@@ -262,7 +333,7 @@ static void record(uint32_t kind, uint64_t addr, uint64_t size, uint64_t old)
 		return;
 	struct hs_sample_hdr *h = slot_of((uint64_t)t);
 	h->kind = kind;
-	h->tid = (uint32_t)syscall(SYS_gettid);   /* not cached: a fork's child has another */
+	h->tid = tid();
 	h->time_ns = now_ns();
 	h->addr = addr;
 	h->size = size;
@@ -281,14 +352,16 @@ static void record(uint32_t kind, uint64_t addr, uint64_t size, uint64_t old)
 }
 
 /* The slow path of an allocation whose countdown ran out (or a thread's
- * first): maybe a sample.  p is the block, already allocated. */
+ * first): maybe a sample.  p is the block, already allocated.  Disabled
+ * (heapscope stopping, the slots not yet put back): a fresh countdown,
+ * no sample. */
 __attribute__((noinline)) static void sampled(void *p, size_t size, void *old)
 {
 	uint64_t rate = CTL.rate ? CTL.rate : 1;
 	if (t_busy)
 		return;
 	t_busy = 1;
-	if (unlikely(!t_rng || t_rate != rate)) {
+	if (unlikely(!t_rng || t_rate != rate || !CTL.enabled)) {
 		/* a new thread, or a new rate: draw afresh, no sample */
 		t_countdown = draw(rate);
 	} else if (p) {
@@ -303,47 +376,66 @@ __attribute__((noinline)) static void sampled(void *p, size_t size, void *old)
 	t_busy = 0;
 }
 
+/* The fast path, all the wrappers add to libc's: one thread-local
+ * subtract and a branch (no check of `enabled`: the slow path does). */
 static inline int countdown(size_t size)
 {
 	return (t_countdown -= (int64_t)size) > 0;
 }
 
-static void forget(void *p)
+/* A free whose address passed the filter: out of the set, and recorded
+ * if it was sampled */
+__attribute__((noinline)) static void free_slow(void *p)
 {
-	if (t_busy)
-		return;
-	t_busy = 1;
-	if (live_remove((uint64_t)(uintptr_t)p))
-		record(HS_SAMPLE_FREE, (uint64_t)(uintptr_t)p, 0, 0);
-	t_busy = 0;
+	if (!t_busy) {
+		t_busy = 1;
+		if (live_remove((uint64_t)(uintptr_t)p) && CTL.enabled)
+			record(HS_SAMPLE_FREE, (uint64_t)(uintptr_t)p, 0, 0);
+		t_busy = 0;
+	}
+	__libc_free(p);
 }
 
-/* ---- the wrappers ---- */
+/* ---- the wrappers ----
+ *
+ * Each fast path is a thread-local load, a subtract, a branch and a tail
+ * call into libc (free: a load and a bit test instead); -fno-plt makes
+ * that call an indirect jump through the GOT, not through a PLT stub. */
 
-EXPORT void *hs_sampler_malloc(size_t size)
+__attribute__((noinline)) static void *malloc_slow(size_t size)
 {
-	if (likely(!CTL.enabled) || likely(countdown(size)))
-		return __libc_malloc(size);
 	void *p = __libc_malloc(size);
 	sampled(p, size, NULL);
 	return p;
 }
 
+EXPORT void *hs_sampler_malloc(size_t size)
+{
+	if (likely(countdown(size)))
+		return __libc_malloc(size);
+	return malloc_slow(size);
+}
+
 EXPORT void hs_sampler_free(void *p)
 {
-	if (p && CTL.enabled && unlikely(filter_hit((uint64_t)(uintptr_t)p)))
-		forget(p);
+	if (unlikely(filter_hit((uint64_t)(uintptr_t)p)) && p)
+		return free_slow(p);
 	__libc_free(p);
+}
+
+__attribute__((noinline)) static void *calloc_slow(size_t n, size_t size, size_t bytes)
+{
+	void *p = __libc_calloc(n, size);
+	sampled(p, bytes, NULL);
+	return p;
 }
 
 EXPORT void *hs_sampler_calloc(size_t n, size_t size)
 {
 	size_t bytes;
-	if (likely(!CTL.enabled) || __builtin_mul_overflow(n, size, &bytes) || likely(countdown(bytes)))
+	if (__builtin_mul_overflow(n, size, &bytes) || likely(countdown(bytes)))
 		return __libc_calloc(n, size);
-	void *p = __libc_calloc(n, size);
-	sampled(p, bytes, NULL);
-	return p;
+	return calloc_slow(n, size, bytes);
 }
 
 EXPORT void *hs_sampler_realloc(void *old, size_t size)
@@ -378,7 +470,7 @@ EXPORT void *hs_sampler_realloc(void *old, size_t size)
 
 static void *aligned(size_t align, size_t size)
 {
-	if (likely(!CTL.enabled) || likely(countdown(size)))
+	if (likely(countdown(size)))
 		return __libc_memalign(align, size);
 	void *p = __libc_memalign(align, size);
 	sampled(p, size, NULL);
@@ -416,7 +508,7 @@ EXPORT int hs_sampler_posix_memalign(void **out, size_t align, size_t size)
 
 EXPORT void *hs_sampler_valloc(size_t size)
 {
-	if (likely(!CTL.enabled) || likely(countdown(size)))
+	if (likely(countdown(size)))
 		return __libc_valloc(size);
 	void *p = __libc_valloc(size);
 	sampled(p, size, NULL);
@@ -425,7 +517,7 @@ EXPORT void *hs_sampler_valloc(size_t size)
 
 EXPORT void *hs_sampler_pvalloc(size_t size)
 {
-	if (likely(!CTL.enabled) || likely(countdown(size)))
+	if (likely(countdown(size)))
 		return __libc_pvalloc(size);
 	void *p = __libc_pvalloc(size);
 	sampled(p, size, NULL);

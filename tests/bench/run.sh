@@ -337,8 +337,30 @@ profiled_pairs()
 	wait "$p" 2>/dev/null || :
 	echo "$(awk '/^PAIRS/ { print $3 }' "$out") $(grep -c '^[0-9]' "$HS_TMP/pairs.raw")"
 }
-read -r profiled psamples < <(profiled_pairs)
-echo "untraced:                    $plain ns per pair"
-echo "profile (512 KiB):           $profiled ns per pair ($psamples samples); $(awk -v a="$profiled" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }') untraced"
+# several rounds, each untraced then profiled, alternating (the machine's
+# load moves between rounds); medians, and each round's own ratio
+plains=() profs=() rs=()
+for _ in 1 2 3 4 5; do
+	u=$("$PAIRS" "$N" | awk '{ print $3 }')
+	read -r pr psamples < <(profiled_pairs)
+	plains+=("$u") profs+=("$pr")
+	rs+=("$(awk -v a="$pr" -v b="$u" 'BEGIN { printf "%.2f", a / b }')")
+done
+plain=$(median "${plains[@]}")
+profiled=$(median "${profs[@]}")
+echo "rounds (untraced / profile ns per pair): $(for i in 0 1 2 3 4; do printf '%s/%s=%sx ' "${plains[$i]}" "${profs[$i]}" "${rs[$i]}"; done)"
+echo "untraced:                    $plain ns per pair (median of 5)"
+echo "profile (512 KiB):           $profiled ns per pair (median of 5, $psamples samples in the last); median ratio $(median "${rs[@]}")x untraced"
 echo "mtrace --inject:             $injected ns per pair; $(awk -v a="$injected" -v b="$profiled" 'BEGIN { printf "%.0fx", a / b }') profile"
+[ -z "${ht:-}" ] || echo "heaptrack (preload mode):    $ht ns per pair; $(awk -v a="$ht" -v b="$profiled" 'BEGIN { printf "%.0fx", a / b }') profile"
+
+echo
+echo "== profile: the demo target's pause at start and at stop (5 profiles of 0.5 s)"
+start_target "$DEMO"
+pid=$TARGET_PID
+for _ in 1 2 3 4 5; do
+	timeout 60 "$HS" profile --duration 0.5 "$pid" 2>/dev/null | sed -n 's/.*start paused \(.*\), stop \(.*\)$/  start paused \1, stop paused \2/p'
+done
+kill -TERM "$pid"
+wait_target "$pid"
 fi

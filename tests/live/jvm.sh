@@ -264,6 +264,56 @@ PY
 	;;
 esac
 
+# --- heapscope profile around a burst of Inflater work: stacks from malloc
+# through zlib and libzip's JNI functions (then JIT or interpreter code,
+# unnamed without a perf map), per thread name; the JVM runs on after
+sp3=$(safepoints a)
+rc=0
+timeout 120 "$HS" profile --rate 16384 --wait 10000 --json -o "$HS_TMP/prof.json" "$A" >/dev/null 2>"$HS_TMP/prof.err" &
+H=$!
+for _ in $(seq 200); do grep -q "routed to" "$HS_TMP/prof.err" && break; sleep 0.1; done
+sed 's/^/# /' "$HS_TMP/prof.err"
+burst=$(ask a 3 "BURST 64") || true
+kill -INT "$H"
+wait "$H" || rc=$?
+if { [ "$rc" = 0 ] || [ "$rc" = 1 ]; } && [ "$burst" = "BURST OK 4" ] && python3 - "$HS_TMP/prof.json" <<'PY'; then
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+names = {}
+for t in d["threads"]:
+    for x in t["stacks"]:
+        names.setdefault(x, set()).add(t["name"])
+hits = []
+for st in d["stacks"]:
+    fr = [re.sub(r"\+0x[0-9a-f]+$", "", f["name"]) for f in st["frames"]]
+    z = [i for i, n in enumerate(fr) if n in ("inflateInit2_", "deflateInit2_")]
+    j = [i for i, n in enumerate(fr) if re.match(r"Java_java_util_zip_(Inflater|Deflater)_init$", n)]
+    if z and j and z[0] < j[0]:
+        hits.append((st, fr[: j[0] + 2], sorted(names.get(st["index"], ()))))
+assert hits, [[f["name"] for f in st["frames"]][:8] for st in d["stacks"][:6]]
+st, fr, thr = hits[0]
+assert thr, "no thread name"
+print(f"ok - profile on the JVM around BURST 64: {len(hits)} stacks through zlib to the JNI boundary, e.g. "
+      f"{' <- '.join(fr)} (threads {', '.join(thr)}; {d['samples']} samples)")
+PY
+	:
+else
+	not_ok "profile on the JVM: exit $rc, $burst: $(cat "$HS_TMP/prof.err")"
+fi
+released "$A" || not_ok "profile left JVM $A traced or stopped"
+check=$(ask a 3 CHECK) || true
+case $check in
+"CHECK OK "*) ok "JVM $A after the profile: ${check#CHECK OK } pairs round-trip" ;;
+*) not_ok "JVM $A after the profile: $check" ;;
+esac
+sleep 1.5
+sp4=$(safepoints a)
+if jcmd "$A" VM.version >"$HS_TMP/version" 2>&1 && [ "$sp4" -gt "$sp3" ]; then
+	ok "JVM $A after the profile: safepoints $sp3 -> $sp4, jcmd VM.version answers"
+else
+	not_ok "JVM $A after the profile: safepoints $sp3 -> $sp4, jcmd: $(cat "$HS_TMP/version")"
+fi
+
 check=$(ask b 4 CHECK) || true
 case $check in *"CHECK OK "*) ;; *) not_ok "twin JVM $B after its own trim: $check" ;; esac
 for p in "$A" "$B"; do

@@ -202,7 +202,9 @@ run()
 	local variant=$1
 	shift
 	rm -f "$HS_TMP/samples"
-	HS_TEST_SAMPLES=$HS_TMP/samples start_target "$@"
+	# the stand-in sampler, not the real one meson may put first in
+	# LD_LIBRARY_PATH (both are libheapscope-sampler.so)
+	HS_TEST_SAMPLES=$HS_TMP/samples LD_LIBRARY_PATH=$TARGETS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} start_target "$@"
 	local pid=$TARGET_PID
 	# shellcheck disable=SC2086 # EXTRA is options, split on purpose
 	timeout 120 "$PROFILE_ANALYZE" "$pid" 1 "$HS_TMP/samples" "$HS_TMP/$variant" ${EXTRA:-} ||
