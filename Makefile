@@ -52,7 +52,7 @@ demo: build
 check: check-deps build $(ASAN)/build.ninja
 	$(MESON) test -C $(BUILD) --print-errorlogs
 	$(MESON) compile -C $(ASAN)
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 HS_SANITIZED=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1 HS_SANITIZED=1 \
 	  $(MESON) test -C $(ASAN) --print-errorlogs --timeout-multiplier 2 --suite unit --suite live --suite cli
 
 bench: build

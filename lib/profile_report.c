@@ -1018,16 +1018,19 @@ static int group_live(struct run *g)
 static void finish_order(struct run *g)
 {
 	struct hs_profile_report *out = g->out;
-	qsort(out->arenas, out->narenas, sizeof(*out->arenas), arena_cmp);
+	if (out->narenas)   /* none live: arenas is NULL, which qsort may not take */
+		qsort(out->arenas, out->narenas, sizeof(*out->arenas), arena_cmp);
 	/* arenas off the list read from main_arena (no layout): numbered in
 	 * address order after it */
 	for (size_t y = 0, next = g->ai.nlist ? g->ai.nlist : 1; y < out->narenas; y++)
 		if (out->arenas[y].index == 1000)
 			out->arenas[y].index = (int)next++;
 	for (size_t y = 0; y < out->nthreads; y++)
-		qsort(out->threads[y].stacks, out->threads[y].nstacks, sizeof(size_t), size_cmp);
+		if (out->threads[y].nstacks)
+			qsort(out->threads[y].stacks, out->threads[y].nstacks, sizeof(size_t), size_cmp);
 	for (size_t y = 0; y < out->narenas; y++)
-		qsort(out->arenas[y].stacks, out->arenas[y].nstacks, sizeof(size_t), size_cmp);
+		if (out->arenas[y].nstacks)
+			qsort(out->arenas[y].stacks, out->arenas[y].nstacks, sizeof(size_t), size_cmp);
 }
 
 static void run_release(struct run *g)
