@@ -469,8 +469,33 @@ static void check_nextsize(struct hs_arena *a, const struct hs_layout *l, const 
 	}
 }
 
+/* Reading one chunk header alone (gathered with the other lists' next
+ * ones, one call per round) costs about what copying GATHER_BYTES of the
+ * heap in bulk does.  An arena whose bins hold more than one chunk per
+ * GATHER_BYTES of its memory is dense: once it has shown so, the rest of
+ * its lists is read through the page cache, which reads dense memory
+ * whole.  Either way the walk costs at most twice the cheaper one. */
+#define GATHER_BYTES 4096u
+
+const char *hs_heap_read_mode(const struct hs_heap *h)
+{
+	size_t bulk = 0, lists = 0;
+	if (!(h->flags & HS_WALK_LISTS) || !h->initialized)
+		return "none";
+	for (size_t i = 0; i < h->narenas; i++) {
+		if (h->arenas[i].bulk_read)
+			bulk++;
+		else if (h->arenas[i].bin_count)
+			lists++;
+	}
+	return lists && bulk ? "mixed" : lists ? "lists" : "bulk";
+}
+
 static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
+	uint64_t gather_budget = a->system_mem / GATHER_BYTES, gathered = 0;
+	bool gather = mem->gather && !(h->flags & HS_WALK_BULK);
+	a->bulk_read = !gather;
 	const struct hs_layout *l = h->l;
 	struct bin_cursor cur[HS_NBINS];
 	struct lrec *lv = NULL;
@@ -496,6 +521,22 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 		n++;
 	}
 	while (n > 0) {
+		if (gather) {
+			uint64_t next[HS_NBINS];
+			for (int k = 0; k < n; k++)
+				next[k] = cur[k].p;
+			if (gathered + (uint64_t)n > gather_budget && !(h->flags & HS_WALK_GATHER)) {
+				gather = false;     /* dense: read its pages whole */
+				a->bulk_read = true;
+				hs_mem_gather(mem, NULL, 0);
+			} else {
+				int g = hs_mem_gather(mem, next, (size_t)n);
+				if (g > 0) {
+					gathered += (uint64_t)g;
+					h->gathered += (uint64_t)g;
+				}
+			}
+		}
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];
 			struct hs_binstat *bs = &a->bins[c->i];

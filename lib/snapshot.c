@@ -73,6 +73,10 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
 	uint64_t *fs = calloc(n + 1, sizeof(*fs));
 	struct hs_heap_threads th = { 0, ok_tids, fs };
+	/* HEAPSCOPE_READ_MODE=bulk or lists: one way only (to compare). */
+	const char *rm = getenv("HEAPSCOPE_READ_MODE");
+	unsigned walk = o->walk | (rm && !strcmp(rm, "bulk") ? HS_WALK_BULK : 0) |
+			(rm && !strcmp(rm, "lists") ? HS_WALK_GATHER : 0);
 	for (size_t i = 0; ok_tids && fs && i < n; i++) {
 		struct hs_thread_regs regs;
 		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
@@ -84,7 +88,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (!ok_tids || !fs)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
-		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
 					 &s->heap, err);
 	/* The maps were read before the stop: a heap that grew since (its
 	 * PROT_NONE reserve made rw) looks unreadable to the page cache, and
@@ -99,11 +103,17 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->stopped_maps);
 		hs_mem_cache_drop(s->mem);
 		hs_heap_release(&s->heap);
-		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
 					 &s->heap, err);
 	}
 	free(ok_tids);
 	free(fs);
+	if (getenv("HEAPSCOPE_DEBUG_READS")) {
+		uint64_t g, c, b;
+		hs_mem_cache_stats(s->mem, &g, &c, &b);
+		fprintf(stderr, "reads: %" PRIu64 " gathered in %" PRIu64 " calls, %" PRIu64 " bytes whole, mode %s, walk %" PRIu64 " us\n", g, c, b,
+			hs_heap_read_mode(&s->heap), now_us() - t0);
+	}
 	/* More reading that must see the same stopped image (the chunk walk). */
 	if (r == 0 && o->stopped)
 		r = o->stopped(s, o->stopped_ctx, err);
