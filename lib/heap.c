@@ -287,6 +287,8 @@ static uint64_t drop_repeats(struct hs_mem *mem, struct hs_arena *a, size_t from
 	return dropped;
 }
 
+static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, const uint64_t *next, size_t n);
+
 static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
@@ -306,6 +308,8 @@ static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned c
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
+			if (!a->bulk_read)
+				gather_headers(mem, h, a, &p, 1);   /* one line, not a page */
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
 				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
@@ -491,11 +495,31 @@ const char *hs_heap_read_mode(const struct hs_heap *h)
 	return lists && bulk ? "mixed" : lists ? "lists" : "bulk";
 }
 
+/* Gather the headers at next[0..n) for arena a, unless it has shown itself
+ * dense (then say so to the cache, once).  False when a reads whole pages. */
+static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, const uint64_t *next, size_t n)
+{
+	if (!mem->gather || (h->flags & HS_WALK_BULK)) {
+		a->bulk_read = true;
+		return false;
+	}
+	if (a->bulk_read)
+		return false;
+	if (a->gathered + n > a->system_mem / GATHER_BYTES && !(h->flags & HS_WALK_GATHER)) {
+		a->bulk_read = true;      /* dense: read its pages whole */
+		hs_mem_gather(mem, NULL, 0);
+		return false;
+	}
+	int g = hs_mem_gather(mem, next, n);
+	if (g > 0) {
+		a->gathered += (uint64_t)g;
+		h->gathered += (uint64_t)g;
+	}
+	return true;
+}
+
 static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
-	uint64_t gather_budget = a->system_mem / GATHER_BYTES, gathered = 0;
-	bool gather = mem->gather && !(h->flags & HS_WALK_BULK);
-	a->bulk_read = !gather;
 	const struct hs_layout *l = h->l;
 	struct bin_cursor cur[HS_NBINS];
 	struct lrec *lv = NULL;
@@ -521,21 +545,11 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 		n++;
 	}
 	while (n > 0) {
-		if (gather) {
+		if (!a->bulk_read) {
 			uint64_t next[HS_NBINS];
 			for (int k = 0; k < n; k++)
 				next[k] = cur[k].p;
-			if (gathered + (uint64_t)n > gather_budget && !(h->flags & HS_WALK_GATHER)) {
-				gather = false;     /* dense: read its pages whole */
-				a->bulk_read = true;
-				hs_mem_gather(mem, NULL, 0);
-			} else {
-				int g = hs_mem_gather(mem, next, (size_t)n);
-				if (g > 0) {
-					gathered += (uint64_t)g;
-					h->gathered += (uint64_t)g;
-				}
-			}
+			gather_headers(mem, h, a, next, (size_t)n);
 		}
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];

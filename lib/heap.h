@@ -55,6 +55,7 @@ struct hs_arena {
 	int32_t flags;           /* 2: NONCONTIGUOUS_BIT */
 	bool contiguous;         /* main arena: one sbrk region */
 	bool bulk_read;          /* its lists were dense: pages read whole, not chunk headers */
+	uint64_t gathered;       /* its chunk headers read alone (hs_mem_gather) */
 	uint64_t top, top_size;
 	uint64_t system_mem, max_system_mem, attached_threads;
 	uint64_t next;

@@ -186,7 +186,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * reports resident.  With a pagemap, such pages of anonymous mappings are
  * never read: they hold zeros, and the cache says so. */
 #define PAGE_SZ       4096u
-#define CACHE_SLOTS   16384u         /* 64 MiB of address space, touched lazily */
+#define CACHE_SLOTS   131072u        /* 512 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
 #define REGION_SLOTS  4096u
 #define LINE_SLOTS    8192u
