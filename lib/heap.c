@@ -549,7 +549,19 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 			uint64_t next[HS_NBINS];
 			for (int k = 0; k < n; k++)
 				next[k] = cur[k].p;
-			gather_headers(mem, h, a, next, (size_t)n);
+			/* Deep checks also read the chunk after each: its header
+			 * in a second batch, from the sizes just gathered. */
+			if (gather_headers(mem, h, a, next, (size_t)n) && deep) {
+				size_t m = 0;
+				for (int k = 0; k < n; k++) {
+					uint64_t sz;
+					if (!(cur[k].p & (HS_MALLOC_ALIGN - 1)) && hs_mem_u64(mem, cur[k].p + 8, &sz) == 0 &&
+					    !bogus_size(a, sz))
+						next[m++] = cur[k].p + HS_CHUNKSIZE(sz);
+				}
+				if (m)
+					gather_headers(mem, h, a, next, m);
+			}
 		}
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];
