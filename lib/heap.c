@@ -505,8 +505,12 @@ static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_aren
 	}
 	if (a->bulk_read)
 		return false;
-	if (a->gathered + n > a->system_mem / GATHER_BYTES && !(h->flags & HS_WALK_GATHER)) {
+	/* The arenas of one program are alike: after one turned out dense,
+	 * the next ones are given a sixteenth of the trial. */
+	uint64_t budget = a->system_mem / GATHER_BYTES / (h->dense_arenas ? 16 : 1);
+	if (a->gathered + n > budget && !(h->flags & HS_WALK_GATHER)) {
 		a->bulk_read = true;      /* dense: read its pages whole */
+		h->dense_arenas++;
 		hs_mem_gather(mem, NULL, 0);
 		return false;
 	}

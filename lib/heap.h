@@ -160,6 +160,7 @@ struct hs_heap {
 	struct hs_walk_limits limits;  /* the budgets the walk used, filled in */
 	uint64_t recorded;         /* free chunks and tcache entries recorded */
 	uint64_t gathered;         /* bin chunk headers read alone, in batches */
+	size_t dense_arenas;       /* arenas whose lists turned out dense */
 };
 
 /* How the lists were read: "lists" (chunk headers, in batches), "bulk"

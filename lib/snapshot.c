@@ -284,15 +284,17 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	}
 	s->pagemap_fd = hs_proc_pagemap_open(pid, NULL);
 	hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
-	/* The largest heap a walk may read: the cache is faulted in up to that
-	 * before any thread is stopped. */
-	uint64_t biggest = 0;
+	/* What a walk in whole pages may read: the cache (whose pages are
+	 * placed by address, so arenas' heaps land apart) is faulted in up to
+	 * the heaps' resident bytes before any thread is stopped (it caps that
+	 * at its size). */
+	uint64_t heaps = 0;
 	for (size_t i = 0; i < s->maps.n; i++) {
 		const struct hs_mapping *m = &s->maps.v[i];
-		if ((hs_mapping_anon(m) || !strcmp(m->path, "[heap]")) && m->rss > biggest)
-			biggest = m->rss;
+		if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))
+			heaps += m->rss;
 	}
-	hs_mem_cache_prefault(s->mem, biggest);
+	hs_mem_cache_prefault(s->mem, heaps);
 	for (;;) {
 		int locked;
 		s->attempts++;
