@@ -987,6 +987,7 @@ static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char
 			return hs_err_set(err, -r, "out of memory");
 		if (hook) {
 			check_tcache_overlap(h, a);
+			hs_mem_gather(mem, NULL, 0);    /* the hook reads the heap from end to end */
 			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0)
 				return r;
 			continue;
@@ -1010,7 +1011,9 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		h->limits = *limits;
 	if (!h->limits.max_chunks)
 		h->limits.max_chunks = HS_WALK_MAX_CHUNKS;
-	h->flags = flags;
+	/* A per-arena hook (the chunk walk) reads every page of the heap
+	 * anyway: reading chunk headers alone first would only add calls. */
+	h->flags = flags | (hook ? HS_WALK_BULK : 0);
 	h->libc = libc;
 	h->l = &libc->layout;
 	h->global_max_fast = UINT64_MAX;

@@ -186,7 +186,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * reports resident.  With a pagemap, such pages of anonymous mappings are
  * never read: they hold zeros, and the cache says so. */
 #define PAGE_SZ       4096u
-#define CACHE_SLOTS   131072u        /* 512 MiB of address space, touched lazily */
+#define CACHE_SLOTS   32768u         /* 128 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
 #define REGION_SLOTS  4096u
 #define LINE_SLOTS    8192u
@@ -211,6 +211,7 @@ struct cache_mem {
 	size_t nlines;                   /* lines held since the last drop */
 	uint64_t gathered, gather_calls, bulk_bytes;
 	bool lists;                      /* gathering: misses never read a region whole */
+	bool whole;                      /* told the memory is dense: the first miss reads its region */
 	int pagemap_fd;                  /* -1: read every page */
 	const struct hs_maps *maps;
 };
@@ -297,7 +298,7 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	/* Once most regions have turned out dense, read the next ones whole
 	 * sooner: in a heap whose lists touch every page, the first misses of
 	 * each megabyte are wasted system calls. */
-	unsigned want = cm->dense > 8 && cm->dense > 4 * cm->sparse ? REGION_MISSES / 8 : REGION_MISSES;
+	unsigned want = cm->whole ? 1 : cm->dense > 8 && cm->dense > 4 * cm->sparse ? REGION_MISSES / 8 : REGION_MISSES;
 	if (++cm->region[ri].misses >= want && !cm->lists && !cm->region[ri].no_region && region_read(cm, ri) == 0) {
 		cm->region[ri].misses = 0;
 		cm->dense++;
@@ -375,6 +376,7 @@ static int cache_gather(struct hs_mem *mem, const uint64_t *addr, size_t n)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	cm->lists = n > 0;
+	cm->whole = !n;
 	if (!n)
 		return 0;
 	enum { BATCH = 1024 };       /* UIO_MAXIOV */
@@ -447,7 +449,8 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	mem->nbytes += len;
 	if (addr + len < addr)
 		return -EFAULT;
-	const unsigned char *lb = line_find(cm, addr, len);
+	uint64_t page0 = addr & ~(uint64_t)(PAGE_SZ - 1);
+	const unsigned char *lb = cm->tag[(page0 / PAGE_SZ) % CACHE_SLOTS] != page0 + 1 ? line_find(cm, addr, len) : NULL;
 	if (lb) {
 		memcpy(buf, lb, len);
 		return 0;
@@ -479,11 +482,13 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
 	if (addr - page + len > PAGE_SZ)
 		return NULL;
-	const unsigned char *lb = line_find(cm, addr, len);
-	if (lb)
-		return lb;
-	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1 && cache_fill(cm, page) < 0)
-		return NULL;
+	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1) {
+		const unsigned char *lb = line_find(cm, addr, len);
+		if (lb)
+			return lb;
+		if (cache_fill(cm, page) < 0)
+			return NULL;
+	}
 	mem->nbytes += len;
 	return slot_of(cm, page) + (addr - page);
 }
@@ -531,7 +536,7 @@ void hs_mem_cache_drop(struct hs_mem *mem)
 	if (cm->lines && cm->nlines)
 		memset(cm->lines, 0, LINE_SLOTS * sizeof(*cm->lines));
 	cm->nlines = 0;
-	cm->lists = false;
+	cm->lists = cm->whole = false;
 	cm->gathered = cm->gather_calls = cm->bulk_bytes = 0;
 }
 

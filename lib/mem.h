@@ -26,7 +26,8 @@ struct hs_mem {
 	 * no call; addresses that cannot be read so are left to the ordinary
 	 * path.  Returns how many it read, or -errno.  While it is in use, a
 	 * cache reads single pages, never a region whole; n 0 (addr NULL)
-	 * ends that: the memory is dense, read it whole. */
+	 * ends that: the memory is dense (or about to be read from end to
+	 * end), the first miss reads a whole region. */
 	int (*gather)(struct hs_mem *mem, const uint64_t *addr, size_t n);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
