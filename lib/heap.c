@@ -986,7 +986,8 @@ static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char
 		if (r < 0)
 			return hs_err_set(err, -r, "out of memory");
 		if (hook) {
-			check_tcache_overlap(h, a);
+			if (!(h->flags & HS_WALK_LATE_CHECKS))
+				check_tcache_overlap(h, a);
 			hs_mem_gather(mem, NULL, 0);    /* the hook reads the heap from end to end */
 			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0)
 				return r;
@@ -996,7 +997,7 @@ static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char
 			if (h->tcaches[k].addr && hs_heap_arena_of(h, h->tcaches[k].addr) == a)
 				walk_tcache(h, mem, &h->tcaches[k]);
 	}
-	if (!hook)
+	if (!hook && !(h->flags & HS_WALK_LATE_CHECKS))
 		for (size_t i = 0; i < h->narenas && !h->cut; i++)
 			check_tcache_overlap(h, &h->arenas[i]);
 	return 0;
@@ -1040,6 +1041,17 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 	if (h->cut)
 		h->status = -EUCLEAN;
 	return 0;
+}
+
+void hs_heap_late_checks(struct hs_heap *h)
+{
+	if (!(h->flags & HS_WALK_LATE_CHECKS) || !(h->flags & HS_WALK_LISTS) || !h->initialized)
+		return;
+	for (size_t i = 0; i < h->narenas && !h->cut; i++) {
+		check_tcache_overlap(h, &h->arenas[i]);
+		if (h->arenas[i].status)
+			h->status = -EUCLEAN;
+	}
 }
 
 struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr)

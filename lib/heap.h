@@ -189,7 +189,14 @@ enum {
 				  * never the chunk headers alone */
 	HS_WALK_GATHER = 8,      /* read the bins' chunk headers alone, however
 				  * dense (to compare) */
+	HS_WALK_LATE_CHECKS = 16,  /* leave the checks that need no memory (a
+				    * tcache chunk also in a bin) to
+				    * hs_heap_late_checks, after the stop */
 };
+
+/* The checks HS_WALK_LATE_CHECKS left out (they read no memory: call it
+ * once the target runs again). */
+void hs_heap_late_checks(struct hs_heap *h);
 /* Optional: called for each arena right after its lists were walked (and
  * after every tcache), while its pages are still cached; 0 or -errno. */
 struct hs_walk_hook {

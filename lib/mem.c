@@ -177,9 +177,12 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * (a list that touches every page).  Pages are cached one by one, so sparse
  * lists cost one small read per chunk; once a megabyte has missed a few
  * times, the whole megabyte is read in one call, so dense lists cost the
- * memory bandwidth and few system calls.  Slots are direct-mapped by page
- * number into one lazily touched arena, so a region's pages are contiguous
- * there and fill with a single read.
+ * memory bandwidth and few system calls.  Each region the cache holds
+ * pages of is given a frame of the lazily touched data (REGION_PAGES
+ * slots), taken in turn, so that its pages are contiguous there and fill
+ * with a single read, and the heaps of an arena (64 MiB apart, which a
+ * cache placed by address would fold onto each other) do not evict each
+ * other below CACHE_SLOTS pages.
  *
  * Reading a page the target never touched would make the kernel map the
  * zero page into it: a change to the target, and a page that pagemap then
@@ -189,6 +192,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
 #define CACHE_SLOTS   32768u         /* 128 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
 #define REGION_SLOTS  4096u
+#define NFRAMES       (CACHE_SLOTS / REGION_PAGES)
 #define LINE_SLOTS    8192u
 #define REGION_MISSES 32             /* break-even: 32 page reads cost about one 1 MiB read */
 
@@ -197,9 +201,12 @@ struct cache_mem {
 	struct hs_mem *under;
 	unsigned char *data;             /* CACHE_SLOTS pages */
 	uint64_t tag[CACHE_SLOTS];       /* page address + 1 (0: empty) */
+	unsigned frame_owner[NFRAMES];   /* region slot + 1 holding it (0: free) */
+	unsigned hand;                   /* the frame taken next */
 	struct {
 		uint64_t base;
 		unsigned misses;
+		unsigned frame;              /* frame + 1 (0: none) */
 		bool known;                  /* absent[] read from pagemap */
 		bool no_region;              /* a whole read failed: pages only */
 		uint64_t absent[REGION_PAGES / 64];  /* never touched: zeros */
@@ -216,9 +223,68 @@ struct cache_mem {
 	const struct hs_maps *maps;
 };
 
-static unsigned char *slot_of(struct cache_mem *cm, uint64_t page)
+static unsigned region_slot(uint64_t rbase)
 {
-	return cm->data + (size_t)((page / PAGE_SZ) % CACHE_SLOTS) * PAGE_SZ;
+	return (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
+}
+
+/* Give up region slot ri's frame (its pages are no longer cached). */
+static void frame_release(struct cache_mem *cm, unsigned ri)
+{
+	unsigned f = cm->region[ri].frame;
+	if (!f)
+		return;
+	memset(&cm->tag[(size_t)(f - 1) * REGION_PAGES], 0, REGION_PAGES * sizeof(cm->tag[0]));
+	cm->frame_owner[f - 1] = 0;
+	cm->region[ri].frame = 0;
+}
+
+/* The slot index of page, or -1 when its region holds no frame (then no
+ * page of it is cached). */
+static long slot_index(const struct cache_mem *cm, uint64_t page)
+{
+	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
+	unsigned ri = region_slot(rbase);
+	if (cm->region[ri].base != rbase || !cm->region[ri].known || !cm->region[ri].frame)
+		return -1;
+	return (long)(cm->region[ri].frame - 1) * REGION_PAGES + (long)((page - rbase) / PAGE_SZ);
+}
+
+static bool page_cached(const struct cache_mem *cm, uint64_t page)
+{
+	long i = slot_index(cm, page);
+	return i >= 0 && cm->tag[i] == page + 1;
+}
+
+static unsigned char *slot_data(struct cache_mem *cm, long idx)
+{
+	return cm->data + (size_t)idx * PAGE_SZ;
+}
+
+static void region_absent(struct cache_mem *cm, unsigned ri);
+
+/* Region slot ri now describes the region at rbase (its pagemap read),
+ * and holds a frame when want_frame; returns ri. */
+static unsigned region_enter(struct cache_mem *cm, uint64_t rbase, bool want_frame)
+{
+	unsigned ri = region_slot(rbase);
+	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
+		if (cm->region[ri].known && cm->region[ri].misses)
+			cm->sparse++;
+		frame_release(cm, ri);
+		cm->region[ri].base = rbase;
+		cm->region[ri].misses = 0;
+		region_absent(cm, ri);
+	}
+	if (want_frame && !cm->region[ri].frame) {
+		unsigned f = cm->hand++ % NFRAMES;
+		if (cm->frame_owner[f])
+			frame_release(cm, cm->frame_owner[f] - 1);
+		memset(&cm->tag[(size_t)f * REGION_PAGES], 0, REGION_PAGES * sizeof(cm->tag[0]));
+		cm->frame_owner[f] = ri + 1;
+		cm->region[ri].frame = f + 1;
+	}
+	return ri;
 }
 
 /* Which pages of a region the target never touched (pagemap entry 0:
@@ -260,10 +326,10 @@ static bool page_absent(struct cache_mem *cm, unsigned ri, uint64_t page)
 static int region_read(struct cache_mem *cm, unsigned ri)
 {
 	uint64_t rbase = cm->region[ri].base;
-	unsigned char *dst = slot_of(cm, rbase);
+	size_t first = (size_t)(cm->region[ri].frame - 1) * REGION_PAGES;
+	unsigned char *dst = slot_data(cm, (long)first);
 	/* The region's slots are overwritten: whatever they held is gone. */
-	for (unsigned i = 0; i < REGION_PAGES; i++)
-		cm->tag[(rbase / PAGE_SZ + i) % CACHE_SLOTS] = 0;
+	memset(&cm->tag[first], 0, REGION_PAGES * sizeof(cm->tag[0]));
 	for (unsigned i = 0; i < REGION_PAGES;) {
 		unsigned j = i;
 		bool absent = page_absent(cm, ri, rbase + (uint64_t)i * PAGE_SZ);
@@ -287,14 +353,7 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 {
 	cm->mem.nreads++;
 	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
-	unsigned ri = (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
-	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
-		if (cm->region[ri].known && cm->region[ri].misses)
-			cm->sparse++;
-		cm->region[ri].base = rbase;
-		cm->region[ri].misses = 0;
-		region_absent(cm, ri);
-	}
+	unsigned ri = region_enter(cm, rbase, true);
 	/* Once most regions have turned out dense, read the next ones whole
 	 * sooner: in a heap whose lists touch every page, the first misses of
 	 * each megabyte are wasted system calls. */
@@ -302,21 +361,20 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 	if (++cm->region[ri].misses >= want && !cm->lists && !cm->region[ri].no_region && region_read(cm, ri) == 0) {
 		cm->region[ri].misses = 0;
 		cm->dense++;
-		for (unsigned i = 0; i < REGION_PAGES; i++) {
-			uint64_t pg = rbase + (uint64_t)i * PAGE_SZ;
-			cm->tag[(pg / PAGE_SZ) % CACHE_SLOTS] = pg + 1;
-		}
+		size_t first = (size_t)(cm->region[ri].frame - 1) * REGION_PAGES;
+		for (unsigned i = 0; i < REGION_PAGES; i++)
+			cm->tag[first + i] = rbase + (uint64_t)i * PAGE_SZ + 1;
 		return 0;
 	}
-	size_t idx = (page / PAGE_SZ) % CACHE_SLOTS;
+	long idx = slot_index(cm, page);
 	cm->tag[idx] = 0;
 	int r = 0;
 	const struct hs_mapping *m = cm->maps ? hs_maps_find(cm->maps, page) : NULL;
 	if (page_absent(cm, ri, page))
-		memset(slot_of(cm, page), 0, PAGE_SZ);
+		memset(slot_data(cm, idx), 0, PAGE_SZ);
 	else if (m && m->perms[0] != 'r')
 		r = -EFAULT;        /* PROT_NONE: never read, never faulted in */
-	else if ((r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ)) == 0)
+	else if ((r = cm->under->read(cm->under, page, slot_data(cm, idx), PAGE_SZ)) == 0)
 		cm->bulk_bytes += PAGE_SZ;
 	if (r == 0)
 		cm->tag[idx] = page + 1;
@@ -361,14 +419,7 @@ static bool line_readable(struct cache_mem *cm, uint64_t addr)
 static bool line_page_ok(struct cache_mem *cm, uint64_t page)
 {
 	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
-	unsigned ri = (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
-	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
-		if (cm->region[ri].known && cm->region[ri].misses)
-			cm->sparse++;
-		cm->region[ri].base = rbase;
-		cm->region[ri].misses = 0;
-		region_absent(cm, ri);
-	}
+	unsigned ri = region_enter(cm, rbase, false);
 	return cm->maps && !cm->region[ri].no_region && !page_absent(cm, ri, page);
 }
 
@@ -400,8 +451,7 @@ static int cache_gather(struct hs_mem *mem, const uint64_t *addr, size_t n)
 				continue;
 			/* already in a cached page: nothing to gather */
 			uint64_t page = a & ~(uint64_t)(PAGE_SZ - 1), last = (a + HS_MEM_LINE - 1) & ~(uint64_t)(PAGE_SZ - 1);
-			if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] == page + 1 &&
-			    cm->tag[(last / PAGE_SZ) % CACHE_SLOTS] == last + 1)
+			if (page_cached(cm, page) && page_cached(cm, last))
 				continue;
 			if (ln->tag == CLAIMED)
 				continue;       /* its slot is taken in this batch */
@@ -450,7 +500,7 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	if (addr + len < addr)
 		return -EFAULT;
 	uint64_t page0 = addr & ~(uint64_t)(PAGE_SZ - 1);
-	const unsigned char *lb = cm->tag[(page0 / PAGE_SZ) % CACHE_SLOTS] != page0 + 1 ? line_find(cm, addr, len) : NULL;
+	const unsigned char *lb = !page_cached(cm, page0) ? line_find(cm, addr, len) : NULL;
 	if (lb) {
 		memcpy(buf, lb, len);
 		return 0;
@@ -465,12 +515,14 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 		size_t off = a - page, n = PAGE_SZ - off;
 		if (n > len - done)
 			n = len - done;
-		if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1) {
+		long idx = slot_index(cm, page);
+		if (idx < 0 || cm->tag[idx] != page + 1) {
 			int r = cache_fill(cm, page);
 			if (r < 0)
 				return r;
+			idx = slot_index(cm, page);
 		}
-		memcpy((char *)buf + done, slot_of(cm, page) + off, n);
+		memcpy((char *)buf + done, slot_data(cm, idx) + off, n);
 		done += n;
 	}
 	return 0;
@@ -482,23 +534,26 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
 	if (addr - page + len > PAGE_SZ)
 		return NULL;
-	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1) {
+	long idx = slot_index(cm, page);
+	if (idx < 0 || cm->tag[idx] != page + 1) {
 		const unsigned char *lb = line_find(cm, addr, len);
 		if (lb)
 			return lb;
 		if (cache_fill(cm, page) < 0)
 			return NULL;
+		idx = slot_index(cm, page);
 	}
 	mem->nbytes += len;
-	return slot_of(cm, page) + (addr - page);
+	return slot_data(cm, idx) + (addr - page);
 }
 
 static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
-	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] == page + 1)
-		__builtin_prefetch(slot_of(cm, page) + (addr - page));
+	long idx = slot_index(cm, page);
+	if (idx >= 0 && cm->tag[idx] == page + 1)
+		__builtin_prefetch(slot_data(cm, idx) + (addr - page));
 }
 
 static void cache_close(struct hs_mem *mem)
@@ -532,6 +587,8 @@ void hs_mem_cache_drop(struct hs_mem *mem)
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	memset(cm->tag, 0, sizeof(cm->tag));
 	memset(cm->region, 0, sizeof(cm->region));
+	memset(cm->frame_owner, 0, sizeof(cm->frame_owner));
+	cm->hand = 0;
 	cm->dense = cm->sparse = 0;
 	if (cm->lines && cm->nlines)
 		memset(cm->lines, 0, LINE_SLOTS * sizeof(*cm->lines));

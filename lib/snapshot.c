@@ -75,7 +75,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	struct hs_heap_threads th = { 0, ok_tids, fs };
 	/* HEAPSCOPE_READ_MODE=bulk or lists: one way only (to compare). */
 	const char *rm = getenv("HEAPSCOPE_READ_MODE");
-	unsigned walk = o->walk | (rm && !strcmp(rm, "bulk") ? HS_WALK_BULK : 0) |
+	unsigned walk = o->walk | HS_WALK_LATE_CHECKS | (rm && !strcmp(rm, "bulk") ? HS_WALK_BULK : 0) |
 			(rm && !strcmp(rm, "lists") ? HS_WALK_GATHER : 0);
 	for (size_t i = 0; ok_tids && fs && i < n; i++) {
 		struct hs_thread_regs regs;
@@ -141,6 +141,8 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	}
 	if (r == -ESRCH || (r < 0 && kill(s->pid, 0) < 0 && errno == ESRCH))
 		return gone(s->pid, err);
+	if (r == 0)
+		hs_heap_late_checks(&s->heap);   /* the threads run again */
 	return r;
 }
 
