@@ -1012,9 +1012,7 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 		h->limits = *limits;
 	if (!h->limits.max_chunks)
 		h->limits.max_chunks = HS_WALK_MAX_CHUNKS;
-	/* A per-arena hook (the chunk walk) reads every page of the heap
-	 * anyway: reading chunk headers alone first would only add calls. */
-	h->flags = flags | (hook ? HS_WALK_BULK : 0);
+	h->flags = flags;
 	h->libc = libc;
 	h->l = &libc->layout;
 	h->global_max_fast = UINT64_MAX;
