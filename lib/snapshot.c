@@ -296,7 +296,9 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 		if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))
 			heaps += m->rss;
 	}
-	hs_mem_cache_prefault(s->mem, heaps);
+	/* Without the lists the walk reads a few arena headers: no need. */
+	if (o->walk & HS_WALK_LISTS)
+		hs_mem_cache_prefault(s->mem, heaps);
 	for (;;) {
 		int locked;
 		s->attempts++;
