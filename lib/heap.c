@@ -308,8 +308,6 @@ static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned c
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
-			if (!a->bulk_read)
-				gather_headers(mem, h, a, &p, 1);   /* one line, not a page */
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
 				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
@@ -506,8 +504,8 @@ static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_aren
 	if (a->bulk_read)
 		return false;
 	/* The arenas of one program are alike: after one turned out dense,
-	 * the next ones are given a sixteenth of the trial. */
-	uint64_t budget = a->system_mem / GATHER_BYTES / (h->dense_arenas ? 16 : 1);
+	 * the next ones are read in whole pages from the start. */
+	uint64_t budget = h->dense_arenas ? 0 : a->system_mem / GATHER_BYTES;
 	if (a->gathered + n > budget && !(h->flags & HS_WALK_GATHER)) {
 		a->bulk_read = true;      /* dense: read its pages whole */
 		h->dense_arenas++;

@@ -287,9 +287,8 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	s->pagemap_fd = hs_proc_pagemap_open(pid, NULL);
 	hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
 	/* What a walk in whole pages may read: the cache is faulted in up to
-	 * the heaps' resident bytes, at most 64 MiB (more costs heapscope
-	 * more time zeroing than it spares the stop), before any thread is
-	 * stopped. */
+	 * the heaps' resident bytes (it caps that at its size) before any
+	 * thread is stopped. */
 	uint64_t heaps = 0;
 	for (size_t i = 0; i < s->maps.n; i++) {
 		const struct hs_mapping *m = &s->maps.v[i];
@@ -298,7 +297,7 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	}
 	/* Without the lists the walk reads a few arena headers: no need. */
 	if (o->walk & HS_WALK_LISTS)
-		hs_mem_cache_prefault(s->mem, heaps < (64u << 20) ? heaps : (64u << 20));
+		hs_mem_cache_prefault(s->mem, heaps);
 	for (;;) {
 		int locked;
 		s->attempts++;
