@@ -308,6 +308,10 @@ static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned c
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
+			/* One line, not a page (nor, after a walk of the heap
+			 * from end to end, a whole region). */
+			if (!a->bulk_read)
+				gather_headers(mem, h, a, &p, 1);
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
 				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
