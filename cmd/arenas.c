@@ -102,6 +102,7 @@ static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const s
 	hs_json_i64(j, "pid", s->pid);
 	hs_json_u64(j, "pause_us", s->pause_us);
 	hs_json_u64(j, "walk_us", s->walk_us);
+	hs_json_str(j, "read_mode", hs_heap_read_mode(h));
 	hs_json_u64(j, "stops", (uint64_t)s->attempts);
 	hs_json_u64(j, "threads", s->nthreads);
 	hs_cli_json_glibc(j, s);
@@ -196,7 +197,7 @@ static void render_text(const struct hs_snapshot *s, const struct row *t, const 
 	printf("\n%s\n", sum);
 	printf("mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,
 	       hs_fmt_size(h->mmapped_mem, f[0]));
-	printf("target paused %s", hs_fmt_us(s->pause_us, f[0]));
+	printf("target paused %s (read: %s)", hs_fmt_us(s->pause_us, f[0]), hs_heap_read_mode(h));
 	if (s->attempts > 1)
 		printf(" in %d stops (an arena was locked by a thread inside malloc)", s->attempts);
 	printf("\n");

@@ -406,9 +406,12 @@ static int capture_alloc(struct capture *c, struct hs_err *err)
 		c->cap = NULL;
 		return hs_err_sys(err, errno, "cannot hold %zu bytes while the target is stopped", c->capsize);
 	}
-	/* Faulted in before the stop, in huge pages where possible. */
+	/* Faulted in before the stop, in huge pages where possible: what is
+	 * mapped now; the room for growth only if the target grows (first-touch
+	 * zeroing is a fifth of a dump's time). */
 	madvise(c->cap, c->capsize, MADV_HUGEPAGE);
-	madvise(c->cap, c->capsize, MADV_POPULATE_WRITE);
+	size_t pop = mapped < c->capsize ? ((size_t)mapped + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1) : c->capsize;
+	madvise(c->cap, pop < c->capsize ? pop : c->capsize, MADV_POPULATE_WRITE);
 	return 0;
 }
 

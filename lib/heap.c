@@ -287,6 +287,8 @@ static uint64_t drop_repeats(struct hs_mem *mem, struct hs_arena *a, size_t from
 	return dropped;
 }
 
+static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, const uint64_t *next, size_t n);
+
 static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
@@ -306,6 +308,10 @@ static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned c
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
 				break;
 			}
+			/* One line, not a page (nor, after a walk of the heap
+			 * from end to end, a whole region). */
+			if (!a->bulk_read)
+				gather_headers(mem, h, a, &p, 1);
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
 				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
@@ -469,6 +475,55 @@ static void check_nextsize(struct hs_arena *a, const struct hs_layout *l, const 
 	}
 }
 
+/* Reading one chunk header alone (gathered with the other lists' next
+ * ones, one call per round) costs about what copying GATHER_BYTES of the
+ * heap in bulk does.  An arena whose bins hold more than one chunk per
+ * GATHER_BYTES of its memory is dense: once it has shown so, the rest of
+ * its lists is read through the page cache, which reads dense memory
+ * whole.  Either way the walk costs at most twice the cheaper one. */
+#define GATHER_BYTES 4096u
+
+const char *hs_heap_read_mode(const struct hs_heap *h)
+{
+	size_t bulk = 0, lists = 0;
+	if (!(h->flags & HS_WALK_LISTS) || !h->initialized)
+		return "none";
+	for (size_t i = 0; i < h->narenas; i++) {
+		if (h->arenas[i].bulk_read)
+			bulk++;
+		else if (h->arenas[i].bin_count)
+			lists++;
+	}
+	return lists && bulk ? "mixed" : lists ? "lists" : "bulk";
+}
+
+/* Gather the headers at next[0..n) for arena a, unless it has shown itself
+ * dense (then say so to the cache, once).  False when a reads whole pages. */
+static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, const uint64_t *next, size_t n)
+{
+	if (!mem->gather || (h->flags & HS_WALK_BULK)) {
+		a->bulk_read = true;
+		return false;
+	}
+	if (a->bulk_read)
+		return false;
+	/* The arenas of one program are alike: after one turned out dense,
+	 * the next ones are read in whole pages from the start. */
+	uint64_t budget = h->dense_arenas ? 0 : a->system_mem / GATHER_BYTES;
+	if (a->gathered + n > budget && !(h->flags & HS_WALK_GATHER)) {
+		a->bulk_read = true;      /* dense: read its pages whole */
+		h->dense_arenas++;
+		hs_mem_gather(mem, NULL, 0);
+		return false;
+	}
+	int g = hs_mem_gather(mem, next, n);
+	if (g > 0) {
+		a->gathered += (uint64_t)g;
+		h->gathered += (uint64_t)g;
+	}
+	return true;
+}
+
 static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char *st, struct hs_arena *a)
 {
 	const struct hs_layout *l = h->l;
@@ -496,6 +551,24 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 		n++;
 	}
 	while (n > 0) {
+		if (!a->bulk_read) {
+			uint64_t next[HS_NBINS];
+			for (int k = 0; k < n; k++)
+				next[k] = cur[k].p;
+			/* Deep checks also read the chunk after each: its header
+			 * in a second batch, from the sizes just gathered. */
+			if (gather_headers(mem, h, a, next, (size_t)n) && deep) {
+				size_t m = 0;
+				for (int k = 0; k < n; k++) {
+					uint64_t sz;
+					if (!(cur[k].p & (HS_MALLOC_ALIGN - 1)) && hs_mem_u64(mem, cur[k].p + 8, &sz) == 0 &&
+					    !bogus_size(a, sz))
+						next[m++] = cur[k].p + HS_CHUNKSIZE(sz);
+				}
+				if (m)
+					gather_headers(mem, h, a, next, m);
+			}
+		}
 		for (int k = 0; k < n;) {
 			struct bin_cursor *c = &cur[k];
 			struct hs_binstat *bs = &a->bins[c->i];
@@ -915,7 +988,9 @@ static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char
 		if (r < 0)
 			return hs_err_set(err, -r, "out of memory");
 		if (hook) {
-			check_tcache_overlap(h, a);
+			if (!(h->flags & HS_WALK_LATE_CHECKS))
+				check_tcache_overlap(h, a);
+			hs_mem_gather(mem, NULL, 0);    /* the hook reads the heap from end to end */
 			if ((r = hook->arena(hook->ctx, mem, h, a, err)) < 0)
 				return r;
 			continue;
@@ -924,7 +999,7 @@ static int walk_lists(struct hs_mem *mem, struct hs_heap *h, const unsigned char
 			if (h->tcaches[k].addr && hs_heap_arena_of(h, h->tcaches[k].addr) == a)
 				walk_tcache(h, mem, &h->tcaches[k]);
 	}
-	if (!hook)
+	if (!hook && !(h->flags & HS_WALK_LATE_CHECKS))
 		for (size_t i = 0; i < h->narenas && !h->cut; i++)
 			check_tcache_overlap(h, &h->arenas[i]);
 	return 0;
@@ -966,6 +1041,17 @@ static int walk(struct hs_mem *mem, const struct hs_libc *libc, const struct hs_
 	if (h->cut)
 		h->status = -EUCLEAN;
 	return 0;
+}
+
+void hs_heap_late_checks(struct hs_heap *h)
+{
+	if (!(h->flags & HS_WALK_LATE_CHECKS) || !(h->flags & HS_WALK_LISTS) || !h->initialized)
+		return;
+	for (size_t i = 0; i < h->narenas && !h->cut; i++) {
+		check_tcache_overlap(h, &h->arenas[i]);
+		if (h->arenas[i].status)
+			h->status = -EUCLEAN;
+	}
 }
 
 struct hs_arena *hs_heap_arena_of(struct hs_heap *h, uint64_t addr)

@@ -54,6 +54,8 @@ struct hs_arena {
 	int32_t mutex;           /* non-zero: a thread was inside malloc here */
 	int32_t flags;           /* 2: NONCONTIGUOUS_BIT */
 	bool contiguous;         /* main arena: one sbrk region */
+	bool bulk_read;          /* its lists were dense: pages read whole, not chunk headers */
+	uint64_t gathered;       /* its chunk headers read alone (hs_mem_gather) */
 	uint64_t top, top_size;
 	uint64_t system_mem, max_system_mem, attached_threads;
 	uint64_t next;
@@ -157,7 +159,13 @@ struct hs_heap {
 	char cut_msg[256];
 	struct hs_walk_limits limits;  /* the budgets the walk used, filled in */
 	uint64_t recorded;         /* free chunks and tcache entries recorded */
+	uint64_t gathered;         /* bin chunk headers read alone, in batches */
+	size_t dense_arenas;       /* arenas whose lists turned out dense */
 };
+
+/* How the lists were read: "lists" (chunk headers, in batches), "bulk"
+ * (pages whole), "mixed" (some arenas each way), "none" (no lists). */
+const char *hs_heap_read_mode(const struct hs_heap *h);
 
 /* The threads whose tcache and arena are wanted: each one's thread
  * pointer (fs_base), from which its TLS is found. */
@@ -177,7 +185,18 @@ enum {
 	HS_WALK_DEEP = 2,        /* also: size against its bin, the next chunk's
 				  * prev_size and PREV_INUSE, fd->bk == p; keep
 				  * each tcache's entries */
+	HS_WALK_BULK = 4,        /* read the bins' pages whole from the start,
+				  * never the chunk headers alone */
+	HS_WALK_GATHER = 8,      /* read the bins' chunk headers alone, however
+				  * dense (to compare) */
+	HS_WALK_LATE_CHECKS = 16,  /* leave the checks that need no memory (a
+				    * tcache chunk also in a bin) to
+				    * hs_heap_late_checks, after the stop */
 };
+
+/* The checks HS_WALK_LATE_CHECKS left out (they read no memory: call it
+ * once the target runs again). */
+void hs_heap_late_checks(struct hs_heap *h);
 /* Optional: called for each arena right after its lists were walked (and
  * after every tcache), while its pages are still cached; 0 or -errno. */
 struct hs_walk_hook {

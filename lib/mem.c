@@ -75,6 +75,27 @@ static int pid_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	return pid_read_file(pm, addr, buf, len);
 }
 
+/* Many small reads in one call: process_vm_readv stops at the first
+ * remote iovec it cannot read; *done says how many were read whole.
+ * 0, or -errno (-ENOSYS: not this source). */
+static int pid_readv(struct hs_mem *mem, struct iovec *local, struct iovec *remote, size_t n, size_t *done)
+{
+	struct pid_mem *pm = (struct pid_mem *)mem;
+	*done = 0;
+	if (!pm->use_vm)
+		return -ENOSYS;
+	mem->nreads++;
+	ssize_t got = process_vm_readv(pm->pid, local, n, remote, n, 0);
+	if (got < 0)
+		return errno == ESRCH ? -ESRCH : errno == EFAULT ? 0 : -errno;
+	mem->nbytes += (size_t)got;
+	for (size_t i = 0; i < n && (size_t)got >= remote[i].iov_len; i++) {
+		got -= remote[i].iov_len;
+		++*done;
+	}
+	return 0;
+}
+
 static void pid_close(struct hs_mem *mem)
 {
 	struct pid_mem *pm = (struct pid_mem *)mem;
@@ -156,18 +177,23 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
  * (a list that touches every page).  Pages are cached one by one, so sparse
  * lists cost one small read per chunk; once a megabyte has missed a few
  * times, the whole megabyte is read in one call, so dense lists cost the
- * memory bandwidth and few system calls.  Slots are direct-mapped by page
- * number into one lazily touched arena, so a region's pages are contiguous
- * there and fill with a single read.
+ * memory bandwidth and few system calls.  Each region the cache holds
+ * pages of is given a frame of the lazily touched data (REGION_PAGES
+ * slots), taken in turn, so that its pages are contiguous there and fill
+ * with a single read, and the heaps of an arena (64 MiB apart, which a
+ * cache placed by address would fold onto each other) do not evict each
+ * other below CACHE_SLOTS pages.
  *
  * Reading a page the target never touched would make the kernel map the
  * zero page into it: a change to the target, and a page that pagemap then
  * reports resident.  With a pagemap, such pages of anonymous mappings are
  * never read: they hold zeros, and the cache says so. */
 #define PAGE_SZ       4096u
-#define CACHE_SLOTS   16384u         /* 64 MiB of address space, touched lazily */
+#define CACHE_SLOTS   32768u         /* 128 MiB of address space, touched lazily */
 #define REGION_PAGES  256u           /* 1 MiB */
 #define REGION_SLOTS  4096u
+#define NFRAMES       (CACHE_SLOTS / REGION_PAGES)
+#define LINE_SLOTS    8192u
 #define REGION_MISSES 32             /* break-even: 32 page reads cost about one 1 MiB read */
 
 struct cache_mem {
@@ -175,21 +201,90 @@ struct cache_mem {
 	struct hs_mem *under;
 	unsigned char *data;             /* CACHE_SLOTS pages */
 	uint64_t tag[CACHE_SLOTS];       /* page address + 1 (0: empty) */
+	unsigned frame_owner[NFRAMES];   /* region slot + 1 holding it (0: free) */
+	unsigned hand;                   /* the frame taken next */
 	struct {
 		uint64_t base;
 		unsigned misses;
+		unsigned frame;              /* frame + 1 (0: none) */
 		bool known;                  /* absent[] read from pagemap */
 		bool no_region;              /* a whole read failed: pages only */
 		uint64_t absent[REGION_PAGES / 64];  /* never touched: zeros */
 	} region[REGION_SLOTS];
 	uint64_t dense, sparse;          /* regions read whole / left after a few misses */
+	/* Gathered lines: HS_MEM_LINE bytes at an exact address, direct-mapped
+	 * by address (a collision only costs the later read a page). */
+	struct line { uint64_t tag; unsigned char b[HS_MEM_LINE]; } *lines;
+	size_t nlines;                   /* lines held since the last drop */
+	uint64_t gathered, gather_calls, bulk_bytes;
+	bool lists;                      /* gathering: misses never read a region whole */
+	bool whole;                      /* told the memory is dense: the first miss reads its region */
 	int pagemap_fd;                  /* -1: read every page */
 	const struct hs_maps *maps;
 };
 
-static unsigned char *slot_of(struct cache_mem *cm, uint64_t page)
+static unsigned region_slot(uint64_t rbase)
 {
-	return cm->data + (size_t)((page / PAGE_SZ) % CACHE_SLOTS) * PAGE_SZ;
+	return (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
+}
+
+/* Give up region slot ri's frame (its pages are no longer cached). */
+static void frame_release(struct cache_mem *cm, unsigned ri)
+{
+	unsigned f = cm->region[ri].frame;
+	if (!f)
+		return;
+	memset(&cm->tag[(size_t)(f - 1) * REGION_PAGES], 0, REGION_PAGES * sizeof(cm->tag[0]));
+	cm->frame_owner[f - 1] = 0;
+	cm->region[ri].frame = 0;
+}
+
+/* The slot index of page, or -1 when its region holds no frame (then no
+ * page of it is cached). */
+static long slot_index(const struct cache_mem *cm, uint64_t page)
+{
+	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
+	unsigned ri = region_slot(rbase);
+	if (cm->region[ri].base != rbase || !cm->region[ri].known || !cm->region[ri].frame)
+		return -1;
+	return (long)(cm->region[ri].frame - 1) * REGION_PAGES + (long)((page - rbase) / PAGE_SZ);
+}
+
+static bool page_cached(const struct cache_mem *cm, uint64_t page)
+{
+	long i = slot_index(cm, page);
+	return i >= 0 && cm->tag[i] == page + 1;
+}
+
+static unsigned char *slot_data(struct cache_mem *cm, long idx)
+{
+	return cm->data + (size_t)idx * PAGE_SZ;
+}
+
+static void region_absent(struct cache_mem *cm, unsigned ri);
+
+/* Region slot ri now describes the region at rbase (its pagemap read),
+ * and holds a frame when want_frame; returns ri. */
+static unsigned region_enter(struct cache_mem *cm, uint64_t rbase, bool want_frame)
+{
+	unsigned ri = region_slot(rbase);
+	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
+		if (cm->region[ri].known && cm->region[ri].misses)
+			cm->sparse++;
+		frame_release(cm, ri);
+		cm->region[ri].base = rbase;
+		cm->region[ri].misses = 0;
+		region_absent(cm, ri);
+	}
+	if (want_frame && !cm->region[ri].frame) {
+		unsigned f = cm->hand++ % NFRAMES;
+		if (cm->frame_owner[f])
+			frame_release(cm, cm->frame_owner[f] - 1);
+		memset(&cm->tag[(size_t)f * REGION_PAGES], 0, REGION_PAGES * sizeof(cm->tag[0]));
+		cm->frame_owner[f] = ri + 1;
+		cm->region[ri].frame = f + 1;
+	}
+	return ri;
 }
 
 /* Which pages of a region the target never touched (pagemap entry 0:
@@ -231,10 +326,10 @@ static bool page_absent(struct cache_mem *cm, unsigned ri, uint64_t page)
 static int region_read(struct cache_mem *cm, unsigned ri)
 {
 	uint64_t rbase = cm->region[ri].base;
-	unsigned char *dst = slot_of(cm, rbase);
+	size_t first = (size_t)(cm->region[ri].frame - 1) * REGION_PAGES;
+	unsigned char *dst = slot_data(cm, (long)first);
 	/* The region's slots are overwritten: whatever they held is gone. */
-	for (unsigned i = 0; i < REGION_PAGES; i++)
-		cm->tag[(rbase / PAGE_SZ + i) % CACHE_SLOTS] = 0;
+	memset(&cm->tag[first], 0, REGION_PAGES * sizeof(cm->tag[0]));
 	for (unsigned i = 0; i < REGION_PAGES;) {
 		unsigned j = i;
 		bool absent = page_absent(cm, ri, rbase + (uint64_t)i * PAGE_SZ);
@@ -246,7 +341,8 @@ static int region_read(struct cache_mem *cm, unsigned ri)
 		else if (cm->under->read(cm->under, rbase + off, dst + off, len) < 0) {
 			cm->region[ri].no_region = true;
 			return -EFAULT;
-		}
+		} else
+			cm->bulk_bytes += len;
 		i = j;
 	}
 	return 0;
@@ -257,40 +353,144 @@ static int cache_fill(struct cache_mem *cm, uint64_t page)
 {
 	cm->mem.nreads++;
 	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
-	unsigned ri = (unsigned)((rbase / (REGION_PAGES * PAGE_SZ)) % REGION_SLOTS);
-	if (cm->region[ri].base != rbase || !cm->region[ri].known) {
-		if (cm->region[ri].known && cm->region[ri].misses)
-			cm->sparse++;
-		cm->region[ri].base = rbase;
-		cm->region[ri].misses = 0;
-		region_absent(cm, ri);
-	}
+	unsigned ri = region_enter(cm, rbase, true);
 	/* Once most regions have turned out dense, read the next ones whole
 	 * sooner: in a heap whose lists touch every page, the first misses of
 	 * each megabyte are wasted system calls. */
-	unsigned want = cm->dense > 8 && cm->dense > 4 * cm->sparse ? REGION_MISSES / 8 : REGION_MISSES;
-	if (++cm->region[ri].misses >= want && !cm->region[ri].no_region && region_read(cm, ri) == 0) {
+	unsigned want = cm->whole ? 1 : cm->dense > 8 && cm->dense > 4 * cm->sparse ? REGION_MISSES / 8 : REGION_MISSES;
+	if (++cm->region[ri].misses >= want && !cm->lists && !cm->region[ri].no_region && region_read(cm, ri) == 0) {
 		cm->region[ri].misses = 0;
 		cm->dense++;
-		for (unsigned i = 0; i < REGION_PAGES; i++) {
-			uint64_t pg = rbase + (uint64_t)i * PAGE_SZ;
-			cm->tag[(pg / PAGE_SZ) % CACHE_SLOTS] = pg + 1;
-		}
+		size_t first = (size_t)(cm->region[ri].frame - 1) * REGION_PAGES;
+		for (unsigned i = 0; i < REGION_PAGES; i++)
+			cm->tag[first + i] = rbase + (uint64_t)i * PAGE_SZ + 1;
 		return 0;
 	}
-	size_t idx = (page / PAGE_SZ) % CACHE_SLOTS;
+	long idx = slot_index(cm, page);
 	cm->tag[idx] = 0;
 	int r = 0;
 	const struct hs_mapping *m = cm->maps ? hs_maps_find(cm->maps, page) : NULL;
 	if (page_absent(cm, ri, page))
-		memset(slot_of(cm, page), 0, PAGE_SZ);
+		memset(slot_data(cm, idx), 0, PAGE_SZ);
 	else if (m && m->perms[0] != 'r')
 		r = -EFAULT;        /* PROT_NONE: never read, never faulted in */
-	else
-		r = cm->under->read(cm->under, page, slot_of(cm, page), PAGE_SZ);
+	else if ((r = cm->under->read(cm->under, page, slot_data(cm, idx), PAGE_SZ)) == 0)
+		cm->bulk_bytes += PAGE_SZ;
 	if (r == 0)
 		cm->tag[idx] = page + 1;
 	return r;
+}
+
+#define CLAIMED UINT64_MAX
+
+static struct line *line_of(struct cache_mem *cm, uint64_t addr)
+{
+	return &cm->lines[(addr >> 4) % LINE_SLOTS];
+}
+
+/* Where a gathered line holds [addr, addr+len), else NULL. */
+static const unsigned char *line_find(struct cache_mem *cm, uint64_t addr, size_t len)
+{
+	if (!cm->nlines)
+		return NULL;
+	for (uint64_t base = addr & ~(uint64_t)15, k = 0; k < 3 && base + HS_MEM_LINE >= addr + len; k++, base -= 16) {
+		struct line *ln = line_of(cm, base);
+		if (ln->tag == base + 1 && addr >= base)
+			return ln->b + (addr - base);
+	}
+	return NULL;
+}
+
+/* Is addr's page one that may be read without touching the target: known
+ * present (or swapped), inside readable memory?  Sets up its region's
+ * pagemap bits as a page read would. */
+static bool line_page_ok(struct cache_mem *cm, uint64_t page);
+
+static bool line_readable(struct cache_mem *cm, uint64_t addr)
+{
+	if (addr + HS_MEM_LINE < addr || (int64_t)addr < 0)
+		return false;
+	if ((addr & (PAGE_SZ - 1)) + HS_MEM_LINE > PAGE_SZ &&
+	    !line_page_ok(cm, (addr + HS_MEM_LINE - 1) & ~(uint64_t)(PAGE_SZ - 1)))
+		return false;       /* crosses into a page that must not be read */
+	return line_page_ok(cm, addr & ~(uint64_t)(PAGE_SZ - 1));
+}
+
+static bool line_page_ok(struct cache_mem *cm, uint64_t page)
+{
+	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
+	unsigned ri = region_enter(cm, rbase, false);
+	return cm->maps && !cm->region[ri].no_region && !page_absent(cm, ri, page);
+}
+
+static int cache_gather(struct hs_mem *mem, const uint64_t *addr, size_t n)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	cm->lists = n > 0;
+	cm->whole = !n;
+	if (!n)
+		return 0;
+	enum { BATCH = 1024 };       /* UIO_MAXIOV */
+	struct iovec local[BATCH], remote[BATCH];
+	uint64_t want[BATCH];
+	int got = 0;
+	if (!cm->lines) {
+		cm->lines = mmap(NULL, LINE_SLOTS * sizeof(*cm->lines), PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (cm->lines == MAP_FAILED) {
+			cm->lines = NULL;
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < n;) {
+		size_t k = 0;
+		for (; i < n && k < BATCH; i++) {
+			uint64_t a = addr[i];
+			struct line *ln = line_of(cm, a);
+			if ((a & 15) || ln->tag == a + 1 || !line_readable(cm, a))
+				continue;
+			/* already in a cached page: nothing to gather */
+			uint64_t page = a & ~(uint64_t)(PAGE_SZ - 1), last = (a + HS_MEM_LINE - 1) & ~(uint64_t)(PAGE_SZ - 1);
+			if (page_cached(cm, page) && page_cached(cm, last))
+				continue;
+			if (ln->tag == CLAIMED)
+				continue;       /* its slot is taken in this batch */
+			ln->tag = CLAIMED;
+			want[k] = a;
+			local[k] = (struct iovec){ ln->b, HS_MEM_LINE };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)a, HS_MEM_LINE };
+			k++;
+		}
+		for (size_t from = 0; from < k;) {
+			size_t done = 0;
+			int r = cm->under->read == pid_read
+				? pid_readv(cm->under, local + from, remote + from, k - from, &done) : -ENOSYS;
+			if (r == -ENOSYS) {     /* another source: one read each */
+				for (; from < k; from++)
+					if (cm->under->read(cm->under, want[from], local[from].iov_base, HS_MEM_LINE) == 0) {
+						line_of(cm, want[from])->tag = want[from] + 1;
+						got++;
+					} else
+						line_of(cm, want[from])->tag = 0;
+				break;
+			}
+			if (r < 0) {
+				for (size_t j = from; j < k; j++)
+					line_of(cm, want[j])->tag = 0;
+				return r;
+			}
+			cm->gather_calls++;
+			for (size_t j = from; j < from + done; j++)
+				line_of(cm, want[j])->tag = want[j] + 1;
+			got += (int)done;
+			if (from + done < k)    /* the one it could not read: the ordinary path says why */
+				line_of(cm, want[from + done])->tag = 0;
+			from += done + 1;
+		}
+	}
+	cm->nlines += (size_t)got;
+	cm->gathered += (uint64_t)got;
+	return got;
 }
 
 static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
@@ -299,6 +499,12 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	mem->nbytes += len;
 	if (addr + len < addr)
 		return -EFAULT;
+	uint64_t page0 = addr & ~(uint64_t)(PAGE_SZ - 1);
+	const unsigned char *lb = !page_cached(cm, page0) ? line_find(cm, addr, len) : NULL;
+	if (lb) {
+		memcpy(buf, lb, len);
+		return 0;
+	}
 	/* Large reads go straight through, they are already one call; but
 	 * not with a pagemap, whose never-touched pages must not be read. */
 	if (len >= 8 * PAGE_SZ && cm->pagemap_fd < 0)
@@ -309,12 +515,14 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 		size_t off = a - page, n = PAGE_SZ - off;
 		if (n > len - done)
 			n = len - done;
-		if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1) {
+		long idx = slot_index(cm, page);
+		if (idx < 0 || cm->tag[idx] != page + 1) {
 			int r = cache_fill(cm, page);
 			if (r < 0)
 				return r;
+			idx = slot_index(cm, page);
 		}
-		memcpy((char *)buf + done, slot_of(cm, page) + off, n);
+		memcpy((char *)buf + done, slot_data(cm, idx) + off, n);
 		done += n;
 	}
 	return 0;
@@ -326,24 +534,34 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
 	if (addr - page + len > PAGE_SZ)
 		return NULL;
-	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] != page + 1 && cache_fill(cm, page) < 0)
-		return NULL;
+	long idx = slot_index(cm, page);
+	if (idx < 0 || cm->tag[idx] != page + 1) {
+		const unsigned char *lb = line_find(cm, addr, len);
+		if (lb)
+			return lb;
+		if (cache_fill(cm, page) < 0)
+			return NULL;
+		idx = slot_index(cm, page);
+	}
 	mem->nbytes += len;
-	return slot_of(cm, page) + (addr - page);
+	return slot_data(cm, idx) + (addr - page);
 }
 
 static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
-	if (cm->tag[(page / PAGE_SZ) % CACHE_SLOTS] == page + 1)
-		__builtin_prefetch(slot_of(cm, page) + (addr - page));
+	long idx = slot_index(cm, page);
+	if (idx >= 0 && cm->tag[idx] == page + 1)
+		__builtin_prefetch(slot_data(cm, idx) + (addr - page));
 }
 
 static void cache_close(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	munmap(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ);
+	if (cm->lines)
+		munmap(cm->lines, LINE_SLOTS * sizeof(*cm->lines));
 	hs_mem_close(cm->under);
 	free(cm);
 }
@@ -369,7 +587,22 @@ void hs_mem_cache_drop(struct hs_mem *mem)
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	memset(cm->tag, 0, sizeof(cm->tag));
 	memset(cm->region, 0, sizeof(cm->region));
+	memset(cm->frame_owner, 0, sizeof(cm->frame_owner));
+	cm->hand = 0;
 	cm->dense = cm->sparse = 0;
+	if (cm->lines && cm->nlines)
+		memset(cm->lines, 0, LINE_SLOTS * sizeof(*cm->lines));
+	cm->nlines = 0;
+	cm->lists = cm->whole = false;
+	cm->gathered = cm->gather_calls = cm->bulk_bytes = 0;
+}
+
+void hs_mem_cache_stats(struct hs_mem *mem, uint64_t *gathered, uint64_t *gather_calls, uint64_t *bulk_bytes)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	*gathered = cm->gathered;
+	*gather_calls = cm->gather_calls;
+	*bulk_bytes = cm->bulk_bytes;
 }
 
 int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
@@ -389,6 +622,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	cm->mem.read = cache_read;
 	cm->mem.prefetch = cache_prefetch;
 	cm->mem.peek = cache_peek;
+	cm->mem.gather = cache_gather;
 	cm->mem.close = cache_close;
 	cm->under = under;
 	*mem = &cm->mem;

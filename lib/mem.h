@@ -20,6 +20,15 @@ struct hs_mem {
 	 * cache's page), valid until the next call on mem; NULL when they
 	 * cross a page or cannot be read (then read them). */
 	const void *(*peek)(struct hs_mem *mem, uint64_t addr, size_t len);
+	/* Optional: read the first HS_MEM_LINE bytes at each of n addresses in
+	 * as few calls as the source allows (one process_vm_readv with many
+	 * iovecs), kept so that the reads that follow at those addresses cost
+	 * no call; addresses that cannot be read so are left to the ordinary
+	 * path.  Returns how many it read, or -errno.  While it is in use, a
+	 * cache reads single pages, never a region whole; n 0 (addr NULL)
+	 * ends that: the memory is dense (or about to be read from end to
+	 * end), the first miss reads a whole region. */
+	int (*gather)(struct hs_mem *mem, const uint64_t *addr, size_t n);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
 };
@@ -52,6 +61,9 @@ void hs_mem_cache_set_pagemap(struct hs_mem *cache, int pagemap_fd, const struct
 /* Fault in the first bytes of the cache now, so that filling it later (while
  * the target is stopped) costs no page faults in heapscope. */
 void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
+/* How many gathered reads (hs_mem_gather) and system calls the cache made
+ * since the last drop, and how many bytes it read whole (pages, regions). */
+void hs_mem_cache_stats(struct hs_mem *cache, uint64_t *gathered, uint64_t *gather_calls, uint64_t *bulk_bytes);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
@@ -66,6 +78,13 @@ static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
 static inline const void *hs_mem_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 {
 	return mem->peek ? mem->peek(mem, addr, len) : NULL;
+}
+
+#define HS_MEM_LINE 48
+
+static inline int hs_mem_gather(struct hs_mem *mem, const uint64_t *addr, size_t n)
+{
+	return mem->gather ? mem->gather(mem, addr, n) : 0;
 }
 
 static inline void hs_mem_prefetch(struct hs_mem *mem, uint64_t addr)

@@ -73,6 +73,10 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
 	uint64_t *fs = calloc(n + 1, sizeof(*fs));
 	struct hs_heap_threads th = { 0, ok_tids, fs };
+	/* HEAPSCOPE_READ_MODE=bulk or lists: one way only (to compare). */
+	const char *rm = getenv("HEAPSCOPE_READ_MODE");
+	unsigned walk = o->walk | HS_WALK_LATE_CHECKS | (rm && !strcmp(rm, "bulk") ? HS_WALK_BULK : 0) |
+			(rm && !strcmp(rm, "lists") ? HS_WALK_GATHER : 0);
 	for (size_t i = 0; ok_tids && fs && i < n; i++) {
 		struct hs_thread_regs regs;
 		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
@@ -84,7 +88,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (!ok_tids || !fs)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
-		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
 					 &s->heap, err);
 	/* The maps were read before the stop: a heap that grew since (its
 	 * PROT_NONE reserve made rw) looks unreadable to the page cache, and
@@ -99,11 +103,17 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->stopped_maps);
 		hs_mem_cache_drop(s->mem);
 		hs_heap_release(&s->heap);
-		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
 					 &s->heap, err);
 	}
 	free(ok_tids);
 	free(fs);
+	if (getenv("HEAPSCOPE_DEBUG_READS")) {
+		uint64_t g, c, b;
+		hs_mem_cache_stats(s->mem, &g, &c, &b);
+		fprintf(stderr, "reads: %" PRIu64 " gathered in %" PRIu64 " calls, %" PRIu64 " bytes whole, mode %s, walk %" PRIu64 " us\n", g, c, b,
+			hs_heap_read_mode(&s->heap), now_us() - t0);
+	}
 	/* More reading that must see the same stopped image (the chunk walk). */
 	if (r == 0 && o->stopped)
 		r = o->stopped(s, o->stopped_ctx, err);
@@ -131,6 +141,8 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	}
 	if (r == -ESRCH || (r < 0 && kill(s->pid, 0) < 0 && errno == ESRCH))
 		return gone(s->pid, err);
+	if (r == 0)
+		hs_heap_late_checks(&s->heap);   /* the threads run again */
 	return r;
 }
 
@@ -274,15 +286,18 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	}
 	s->pagemap_fd = hs_proc_pagemap_open(pid, NULL);
 	hs_mem_cache_set_pagemap(s->mem, s->pagemap_fd, &s->maps);
-	/* The largest heap a walk may read: the cache is faulted in up to that
-	 * before any thread is stopped. */
-	uint64_t biggest = 0;
+	/* What a walk in whole pages may read: the cache is faulted in up to
+	 * the heaps' resident bytes (it caps that at its size) before any
+	 * thread is stopped. */
+	uint64_t heaps = 0;
 	for (size_t i = 0; i < s->maps.n; i++) {
 		const struct hs_mapping *m = &s->maps.v[i];
-		if ((hs_mapping_anon(m) || !strcmp(m->path, "[heap]")) && m->rss > biggest)
-			biggest = m->rss;
+		if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))
+			heaps += m->rss;
 	}
-	hs_mem_cache_prefault(s->mem, biggest);
+	/* Without the lists the walk reads a few arena headers: no need. */
+	if (o->walk & HS_WALK_LISTS)
+		hs_mem_cache_prefault(s->mem, heaps);
 	for (;;) {
 		int locked;
 		s->attempts++;

@@ -27,7 +27,8 @@ TEXTHEAP=$(target textheap)
 now_us() { echo $(($(date +%s%N) / 1000)); }
 
 # BENCH_ONLY="strings chunks": only those parts (arenas strings chunks pause
-# trim mtrace); all by default.
+# trim mtrace); all by default.  pause: bigheap with 0, 0.7 and 3.8 GB of
+# live ballast (needs about 6 GB free).
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 median()
@@ -249,6 +250,47 @@ print(f"{n} chunks in {len(d['arenas'])} arenas: wall {wall / 1000:.1f} ms (medi
 PY
 kill -TERM "$pid"
 wait_target "$pid"
+
+fi
+if want pause; then
+echo
+echo "== pause against resident bytes: bigheap's ~522k free chunks in heaps of 0.3, 1 and 4 GB (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+# The same free chunks (8 threads x 131072 small chunks, every other one
+# freed), with BALLAST_MIB of live memory spread evenly between them.
+# Medians of 3; arenas also with HEAPSCOPE_READ_MODE=bulk and =lists.
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$@"; }
+printf '%-8s %10s %22s %14s %14s %14s %14s\n' "ballast" "resident" "arenas (mode)" "arenas bulk" "arenas lists" \
+	"bins" "chunks"
+declare -A ARENAS_PAUSE
+for ballast in 0 700 3800; do
+	start_target "$BIGHEAP" 8 131072 "$ballast"
+	pid=$TARGET_PID
+	rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
+	a=() ab=() al=() b=() c=() mode=
+	for _ in 1 2 3; do
+		"$HS" arenas --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		a+=("$(json_field "$HS_TMP/p.json" pause_us)")
+		mode=$(json_field "$HS_TMP/p.json" read_mode)
+		HEAPSCOPE_READ_MODE=bulk "$HS" arenas --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		ab+=("$(json_field "$HS_TMP/p.json" pause_us)")
+		HEAPSCOPE_READ_MODE=lists "$HS" arenas --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		al+=("$(json_field "$HS_TMP/p.json" pause_us)")
+		"$HS" bins --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		b+=("$(json_field "$HS_TMP/p.json" pause_us)")
+	done
+	for _ in 1 2 3; do
+		"$HS" chunks --histogram --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		c+=("$(json_field "$HS_TMP/p.json" pause_us)")
+	done
+	ARENAS_PAUSE[$ballast]=$(median "${a[@]}")
+	printf '%-8s %10s %22s %14s %14s %14s %14s\n' "${ballast}M" "$(awk -v k="$rss" 'BEGIN { printf "%.2f GB", k * 1024 / 1e9 }')" \
+		"$(ms "${ARENAS_PAUSE[$ballast]}") ($mode)" "$(ms "$(median "${ab[@]}")")" "$(ms "$(median "${al[@]}")")" \
+		"$(ms "$(median "${b[@]}")")" "$(ms "$(median "${c[@]}")")"
+	kill -TERM "$pid"
+	wait_target "$pid"
+done
+echo "arenas pause, 4 GB / 0.3 GB: $(ratio "${ARENAS_PAUSE[3800]}" "${ARENAS_PAUSE[0]}") (aim <= 3x)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 fi
 if want trim; then

@@ -1,6 +1,7 @@
 /* bigheap: benchmark target with a large malloc state.
  *
- * Usage: bigheap [NTHREADS [CHUNKS_PER_THREAD]]   (default 8 and 131072)
+ * Usage: bigheap [NTHREADS [CHUNKS_PER_THREAD [BALLAST_MIB]]]
+ *        (default 8, 131072 and 0)
  *
  * 8 threads, normally 8 arenas, about one million chunks in all.  Each thread
  * allocates small chunks (16..600 bytes) and frees every other one: tcache
@@ -9,6 +10,10 @@
  * and large bins (each malloc sorts at most 10000 chunks), and a last round of
  * small frees refills the fastbins.  So the bins hold tens of thousands of
  * chunks per arena and the walker has to follow every list.
+ * BALLAST_MIB spreads that much live, written memory evenly between the small
+ * chunks (a block after each, in the same arena): the same free chunks, as
+ * many of them, in a heap that many MiB bigger (the pause against resident
+ * bytes, in make bench).
  * "READY <pid>", then block until SIGTERM.
  */
 #ifndef _GNU_SOURCE
@@ -26,6 +31,7 @@
 
 static pthread_barrier_t barrier;
 static long per_thread = 131072;
+static size_t ballast;          /* bytes after each small chunk */
 /* Live pointers are published here: the compiler may delete a malloc whose
  * result is never used, and the sorting mallocs below matter. */
 static void *volatile sink[MAX_THREADS + 1][8];
@@ -44,6 +50,13 @@ static void build(unsigned seed)
 		if (!v[i])
 			abort();
 		memset(v[i], 0x5a, sz < 64 ? sz : 64);
+		if (ballast) {
+			char *b = malloc(ballast);   /* live for good */
+			if (!b)
+				abort();
+			memset(b, 0x6b, ballast);
+			__asm__ volatile("" : : "r"(b) : "memory");
+		}
 	}
 	/* every other chunk: the live neighbours keep the free ones apart */
 	for (i = 0; i < per_thread * 3 / 4; i += 2)
@@ -75,8 +88,14 @@ int main(int argc, char **argv)
 
 	if (argc > 2)
 		per_thread = strtol(argv[2], NULL, 10);
-	if (argc > 3 || n < 0 || n > MAX_THREADS || per_thread < 1) {
-		fprintf(stderr, "usage: bigheap [NTHREADS [CHUNKS_PER_THREAD]]\n");
+	if (argc > 3 && n > 0 && per_thread > 0) {
+		long mib = strtol(argv[3], NULL, 10);
+		ballast = mib > 0 ? (size_t)(((uint64_t)mib << 20) / ((uint64_t)n * per_thread)) & ~(size_t)15 : 0;
+		if (ballast > 100000)
+			ballast = 100000;     /* below the mmap threshold: in the arena */
+	}
+	if (argc > 4 || n < 0 || n > MAX_THREADS || per_thread < 1) {
+		fprintf(stderr, "usage: bigheap [NTHREADS [CHUNKS_PER_THREAD [BALLAST_MIB]]]\n");
 		return 99;
 	}
 	signal(SIGTERM, SIG_DFL);
