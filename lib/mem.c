@@ -597,14 +597,6 @@ void hs_mem_cache_drop(struct hs_mem *mem)
 	cm->gathered = cm->gather_calls = cm->bulk_bytes = 0;
 }
 
-void hs_mem_cache_stats(struct hs_mem *mem, uint64_t *gathered, uint64_t *gather_calls, uint64_t *bulk_bytes)
-{
-	struct cache_mem *cm = (struct cache_mem *)mem;
-	*gathered = cm->gathered;
-	*gather_calls = cm->gather_calls;
-	*bulk_bytes = cm->bulk_bytes;
-}
-
 int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 {
 	struct cache_mem *cm = calloc(1, sizeof(*cm));

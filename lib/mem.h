@@ -61,9 +61,6 @@ void hs_mem_cache_set_pagemap(struct hs_mem *cache, int pagemap_fd, const struct
 /* Fault in the first bytes of the cache now, so that filling it later (while
  * the target is stopped) costs no page faults in heapscope. */
 void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
-/* How many gathered reads (hs_mem_gather) and system calls the cache made
- * since the last drop, and how many bytes it read whole (pages, regions). */
-void hs_mem_cache_stats(struct hs_mem *cache, uint64_t *gathered, uint64_t *gather_calls, uint64_t *bulk_bytes);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {

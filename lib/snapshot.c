@@ -108,12 +108,6 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	}
 	free(ok_tids);
 	free(fs);
-	if (getenv("HEAPSCOPE_DEBUG_READS")) {
-		uint64_t g, c, b;
-		hs_mem_cache_stats(s->mem, &g, &c, &b);
-		fprintf(stderr, "reads: %" PRIu64 " gathered in %" PRIu64 " calls, %" PRIu64 " bytes whole, mode %s, walk %" PRIu64 " us\n", g, c, b,
-			hs_heap_read_mode(&s->heap), now_us() - t0);
-	}
 	/* More reading that must see the same stopped image (the chunk walk). */
 	if (r == 0 && o->stopped)
 		r = o->stopped(s, o->stopped_ctx, err);
