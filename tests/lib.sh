@@ -209,6 +209,10 @@ ptrace_ok()
 		fi
 		return 0
 	fi
+	# a process inside execve refuses a seize for an instant (not yet
+	# dumpable): try again before calling it a permission problem
+	local try
+	for try in 1 2 3 4 5 6 7 8 9 10; do
 	if ! msg=$(python3 - "$pid" <<'EOF' 2>&1
 import ctypes, errno, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -223,11 +227,14 @@ EOF
 	); then
 		case $msg in
 		EPERM*|EACCES*)
+			[ "$try" -lt 10 ] && { sleep 0.05; continue; }
 			skip "may not ptrace pid $pid ($msg; see kernel.yama.ptrace_scope, CAP_SYS_PTRACE, seccomp)" ;;
 		*)
 			framework_failure "PTRACE_SEIZE probe of pid $pid failed: $msg" ;;
 		esac
 	fi
+	break
+	done
 	# the probe's exit detached it; make sure the kernel agrees
 	check_untouched "$pid" || framework_failure "ptrace probe left pid $pid traced"
 }
