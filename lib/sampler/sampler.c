@@ -78,16 +78,6 @@ static __thread uint64_t t_rng;         /* xorshift64 state, 0: not set up */
 static __thread uint64_t t_rate;        /* the rate t_countdown was drawn with */
 static __thread int t_busy;             /* inside the sampler: no sampling */
 static __thread uint32_t t_tid;         /* gettid(), 0: not asked yet (a fork's child asks again) */
-/* Stack this thread has already read with process_vm_readv: [t_stk_lo,
- * t_stk_hi), and t_stk_end set when t_stk_hi is where the mapping ends
- * (a short read).  A later capture whose rsp lies inside, and whose copy
- * stays inside (or stops at the known end), copies with memcpy instead
- * of a system call: a thread's stack does not shrink under it.  (A
- * thread that switches to stacks it unmaps and maps again elsewhere,
- * as some coroutine libraries might, would defeat this: the range is
- * reset whenever rsp is found outside it.) */
-static __thread uint64_t t_stk_lo, t_stk_hi;
-static __thread int t_stk_end;
 
 static void forked_child(void)
 {
@@ -294,39 +284,17 @@ __attribute__((noinline)) static void capture(struct hs_sample_hdr *h)
 			 : "r"(r)
 			 : "r11", "memory");
 	uint64_t sp = r[7];
-	ssize_t n;
-	if (sp >= t_stk_lo && sp < t_stk_hi && (sp + HS_SAMPLER_STACK <= t_stk_hi || t_stk_end)) {
-		n = (ssize_t)(t_stk_hi - sp < HS_SAMPLER_STACK ? t_stk_hi - sp : HS_SAMPLER_STACK);
-		/* rep movsb, not memcpy: in a process whose memcpy is a
-		 * sanitizer's, a copy across other frames' red zones is
-		 * reported as an error (the copy is meant to cross them) */
-		void *dst = h + 1;
-		const void *src = (const void *)(uintptr_t)sp;
-		size_t len = (size_t)n;
-		__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
-	} else {
-		struct iovec local = { (unsigned char *)(h + 1), HS_SAMPLER_STACK };
-		struct iovec remote = { (void *)(uintptr_t)sp, HS_SAMPLER_STACK };
+	/* Always through the kernel, never a plain copy: whatever this
+	 * thread's stack is now (a coroutine's, freed and mapped again
+	 * smaller), a read past its end is a short count, not a fault in
+	 * the target. */
+	struct iovec local = { (unsigned char *)(h + 1), HS_SAMPLER_STACK };
+	struct iovec remote = { (void *)(uintptr_t)sp, HS_SAMPLER_STACK };
+	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n < 0) {
+		/* the stack's end within the first page: copy what is there */
+		remote.iov_len = local.iov_len = 4096 - (sp & 4095);
 		n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-		if (n < 0) {
-			/* the stack's end within the first page: copy what is there */
-			remote.iov_len = local.iov_len = 4096 - (sp & 4095);
-			n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-		}
-		if (n > 0) {
-			uint64_t hi = sp + (uint64_t)n;
-			int end = n < (ssize_t)HS_SAMPLER_STACK;
-			if (sp < t_stk_lo && hi >= t_stk_lo && hi <= t_stk_hi) {
-				t_stk_lo = sp;   /* deeper in the same stack */
-			} else if (sp >= t_stk_lo && sp <= t_stk_hi && hi > t_stk_hi) {
-				t_stk_hi = hi;   /* further up the same stack */
-				t_stk_end = end;
-			} else {
-				t_stk_lo = sp;
-				t_stk_hi = hi;
-				t_stk_end = end;
-			}
-		}
 	}
 	h->stack_addr = r[7];
 	h->stack_len = n > 0 ? (uint32_t)n : 0;
