@@ -32,7 +32,11 @@ deps:
 	      else echo "not available here: $$p (the tests that need it will say so and skip)"; fi; \
 	    done; \
 	    if [ -n "$$avail" ]; then echo "installing:$$avail"; \
-	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$avail >/dev/null; fi; \
+	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$avail >/dev/null || \
+	      for p in $$avail; do \
+	        DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$p >/dev/null 2>&1 || \
+	          echo "could not install $$p (what needs it will fail to build, or its tests will say so and skip)"; \
+	      done; fi; \
 	  else echo "missing packages:$$missing (no apt-get: install them by hand)"; fi; \
 	fi
 
