@@ -188,6 +188,38 @@ size_t hs_inject_put_back(struct hs_session *ses, const struct hs_poke *v, size_
 	return left;
 }
 
+int hs_inject_route(struct hs_session *ses, struct hs_route *rt, int (*record)(void *ctx, struct hs_err *err), void *ctx,
+		    struct hs_err *err)
+{
+	sigset_t hold;
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &hold, &rt->oldmask);
+	rt->held = true;
+	int r;
+	if ((r = record(ctx, err)) < 0)
+		return r;
+	rt->recorded = true;
+	hs_session_undo(ses, rt->plan, &rt->ndone);
+	for (size_t i = 0; i < rt->n; i++) {
+		rt->ndone = i + 1;     /* counted first: the emergency path compares before it writes */
+		if ((r = hs_session_poke(ses, rt->plan[i].addr, rt->plan[i].old, rt->plan[i].new, err)) < 0)
+			return r;
+		rt->nwritten = i + 1;
+	}
+	return 0;
+}
+
+void hs_inject_route_end(struct hs_route *rt)
+{
+	if (rt->held)
+		sigprocmask(SIG_SETMASK, &rt->oldmask, NULL);
+	rt->held = false;
+}
+
 #define put_back hs_inject_put_back
 
 static int call1(struct hs_session *ses, struct hs_inject_report *rep, uint64_t func, const uint64_t *args, int nargs,
@@ -227,11 +259,8 @@ struct start {
 	struct hs_mem *mem;
 	uint64_t to[66];             /* the tracer's function per routed name, then mtrace, muntrace */
 	struct slotrec *done;        /* the plan: every slot to route */
-	size_t nplan;
-	volatile size_t ndone;
-	size_t nwritten;
-	bool tracing, held, recorded;
-	sigset_t oldmask;
+	struct hs_route rt;          /* its writing */
+	bool tracing;
 };
 
 /* Before the first remote call: what the injection needs, checked. */
@@ -388,49 +417,37 @@ size_t hs_inject_plan(const struct hs_got *got, const uint64_t *to, struct hs_po
 /* 4. the plan: every slot to route, its value now and the tracer's */
 static void plan(struct start *st)
 {
-	st->nplan = hs_inject_plan(&st->got, st->to, st->done, &st->rep->objects, &st->rep->left);
+	st->rt.n = hs_inject_plan(&st->got, st->to, st->done, &st->rep->objects, &st->rep->left);
 }
 
 /* 5. the record a later stop works from, before any slot changes:
  * whatever kills heapscope during the writes (SIGKILL included), a stop
  * finds every slot that may hold the tracer's address; 6. the slots */
-static int route(struct start *st, struct hs_err *err)
+static int write_record(void *ctx, struct hs_err *err)
 {
-	struct hs_trace_record rec = { .slots = st->done, .nslots = st->nplan };
+	const struct start *st = ctx;
+	struct hs_trace_record rec = { .slots = st->done, .nslots = st->rt.n };
 	snprintf(rec.file, sizeof(rec.file), "%s", st->o->log);
 	snprintf(rec.dbg, sizeof(rec.dbg), "%s", st->rep->dbg_path);
-	/* Ctrl-C, SIGTERM and the like wait until the writes are over (and
-	 * undone, on failure); a fatal signal meanwhile puts them back */
-	sigset_t hold;
-	sigemptyset(&hold);
-	sigaddset(&hold, SIGINT);
-	sigaddset(&hold, SIGTERM);
-	sigaddset(&hold, SIGHUP);
-	sigaddset(&hold, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &hold, &st->oldmask);
-	st->held = true;
-	int r;
-	if ((r = hs_state_trace_record_write(st->s->pid, &rec, err)) < 0)
-		return r;
-	st->recorded = true;
-	hs_session_undo(st->ses, st->done, &st->ndone);
-	for (size_t i = 0; i < st->nplan; i++) {
-		st->ndone = i + 1;     /* counted first: the emergency path compares before it writes */
-		if ((r = hs_session_poke(st->ses, st->done[i].addr, st->done[i].old, st->done[i].new, err)) < 0)
-			return r;
-		st->nwritten = i + 1;
-	}
-	st->rep->slots = st->ndone;
-	return 0;
+	return hs_state_trace_record_write(st->s->pid, &rec, err);
+}
+
+static int route(struct start *st, struct hs_err *err)
+{
+	st->rt.plan = st->done;
+	int r = hs_inject_route(st->ses, &st->rt, write_record, st, err);
+	if (r == 0)
+		st->rep->slots = st->rt.n;
+	return r;
 }
 
 /* On failure: slots back, tracer off; the library stays. */
 static void undo(struct start *st)
 {
-	size_t left = put_back(st->ses, st->done, st->nwritten);
+	size_t left = put_back(st->ses, st->done, st->rt.nwritten);
 	int m = st->tracing ? call1(st->ses, st->rep, st->to[st->got.ntargets + 1], NULL, 0, NULL, 0, st->o->timeout_ms,
 				    NULL, NULL) : 0;
-	if (st->recorded && !left && m == 0)
+	if (st->rt.recorded && !left && m == 0)
 		hs_state_remove(st->s->pid, "mtrace");
 	st->rep->slots = 0;
 	st->rep->objects = 0;
@@ -459,8 +476,7 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 		hs_session_undo(st.ses, NULL, NULL);
 		hs_call_end(st.ses, &rep->call);
 	}
-	if (st.held)
-		sigprocmask(SIG_SETMASK, &st.oldmask, NULL);
+	hs_inject_route_end(&st.rt);
 	free(st.done);
 	hs_got_release(&st.got);
 	if (st.mem)

@@ -10,6 +10,7 @@
 #define HS_INJECT_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,6 +55,27 @@ struct hs_got;
 size_t hs_inject_plan(const struct hs_got *got, const uint64_t *to, struct hs_poke *out, size_t *objects, size_t *left);
 /* Put slots back (old) where they still hold new; how many did not. */
 size_t hs_inject_put_back(struct hs_session *ses, const struct hs_poke *v, size_t n);
+
+/* Routing the planned slots (every thread stopped): SIGINT, SIGTERM,
+ * SIGHUP and SIGQUIT held until hs_inject_route_end, the caller's record
+ * written first (record(ctx)), then each slot compared and written, the
+ * session's emergency path told how far the writes went so that a fatal
+ * signal meanwhile puts them back.  Whatever kills heapscope during the
+ * writes (SIGKILL included), a later stop finds every slot in the record.
+ * The session's detach clears what its emergency path was told. */
+struct hs_route {
+	const struct hs_poke *plan;
+	size_t n;
+	volatile size_t ndone;   /* counted before each write: what the emergency path puts back */
+	size_t nwritten;
+	bool held, recorded;
+	sigset_t oldmask;
+};
+int hs_inject_route(struct hs_session *ses, struct hs_route *rt, int (*record)(void *ctx, struct hs_err *err), void *ctx,
+		    struct hs_err *err);
+/* After the session's detach (which also makes the emergency path forget
+ * the writes): the held signals let through. */
+void hs_inject_route_end(struct hs_route *rt);
 
 /* The library's path for this libc, as the target sees it, if it exists. */
 int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len);

@@ -259,10 +259,8 @@ struct start {
 	struct hs_session *ses;
 	uint64_t to[64], ctl;
 	struct hs_poke *plan;
-	size_t nplan, nwritten;
-	volatile size_t ndone;
-	bool held, recorded, enabled;
-	sigset_t oldmask;
+	struct hs_route rt;          /* the plan's writing */
+	bool enabled;
 };
 
 static int start_checks(struct start *st, struct hs_err *err)
@@ -336,6 +334,12 @@ static int load(struct start *st, struct hs_err *err)
 	return 0;
 }
 
+static int write_record(void *ctx, struct hs_err *err)
+{
+	const struct start *st = ctx;
+	return record_write(st->pid, st->rep->sampler, st->ctl, st->plan, st->rt.n, err);
+}
+
 /* The sampler on (a clean ring: tail = head), then the record, then the
  * slots; every thread stopped */
 static int route(struct start *st, struct hs_err *err)
@@ -345,7 +349,7 @@ static int route(struct start *st, struct hs_err *err)
 	uint64_t rate = st->o->rate ? st->o->rate : HS_SAMPLER_DEFAULT_RATE;
 	uint32_t on = 1;
 	int r;
-	st->nplan = hs_inject_plan(&st->got, st->to, st->plan, &st->rep->objects, &st->rep->left);
+	st->rt.n = hs_inject_plan(&st->got, st->to, st->plan, &st->rep->objects, &st->rep->left);
 	if ((r = ctl_read(pid, st->ctl, &c)) < 0 || (r = ctl_write(pid, st->ctl + CTL_OFF(rate), &rate, 8)) < 0 ||
 	    (r = ctl_write(pid, st->ctl + CTL_OFF(tail), (const void *)&c.head, 8)) < 0 ||
 	    (r = ctl_write(pid, st->ctl + CTL_OFF(enabled), &on, 4)) < 0)
@@ -353,35 +357,20 @@ static int route(struct start *st, struct hs_err *err)
 	st->enabled = true;
 	/* Ctrl-C and the like wait until the writes are over; a fatal
 	 * signal meanwhile puts them back (the session's emergency path) */
-	sigset_t hold;
-	sigemptyset(&hold);
-	sigaddset(&hold, SIGINT);
-	sigaddset(&hold, SIGTERM);
-	sigaddset(&hold, SIGHUP);
-	sigaddset(&hold, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &hold, &st->oldmask);
-	st->held = true;
-	if ((r = record_write(pid, st->rep->sampler, st->ctl, st->plan, st->nplan, err)) < 0)
+	st->rt.plan = st->plan;
+	if ((r = hs_inject_route(st->ses, &st->rt, write_record, st, err)) < 0)
 		return r;
-	st->recorded = true;
-	hs_session_undo(st->ses, st->plan, &st->ndone);
-	for (size_t i = 0; i < st->nplan; i++) {
-		st->ndone = i + 1;     /* counted first: the emergency path compares before it writes */
-		if ((r = hs_session_poke(st->ses, st->plan[i].addr, st->plan[i].old, st->plan[i].new, err)) < 0)
-			return r;
-		st->nwritten = i + 1;
-	}
-	st->rep->slots = st->nwritten;
+	st->rep->slots = st->rt.nwritten;
 	return 0;
 }
 
 static void start_undo(struct start *st)
 {
-	size_t left = hs_inject_put_back(st->ses, st->plan, st->nwritten);
+	size_t left = hs_inject_put_back(st->ses, st->plan, st->rt.nwritten);
 	uint32_t off = 0;
 	if (st->enabled)
 		ctl_write(st->pid, st->ctl + CTL_OFF(enabled), &off, 4);
-	if (st->recorded && !left)
+	if (st->rt.recorded && !left)
 		hs_state_remove(st->pid, KIND);
 	st->rep->slots = st->rep->objects = 0;
 }
@@ -406,8 +395,7 @@ int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs
 		hs_session_undo(st.ses, NULL, NULL);
 		hs_call_end(st.ses, &rep->call);
 	}
-	if (st.held)
-		sigprocmask(SIG_SETMASK, &st.oldmask, NULL);
+	hs_inject_route_end(&st.rt);
 	if (r == 0)
 		r = hs_profile_session_open(pid, st.ctl, ps, err);
 	free(st.plan);
