@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "chunks.h"
+#include "radix.h"
 
 const char *hs_chunk_state_name(enum hs_chunk_state s)
 {
@@ -18,42 +19,8 @@ struct freeref {
 	uint8_t state, bin;
 };
 
-/* By address: an LSD radix sort, 8 bits a pass over the bits that differ
- * (16-byte aligned chunks: bit 4 up); several times faster than qsort on
- * a million entries, and this runs while the target is stopped. */
-static int sort_refs(struct freeref *v, size_t n)
-{
-	if (n < 2)
-		return 0;
-	struct freeref *tmp = malloc(n * sizeof(*tmp));
-	if (!tmp)
-		return -ENOMEM;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	for (size_t i = 0; i < n; i++) {
-		lo &= v[i].addr;
-		hi |= v[i].addr;
-	}
-	uint64_t diff = hi ^ lo;        /* bits that are not the same in all */
-	struct freeref *src = v, *dst = tmp;
-	for (int shift = 0; shift < 64 && (diff >> shift); shift += 8) {
-		if (!((diff >> shift) & 0xff))
-			continue;
-		size_t count[257] = { 0 };
-		for (size_t i = 0; i < n; i++)
-			count[((src[i].addr >> shift) & 0xff) + 1]++;
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i].addr >> shift) & 0xff]++] = src[i];
-		struct freeref *x = src;
-		src = dst;
-		dst = x;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-	free(tmp);
-	return 0;
-}
+/* By address, while the target is stopped. */
+HS_RADIX_SORT_BY_ADDR(sort_refs, struct freeref)
 
 /* Every free chunk of the arena that looks in use or free, by address. */
 static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena *a, size_t *n)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "radix.h"
 #include "proc.h"
 
 #define MAX_HEAPS    65536
@@ -1393,37 +1394,8 @@ int hs_bin_index(uint64_t sz)
 
 /* ---- residency ------------------------------------------------------------ */
 
-/* Sort free chunks by address: an LSD radix sort on the address bits, 8 at
- * a time; a million chunks sort in a few milliseconds, several times
- * faster than qsort. */
-static int sort_free(struct hs_free *v, size_t n)
-{
-	if (n < 2)
-		return 0;
-	struct hs_free *tmp = malloc(n * sizeof(*tmp));
-	if (!tmp)
-		return -ENOMEM;
-	uint64_t all = 0;
-	for (size_t i = 0; i < n; i++)
-		all |= v[i].addr;
-	struct hs_free *src = v, *dst = tmp;
-	for (int shift = 4; shift < 64 && (all >> shift); shift += 8) {
-		size_t count[257] = { 0 };
-		for (size_t i = 0; i < n; i++)
-			count[((src[i].addr >> shift) & 0xff) + 1]++;
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i].addr >> shift) & 0xff]++] = src[i];
-		struct hs_free *t = src;
-		src = dst;
-		dst = t;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-	free(tmp);
-	return 0;
-}
+/* Free chunks by address. */
+HS_RADIX_SORT_BY_ADDR(sort_free, struct hs_free)
 
 static int resident(int fd, uint64_t start, uint64_t end, uint64_t *out)
 {
