@@ -18,15 +18,7 @@ static const char help[] =
 	"Threads are stopped only while the arenas are walked.  Ends with a verdict:\n"
 	"the causes of memory held and not used, and the remedies for this process,\n"
 	"most effective first (on a JVM this runs the JDK's jcmd and java to see\n"
-	"what it offers).\n"
-	"\n"
-	"  --json           one JSON document with exact bytes (and mallinfo2)\n"
-	"  --threads        each thread (tid, name) and the arena it allocates from\n"
-	"  --no-verdict     figures only: no verdict, no JDK probe\n"
-	"  --openmetrics FILE  also write the figures (per process and per arena) to\n"
-	"                   FILE for node_exporter's textfile collector, atomically\n"
-	"  --no-debuginfo   ignore libc debug info; find malloc's state without it\n"
-	"  -h, --help       this help\n";
+	"what it offers).\n";
 
 struct row {
 	uint64_t reserved, committed, system, resident, in_use, bins, fast, tcache, top, trimmable, nheaps;
@@ -256,9 +248,11 @@ static int cmd_arenas(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "threads", .key = 'T' },
-	{ .name = "no-verdict", .key = 'V' },
-	{ .name = "openmetrics", .key = 'O', .kind = HS_OPT_STR },
+	{ .name = "threads", .key = 'T', .help = "each thread (tid, name) and the arena it allocates from" },
+	{ .name = "no-verdict", .key = 'V', .help = "figures only: no verdict, no JDK probe" },
+	{ .name = "openmetrics", .key = 'O', .kind = HS_OPT_STR,
+	  .arg = "FILE", .help = "also write the figures (per process and per arena) to FILE for node_exporter's "
+	  "textfile collector, atomically" },
 	{ 0 },
 };
 

@@ -18,12 +18,7 @@ static const char help[] =
 	"Safe-linked pointers are revealed.  A cycle, a misaligned or unmapped\n"
 	"pointer, a size that does not belong in its bin, a bk that does not point\n"
 	"back, or a next chunk whose prev_size or PREV_INUSE disagrees is reported\n"
-	"as corruption with the address, and that list is not followed further.\n"
-	"\n"
-	"  --arena N        only arena N (as heapscope arenas numbers them)\n"
-	"  --json           one JSON document\n"
-	"  --no-debuginfo   ignore libc debug info\n"
-	"  -h, --help       this help\n";
+	"as corruption with the address, and that list is not followed further.\n";
 
 static const char *list_kind(int fast, int bin)
 {
@@ -225,7 +220,8 @@ static int cmd_bins(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index",
+	  .arg = "N", .help = "only arena N (as heapscope arenas numbers them)" },
 	{ 0 },
 };
 

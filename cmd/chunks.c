@@ -20,18 +20,7 @@ static const char help[] =
 	"fastbin or tcache (those look in use on the heap; the lists tell them\n"
 	"apart), and the mmapped chunks, found in the mappings and reconciled with\n"
 	"glibc's own count.  The main heap starts at mp_.sbrk_base, a thread heap\n"
-	"after its heap_info (and arena), and a full thread heap ends in a fencepost.\n"
-	"\n"
-	"  --arena N        only arena N; --heap ADDR: only the heap holding ADDR\n"
-	"  --state S        used, free or all (default)\n"
-	"  --histogram      counts and bytes in use and free, by size class\n"
-	"  --strings[=N]    the first printable string (at least N characters,\n"
-	"                   default 4) in each chunk's first 4 KiB\n"
-	"  --top K          with --strings: the K most frequent first strings of each\n"
-	"                   size class\n"
-	"  --json           one JSON document\n"
-	"  --no-debuginfo   ignore libc debug info\n"
-	"  -h, --help       this help\n";
+	"after its heap_info (and arena), and a full thread heap ends in a fencepost.\n";
 
 enum { ST_USED, ST_FREE, ST_ALL };   /* --state, in its words' order */
 
@@ -396,13 +385,18 @@ out:
 
 static const char *const states[] = { "used", "free", "all", NULL };
 static const struct hs_opt opts[] = {
-	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index" },
+	{ .name = "arena", .key = 'a', .kind = HS_OPT_COUNT, .max = LONG_MAX, .bad = "--arena takes an arena index",
+	  .arg = "N", .help = "only arena N; --heap ADDR: only the heap holding ADDR" },
 	{ .name = "heap", .key = 'H', .kind = HS_OPT_SIZE, .bad = "--heap takes an address" },
-	{ .name = "state", .key = 'S', .kind = HS_OPT_CHOICE, .choices = states, .bad = "--state takes used, free or all" },
-	{ .name = "histogram", .key = 'g' },
+	{ .name = "state", .key = 'S', .kind = HS_OPT_CHOICE, .choices = states, .bad = "--state takes used, free or all",
+	  .arg = "S", .help = "used, free or all (default)" },
+	{ .name = "histogram", .key = 'g', .help = "counts and bytes in use and free, by size class" },
 	{ .name = "strings", .key = 's', .kind = HS_OPT_COUNT, .has_arg = optional_argument, .val = 4, .min = 1,
-	  .max = 200, .bad = "--strings=N takes a length from 1 to 200" },
-	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
+	  .max = 200, .bad = "--strings=N takes a length from 1 to 200",
+	  .arg = "N", .help = "the first printable string (at least N characters, default 4) in each chunk's first 4 "
+	  "KiB" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count",
+	  .arg = "K", .help = "with --strings: the K most frequent first strings of each size class" },
 	{ 0 },
 };
 

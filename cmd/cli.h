@@ -39,6 +39,8 @@ struct hs_opt {
 	long val, min, max;
 	const char *const *choices;   /* HS_OPT_CHOICE: NULL-terminated */
 	const char *bad;         /* the usage error for a bad value: "--top takes a positive count" */
+	const char *arg;         /* --help: the argument's name ("N"), NULL for a flag */
+	const char *help;        /* --help: what it does; NULL: not listed ('\n' starts a continuation line) */
 };
 
 struct hs_optval {
@@ -72,7 +74,7 @@ struct hs_command {
 	const char *name;
 	int (*run)(struct hs_cli *cli);
 	const char *summary;
-	const char *help;        /* COMMAND --help */
+	const char *help;        /* COMMAND --help: usage and description; the options are listed from opts */
 	const struct hs_opt *opts;   /* ends with { 0 }; NULL for none */
 	unsigned flags;          /* HS_CMD_* */
 	void (*help_more)(FILE *fp);  /* optional: printed after help */

@@ -23,24 +23,6 @@ static const char help[] =
 	"ADDR), [heap], [stack], the start address of a mapping, or a mapped file's path.\n"
 	"Unmapped and PROT_NONE parts are skipped and reported.\n"
 	"\n"
-	"  -o, --output FILE     write the raw bytes to FILE, created mode 0600 (dumps\n"
-	"                        hold secrets); without -o, to stdout if it is no terminal\n"
-	"      --force           replace FILE if it is a regular file, by a new 0600 file\n"
-	"                        renamed over it when complete (never through a symlink)\n"
-	"      --strings[=N]     print printable runs of at least N characters (default 4,\n"
-	"                        as strings(1)), each with its address in hex\n"
-	"      --no-address      print the strings alone: exactly what strings -n N prints\n"
-	"      --encoding=ENC    ascii (default), utf16le (Java's and Windows' strings) or all\n"
-	"      --grep REGEX      only the strings that match REGEX (POSIX extended)\n"
-	"      --top K           the K most frequent strings, with count and bytes\n"
-	"      --freeze          stop the threads while reading, for a consistent image\n"
-	"                        (the default; at most 256M and 1s, else a warning says\n"
-	"                        the output is not one snapshot); the pause is reported\n"
-	"      --no-freeze       read while the target runs\n"
-	"      --json            JSON (with --strings or --top)\n"
-	"      --no-debuginfo    ignore libc debug info (for arena:N and heap:ADDR)\n"
-	"  -h, --help            this help\n"
-	"\n"
 	"Exit status: 0 ok, 1 partial (something was skipped), 2 fatal, 64 usage.\n";
 
 struct dump {
@@ -400,17 +382,28 @@ out:
 
 static const char *const encodings[] = { "ascii", "utf16le", "all", NULL };
 static const struct hs_opt opts[] = {
-	{ .name = "output", .key = 'o', .letter = 'o', .kind = HS_OPT_STR },
-	{ .name = "force", .key = 'f' },
+	{ .name = "output", .key = 'o', .letter = 'o', .kind = HS_OPT_STR,
+	  .arg = "FILE", .help = "write the raw bytes to FILE, created mode 0600 (dumps hold secrets); without -o, "
+	  "to stdout if it is no terminal" },
+	{ .name = "force", .key = 'f',
+	  .help = "replace FILE if it is a regular file, by a new 0600 file renamed over it when complete (never "
+	  "through a symlink)" },
 	{ .name = "strings", .key = 's', .kind = HS_OPT_COUNT, .has_arg = optional_argument, .val = 4, .min = 1,
-	  .max = 65536, .bad = "--strings=N takes a length from 1 to 65536" },
-	{ .name = "no-address", .key = 'A' },
+	  .max = 65536, .bad = "--strings=N takes a length from 1 to 65536",
+	  .arg = "N", .help = "print printable runs of at least N characters (default 4, as strings(1)), each with "
+	  "its address in hex" },
+	{ .name = "no-address", .key = 'A', .help = "print the strings alone: exactly what strings -n N prints" },
 	{ .name = "encoding", .key = 'e', .kind = HS_OPT_CHOICE, .choices = encodings,
-	  .bad = "--encoding takes ascii, utf16le or all" },
-	{ .name = "grep", .key = 'g', .kind = HS_OPT_STR },
-	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
-	{ .name = "freeze", .key = 'F', .val = 1 },
-	{ .name = "no-freeze", .key = 'F', .val = 0 },
+	  .bad = "--encoding takes ascii, utf16le or all",
+	  .arg = "ENC", .help = "ascii (default), utf16le (Java's and Windows' strings) or all" },
+	{ .name = "grep", .key = 'g', .kind = HS_OPT_STR,
+	  .arg = "REGEX", .help = "only the strings that match REGEX (POSIX extended)" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count",
+	  .arg = "K", .help = "the K most frequent strings, with count and bytes" },
+	{ .name = "freeze", .key = 'F', .val = 1,
+	  .help = "stop the threads while reading, for a consistent image (the default; at most 256M and 1s, else a "
+	  "warning says the output is not one snapshot); the pause is reported" },
+	{ .name = "no-freeze", .key = 'F', .val = 0, .help = "read while the target runs" },
 	{ 0 },
 };
 

@@ -22,13 +22,52 @@ static const struct hs_command *const commands[] = {
 
 /* The global options, in cli->opt under keys no command uses. */
 enum { KEY_JSON = 1, KEY_NO_DEBUGINFO, KEY_NO_DEBUGINFOD, KEY_HELP };
-static const struct hs_opt json_opt[] = { { .name = "json", .key = KEY_JSON }, { 0 } };
+static const struct hs_opt json_opt[] = { { .name = "json", .key = KEY_JSON, .help = "one JSON document" }, { 0 } };
 static const struct hs_opt debuginfo_opts[] = {
-	{ .name = "no-debuginfo", .key = KEY_NO_DEBUGINFO },
-	{ .name = "no-debuginfod", .key = KEY_NO_DEBUGINFOD },
+	{ .name = "no-debuginfo", .key = KEY_NO_DEBUGINFO, .help = "ignore libc debug info; find malloc's state without it" },
+	{ .name = "no-debuginfod", .key = KEY_NO_DEBUGINFOD, .help = "look for debug info only on this machine" },
 	{ 0 },
 };
-static const struct hs_opt help_opt[] = { { .name = "help", .key = KEY_HELP, .letter = 'h' }, { 0 } };
+static const struct hs_opt help_opt[] = {
+	{ .name = "help", .key = KEY_HELP, .letter = 'h', .help = "this help" },
+	{ 0 },
+};
+
+/* COMMAND --help: its text, then one line per option of the groups. */
+static void help(const struct hs_command *c, const struct hs_opt *const *groups, size_t ngroups)
+{
+	fputs(c->help, stdout);
+	putchar('\n');
+	for (size_t g = 0; g < ngroups; g++)
+		for (const struct hs_opt *o = groups[g]; o && o->name; o++) {
+			if (!o->help)
+				continue;
+			char left[64];
+			bool opt_arg = o->has_arg == optional_argument;
+			int n = o->letter ? snprintf(left, sizeof(left), "-%c, ", o->letter) : 0;
+			snprintf(left + n, sizeof(left) - n, "--%s%s%s%s", o->name, opt_arg ? "[=" : o->arg ? " " : "",
+				 o->arg ? o->arg : "", opt_arg ? "]" : "");
+			if (strlen(left) > 16)
+				printf("  %s\n%19s", left, "");
+			else
+				printf("  %-17s", left);
+			/* the text, wrapped at 79 columns */
+			for (const char *p = o->help; *p;) {
+				size_t w = strlen(p);
+				if (w > 60)
+					for (w = 60; w && p[w] != ' '; w--)
+						;
+				if (!w)
+					w = strcspn(p, " ");
+				printf("%.*s\n", (int)w, p);
+				p += w + (p[w] == ' ');
+				if (*p)
+					printf("%19s", "");
+			}
+		}
+	if (c->help_more)
+		c->help_more(stdout);
+}
 
 static void usage(FILE *fp)
 {
@@ -173,9 +212,7 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 		if (!o)
 			return hs_cli_usage(cli, "bad option");
 		if (o->key == KEY_HELP) {
-			fputs(c->help, stdout);
-			if (c->help_more)
-				c->help_more(stdout);
+			help(c, groups, sizeof(groups) / sizeof(groups[0]));
 			return -1;
 		}
 		int r = set_opt(cli, o, optarg);

@@ -17,12 +17,7 @@ static const char help[] =
 	"trimmed, not resident), never touched.  From the walk (free chunks, top)\n"
 	"and /proc/PID/pagemap.  In the terminal each cell is a run of pages shown\n"
 	"by its most common class (colours when stdout is a terminal); --svg draws\n"
-	"every page.  The legend gives the exact bytes of each class.\n"
-	"\n"
-	"  --svg FILE       also write an SVG picture, one square per page\n"
-	"  --width N        terminal cells per line (default 64)\n"
-	"  --json           the page counts per heap and class, as JSON\n"
-	"  -h, --help       this help\n";
+	"every page.  The legend gives the exact bytes of each class.\n";
 
 static const char *glyph[HS_PAGE_NCLASS] = { "\u2588", "\u2593", "\u2591", "\u00b7" };
 static const char *ansi[HS_PAGE_NCLASS] = { "\033[34m", "\033[31m", "\033[32m", "\033[90m" };
@@ -123,8 +118,10 @@ static int cmd_map(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "svg", .key = 's', .kind = HS_OPT_STR },
-	{ .name = "width", .key = 'w', .kind = HS_OPT_COUNT, .min = 8, .max = 1024, .bad = "--width wants 8 to 1024" },
+	{ .name = "svg", .key = 's', .kind = HS_OPT_STR,
+	  .arg = "FILE", .help = "also write an SVG picture, one square per page" },
+	{ .name = "width", .key = 'w', .kind = HS_OPT_COUNT, .min = 8, .max = 1024, .bad = "--width wants 8 to 1024",
+	  .arg = "N", .help = "terminal cells per line (default 64)" },
 	{ 0 },
 };
 

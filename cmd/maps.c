@@ -15,11 +15,7 @@ static const char help[] =
 	"\n"
 	"The mappings of PID, classified: main heap, thread-arena heap (with its\n"
 	"arena index), thread stack, mmapped malloc chunks, file-backed, other\n"
-	"anonymous; with size and Rss, largest Rss first.  Threads are not stopped.\n"
-	"\n"
-	"  --json           one JSON document\n"
-	"  --no-debuginfo   ignore libc debug info\n"
-	"  -h, --help       this help\n";
+	"anonymous; with size and Rss, largest Rss first.  Threads are not stopped.\n";
 
 static const struct hs_maps *sort_maps;
 

@@ -36,18 +36,7 @@ static const char help[] =
 	"caller, largest first, each caller named: function+offset from the object's\n"
 	"symbols, file:line from its debug info or separate debug file (none with\n"
 	"--no-debuginfo).  With --pid, the objects are those the live process maps\n"
-	"(the log must be its own), else the files the log names.\n"
-	"\n"
-	"  --file PATH      where the target writes the trace\n"
-	"  --inject         glibc 2.34+ without the preload: load libc_malloc_debug.so\n"
-	"                   into PID and route its malloc family there (GOT slots\n"
-	"                   rewritten, all threads stopped; stop puts them back)\n"
-	"  --wait MS        how long to retry while a thread is inside malloc (3000)\n"
-	"  --top K          report: the K callers with most bytes (default 20)\n"
-	"  --pid PID        report: name callers from PID's mappings (never stopped)\n"
-	"  --blocks         report: each caller's blocks, address and size\n"
-	"  --json           one JSON document\n"
-	"  -h, --help       this help\n";
+	"(the log must be its own), else the files the log names.\n";
 
 static int status_cmd(struct hs_cli *cli, pid_t pid)
 {
@@ -339,12 +328,17 @@ static void help_more(FILE *fp)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "file", .key = 'f', .kind = HS_OPT_STR },
-	{ .name = "inject", .key = 'i' },
-	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
-	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count" },
-	{ .name = "pid", .key = 'p', .kind = HS_OPT_COUNT, .min = 1, .max = INT_MAX, .bad = "--pid takes a process id" },
-	{ .name = "blocks", .key = 'b' },
+	{ .name = "file", .key = 'f', .kind = HS_OPT_STR, .arg = "PATH", .help = "where the target writes the trace" },
+	{ .name = "inject", .key = 'i',
+	  .help = "glibc 2.34+ without the preload: load libc_malloc_debug.so into PID and route its malloc family "
+	  "there (GOT slots rewritten, all threads stopped; stop puts them back)" },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds",
+	  .arg = "MS", .help = "how long to retry while a thread is inside malloc (3000)" },
+	{ .name = "top", .key = 't', .kind = HS_OPT_COUNT, .min = 1, .max = LONG_MAX, .bad = "--top takes a positive count",
+	  .arg = "K", .help = "report: the K callers with most bytes (default 20)" },
+	{ .name = "pid", .key = 'p', .kind = HS_OPT_COUNT, .min = 1, .max = INT_MAX, .bad = "--pid takes a process id",
+	  .arg = "PID", .help = "report: name callers from PID's mappings (never stopped)" },
+	{ .name = "blocks", .key = 'b', .help = "report: each caller's blocks, address and size" },
 	{ 0 },
 };
 

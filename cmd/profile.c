@@ -33,22 +33,6 @@ static const char help[] =
 	"heapscope drains them from outside every 20 ms until --duration or Ctrl-C,\n"
 	"then puts the slots back.  The stacks are unwound afterwards, offline.\n"
 	"\n"
-	"  --duration S     how long to sample (default: until Ctrl-C or SIGTERM)\n"
-	"  --rate BYTES     mean bytes between samples (default 512K)\n"
-	"  --top N          stacks to show (default 10; 0: all)\n"
-	"  -o FILE          write the report (text, JSON or folded) to FILE\n"
-	"  --json           one JSON document\n"
-	"  --pprof FILE     also write a gzipped pprof profile to FILE\n"
-	"  --folded         folded stacks (for flamegraph.pl) instead of text\n"
-	"  --svg FILE       also write a flame graph to FILE\n"
-	"  --inuse          folded and SVG: bytes still live at the end, not allocated\n"
-	"  --raw FILE       also write the drained samples, one line each (debugging)\n"
-	"  --wait MS        how long to retry while unsafe to start (default 3000)\n"
-	"  --timeout MS     how long the remote dlopen may run (default 10000)\n"
-	"  --status         is a profile active in PID, and its counters\n"
-	"  --stop           end a profile left behind (heapscope killed): slots put back\n"
-	"  -h, --help       this help\n"
-	"\n"
 	"Exit status: 0 ok, 1 partial (samples dropped, or the analysis failed after\n"
 	"--raw was written), 2 fatal, 64 usage, 75 refused (never safe within --wait,\n"
 	"nothing done).\n";
@@ -358,19 +342,27 @@ static int cmd_profile(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "duration", .key = 'd', .kind = HS_OPT_STR },
-	{ .name = "rate", .key = 'r', .kind = HS_OPT_SIZE, .bad = "--rate takes a size in bytes (1 to 1T)" },
-	{ .name = "top", .key = 'n', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--top takes a count" },
-	{ .name = "pprof", .key = 'P', .kind = HS_OPT_STR },
-	{ .name = "folded", .key = 'f' },
-	{ .name = "svg", .key = 'S', .kind = HS_OPT_STR },
-	{ .name = "inuse", .key = 'i' },
-	{ .name = "raw", .key = 'R', .kind = HS_OPT_STR },
-	{ .name = "output", .key = 'o', .kind = HS_OPT_STR, .letter = 'o' },
-	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
-	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .bad = "--timeout takes milliseconds" },
-	{ .name = "status", .key = 's' },
-	{ .name = "stop", .key = 'x' },
+	{ .name = "duration", .key = 'd', .kind = HS_OPT_STR,
+	  .arg = "S", .help = "how long to sample (default: until Ctrl-C or SIGTERM)" },
+	{ .name = "rate", .key = 'r', .kind = HS_OPT_SIZE, .bad = "--rate takes a size in bytes (1 to 1T)",
+	  .arg = "BYTES", .help = "mean bytes between samples (default 512K)" },
+	{ .name = "top", .key = 'n', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--top takes a count",
+	  .arg = "N", .help = "stacks to show (default 10; 0: all)" },
+	{ .name = "pprof", .key = 'P', .kind = HS_OPT_STR,
+	  .arg = "FILE", .help = "also write a gzipped pprof profile to FILE" },
+	{ .name = "folded", .key = 'f', .help = "folded stacks (for flamegraph.pl) instead of text" },
+	{ .name = "svg", .key = 'S', .kind = HS_OPT_STR, .arg = "FILE", .help = "also write a flame graph to FILE" },
+	{ .name = "inuse", .key = 'i', .help = "folded and SVG: bytes still live at the end, not allocated" },
+	{ .name = "raw", .key = 'R', .kind = HS_OPT_STR,
+	  .arg = "FILE", .help = "also write the drained samples, one line each (debugging)" },
+	{ .name = "output", .key = 'o', .kind = HS_OPT_STR, .letter = 'o',
+	  .arg = "FILE", .help = "write the report (text, JSON or folded) to FILE" },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds",
+	  .arg = "MS", .help = "how long to retry while unsafe to start (default 3000)" },
+	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .bad = "--timeout takes milliseconds",
+	  .arg = "MS", .help = "how long the remote dlopen may run (default 10000)" },
+	{ .name = "status", .key = 's', .help = "is a profile active in PID, and its counters" },
+	{ .name = "stop", .key = 'x', .help = "end a profile left behind (heapscope killed): slots put back" },
 	{ 0 },
 };
 

@@ -14,13 +14,7 @@ static const char help[] =
 	"\n"
 	"What glibc's malloc_info(0, fp) or mallinfo2() would report inside PID at\n"
 	"this moment, byte for byte, computed from outside: no code runs in the\n"
-	"target.  Without an option, a short summary.\n"
-	"\n"
-	"  --malloc-info    the XML malloc_info(0, fp) would write\n"
-	"  --mallinfo2      the ten fields of struct mallinfo2\n"
-	"  --json           JSON (the ten mallinfo2 fields at the top level)\n"
-	"  --no-debuginfo   ignore libc debug info\n"
-	"  -h, --help       this help\n";
+	"target.  Without an option, a short summary.\n";
 
 enum mode { SUMMARY, MALLOC_INFO, MALLINFO2 };
 
@@ -114,8 +108,8 @@ static int cmd_stats(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "malloc-info", .key = 'm', .val = MALLOC_INFO },
-	{ .name = "mallinfo2", .key = 'm', .val = MALLINFO2 },
+	{ .name = "malloc-info", .key = 'm', .val = MALLOC_INFO, .help = "the XML malloc_info(0, fp) would write" },
+	{ .name = "mallinfo2", .key = 'm', .val = MALLINFO2, .help = "the ten fields of struct mallinfo2" },
 	{ 0 },
 };
 

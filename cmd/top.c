@@ -21,15 +21,7 @@ static const char help[] =
 	"arenas hold resident but free.  First a pass over /proc/PID/smaps that\n"
 	"stops nothing: the resident bytes of [heap] and of the 64 MiB-aligned\n"
 	"thread arena heaps; then the top N by that figure are walked exactly, each\n"
-	"stopped only while its arenas are (as by heapscope arenas).\n"
-	"\n"
-	"  --exact N        walk the top N exactly (default 5; 0: the first pass only)\n"
-	"  --cgroup PATH    only the processes of this cgroup (v2) and below it\n"
-	"  --pids LIST      only these processes (comma-separated)\n"
-	"  --watch SECONDS  refresh every SECONDS, like top(1), until interrupted\n"
-	"  --limit N        show N processes (default 20, 0: all)\n"
-	"  --json           one JSON document with exact bytes\n"
-	"  -h, --help       this help\n";
+	"stopped only while its arenas are (as by heapscope arenas).\n";
 
 static volatile sig_atomic_t stop;
 static void on_int(int sig)
@@ -163,11 +155,16 @@ static int cmd_top(struct hs_cli *cli)
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "exact", .key = 'e', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--exact wants a count" },
-	{ .name = "cgroup", .key = 'c', .kind = HS_OPT_STR },
-	{ .name = "pids", .key = 'p', .kind = HS_OPT_STR },
-	{ .name = "watch", .key = 'w', .kind = HS_OPT_COUNT, .min = 1, .max = 86400, .bad = "--watch wants seconds" },
-	{ .name = "limit", .key = 'l', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--limit wants a count" },
+	{ .name = "exact", .key = 'e', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--exact wants a count",
+	  .arg = "N", .help = "walk the top N exactly (default 5; 0: the first pass only)" },
+	{ .name = "cgroup", .key = 'c', .kind = HS_OPT_STR,
+	  .arg = "PATH", .help = "only the processes of this cgroup (v2) and below it" },
+	{ .name = "pids", .key = 'p', .kind = HS_OPT_STR,
+	  .arg = "LIST", .help = "only these processes (comma-separated)" },
+	{ .name = "watch", .key = 'w', .kind = HS_OPT_COUNT, .min = 1, .max = 86400, .bad = "--watch wants seconds",
+	  .arg = "SECONDS", .help = "refresh every SECONDS, like top(1), until interrupted" },
+	{ .name = "limit", .key = 'l', .kind = HS_OPT_COUNT, .max = 1000000, .bad = "--limit wants a count",
+	  .arg = "N", .help = "show N processes (default 20, 0: all)" },
 	{ 0 },
 };
 

@@ -24,13 +24,6 @@ static const char help[] =
 	"register, the signal mask and the stack are restored; the threads are\n"
 	"stopped only for the check and the call.\n"
 	"\n"
-	"  --pad N          malloc_trim's argument (default 0)\n"
-	"  --dry-run        the prediction only: nothing runs in the target\n"
-	"  --wait MS        how long to retry while unsafe (default 3000)\n"
-	"  --timeout MS     how long the call may run (default 10000)\n"
-	"  --json           one JSON document\n"
-	"  -h, --help       this help\n"
-	"\n"
 	"Exit status: 0 trimmed (or dry run), 75 refused as unsafe for --wait (nothing\n"
 	"called: try again), 2 failed (the target put back as it was), 64 usage.\n";
 
@@ -154,10 +147,13 @@ out:
 }
 
 static const struct hs_opt opts[] = {
-	{ .name = "pad", .key = 'p', .kind = HS_OPT_SIZE, .bad = "--pad takes a size" },
-	{ .name = "dry-run", .key = 'n' },
-	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds" },
-	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .min = 1, .bad = "--timeout takes milliseconds" },
+	{ .name = "pad", .key = 'p', .kind = HS_OPT_SIZE, .bad = "--pad takes a size",
+	  .arg = "N", .help = "malloc_trim's argument (default 0)" },
+	{ .name = "dry-run", .key = 'n', .help = "the prediction only: nothing runs in the target" },
+	{ .name = "wait", .key = 'w', .kind = HS_OPT_MS, .bad = "--wait takes milliseconds",
+	  .arg = "MS", .help = "how long to retry while unsafe (default 3000)" },
+	{ .name = "timeout", .key = 't', .kind = HS_OPT_MS, .min = 1, .bad = "--timeout takes milliseconds",
+	  .arg = "MS", .help = "how long the call may run (default 10000)" },
 	{ .name = "test-function", .key = 'F', .kind = HS_OPT_STR },   /* tests only */
 	{ 0 },
 };
