@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../../lib/sampler_abi.h"
+#include "../../lib/sampler/capture.h"
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -46,49 +47,6 @@ static void emit(struct hs_sample_hdr *h, const unsigned char *stk)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Registers here, then this frame and its callers' copied from rsp. */
-__attribute__((noinline)) static void capture(struct hs_sample_hdr *h, unsigned char *stk)
-{
-	uint64_t *r = h->regs;
-	__asm__ volatile(
-		"movq %%rax, 0(%0)\n\t"
-		"movq %%rdx, 8(%0)\n\t"
-		"movq %%rcx, 16(%0)\n\t"
-		"movq %%rbx, 24(%0)\n\t"
-		"movq %%rsi, 32(%0)\n\t"
-		"movq %%rdi, 40(%0)\n\t"
-		"movq %%rbp, 48(%0)\n\t"
-		"movq %%rsp, 56(%0)\n\t"
-		"movq %%r8, 64(%0)\n\t"
-		"movq %%r9, 72(%0)\n\t"
-		"movq %%r10, 80(%0)\n\t"
-		"movq %%r11, 88(%0)\n\t"
-		"movq %%r12, 96(%0)\n\t"
-		"movq %%r13, 104(%0)\n\t"
-		"movq %%r14, 112(%0)\n\t"
-		"movq %%r15, 120(%0)\n\t"
-		"leaq 0(%%rip), %%rax\n\t"
-		"movq %%rax, 128(%0)\n\t"
-		: : "r"(r) : "rax", "memory");
-	/* page by page: a partial read stops at the stack's end, and the
-	 * kernel never splits one iovec element */
-	struct iovec loc = { stk, HS_SAMPLER_STACK }, rem[HS_SAMPLER_STACK / 4096 + 1];
-	uint64_t a = r[7], end = a + HS_SAMPLER_STACK;
-	int n = 0;
-	while (a < end) {
-		uint64_t next = (a | 4095) + 1;
-		if (next > end)
-			next = end;
-		rem[n].iov_base = (void *)(uintptr_t)a;
-		rem[n].iov_len = next - a;
-		n++;
-		a = next;
-	}
-	ssize_t got = process_vm_readv(getpid(), &loc, 1, rem, (unsigned long)n, 0);
-	h->stack_addr = r[7];
-	h->stack_len = got > 0 ? (uint32_t)got : 0;
-}
-
 __attribute__((noinline)) static void sample(void *p, size_t size, void *old)
 {
 	busy = 1;
@@ -103,7 +61,7 @@ __attribute__((noinline)) static void sample(void *p, size_t size, void *old)
 	h.addr = (uintptr_t)p;
 	h.size = size;
 	h.old_addr = (uintptr_t)old;
-	capture(&h, stk);
+	hs_sampler_capture(&h, stk);
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < NLIVE; i++)
 		if (!live[i]) {
