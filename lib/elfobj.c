@@ -1,6 +1,7 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "elfobj.h"
 
@@ -62,4 +63,14 @@ void hs_elf_build_id(Elf *elf, char *out, size_t outsz)
 			return;
 		}
 	}
+}
+
+void hs_elf_close(Elf **elf, int *fd)
+{
+	if (*elf)
+		elf_end(*elf);
+	if (*fd >= 0)
+		close(*fd);
+	*elf = NULL;
+	*fd = -1;
 }

@@ -15,6 +15,10 @@
  * it. */
 Elf *hs_elf_begin(int fd, GElf_Ehdr *eh);
 
+/* elf_end *elf and close *fd where they are open, then mark both closed
+ * (NULL, -1): the end of a handle from hs_elf_begin and its fd. */
+void hs_elf_close(Elf **elf, int *fd);
+
 /* The GNU build-id in a run of notes (a PT_NOTE segment or an SHT_NOTE
  * section's bytes, align its alignment): true and the descriptor's offset
  * in notes and length, at most 40 bytes. */

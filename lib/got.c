@@ -48,12 +48,7 @@ struct obj {
 
 static void obj_close(struct obj *o)
 {
-	if (o->elf)
-		elf_end(o->elf);
-	if (o->fd >= 0)
-		close(o->fd);
-	o->elf = NULL;
-	o->fd = -1;
+	hs_elf_close(&o->elf, &o->fd);
 }
 
 /* File offset of [vaddr, vaddr+len), inside one PT_LOAD's file image. */

@@ -50,12 +50,7 @@ static int elf_file_open(const char *path, struct elf_file *f)
 
 static void elf_file_close(struct elf_file *f)
 {
-	if (f->elf)
-		elf_end(f->elf);
-	if (f->fd >= 0)
-		close(f->fd);
-	f->elf = NULL;
-	f->fd = -1;
+	hs_elf_close(&f->elf, &f->fd);
 }
 
 static Elf_Scn *section(struct elf_file *f, const char *name, GElf_Shdr *sh)
