@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "dump.h"
+#include "dump_out.h"
 #include "format.h"
 #include "strtab.h"
 
@@ -60,8 +61,8 @@ struct dump {
 	bool json_begun;
 	uint64_t nstrings;
 	struct hs_strtab top;    /* --top */
-	char *wb;                /* plain strings, WBUF bytes */
-	size_t wn;
+	bool plain;              /* strings (and addresses) to stdout: through w */
+	struct hs_strout w;
 	/* progress and gaps */
 	uint64_t total, done, skipped;
 	uint64_t nbytes;         /* bytes written or scanned */
@@ -90,48 +91,6 @@ static void json_begin(struct dump *d)
 	hs_json_str(j, "range", d->spec);
 	if (!d->top_mode)
 		hs_json_arr_begin(j, "strings");
-}
-
-/* Plain strings go to a buffer of their own, written in big blocks: no
- * printf and no stdio call per string.  WBUF holds a whole piece
- * (HS_STRING_MAX) with its address. */
-#define WBUF ((size_t)2 << 20)
-
-static void out_flush(struct dump *d)
-{
-	size_t off = 0;
-	fflush(stdout);
-	while (off < d->wn) {
-		ssize_t k = write(STDOUT_FILENO, d->wb + off, d->wn - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			/* through stdio, to leave the error where main looks */
-			fwrite_unlocked(d->wb + off, 1, d->wn - off, stdout);
-			break;
-		}
-		off += (size_t)k;
-	}
-	d->wn = 0;
-}
-
-static void out_string(struct dump *d, uint64_t addr, const char *s, size_t n, bool more, bool cont)
-{
-	if (d->wn + n + 18 > WBUF)
-		out_flush(d);
-	char *p = d->wb + d->wn;
-	if (!cont && d->address) {
-		unsigned digits = (67 - (unsigned)__builtin_clzll(addr | 1)) / 4;
-		for (unsigned k = digits; k-- > 0; addr >>= 4)
-			p[k] = "0123456789abcdef"[addr & 15];
-		p[digits] = ' ';
-		p += digits + 1;
-	}
-	memcpy(p, s, n);
-	p += n;
-	if (!more)
-		*p++ = '\n';
-	d->wn = (size_t)(p - d->wb);
 }
 
 /* A whole string (or a piece of a huge one) from the scanner. */
@@ -166,7 +125,7 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 		hs_json_strn(j, "string", s, n);
 		hs_json_obj_end(j);
 	} else {
-		out_string(d, addr, s, n, more, cont);
+		hs_strout_string(&d->w, addr, s, n, more, cont);
 	}
 	if (!cont)
 		d->nstrings++;
@@ -207,6 +166,17 @@ static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t le
 		}
 		d->written += len;
 	}
+	d->done += len;
+	progress(d, false);
+	return 0;
+}
+
+/* Plain ASCII strings are written from the bytes read, not copied. */
+static int on_own(void *ctx, uint64_t addr, unsigned char *buf, size_t len)
+{
+	struct dump *d = ctx;
+	d->nbytes += len;
+	hs_strout_scan(&d->w, &d->sc[0], addr, buf, len);
 	d->done += len;
 	progress(d, false);
 	return 0;
@@ -311,11 +281,12 @@ static int open_sink(struct hs_cli *cli, struct dump *d)
 		return 0;
 	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	if (!cli->json && !d->top_mode && !(d->wb = malloc(WBUF)))
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+	d->plain = !cli->json && !d->top_mode && !d->grep;
+	hs_strout_init(&d->w, STDOUT_FILENO, d->address);
 	for (int e = 0; e < 2; e++)
 		if ((d->encodings & (1 << e)) &&
-		    hs_strings_init(&d->sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d->min, on_string, d) < 0)
+		    hs_strings_init(&d->sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d->min,
+				    d->plain ? hs_strout_string : on_string, d->plain ? (void *)&d->w : d) < 0)
 			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 	return 0;
 }
@@ -369,11 +340,16 @@ static int cmd_dump(struct hs_cli *cli)
 		goto close;
 	d.total = dd.total;
 	d.progress = isatty(STDERR_FILENO) && d.total >= (256u << 20);
-	struct hs_dump_sink sink = { .data = on_data, .skip = on_skip, .end = on_end, .note = on_note };
+	struct hs_dump_sink sink = { .data = on_data, .skip = on_skip, .end = on_end, .note = on_note,
+				     .own = d.plain && d.encodings == HS_ENC_ASCII ? on_own : NULL };
 	r = hs_dump_run(&dd, &sink, &d, &err);
 	progress(&d, true);
-	if (d.wb)
-		out_flush(&d);
+	if (d.strings && hs_strout_flush(&d.w) < 0) {
+		/* as main says it of stdout */
+		cli->json = false;
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write output: %s", strerror(-d.w.error));
+		goto close;
+	}
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
 			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", d.out.path ? d.out.path : "stdout", strerror(-r));
@@ -390,7 +366,7 @@ close:
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&d.sc[e]);
 	hs_strtab_release(&d.top);
-	free(d.wb);
+	hs_strout_release(&d.w);
 	hs_dump_close(&dd);
 out:
 	if (d.grep)
