@@ -1,5 +1,6 @@
 /* The plain output of dump --strings (dump_out.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -57,6 +58,12 @@ static int write_all(int fd, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+int hs_write_full(int fd, const void *buf, size_t len)
+{
+	struct iovec v = { (void *)buf, len };
+	return len ? write_all(fd, &v, 1) : 0;
 }
 
 int hs_strout_flush(struct hs_strout *o)
@@ -238,4 +245,161 @@ int hs_strout_scan(struct hs_strout *o, struct hs_strings *sc, uint64_t addr, un
 	int r = hs_strout_flush(o);
 	o->lo = o->hi = NULL;
 	return r;
+}
+
+/* ---- dump --strings's sink ------------------------------------------------- */
+
+/* The JSON document begins with the first thing it holds, after the stop:
+ * a failure before (the attach) makes it the {"error"} document alone. */
+static void json_begin(struct hs_strsink *ss)
+{
+	struct hs_json *j = ss->o.json;
+	if (ss->json_begun)
+		return;
+	ss->json_begun = true;
+	hs_json_obj_begin(j, NULL);
+	hs_json_i64(j, "pid", ss->o.pid);
+	hs_json_str(j, "range", ss->o.range);
+	if (!ss->o.top)
+		hs_json_arr_begin(j, "strings");
+}
+
+/* A whole string (or a piece of a huge one) from a scanner. */
+static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool more, bool cont)
+{
+	struct hs_strsink *ss = ctx;
+	if (ss->o.grep) {
+		/* Matched on its first HS_STRING_MAX bytes; the pieces of a
+		 * longer string follow the first one's verdict. */
+		if (!cont) {
+			char *z = strndup(s, n);
+			if (!z)
+				return;
+			ss->grep_match = regexec(ss->o.grep, z, 0, NULL, 0) == 0;
+			free(z);
+		}
+		if (!ss->grep_match)
+			return;
+	}
+	if (ss->o.top) {
+		if (!cont)
+			hs_strtab_add(&ss->top, s, n, n);
+	} else if (ss->o.json) {
+		if (cont)
+			return;     /* JSON holds the first HS_STRING_MAX bytes */
+		json_begin(ss);
+		hs_json_obj_begin(ss->o.json, NULL);
+		hs_json_hex(ss->o.json, "address", addr);
+		hs_json_strn(ss->o.json, "string", s, n);
+		hs_json_obj_end(ss->o.json);
+	} else {
+		hs_strout_string(&ss->w, addr, s, n, more, cont);
+	}
+}
+
+int hs_strsink_init(struct hs_strsink *ss, const struct hs_strsink_opts *o, int fd)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->o = *o;
+	ss->plain = !o->json && !o->top && !o->grep;
+	hs_strout_init(&ss->w, fd, o->address);
+	for (int e = 0; e < 2; e++)
+		if ((o->encodings & (1 << e)) &&
+		    hs_strings_init(&ss->sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, o->min,
+				    ss->plain ? hs_strout_string : on_string, ss->plain ? (void *)&ss->w : ss) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+int hs_strsink_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
+{
+	struct hs_strsink *ss = ctx;
+	ss->nbytes += len;
+	for (int e = 0; e < 2; e++)
+		if (ss->o.encodings & (1 << e))
+			hs_strings_feed(&ss->sc[e], addr, buf, len);
+	return 0;
+}
+
+/* Plain ASCII strings are written from the bytes read, not copied. */
+static int strsink_own(void *ctx, uint64_t addr, unsigned char *buf, size_t len)
+{
+	struct hs_strsink *ss = ctx;
+	ss->nbytes += len;
+	hs_strout_scan(&ss->w, &ss->sc[0], addr, buf, len);
+	return 0;
+}
+
+int (*hs_strsink_own(const struct hs_strsink *ss))(void *, uint64_t, unsigned char *, size_t)
+{
+	return ss->plain && ss->o.encodings == HS_ENC_ASCII ? strsink_own : NULL;
+}
+
+void hs_strsink_end(void *ctx)
+{
+	struct hs_strsink *ss = ctx;
+	for (int e = 0; e < 2; e++)
+		if (ss->o.encodings & (1 << e))
+			hs_strings_end(&ss->sc[e]);
+}
+
+int hs_strsink_flush(struct hs_strsink *ss)
+{
+	return hs_strout_flush(&ss->w);
+}
+
+static void print_top(struct hs_strsink *ss, long k, FILE *fp)
+{
+	size_t n = hs_strtab_sort(&ss->top);
+	const struct hs_strent *v = ss->top.v;
+	struct hs_json *j = ss->o.json;
+	if ((size_t)k > n)
+		k = (long)n;
+	if (j) {
+		hs_json_arr_begin(j, "top");
+		for (long i = 0; i < k; i++) {
+			hs_json_obj_begin(j, NULL);
+			hs_json_strn(j, "string", v[i].s, v[i].len);
+			hs_json_u64(j, "count", v[i].count);
+			hs_json_u64(j, "bytes", v[i].bytes);
+			hs_json_obj_end(j);
+		}
+		hs_json_arr_end(j);
+		hs_json_u64(j, "distinct", n);
+		hs_json_u64(j, "untracked", ss->top.untracked);
+	} else {
+		fprintf(fp, "%10s %10s  %s\n", "COUNT", "BYTES", "STRING");
+		for (long i = 0; i < k; i++)
+			fprintf(fp, "%10" PRIu64 " %10" PRIu64 "  %s\n", v[i].count, v[i].bytes, v[i].s);
+		if (ss->top.untracked)
+			fprintf(fp, "(%" PRIu64 " strings not counted: more than a million distinct ones)\n",
+				ss->top.untracked);
+	}
+}
+
+void hs_strsink_finish(struct hs_strsink *ss, long top_k, FILE *fp, const struct hs_dump *d, uint64_t skipped)
+{
+	struct hs_json *j = ss->o.json;
+	if (j)
+		json_begin(ss);
+	if (ss->o.top)
+		print_top(ss, top_k, fp);
+	if (j) {
+		if (!ss->o.top)
+			hs_json_arr_end(j);
+		hs_json_u64(j, "bytes", ss->nbytes);
+		hs_json_u64(j, "skipped", skipped);
+		hs_json_u64(j, "pause_us", d->pause_us);
+		hs_json_bool(j, "consistent", d->consistent);
+		hs_json_obj_end(j);
+		hs_json_finish(j);
+	}
+}
+
+void hs_strsink_release(struct hs_strsink *ss)
+{
+	for (int e = 0; e < 2; e++)
+		hs_strings_release(&ss->sc[e]);
+	hs_strtab_release(&ss->top);
+	hs_strout_release(&ss->w);
 }

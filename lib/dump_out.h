@@ -8,7 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <regex.h>
+#include <stdio.h>
+
 #include "dump.h"
+#include "json.h"
+#include "strtab.h"
 
 /* Strings that lie in the region being scanned (hs_strout_scan) are not
  * copied: without addresses, the byte after such a string (never part of
@@ -48,5 +53,43 @@ int hs_strout_scan(struct hs_strout *o, struct hs_strings *sc, uint64_t addr, un
 /* Write all held: 0, or the first write error (-errno). */
 int hs_strout_flush(struct hs_strout *o);
 void hs_strout_release(struct hs_strout *o);
+/* All of buf to fd, on after short writes and EINTR: 0 or -errno. */
+int hs_write_full(int fd, const void *buf, size_t len);
+
+/* What dump --strings does with the bytes: the scanners (ASCII, UTF-16LE
+ * or both), then --grep's filter, and --top's count, JSON, or the plain
+ * writer above. */
+struct hs_strsink_opts {
+	unsigned min;
+	int encodings;           /* HS_ENC_* bits */
+	bool address;
+	const regex_t *grep;     /* or NULL */
+	bool top;
+	struct hs_json *json;    /* or NULL: plain, to fd */
+	pid_t pid;               /* for the JSON document */
+	const char *range;
+};
+
+struct hs_strsink {
+	struct hs_strsink_opts o;
+	struct hs_strings sc[2];
+	struct hs_strout w;
+	struct hs_strtab top;
+	bool plain, grep_match, json_begun;
+	uint64_t nbytes;         /* scanned */
+};
+
+/* 0, or -ENOMEM. */
+int hs_strsink_init(struct hs_strsink *ss, const struct hs_strsink_opts *o, int fd);
+/* The sink's data, own and end, with ss as ctx (own is NULL when the
+ * bytes are not written from where they were read). */
+int hs_strsink_data(void *ss, uint64_t addr, const unsigned char *buf, size_t len);
+int (*hs_strsink_own(const struct hs_strsink *ss))(void *, uint64_t, unsigned char *, size_t);
+void hs_strsink_end(void *ss);
+/* After the read: the plain output's write (0 or -errno), then the K most
+ * frequent strings (--top) to fp, the JSON document's tail. */
+int hs_strsink_flush(struct hs_strsink *ss);
+void hs_strsink_finish(struct hs_strsink *ss, long top_k, FILE *fp, const struct hs_dump *d, uint64_t skipped);
+void hs_strsink_release(struct hs_strsink *ss);
 
 #endif
