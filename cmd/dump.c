@@ -11,8 +11,8 @@
 
 #include "common.h"
 #include "dump.h"
+#include "dump_out.h"
 #include "format.h"
-#include "strtab.h"
 
 static const char help[] =
 	"usage: heapscope dump [options] PID RANGE\n"
@@ -29,136 +29,24 @@ struct dump {
 	struct hs_cli *cli;
 	pid_t pid;
 	const char *spec;
-	/* raw */
-	struct hs_dump_file out; /* stdout, or the file of -o */
+	struct hs_dump_file out;  /* raw: stdout, or the file of -o */
 	uint64_t written;
-	/* strings */
-	bool strings, address, top_mode;
-	unsigned min;
-	int encodings;           /* HS_ENC_* bits */
-	struct hs_strings sc[2];
+	bool strings;
 	regex_t re;
-	bool grep, grep_match;
-	bool json_begun;
-	uint64_t nstrings;
-	struct hs_strtab top;    /* --top */
-	char *wb;                /* plain strings, WBUF bytes */
-	size_t wn;
-	/* progress and gaps */
-	uint64_t total, done, skipped;
-	uint64_t nbytes;         /* bytes written or scanned */
+	bool grep;
+	struct hs_strsink ss;     /* --strings */
+	uint64_t total, done, skipped;   /* progress and gaps */
 	bool progress;
 	uint64_t last_progress_ns;
 	int status;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
-}
-
-/* The JSON document begins with the first thing it holds, after the stop:
- * a failure before (the attach) makes it the {"error"} document alone. */
-static void json_begin(struct dump *d)
-{
-	struct hs_json *j = &d->cli->j;
-	if (d->json_begun)
-		return;
-	d->json_begun = true;
-	hs_json_obj_begin(j, NULL);
-	hs_json_i64(j, "pid", d->pid);
-	hs_json_str(j, "range", d->spec);
-	if (!d->top_mode)
-		hs_json_arr_begin(j, "strings");
-}
-
-/* Plain strings go to a buffer of their own, written in big blocks: no
- * printf and no stdio call per string.  WBUF holds a whole piece
- * (HS_STRING_MAX) with its address. */
-#define WBUF ((size_t)2 << 20)
-
-static void out_flush(struct dump *d)
-{
-	size_t off = 0;
-	fflush(stdout);
-	while (off < d->wn) {
-		ssize_t k = write(STDOUT_FILENO, d->wb + off, d->wn - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			/* through stdio, to leave the error where main looks */
-			fwrite_unlocked(d->wb + off, 1, d->wn - off, stdout);
-			break;
-		}
-		off += (size_t)k;
-	}
-	d->wn = 0;
-}
-
-static void out_string(struct dump *d, uint64_t addr, const char *s, size_t n, bool more, bool cont)
-{
-	if (d->wn + n + 18 > WBUF)
-		out_flush(d);
-	char *p = d->wb + d->wn;
-	if (!cont && d->address) {
-		unsigned digits = (67 - (unsigned)__builtin_clzll(addr | 1)) / 4;
-		for (unsigned k = digits; k-- > 0; addr >>= 4)
-			p[k] = "0123456789abcdef"[addr & 15];
-		p[digits] = ' ';
-		p += digits + 1;
-	}
-	memcpy(p, s, n);
-	p += n;
-	if (!more)
-		*p++ = '\n';
-	d->wn = (size_t)(p - d->wb);
-}
-
-/* A whole string (or a piece of a huge one) from the scanner. */
-static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool more, bool cont)
-{
-	struct dump *d = ctx;
-	if (d->grep) {
-		/* Matched on its first HS_STRING_MAX bytes; the pieces of a
-		 * longer string follow the first one's verdict. */
-		if (!cont) {
-			char *z = strndup(s, n);
-			if (!z)
-				return;
-			d->grep_match = regexec(&d->re, z, 0, NULL, 0) == 0;
-			free(z);
-		}
-		if (!d->grep_match)
-			return;
-	}
-	if (d->top_mode) {
-		if (!cont)
-			hs_strtab_add(&d->top, s, n, n);
-		return;
-	}
-	if (d->cli->json) {
-		if (cont)
-			return;     /* JSON holds the first HS_STRING_MAX bytes */
-		struct hs_json *j = &d->cli->j;
-		json_begin(d);
-		hs_json_obj_begin(j, NULL);
-		hs_json_hex(j, "address", addr);
-		hs_json_strn(j, "string", s, n);
-		hs_json_obj_end(j);
-	} else {
-		out_string(d, addr, s, n, more, cont);
-	}
-	if (!cont)
-		d->nstrings++;
-}
-
 static void progress(struct dump *d, bool last)
 {
-	if (!d->progress)
+	struct timespec ts;
+	if (!d->progress || clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
 		return;
-	uint64_t t = now_ns();
+	uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 	if (!last && t - d->last_progress_ns < 200000000u)
 		return;
 	d->last_progress_ns = t;
@@ -171,27 +59,20 @@ static void progress(struct dump *d, bool last)
 static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
 {
 	struct dump *d = ctx;
-	d->nbytes += len;
-	if (d->strings) {
-		for (int e = 0; e < 2; e++)
-			if (d->encodings & (1 << e))
-				hs_strings_feed(&d->sc[e], addr, buf, len);
-	} else {
-		size_t off = 0;
-		while (off < len) {
-			ssize_t n = write(d->out.fd, buf + off, len - off);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			off += n;
-		}
-		d->written += len;
-	}
+	int r = d->strings ? hs_strsink_data(&d->ss, addr, buf, len) : hs_write_full(d->out.fd, buf, len);
+	d->written += d->strings || r ? 0 : len;
 	d->done += len;
 	progress(d, false);
-	return 0;
+	return r;
+}
+
+/* Plain ASCII strings: written from the bytes read, not copied. */
+static int on_own(void *ctx, uint64_t addr, unsigned char *buf, size_t len)
+{
+	struct dump *d = ctx;
+	d->done += len;
+	progress(d, false);
+	return hs_strsink_own(&d->ss)(&d->ss, addr, buf, len);
 }
 
 static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
@@ -207,43 +88,14 @@ static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
 static void on_end(void *ctx)
 {
 	struct dump *d = ctx;
-	for (int e = 0; e < 2; e++)
-		if (d->strings && (d->encodings & (1 << e)))
-			hs_strings_end(&d->sc[e]);
+	if (d->strings)
+		hs_strsink_end(&d->ss);
 }
 
 static void on_note(void *ctx, const char *msg)
 {
 	struct dump *d = ctx;
 	hs_cli_warn(d->cli, "%s", msg);
-}
-
-static void print_top(struct dump *d, long k)
-{
-	size_t n = hs_strtab_sort(&d->top);
-	const struct hs_strent *v = d->top.v;
-	struct hs_json *j = &d->cli->j;
-	if ((size_t)k > n)
-		k = (long)n;
-	if (d->cli->json) {
-		hs_json_arr_begin(j, "top");
-		for (long i = 0; i < k; i++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_strn(j, "string", v[i].s, v[i].len);
-			hs_json_u64(j, "count", v[i].count);
-			hs_json_u64(j, "bytes", v[i].bytes);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		hs_json_u64(j, "distinct", n);
-		hs_json_u64(j, "untracked", d->top.untracked);
-	} else {
-		printf("%10s %10s  %s\n", "COUNT", "BYTES", "STRING");
-		for (long i = 0; i < k; i++)
-			printf("%10" PRIu64 " %10" PRIu64 "  %s\n", v[i].count, v[i].bytes, v[i].s);
-		if (d->top.untracked)
-			printf("(%" PRIu64 " strings not counted: more than a million distinct ones)\n", d->top.untracked);
-	}
 }
 
 /* The options into d: 0, or the usage status. */
@@ -259,10 +111,6 @@ static int setup(struct hs_cli *cli, struct dump *d, int argc, char **argv)
 	if (hs_range_check(d->spec = argv[1], &serr) < 0)
 		return hs_cli_usage(cli, "%s", serr.msg);
 	d->strings = cli->opt['s'].set || cli->opt['t'].set || grep;
-	d->min = (unsigned)hs_cli_num(cli, 's', 4);
-	d->address = !cli->opt['A'].set;
-	d->encodings = (int)hs_cli_num(cli, 'e', 0) + 1;   /* ascii, utf16le, all: the HS_ENC_* bits */
-	d->top_mode = cli->opt['t'].set;
 	if (d->strings && cli->opt['o'].set)
 		return hs_cli_usage(cli, "-o writes raw bytes; --strings, --grep and --top print to stdout");
 	if (cli->json && !d->strings)
@@ -281,7 +129,7 @@ static int setup(struct hs_cli *cli, struct dump *d, int argc, char **argv)
 	return 0;
 }
 
-/* Where the output goes: the file of -o, stdout, the strings scanners. */
+/* Where the output goes: the file of -o, stdout, the strings' sink. */
 static int open_sink(struct hs_cli *cli, struct dump *d)
 {
 	static char outbuf[1 << 20];
@@ -293,37 +141,26 @@ static int open_sink(struct hs_cli *cli, struct dump *d)
 		return 0;
 	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	if (!cli->json && !d->top_mode && !(d->wb = malloc(WBUF)))
+	struct hs_strsink_opts o = {
+		.min = (unsigned)hs_cli_num(cli, 's', 4), .address = !cli->opt['A'].set,
+		.encodings = (int)hs_cli_num(cli, 'e', 0) + 1,   /* ascii, utf16le, all: the HS_ENC_* bits */
+		.grep = d->grep ? &d->re : NULL, .top = cli->opt['t'].set, .json = cli->json ? &cli->j : NULL,
+		.pid = d->pid, .range = d->spec,
+	};
+	if (hs_strsink_init(&d->ss, &o, STDOUT_FILENO) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-	for (int e = 0; e < 2; e++)
-		if ((d->encodings & (1 << e)) &&
-		    hs_strings_init(&d->sc[e], e ? HS_ENC_UTF16LE : HS_ENC_ASCII, d->min, on_string, d) < 0)
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 	return 0;
 }
 
-/* After a complete read: the file closed, the top strings, the JSON's
- * tail, what was written. */
+/* After a complete read: the file closed, the strings' end, what was
+ * written. */
 static int finish(struct hs_cli *cli, struct dump *d, const struct hs_dump *dd)
 {
 	struct hs_err err = { 0 };
 	if (!d->strings && d->out.path && hs_dump_file_commit(&d->out, &err) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-	if (d->strings && cli->json)
-		json_begin(d);
-	if (d->strings && d->top_mode)
-		print_top(d, hs_cli_num(cli, 't', 0));
-	if (d->strings && cli->json) {
-		struct hs_json *j = &cli->j;
-		if (!d->top_mode)
-			hs_json_arr_end(j);
-		hs_json_u64(j, "bytes", d->nbytes);
-		hs_json_u64(j, "skipped", d->skipped);
-		hs_json_u64(j, "pause_us", dd->pause_us);
-		hs_json_bool(j, "consistent", dd->consistent);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	}
+	if (d->strings)
+		hs_strsink_finish(&d->ss, hs_cli_num(cli, 't', 0), stdout, dd, d->skipped);
 	if (d->out.path) {
 		char a[HS_SIZE_BUF], p[HS_SIZE_BUF];
 		fprintf(stderr, "heapscope: dump: wrote %s (%" PRIu64 " bytes) to %s%s%s\n", hs_fmt_size(d->written, a),
@@ -351,11 +188,16 @@ static int cmd_dump(struct hs_cli *cli)
 		goto close;
 	d.total = dd.total;
 	d.progress = isatty(STDERR_FILENO) && d.total >= (256u << 20);
-	struct hs_dump_sink sink = { .data = on_data, .skip = on_skip, .end = on_end, .note = on_note };
+	struct hs_dump_sink sink = { .data = on_data, .skip = on_skip, .end = on_end, .note = on_note,
+				     .own = d.strings && hs_strsink_own(&d.ss) ? on_own : NULL };
 	r = hs_dump_run(&dd, &sink, &d, &err);
 	progress(&d, true);
-	if (d.wb)
-		out_flush(&d);
+	if (d.strings && hs_strsink_flush(&d.ss) < 0) {
+		/* as main says it of stdout */
+		cli->json = false;
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "cannot write output: %s", strerror(-d.ss.w.error));
+		goto close;
+	}
 	if (r < 0) {
 		if (!d.strings && r != -ESRCH && err.msg[0] == '\0')
 			snprintf(err.msg, sizeof(err.msg), "cannot write %s: %s", d.out.path ? d.out.path : "stdout", strerror(-r));
@@ -369,10 +211,7 @@ static int cmd_dump(struct hs_cli *cli)
 close:
 	/* still open: the dump failed before it was complete */
 	hs_dump_file_discard(&d.out);
-	for (int e = 0; e < 2; e++)
-		hs_strings_release(&d.sc[e]);
-	hs_strtab_release(&d.top);
-	free(d.wb);
+	hs_strsink_release(&d.ss);
 	hs_dump_close(&dd);
 out:
 	if (d.grep)

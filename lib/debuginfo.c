@@ -15,7 +15,38 @@
 #include "elfobj.h"
 #include "proc.h"
 #if HS_HAVE_DEBUGINFOD
+#include <dlfcn.h>
 #include <elfutils/debuginfod.h>
+#include <pthread.h>
+
+/* libdebuginfod is not linked: it pulls in some 30 libraries (libcurl,
+ * gnutls, krb5...) that every command would load at start-up.  It is
+ * loaded the first time debuginfod is actually asked. */
+struct debuginfod_api {
+	debuginfod_client *(*begin)(void);
+	int (*find_debuginfo)(debuginfod_client *, const unsigned char *, int, char **);
+	void (*end)(debuginfod_client *);
+};
+static struct debuginfod_api dfd_api;
+static bool dfd_loaded;
+static pthread_once_t dfd_once = PTHREAD_ONCE_INIT;
+
+static void dfd_load(void)
+{
+	void *h = dlopen(HS_DEBUGINFOD_SONAME, RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		return;
+	*(void **)&dfd_api.begin = dlsym(h, "debuginfod_begin");
+	*(void **)&dfd_api.find_debuginfo = dlsym(h, "debuginfod_find_debuginfo");
+	*(void **)&dfd_api.end = dlsym(h, "debuginfod_end");
+	dfd_loaded = dfd_api.begin && dfd_api.find_debuginfo && dfd_api.end;
+}
+
+static const struct debuginfod_api *debuginfod_load(void)
+{
+	pthread_once(&dfd_once, dfd_load);
+	return dfd_loaded ? &dfd_api : NULL;
+}
 #endif
 
 int hs_debuginfo_check(const char *path, const char *build_id)
@@ -125,9 +156,10 @@ int hs_debuginfo_find(const struct hs_debuginfo_query *q, char *path, size_t pat
 				break;
 			bin[n++] = (unsigned char)v;
 		}
-		debuginfod_client *c = debuginfod_begin();
+		const struct debuginfod_api *api = debuginfod_load();
+		debuginfod_client *c = api ? api->begin() : NULL;
 		char *dpath = NULL;
-		int fd = c ? debuginfod_find_debuginfo(c, bin, (int)n, &dpath) : -1;
+		int fd = c ? api->find_debuginfo(c, bin, (int)n, &dpath) : -1;
 		int r = -ENOENT;
 		if (fd >= 0) {
 			close(fd);
@@ -136,7 +168,7 @@ int hs_debuginfo_find(const struct hs_debuginfo_query *q, char *path, size_t pat
 		}
 		free(dpath);
 		if (c)
-			debuginfod_end(c);
+			api->end(c);
 		if (r == 0)
 			return 0;
 	}

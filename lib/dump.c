@@ -308,11 +308,21 @@ static bool stop_over(struct capture *c, uint64_t addr, size_t len)
 	return true;
 }
 
+/* Bytes read, to the sink: buf is ours (the capture, or the stream's
+ * buffer), so the sink may change it if it wants to. */
+static int deliver(struct capture *c, uint64_t addr, unsigned char *buf, size_t len)
+{
+	if (c->sink->own)
+		return c->sink->own(c->ctx, addr, buf, len);
+	return c->sink->data(c->ctx, addr, buf, len);
+}
+
 static int on_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
 {
 	struct capture *c = ctx;
+	/* hs_stream_range hands on bytes of its own buffer or of the capture */
 	if (!c->capturing)
-		return c->sink->data(c->ctx, addr, buf, len);
+		return deliver(c, addr, (unsigned char *)buf, len);
 	if (stop_over(c, addr, len))
 		return -EAGAIN;
 	int r = capture_seg(c, SEG_DATA, addr, len, NULL);
@@ -356,7 +366,7 @@ static int flush_capture(struct capture *c)
 	for (size_t i = 0; i < c->nsegs && r == 0; i++) {
 		const struct capseg *g = &c->segs[i];
 		switch (g->kind) {
-		case SEG_DATA: r = c->sink->data(c->ctx, g->addr, c->cap + g->off, g->len); break;
+		case SEG_DATA: r = deliver(c, g->addr, c->cap + g->off, g->len); break;
 		case SEG_ZEROS: r = zeros_out(c, g->addr, g->len); break;
 		case SEG_SKIP: c->sink->skip(c->ctx, g->addr, g->len, g->why); break;
 		case SEG_END: c->sink->end(c->ctx); break;

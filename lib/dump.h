@@ -54,12 +54,16 @@ struct hs_dump_opts {
 	bool use_debuginfo, use_debuginfod;   /* for arena:N and heap:ADDR */
 };
 
-/* Where the bytes go, in address order.  data returns 0, or -errno to
+/* Where the bytes go, in address order.  data (and own) returns 0, or -errno to
  * end the dump (hs_dump_run returns it, err not filled).  skip: a part not
  * read (why: a static string); end: the end of one range; note: why the
  * output is not one consistent snapshot, a full sentence. */
 struct hs_dump_sink {
 	int (*data)(void *ctx, uint64_t addr, const unsigned char *buf, size_t len);
+	/* Optional, for the bytes read (not the zeros of pages never
+	 * touched): data, but buf is heapscope's own copy, which the sink may
+	 * change; valid during the call. */
+	int (*own)(void *ctx, uint64_t addr, unsigned char *buf, size_t len);
 	void (*skip)(void *ctx, uint64_t addr, uint64_t len, const char *why);
 	void (*end)(void *ctx);
 	void (*note)(void *ctx, const char *msg);
@@ -174,6 +178,9 @@ int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
 void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n);
 /* End of input: finish a run in progress. */
 void hs_strings_end(struct hs_strings *s);
+/* dst goes on where src stopped (src scanned the bytes after dst's): the
+ * run src was in, and where the next byte is expected. */
+void hs_strings_take(struct hs_strings *dst, struct hs_strings *src);
 void hs_strings_release(struct hs_strings *s);
 /* Choose how (HS_SCAN_AUTO: the fastest the CPU has); -ENOTSUP when the
  * CPU cannot. */

@@ -415,6 +415,21 @@ void hs_strings_end(struct hs_strings *s)
 	s->next = UINT64_MAX;
 }
 
+void hs_strings_take(struct hs_strings *dst, struct hs_strings *src)
+{
+	char *b = dst->buf;
+	dst->buf = src->buf;
+	src->buf = b;
+	dst->next = src->next;
+	dst->have_carry = src->have_carry;
+	dst->carry = src->carry;
+	dst->carry_addr = src->carry_addr;
+	dst->run_addr = src->run_addr;
+	dst->len = src->len;
+	dst->emitted = src->emitted;
+	dst->cont = src->cont;
+}
+
 void hs_strings_release(struct hs_strings *s)
 {
 	free(s->buf);

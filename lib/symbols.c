@@ -21,6 +21,8 @@
 #include "symbols.h"
 #if HS_HAVE_BFD
 #include <bfd.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #endif
 
 /* One object: its file, opened once, and its libdwfl handle. */
@@ -77,12 +79,30 @@ static const char *keep(struct hs_symbols *s, const char *str)
 #endif
 #endif
 
+#if HS_HAVE_BFD
+/* libbfd is not linked: loaded the first time a name needs demangling
+ * (it pulls in a dozen libraries that other commands never use). */
+static char *(*bfd_demangle_fn)(bfd *, const char *, int);
+static pthread_once_t bfd_once = PTHREAD_ONCE_INIT;
+
+static void bfd_load(void)
+{
+	void *h = dlopen(HS_BFD_SONAME, RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libbfd.so", RTLD_LAZY | RTLD_LOCAL);
+	if (h)
+		*(void **)&bfd_demangle_fn = dlsym(h, "bfd_demangle");
+}
+#endif
+
 char *hs_symbols_demangle(const char *name)
 {
 #if HS_HAVE_BFD
 	/* As addr2line -C and objdump -C do: parameters and const shown. */
-	if (name && (name[0] == '_' && (name[1] == 'Z' || name[1] == 'R')))
-		return bfd_demangle(NULL, name, DMGL_PARAMS | DMGL_ANSI);
+	if (name && (name[0] == '_' && (name[1] == 'Z' || name[1] == 'R'))) {
+		pthread_once(&bfd_once, bfd_load);
+		return bfd_demangle_fn ? bfd_demangle_fn(NULL, name, DMGL_PARAMS | DMGL_ANSI) : NULL;
+	}
 	return NULL;
 #else
 	(void)name;
@@ -92,7 +112,12 @@ char *hs_symbols_demangle(const char *name)
 
 const char *hs_symbols_demangler(void)
 {
-	return HS_HAVE_BFD ? "libbfd" : NULL;
+#if HS_HAVE_BFD
+	pthread_once(&bfd_once, bfd_load);
+	return bfd_demangle_fn ? "libbfd" : NULL;
+#else
+	return NULL;
+#endif
 }
 
 /* ---- debug info for libdwfl -------------------------------------------- */

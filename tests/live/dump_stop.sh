@@ -14,19 +14,19 @@ not_ok() { echo "not ok - $*"; failed=1; }
 
 # the number of write(2) in /proc/PID/syscall
 case $(uname -m) in
-x86_64) NR_WRITE=1 ;;
-aarch64|riscv64) NR_WRITE=64 ;;
+x86_64) NR_WRITE=1 NR_WRITEV=20 ;;
+aarch64|riscv64) NR_WRITE=64 NR_WRITEV=66 ;;
 *) skip "no write(2) syscall number known for $(uname -m)" ;;
 esac
 [ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
 
-# blocked_in_write PID: PID sleeps in write(2)
+# blocked_in_write PID: PID sleeps in write(2) or writev(2)
 blocked_in_write()
 {
 	local nr state
 	read -r nr _ <"/proc/$1/syscall" 2>/dev/null || return 1
 	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-	[ "$nr" = "$NR_WRITE" ] && [ "$state" = S ]
+	{ [ "$nr" = "$NR_WRITE" ] || [ "$nr" = "$NR_WRITEV" ]; } && [ "$state" = S ]
 }
 
 # one thread arena of about 40 MiB full of strings ("ZZZZ..."), far more
@@ -40,9 +40,11 @@ s1=$(awk '$2 == "rw-p" && $6 == "" && $1 ~ /^7f[0-9a-f]*000000-/ { split($1, a, 
 [ -n "$s1" ] || framework_failure "no thread heap in $(cat /proc/"$P"/maps)"
 range="$s1+1G"
 
-for mode in raw strings; do
+for mode in raw strings plain; do
 	args=("$P" "$range")
-	[ "$mode" = raw ] || args=(--strings=1 "${args[@]}")
+	[ "$mode" = strings ] && args=(--strings=1 "${args[@]}")
+	# plain: strings(1)'s output, written from the bytes captured
+	[ "$mode" = plain ] && args=(--strings=1 --no-address "${args[@]}")
 	rm -f "$HS_TMP/fifo" && mkfifo "$HS_TMP/fifo"
 	timeout -k 5 120 "$HS" dump "${args[@]}" >"$HS_TMP/fifo" 2>"$HS_TMP/err" &
 	hspid=$!
