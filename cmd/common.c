@@ -152,16 +152,3 @@ const char *hs_cli_call_failed(size_t calls, int r)
 {
 	return calls && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP ? " (the thread was put back as it was)" : "";
 }
-
-/* Until every command prints through struct hs_out. */
-void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a)
-{
-	struct hs_out o = { .fp = stdout, .j = j };
-	hs_cli_arena_status(&o, a);
-}
-
-void hs_cli_json_cut(struct hs_json *j, const struct hs_heap *h)
-{
-	struct hs_out o = { .fp = stdout, .j = j };
-	hs_cli_cut(&o, h);
-}
