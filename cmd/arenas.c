@@ -51,20 +51,21 @@ static void add(struct row *t, const struct row *r)
 		d[i] += s[i];
 }
 
-static void json_row(struct hs_json *j, const struct row *r)
+/* The figures of an arena or of the total: a row's columns from HEAPS on. */
+static void print_row(struct hs_out *o, const struct row *r)
 {
-	hs_json_u64(j, "heap_count", r->nheaps);
-	hs_json_u64(j, "reserved", r->reserved);
-	hs_json_u64(j, "committed", r->committed);
-	hs_json_u64(j, "system", r->system);
-	hs_json_u64(j, "resident", r->resident);
-	hs_json_u64(j, "in_use", r->in_use);
-	hs_json_u64(j, "free_bins", r->bins);
-	hs_json_u64(j, "free_fastbins", r->fast);
-	hs_json_u64(j, "free_tcache", r->tcache);
-	hs_json_u64(j, "top", r->top);
-	hs_json_u64(j, "free_total", r->bins + r->fast + r->tcache + r->top);
-	hs_json_u64(j, "trimmable", r->trimmable);
+	hs_print_u64(o, HS_PRINT_ANY, "heap_count", " %5" PRIu64, r->nheaps);
+	hs_print_size(o, HS_PRINT_ANY, "reserved", " %8s", r->reserved);
+	hs_print_size(o, HS_PRINT_ANY, "committed", " %8s", r->committed);
+	hs_print_size(o, HS_PRINT_ANY, "system", " %8s", r->system);
+	hs_print_size(o, HS_PRINT_ANY, "resident", " %8s", r->resident);
+	hs_print_size(o, HS_PRINT_ANY, "in_use", " %8s", r->in_use);
+	hs_print_size(o, HS_PRINT_ANY, "free_bins", " %8s", r->bins);
+	hs_print_size(o, HS_PRINT_ANY, "free_fastbins", " %8s", r->fast);
+	hs_print_size(o, HS_PRINT_ANY, "free_tcache", " %8s", r->tcache);
+	hs_print_size(o, HS_PRINT_ANY, "top", " %8s", r->top);
+	hs_print_u64(o, HS_PRINT_JSON, "free_total", NULL, r->bins + r->fast + r->tcache + r->top);
+	hs_print_size(o, HS_PRINT_ANY, "trimmable", " %9s", r->trimmable);
 }
 
 static void summary(const struct hs_snapshot *s, const struct row *t, char *buf, size_t sz)
@@ -85,118 +86,104 @@ struct extra {
 	const struct hs_procenv *e;
 };
 
-static void render_json(struct hs_cli *cli, const struct hs_snapshot *s, const struct row *t, const char *sum,
-			const struct extra *x)
-{
-	struct hs_json *j = &cli->j;
-	const struct hs_heap *h = &s->heap;
-	hs_json_obj_begin(j, NULL);
-	hs_json_i64(j, "pid", s->pid);
-	hs_json_u64(j, "pause_us", s->pause_us);
-	hs_json_u64(j, "walk_us", s->walk_us);
-	hs_json_str(j, "read_mode", hs_heap_read_mode(h));
-	hs_json_u64(j, "stops", (uint64_t)s->attempts);
-	hs_json_u64(j, "threads", s->nthreads);
-	hs_cli_json_glibc(j, s);
-	hs_json_bool(j, "malloc_initialized", h->initialized);
-	hs_json_u64(j, "heap_max", h->heap_max);
-	hs_cli_json_cut(j, h);
-	hs_json_arr_begin(j, "arenas");
-	for (size_t i = 0; i < h->narenas; i++) {
-		const struct hs_arena *a = &h->arenas[i];
-		struct row r;
-		totals(a, &r);
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "index", a->index);
-		hs_json_hex(j, "address", a->addr);
-		hs_json_str(j, "kind", a->main ? "main" : "thread");
-		hs_json_u64(j, "attached_threads", a->attached_threads);
-		hs_json_arr_begin(j, "threads");
-		for (size_t k = 0; k < a->nthreads; k++)
-			hs_json_i64(j, NULL, a->threads[k]);
-		hs_json_arr_end(j);
-		json_row(j, &r);
-		hs_json_u64(j, "max_system", a->max_system_mem);
-		hs_json_u64(j, "bin_chunks", a->bin_count);
-		hs_json_u64(j, "fastbin_chunks", a->fast_count);
-		hs_json_u64(j, "tcache_chunks", a->tcache_count);
-		hs_json_hex(j, "top_address", a->top);
-		hs_json_bool(j, "locked", a->mutex != 0);
-		hs_json_arr_begin(j, "heaps");
-		for (size_t k = 0; k < a->nheaps; k++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_hex(j, "address", a->heaps[k].addr);
-			hs_json_u64(j, "size", a->heaps[k].size);
-			hs_json_u64(j, "committed", a->heaps[k].mprotect_size);
-			hs_json_u64(j, "reserved", a->heaps[k].reserved);
-			hs_json_u64(j, "resident", a->heaps[k].resident);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		hs_cli_json_arena_status(j, a);
-		hs_json_obj_end(j);
-	}
-	hs_json_arr_end(j);
-	hs_json_obj_begin(j, "mmapped");
-	hs_json_i64(j, "count", h->n_mmaps);
-	hs_json_u64(j, "bytes", h->mmapped_mem);
-	hs_json_obj_end(j);
-	hs_json_obj_begin(j, "total");
-	hs_json_u64(j, "arenas", h->narenas);
-	json_row(j, t);
-	hs_json_obj_end(j);
-	hs_cli_json_mallinfo2(j, "mallinfo2", h);
-	hs_json_str(j, "summary", sum);
-	if (x->threads)
-		hs_cli_threads_json(j, s);
-	if (x->v)
-		hs_cli_verdict_json(j, x->v, x->e);
-	hs_json_obj_end(j);
-	hs_json_finish(j);
-}
-
-static void render_text(const struct hs_snapshot *s, const struct row *t, const char *sum, const struct extra *x)
+/* JSON: what the snapshot saw; text: the first line. */
+static void render_head(struct hs_out *o, const struct hs_snapshot *s)
 {
 	const struct hs_heap *h = &s->heap;
 	const struct hs_libc *lc = &s->libc;
-	char f[12][HS_SIZE_BUF];
-	printf("pid %d: glibc %s%s, %zu thread%s, symbols from %s, layout from %s\n", (int)s->pid,
-	       lc->version[0] ? lc->version : "?", lc->is_static ? " (static)" : "", s->nthreads,
-	       s->nthreads == 1 ? "" : "s",
-	       lc->symbols_from, lc->layout_from);
-	if (!h->initialized) {
-		printf("malloc has not been used yet: no arena holds memory\n");
+	hs_print_int(o, HS_PRINT_ANY, "pid", "pid %d", (int)s->pid);
+	hs_print_text(o, ": glibc %s%s", lc->version[0] ? lc->version : "?", lc->is_static ? " (static)" : "");
+	hs_print_u64(o, HS_PRINT_JSON, "pause_us", NULL, s->pause_us);
+	hs_print_u64(o, HS_PRINT_JSON, "walk_us", NULL, s->walk_us);
+	hs_print_str(o, HS_PRINT_JSON, "read_mode", NULL, hs_heap_read_mode(h));
+	hs_print_u64(o, HS_PRINT_JSON, "stops", NULL, (uint64_t)s->attempts);
+	hs_print_u64(o, HS_PRINT_ANY, "threads", ", %" PRIu64, s->nthreads);
+	hs_print_text(o, " thread%s, symbols from %s, layout from %s\n", s->nthreads == 1 ? "" : "s", lc->symbols_from,
+		      lc->layout_from);
+	if (hs_out_json(o))
+		hs_cli_json_glibc(o->j, s);
+	hs_print_bool(o, HS_PRINT_JSON, "malloc_initialized", NULL, h->initialized);
+	if (!h->initialized)
+		hs_print_text(o, "malloc has not been used yet: no arena holds memory\n");
+	hs_print_u64(o, HS_PRINT_JSON, "heap_max", NULL, h->heap_max);
+	hs_cli_cut(o, h);
+	hs_print_text(o, "%5s %-14s %-6s %4s %5s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "ARENA", "ADDRESS", "KIND",
+		      "THR", "HEAPS", "RESERVED", "COMMIT", "SYSTEM", "RESIDENT", "IN-USE", "BINS", "FAST", "TCACHE", "TOP",
+		      "TRIMMABLE");
+}
+
+/* One arena: a row in text, all that is known of it in JSON. */
+static void render_arena(struct hs_out *o, const struct hs_arena *a)
+{
+	struct row r;
+	totals(a, &r);
+	hs_out_obj_begin(o, NULL);
+	hs_print_int(o, HS_PRINT_ANY, "index", "%5d", a->index);
+	hs_print_hex(o, HS_PRINT_ANY, "address", " 0x%012" PRIx64, a->addr);
+	hs_print_str(o, HS_PRINT_ANY, "kind", " %-6s", a->main ? "main" : "thread");
+	hs_print_u64(o, HS_PRINT_ANY, "attached_threads", " %4" PRIu64, a->attached_threads);
+	hs_out_arr_begin(o, "threads");
+	for (size_t k = 0; k < a->nthreads; k++)
+		hs_print_int(o, HS_PRINT_JSON, NULL, NULL, a->threads[k]);
+	hs_out_arr_end(o);
+	print_row(o, &r);
+	hs_print_text(o, "%s\n", a->status ? "  PARTIAL" : a->mutex ? "  locked" : "");
+	hs_print_u64(o, HS_PRINT_JSON, "max_system", NULL, a->max_system_mem);
+	hs_print_u64(o, HS_PRINT_JSON, "bin_chunks", NULL, a->bin_count);
+	hs_print_u64(o, HS_PRINT_JSON, "fastbin_chunks", NULL, a->fast_count);
+	hs_print_u64(o, HS_PRINT_JSON, "tcache_chunks", NULL, a->tcache_count);
+	hs_print_hex(o, HS_PRINT_JSON, "top_address", NULL, a->top);
+	hs_print_bool(o, HS_PRINT_JSON, "locked", NULL, a->mutex != 0);
+	hs_out_arr_begin(o, "heaps");
+	for (size_t k = 0; k < a->nheaps && hs_out_json(o); k++) {
+		hs_out_obj_begin(o, NULL);
+		hs_print_hex(o, HS_PRINT_JSON, "address", NULL, a->heaps[k].addr);
+		hs_print_u64(o, HS_PRINT_JSON, "size", NULL, a->heaps[k].size);
+		hs_print_u64(o, HS_PRINT_JSON, "committed", NULL, a->heaps[k].mprotect_size);
+		hs_print_u64(o, HS_PRINT_JSON, "reserved", NULL, a->heaps[k].reserved);
+		hs_print_u64(o, HS_PRINT_JSON, "resident", NULL, a->heaps[k].resident);
+		hs_out_obj_end(o);
 	}
-	printf("%5s %-14s %-6s %4s %5s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "ARENA", "ADDRESS", "KIND",
-	       "THR", "HEAPS", "RESERVED", "COMMIT", "SYSTEM", "RESIDENT", "IN-USE", "BINS", "FAST", "TCACHE", "TOP",
-	       "TRIMMABLE");
-	for (size_t i = 0; i < h->narenas; i++) {
-		const struct hs_arena *a = &h->arenas[i];
-		struct row r;
-		totals(a, &r);
-		printf("%5d 0x%012" PRIx64 " %-6s %4" PRIu64 " %5zu %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s%s\n",
-		       a->index, a->addr, a->main ? "main" : "thread", a->attached_threads, a->nheaps,
-		       hs_fmt_size(r.reserved, f[0]), hs_fmt_size(r.committed, f[1]), hs_fmt_size(r.system, f[2]),
-		       hs_fmt_size(r.resident, f[3]), hs_fmt_size(r.in_use, f[4]), hs_fmt_size(r.bins, f[5]),
-		       hs_fmt_size(r.fast, f[6]), hs_fmt_size(r.tcache, f[7]), hs_fmt_size(r.top, f[8]),
-		       hs_fmt_size(r.trimmable, f[9]), a->status ? "  PARTIAL" : a->mutex ? "  locked" : "");
-	}
-	printf("%5s %-14s %-6s %4s %5" PRIu64 " %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "total", "", "", "",
-	       t->nheaps, hs_fmt_size(t->reserved, f[0]), hs_fmt_size(t->committed, f[1]),
-	       hs_fmt_size(t->system, f[2]), hs_fmt_size(t->resident, f[3]), hs_fmt_size(t->in_use, f[4]),
-	       hs_fmt_size(t->bins, f[5]), hs_fmt_size(t->fast, f[6]), hs_fmt_size(t->tcache, f[7]),
-	       hs_fmt_size(t->top, f[8]), hs_fmt_size(t->trimmable, f[9]));
-	printf("\n%s\n", sum);
-	printf("mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,
-	       hs_fmt_size(h->mmapped_mem, f[0]));
-	printf("target paused %s (read: %s)", hs_fmt_us(s->pause_us, f[0]), hs_heap_read_mode(h));
+	hs_out_arr_end(o);
+	hs_cli_arena_status(o, a);
+	hs_out_obj_end(o);
+}
+
+static void render(struct hs_out *o, const struct hs_snapshot *s, const struct row *t, const char *sum,
+		   const struct extra *x)
+{
+	const struct hs_heap *h = &s->heap;
+	hs_out_obj_begin(o, NULL);
+	render_head(o, s);
+	hs_out_arr_begin(o, "arenas");
+	for (size_t i = 0; i < h->narenas; i++)
+		render_arena(o, &h->arenas[i]);
+	hs_out_arr_end(o);
+	hs_out_obj_begin(o, "mmapped");
+	hs_print_int(o, HS_PRINT_JSON, "count", NULL, h->n_mmaps);
+	hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, h->mmapped_mem);
+	hs_out_obj_end(o);
+	hs_out_obj_begin(o, "total");
+	hs_print_u64(o, HS_PRINT_JSON, "arenas", NULL, h->narenas);
+	hs_print_text(o, "%5s %-14s %-6s %4s", "total", "", "", "");
+	print_row(o, t);
+	hs_print_text(o, "\n");
+	hs_out_obj_end(o);
+	if (hs_out_json(o))
+		hs_cli_mallinfo2(o, "mallinfo2", h);
+	hs_print_str(o, HS_PRINT_ANY, "summary", "\n%s\n", sum);
+	char f[HS_SIZE_BUF];
+	hs_print_text(o, "mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,
+		      hs_fmt_size(h->mmapped_mem, f));
+	hs_print_text(o, "target paused %s (read: %s)", hs_fmt_us(s->pause_us, f), hs_heap_read_mode(h));
 	if (s->attempts > 1)
-		printf(" in %d stops (an arena was locked by a thread inside malloc)", s->attempts);
-	printf("\n");
+		hs_print_text(o, " in %d stops (an arena was locked by a thread inside malloc)", s->attempts);
+	hs_print_text(o, "\n");
 	if (x->threads)
-		hs_cli_threads_text(s);
+		hs_cli_threads(o, s);
 	if (x->v)
-		hs_cli_verdict_text(x->v);
+		hs_cli_verdict(o, x->v, x->e);
+	hs_out_doc_end(o);
 }
 
 static int cmd_arenas(struct hs_cli *cli)
@@ -225,10 +212,8 @@ static int cmd_arenas(struct hs_cli *cli)
 		x.v = &v;
 		x.e = &env;
 	}
-	if (cli->json)
-		render_json(cli, &s, &t, sum, &x);
-	else
-		render_text(&s, &t, sum, &x);
+	struct hs_out o = hs_cli_out(cli);
+	render(&o, &s, &t, sum, &x);
 	int status = hs_cli_report_partial(cli, &s);
 	if (om) {
 		struct hs_om_process p;

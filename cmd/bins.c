@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "format.h"
 
 static const char help[] =
 	"usage: heapscope bins [--arena N] [--json] [--no-debuginfo] PID\n"
@@ -48,10 +47,8 @@ static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
 }
 
 /* One free list: chunks g[0..n), list key k (see grouped). */
-static void render_list(struct hs_cli *cli, const struct hs_arena *a, int k, const struct hs_free *g, size_t n)
+static void render_list(struct hs_out *o, const struct hs_arena *a, int k, const struct hs_free *g, size_t n)
 {
-	struct hs_json *j = &cli->j;
-	char f[HS_SIZE_BUF];
 	int fast = k < 10, bin = fast ? k : k - 9;
 	bool bad = fast ? (a->bad_fast >> bin) & 1 : hs_arena_bin_bad(a, bin);
 	uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
@@ -60,110 +57,86 @@ static void render_list(struct hs_cli *cli, const struct hs_arena *a, int k, con
 		lo = g[m].size < lo ? g[m].size : lo;
 		hi = g[m].size > hi ? g[m].size : hi;
 	}
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_str(j, "kind", list_kind(fast, bin));
-		hs_json_i64(j, "bin", bin);
-		hs_json_bool(j, "corrupt", bad);
-		hs_json_u64(j, "count", n);
-		hs_json_u64(j, "bytes", bytes);
-		hs_json_arr_begin(j, "chunks");
-		for (size_t m = 0; m < n; m++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_hex(j, "address", g[m].addr);
-			hs_json_u64(j, "size", g[m].size);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		hs_json_obj_end(j);
-		return;
-	}
+	hs_out_obj_begin(o, NULL);
+	hs_print_str(o, HS_PRINT_ANY, "kind", "  %-8s", list_kind(fast, bin));
+	hs_print_int(o, HS_PRINT_ANY, "bin", " %3d", bin);
+	hs_print_bool(o, HS_PRINT_JSON, "corrupt", NULL, bad);
 	if (lo == hi)
-		printf("  %-8s %3d  size 0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo, n,
-		       n == 1 ? "" : "s", hs_fmt_size(bytes, f), bad ? ": CORRUPT" : "");
+		hs_print_text(o, "  size 0x%" PRIx64, lo);
 	else
-		printf("  %-8s %3d  sizes 0x%" PRIx64 "-0x%" PRIx64 ": %zu chunk%s, %s%s\n", list_kind(fast, bin), bin, lo,
-		       hi, n, n == 1 ? "" : "s", hs_fmt_size(bytes, f), bad ? ": CORRUPT" : "");
-	for (size_t m = 0; m < n; m++)
-		printf("    0x%012" PRIx64 "  0x%" PRIx64 "\n", g[m].addr, g[m].size);
+		hs_print_text(o, "  sizes 0x%" PRIx64 "-0x%" PRIx64, lo, hi);
+	hs_print_u64(o, HS_PRINT_ANY, "count", ": %" PRIu64 " chunk", n);
+	hs_print_text(o, "%s, ", n == 1 ? "" : "s");
+	hs_print_size(o, HS_PRINT_ANY, "bytes", "%s", bytes);
+	hs_print_text(o, "%s\n", bad ? ": CORRUPT" : "");
+	hs_out_arr_begin(o, "chunks");
+	for (size_t m = 0; m < n; m++) {
+		hs_out_obj_begin(o, NULL);
+		hs_print_hex(o, HS_PRINT_ANY, "address", "    0x%012" PRIx64, g[m].addr);
+		hs_print_u64(o, HS_PRINT_ANY, "size", "  0x%" PRIx64 "\n", g[m].size);
+		hs_out_obj_end(o);
+	}
+	hs_out_arr_end(o);
+	hs_out_obj_end(o);
 }
 
 /* One arena: its lists, then its problems.  -ENOMEM, nothing printed. */
-static int render_arena(struct hs_cli *cli, const struct hs_arena *a)
+static int render_arena(struct hs_out *o, const struct hs_arena *a)
 {
-	struct hs_json *j = &cli->j;
 	size_t start[139];
 	struct hs_free *g = grouped(a, start);
 	if (!g)
 		return -ENOMEM;
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "index", a->index);
-		hs_json_hex(j, "address", a->addr);
-		hs_json_str(j, "kind", a->main ? "main" : "thread");
-		hs_json_arr_begin(j, "lists");
-	} else {
-		printf("arena %d (%s, 0x%" PRIx64 ")%s\n", a->index, a->main ? "main" : "thread", a->addr,
-		       a->status ? ": PARTIAL" : "");
-	}
+	hs_out_obj_begin(o, NULL);
+	hs_print_int(o, HS_PRINT_ANY, "index", "arena %d", a->index);
+	hs_print_hex(o, HS_PRINT_JSON, "address", NULL, a->addr);
+	hs_print_str(o, HS_PRINT_ANY, "kind", " (%s", a->main ? "main" : "thread");
+	hs_print_text(o, ", 0x%" PRIx64 ")%s\n", a->addr, a->status ? ": PARTIAL" : "");
+	hs_out_arr_begin(o, "lists");
 	for (int k = 0; k < 138; k++)
 		if (start[k + 1] > start[k])
-			render_list(cli, a, k, g + start[k], start[k + 1] - start[k]);
+			render_list(o, a, k, g + start[k], start[k + 1] - start[k]);
 	free(g);
-	if (cli->json) {
-		hs_json_arr_end(j);
-		hs_cli_json_arena_status(j, a);
-		hs_json_obj_end(j);
-	} else if (a->nproblems) {
-		for (size_t k = 0; k < a->nproblems; k++)
-			printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->problems[k].addr, a->problems[k].msg);
-		if (a->problems_dropped)
-			printf("  CORRUPT: %zu more problems\n", a->problems_dropped);
-	} else if (a->status) {
-		printf("  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
-	}
+	hs_out_arr_end(o);
+	hs_cli_arena_status(o, a);
+	hs_out_obj_end(o);
+	for (size_t k = 0; k < a->nproblems; k++)
+		hs_print_text(o, "  CORRUPT at 0x%" PRIx64 ": %s\n", a->problems[k].addr, a->problems[k].msg);
+	if (a->nproblems && a->problems_dropped)
+		hs_print_text(o, "  CORRUPT: %zu more problems\n", a->problems_dropped);
+	if (!a->nproblems && a->status)
+		hs_print_text(o, "  CORRUPT at 0x%" PRIx64 ": %s\n", a->bad_addr, a->problem);
 	return 0;
 }
 
 /* One thread's tcache, its entries by bin (ta: the arena it belongs to). */
-static void render_tcache(struct hs_cli *cli, const struct hs_tcache *t, const struct hs_arena *ta)
+static void render_tcache(struct hs_out *o, const struct hs_tcache *t, const struct hs_arena *ta)
 {
-	struct hs_json *j = &cli->j;
-	char f[HS_SIZE_BUF];
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "tid", t->tid);
-		hs_json_hex(j, "address", t->addr);
-		hs_json_i64(j, "arena", ta ? ta->index : -1);
-		hs_json_u64(j, "count", t->count);
-		hs_json_u64(j, "bytes", t->bytes);
-		hs_json_arr_begin(j, "chunks");
-		for (size_t m = 0; m < t->nentries; m++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_hex(j, "address", t->entries[m].chunk);
-			hs_json_i64(j, "bin", t->entries[m].bin);
-			hs_json_u64(j, "size", 0x20 + 0x10 * (uint64_t)t->entries[m].bin);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		hs_json_bool(j, "partial", t->status != 0);
-		if (t->status)
-			hs_json_str(j, "problem", t->problem);
-		hs_json_obj_end(j);
-		return;
-	}
-	printf("tcache of thread %d (0x%" PRIx64 ", arena %d): %" PRIu64 " chunks, %s%s\n", (int)t->tid, t->addr,
-	       ta ? ta->index : -1, t->count, hs_fmt_size(t->bytes, f), t->status ? ": PARTIAL" : "");
+	hs_out_obj_begin(o, NULL);
+	hs_print_int(o, HS_PRINT_ANY, "tid", "tcache of thread %d", (int)t->tid);
+	hs_print_hex(o, HS_PRINT_ANY, "address", " (0x%" PRIx64, t->addr);
+	hs_print_int(o, HS_PRINT_ANY, "arena", ", arena %d)", ta ? ta->index : -1);
+	hs_print_u64(o, HS_PRINT_ANY, "count", ": %" PRIu64 " chunks", t->count);
+	hs_print_size(o, HS_PRINT_ANY, "bytes", ", %s", t->bytes);
+	hs_print_text(o, "%s\n", t->status ? ": PARTIAL" : "");
+	hs_out_arr_begin(o, "chunks");
 	int last = -1;
 	for (size_t m = 0; m < t->nentries; m++) {
-		if (t->entries[m].bin != last) {
-			last = t->entries[m].bin;
-			printf("  tcache %3d  size 0x%x\n", last, 0x20 + 0x10 * last);
-		}
-		printf("    0x%012" PRIx64 "\n", t->entries[m].chunk);
+		int bin = t->entries[m].bin;
+		if (bin != last)
+			hs_print_text(o, "  tcache %3d  size 0x%x\n", bin, 0x20 + 0x10 * bin);
+		last = bin;
+		hs_out_obj_begin(o, NULL);
+		hs_print_hex(o, HS_PRINT_ANY, "address", "    0x%012" PRIx64 "\n", t->entries[m].chunk);
+		hs_print_int(o, HS_PRINT_JSON, "bin", NULL, bin);
+		hs_print_u64(o, HS_PRINT_JSON, "size", NULL, 0x20 + 0x10 * (uint64_t)bin);
+		hs_out_obj_end(o);
 	}
+	hs_out_arr_end(o);
+	hs_print_bool(o, HS_PRINT_JSON, "partial", NULL, t->status != 0);
 	if (t->status)
-		printf("  CORRUPT: %s\n", t->problem);
+		hs_print_str(o, HS_PRINT_ANY, "problem", "  CORRUPT: %s\n", t->problem);
+	hs_out_obj_end(o);
 }
 
 static int cmd_bins(struct hs_cli *cli)
@@ -179,27 +152,23 @@ static int cmd_bins(struct hs_cli *cli)
 		hs_snapshot_release(&s);
 		return st;
 	}
-	struct hs_json *j = &cli->j;
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", cli->pid);
-		hs_json_u64(j, "pause_us", s.pause_us);
-		hs_json_bool(j, "safe_linking", h->l->safe_linking);
-		hs_cli_json_cut(j, h);
-		hs_json_arr_begin(j, "arenas");
-	}
+	struct hs_out o = hs_cli_out(cli);
+	hs_out_obj_begin(&o, NULL);
+	hs_print_int(&o, HS_PRINT_JSON, "pid", NULL, cli->pid);
+	hs_print_u64(&o, HS_PRINT_JSON, "pause_us", NULL, s.pause_us);
+	hs_print_bool(&o, HS_PRINT_JSON, "safe_linking", NULL, h->l->safe_linking);
+	hs_cli_cut(&o, h);
+	hs_out_arr_begin(&o, "arenas");
 	for (size_t i = 0; i < h->narenas; i++) {
 		if (only >= 0 && (size_t)only != i)
 			continue;
-		if (render_arena(cli, &h->arenas[i]) < 0) {
+		if (render_arena(&o, &h->arenas[i]) < 0) {
 			hs_snapshot_release(&s);
 			return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 		}
 	}
-	if (cli->json) {
-		hs_json_arr_end(j);
-		hs_json_arr_begin(j, "tcaches");
-	}
+	hs_out_arr_end(&o);
+	hs_out_arr_begin(&o, "tcaches");
 	for (size_t i = 0; i < h->ntcaches; i++) {
 		const struct hs_tcache *t = &h->tcaches[i];
 		if (!t->addr)
@@ -207,13 +176,10 @@ static int cmd_bins(struct hs_cli *cli)
 		const struct hs_arena *ta = hs_heap_arena_of((struct hs_heap *)h, t->addr);
 		if (only >= 0 && (!ta || ta->index != only))
 			continue;
-		render_tcache(cli, t, ta);
+		render_tcache(&o, t, ta);
 	}
-	if (cli->json) {
-		hs_json_arr_end(j);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	}
+	hs_out_arr_end(&o);
+	hs_out_doc_end(&o);
 	int status = hs_cli_report_partial(cli, &s);
 	hs_snapshot_release(&s);
 	return status;

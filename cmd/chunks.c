@@ -31,6 +31,7 @@ struct klass {
 
 struct ctx {
 	struct hs_cli *cli;
+	struct hs_out o;
 	struct hs_mem *mem;
 	int state;
 	bool histogram, list;
@@ -120,52 +121,26 @@ static int on_chunk(void *vctx, const struct hs_chunk *c)
 	}
 	if (!x->list)
 		return 0;
-	if (x->cli->json) {
-		struct hs_json *j = &x->cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_hex(j, "address", c->addr);
-		hs_json_u64(j, "size", c->size);
-		hs_json_str(j, "state", hs_chunk_state_name(c->state));
-		hs_json_i64(j, "arena", c->arena);
-		if (is_free(c->state))
-			hs_json_i64(j, "bin", c->bin);
-		if (x->strmin)
-			hs_json_str(j, "string", sl ? x->str : NULL);
-		hs_json_obj_end(j);
-	} else {
-		printf("0x%012" PRIx64 " %#10" PRIx64 " %-9s %5d%s%s\n", c->addr, c->size, hs_chunk_state_name(c->state),
-		       c->arena, sl ? "  " : "", sl ? x->str : "");
-	}
+	struct hs_out *o = &x->o;
+	hs_out_obj_begin(o, NULL);
+	hs_print_hex(o, HS_PRINT_ANY, "address", "0x%012" PRIx64, c->addr);
+	hs_print_u64(o, HS_PRINT_ANY, "size", " %#10" PRIx64, c->size);
+	hs_print_str(o, HS_PRINT_ANY, "state", " %-9s", hs_chunk_state_name(c->state));
+	hs_print_int(o, HS_PRINT_ANY, "arena", " %5d", c->arena);
+	if (is_free(c->state))
+		hs_print_int(o, HS_PRINT_JSON, "bin", NULL, c->bin);
+	if (x->strmin)
+		hs_print_str(o, HS_PRINT_JSON, "string", NULL, sl ? x->str : NULL);
+	hs_print_text(o, "%s%s\n", sl ? "  " : "", sl ? x->str : "");
+	hs_out_obj_end(o);
 	return 0;
 }
 
 static void print_histogram(struct ctx *x)
 {
-	char f[4][HS_SIZE_BUF];
-	if (x->cli->json) {
-		struct hs_json *j = &x->cli->j;
-		hs_json_arr_begin(j, "histogram");
-		for (int k = 0; k < 129; k++) {
-			const struct klass *kl = &x->cls[k];
-			if (!kl->used && !kl->free)
-				continue;
-			hs_json_obj_begin(j, NULL);
-			if (k == 128)
-				hs_json_str(j, "class", "mmapped");
-			else
-				hs_json_i64(j, "bin", k);
-			hs_json_u64(j, "min_size", kl->lo);
-			hs_json_u64(j, "max_size", kl->hi);
-			hs_json_u64(j, "used", kl->used);
-			hs_json_u64(j, "used_bytes", kl->used_bytes);
-			hs_json_u64(j, "free", kl->free);
-			hs_json_u64(j, "free_bytes", kl->free_bytes);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		return;
-	}
-	printf("%-21s %10s %9s %10s %9s\n", "SIZE CLASS", "USED", "BYTES", "FREE", "BYTES");
+	struct hs_out *o = &x->o;
+	hs_print_text(o, "%-21s %10s %9s %10s %9s\n", "SIZE CLASS", "USED", "BYTES", "FREE", "BYTES");
+	hs_out_arr_begin(o, "histogram");
 	for (int k = 0; k < 129; k++) {
 		const struct klass *kl = &x->cls[k];
 		if (!kl->used && !kl->free)
@@ -177,21 +152,29 @@ static void print_histogram(struct ctx *x)
 			snprintf(label, sizeof(label), "0x%" PRIx64, kl->lo);
 		else
 			snprintf(label, sizeof(label), "0x%" PRIx64 "-0x%" PRIx64, kl->lo, kl->hi);
-		printf("%-21s %10" PRIu64 " %9s %10" PRIu64 " %9s\n", label, kl->used, hs_fmt_size(kl->used_bytes, f[0]),
-		       kl->free, hs_fmt_size(kl->free_bytes, f[1]));
+		hs_out_obj_begin(o, NULL);
+		if (k == 128)
+			hs_print_str(o, HS_PRINT_JSON, "class", NULL, "mmapped");
+		else
+			hs_print_int(o, HS_PRINT_JSON, "bin", NULL, k);
+		hs_print_u64(o, HS_PRINT_JSON, "min_size", NULL, kl->lo);
+		hs_print_u64(o, HS_PRINT_JSON, "max_size", NULL, kl->hi);
+		hs_print_str(o, HS_PRINT_TEXT, NULL, "%-21s", label);
+		hs_print_u64(o, HS_PRINT_ANY, "used", " %10" PRIu64, kl->used);
+		hs_print_size(o, HS_PRINT_ANY, "used_bytes", " %9s", kl->used_bytes);
+		hs_print_u64(o, HS_PRINT_ANY, "free", " %10" PRIu64, kl->free);
+		hs_print_size(o, HS_PRINT_ANY, "free_bytes", " %9s\n", kl->free_bytes);
+		hs_out_obj_end(o);
 	}
-	(void)f[2];
-	(void)f[3];
+	hs_out_arr_end(o);
 }
 
 static void print_tops(struct ctx *x)
 {
+	struct hs_out *o = &x->o;
 	size_t n = hs_strtab_sort(&x->tops);
-	struct hs_json *j = &x->cli->j;
-	if (x->cli->json)
-		hs_json_arr_begin(j, "top_strings");
-	else
-		printf("%-6s %8s %9s  %s\n", "BIN", "CHUNKS", "BYTES", "FIRST STRING");
+	hs_print_text(o, "%-6s %8s %9s  %s\n", "BIN", "CHUNKS", "BYTES", "FIRST STRING");
+	hs_out_arr_begin(o, "top_strings");
 	/* per class: the K most frequent (the table is sorted by count) */
 	long per[129] = { 0 };
 	for (size_t i = 0; i < n; i++) {
@@ -199,20 +182,15 @@ static void print_tops(struct ctx *x)
 		int k = atoi((char[4]){ e->s[0], e->s[1], e->s[2], 0 });
 		if (k < 0 || k > 128 || per[k]++ >= x->topk)
 			continue;
-		if (x->cli->json) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "bin", k);
-			hs_json_str(j, "string", e->s + 3);
-			hs_json_u64(j, "chunks", e->count);
-			hs_json_u64(j, "bytes", e->bytes);
-			hs_json_obj_end(j);
-		} else {
-			char f[HS_SIZE_BUF];
-			printf("%-6d %8" PRIu64 " %9s  %s\n", k, e->count, hs_fmt_size(e->bytes, f), e->s + 3);
-		}
+		hs_out_obj_begin(o, NULL);
+		hs_print_int(o, HS_PRINT_ANY, "bin", "%-6d", k);
+		hs_print_str(o, HS_PRINT_JSON, "string", NULL, e->s + 3);
+		hs_print_u64(o, HS_PRINT_ANY, "chunks", " %8" PRIu64, e->count);
+		hs_print_size(o, HS_PRINT_ANY, "bytes", " %9s", e->bytes);
+		hs_print_str(o, HS_PRINT_TEXT, NULL, "  %s\n", e->s + 3);
+		hs_out_obj_end(o);
 	}
-	if (x->cli->json)
-		hs_json_arr_end(j);
+	hs_out_arr_end(o);
 }
 
 /* Counts and bytes by chunk state: one arena's, or all of them. */
@@ -257,65 +235,53 @@ static int tally(struct ctx *x, const struct hs_chunks_set *k, const struct hs_h
 	return status;
 }
 
-/* The JSON document's tail: per-arena sums, mmapped (with_mmapped),
- * histogram, top strings. */
-static void render_json_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
-				const struct arena_sum *sum, bool with_mmapped)
+/* The tail: per-arena sums (JSON), mmapped (with_mmapped), histogram,
+ * top strings, the totals line (text). */
+static void render_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
+			   const struct arena_sum *sum, const struct arena_sum *tot, bool with_mmapped)
 {
-	struct hs_json *j = &x->cli->j;
+	struct hs_out *o = &x->o;
 	if (x->list)
-		hs_json_arr_end(j);
-	hs_json_arr_begin(j, "arenas");
-	for (size_t w = 0; w < k->narenas && sum; w++) {
-		const struct hs_arena *a = &h->arenas[sum[w].index];
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "index", sum[w].index);
-		hs_json_u64(j, "system", sum[w].system);
+		hs_out_arr_end(o);
+	hs_out_arr_begin(o, "arenas");
+	for (size_t w = 0; w < k->narenas && sum && hs_out_json(o); w++) {
+		hs_out_obj_begin(o, NULL);
+		hs_print_int(o, HS_PRINT_JSON, "index", NULL, sum[w].index);
+		hs_print_u64(o, HS_PRINT_JSON, "system", NULL, sum[w].system);
 		for (int q = 0; q < HS_CHUNK_MMAPPED; q++) {
-			hs_json_obj_begin(j, hs_chunk_state_name(q));
-			hs_json_u64(j, "count", sum[w].n[q]);
-			hs_json_u64(j, "bytes", sum[w].b[q]);
-			hs_json_obj_end(j);
+			hs_out_obj_begin(o, hs_chunk_state_name(q));
+			hs_print_u64(o, HS_PRINT_JSON, "count", NULL, sum[w].n[q]);
+			hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, sum[w].b[q]);
+			hs_out_obj_end(o);
 		}
-		hs_cli_json_arena_status(j, a);
-		hs_json_obj_end(j);
+		hs_cli_arena_status(o, &h->arenas[sum[w].index]);
+		hs_out_obj_end(o);
 	}
-	hs_json_arr_end(j);
-	if (with_mmapped) {
-		hs_json_obj_begin(j, "mmapped");
-		hs_json_u64(j, "count", k->mm_n);
-		hs_json_u64(j, "bytes", k->mm_b);
-		hs_json_i64(j, "glibc_count", h->n_mmaps);
-		hs_json_u64(j, "glibc_bytes", h->mmapped_mem);
-		hs_json_obj_end(j);
+	hs_out_arr_end(o);
+	if (with_mmapped && hs_out_json(o)) {
+		hs_out_obj_begin(o, "mmapped");
+		hs_print_u64(o, HS_PRINT_JSON, "count", NULL, k->mm_n);
+		hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, k->mm_b);
+		hs_print_int(o, HS_PRINT_JSON, "glibc_count", NULL, h->n_mmaps);
+		hs_print_u64(o, HS_PRINT_JSON, "glibc_bytes", NULL, h->mmapped_mem);
+		hs_out_obj_end(o);
 	}
-	if (x->histogram)
-		print_histogram(x);
-	if (x->topk)
-		print_tops(x);
-	hs_json_obj_end(j);
-	hs_json_finish(j);
-}
-
-/* The text's tail: histogram, top strings, the totals line. */
-static void render_text_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
-				const struct arena_sum *tot, bool with_mmapped)
-{
 	if (x->histogram)
 		print_histogram(x);
 	if (x->topk)
 		print_tops(x);
 	char f[5][HS_SIZE_BUF];
-	printf("%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %" PRIu64
-	       " in tcaches (%s), top %s",
-	       x->histogram || x->topk || x->list ? "\n" : "", tot->n[HS_CHUNK_USED], hs_fmt_size(tot->b[HS_CHUNK_USED], f[0]),
-	       tot->n[HS_CHUNK_BIN], hs_fmt_size(tot->b[HS_CHUNK_BIN], f[1]), tot->n[HS_CHUNK_FAST],
-	       hs_fmt_size(tot->b[HS_CHUNK_FAST], f[2]), tot->n[HS_CHUNK_TCACHE], hs_fmt_size(tot->b[HS_CHUNK_TCACHE], f[3]),
-	       hs_fmt_size(tot->b[HS_CHUNK_TOP], f[4]));
+	hs_print_text(o, "%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %"
+		      PRIu64 " in tcaches (%s), top %s", x->histogram || x->topk || x->list ? "\n" : "",
+		      tot->n[HS_CHUNK_USED], hs_fmt_size(tot->b[HS_CHUNK_USED], f[0]), tot->n[HS_CHUNK_BIN],
+		      hs_fmt_size(tot->b[HS_CHUNK_BIN], f[1]), tot->n[HS_CHUNK_FAST], hs_fmt_size(tot->b[HS_CHUNK_FAST], f[2]),
+		      tot->n[HS_CHUNK_TCACHE], hs_fmt_size(tot->b[HS_CHUNK_TCACHE], f[3]),
+		      hs_fmt_size(tot->b[HS_CHUNK_TOP], f[4]));
 	if (with_mmapped)
-		printf("; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", k->mm_n, hs_fmt_size(k->mm_b, f[0]),
-		       h->n_mmaps, hs_fmt_size(h->mmapped_mem, f[1]));
-	printf("\n");
+		hs_print_text(o, "; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", k->mm_n,
+			      hs_fmt_size(k->mm_b, f[0]), h->n_mmaps, hs_fmt_size(h->mmapped_mem, f[1]));
+	hs_print_text(o, "\n");
+	hs_out_doc_end(o);
 }
 
 static int cmd_chunks(struct hs_cli *cli)
@@ -347,26 +313,21 @@ static int cmd_chunks(struct hs_cli *cli)
 	}
 	struct hs_heap *h = &s.heap;
 	x.mem = s.mem;
-	struct hs_json *j = &cli->j;
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", cli->pid);
-		hs_json_u64(j, "pause_us", s.pause_us);
-		hs_cli_json_cut(j, h);
-		if (x.list)
-			hs_json_arr_begin(j, "chunks");
-	} else if (x.list) {
-		printf("%-14s %10s %-9s %5s\n", "ADDRESS", "SIZE", "STATE", "ARENA");
+	x.o = hs_cli_out(cli);
+	hs_out_obj_begin(&x.o, NULL);
+	hs_print_int(&x.o, HS_PRINT_JSON, "pid", NULL, cli->pid);
+	hs_print_u64(&x.o, HS_PRINT_JSON, "pause_us", NULL, s.pause_us);
+	hs_cli_cut(&x.o, h);
+	if (x.list) {
+		hs_out_arr_begin(&x.o, "chunks");
+		hs_print_text(&x.o, "%-14s %10s %-9s %5s\n", "ADDRESS", "SIZE", "STATE", "ARENA");
 	}
 	struct arena_sum tot = { 0 };
 	struct arena_sum *sum = calloc(k.narenas + 1, sizeof(*sum));
 	status = tally(&x, &k, h, sum, &tot);
 	/* no mmapped figures for one arena or one heap */
 	bool with_mmapped = only < 0 && !k.heap_addr;
-	if (cli->json)
-		render_json_summary(&x, &k, h, sum, with_mmapped);
-	else
-		render_text_summary(&x, &k, h, &tot, with_mmapped);
+	render_summary(&x, &k, h, sum, &tot, with_mmapped);
 	if (with_mmapped && (k.mm_n != (uint64_t)(int64_t)h->n_mmaps || k.mm_b != h->mmapped_mem)) {
 		hs_cli_warn(cli, "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes), glibc counts %d (%" PRIu64 " bytes)",
 			    k.mm_n, k.mm_b, h->n_mmaps, h->mmapped_mem);

@@ -99,61 +99,53 @@ void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s)
 	hs_json_obj_end(j);
 }
 
-void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_heap *h)
+void hs_cli_mallinfo2(struct hs_out *o, const char *key, const struct hs_heap *h)
 {
+	static const char *const names[] = { "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+					     "uordblks", "fordblks", "keepcost" };
 	struct hs_mallinfo2 mi;
 	hs_heap_mallinfo2(h, &mi);
+	const uint64_t v[] = { mi.arena, mi.ordblks, mi.smblks, mi.hblks, mi.hblkhd, mi.usmblks, mi.fsmblks,
+			       mi.uordblks, mi.fordblks, mi.keepcost };
 	if (key)
-		hs_json_obj_begin(j, key);
-	hs_json_u64(j, "arena", mi.arena);
-	hs_json_u64(j, "ordblks", mi.ordblks);
-	hs_json_u64(j, "smblks", mi.smblks);
-	hs_json_u64(j, "hblks", mi.hblks);
-	hs_json_u64(j, "hblkhd", mi.hblkhd);
-	hs_json_u64(j, "usmblks", mi.usmblks);
-	hs_json_u64(j, "fsmblks", mi.fsmblks);
-	hs_json_u64(j, "uordblks", mi.uordblks);
-	hs_json_u64(j, "fordblks", mi.fordblks);
-	hs_json_u64(j, "keepcost", mi.keepcost);
-	if (key)
-		hs_json_obj_end(j);
-}
-
-void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a)
-{
-	hs_json_bool(j, "partial", a->status != 0);
-	if (a->status) {
-		hs_json_str(j, "problem", a->problem);
-		hs_json_hex(j, "bad_address", a->bad_addr);
-		hs_json_arr_begin(j, "problems");
-		for (size_t k = 0; k < a->nproblems; k++) {
-			const struct hs_problem *p = &a->problems[k];
-			hs_json_obj_begin(j, NULL);
-			hs_json_str(j, "message", p->msg);
-			hs_json_hex(j, "address", p->addr);
-			if (p->chunk)
-				hs_json_hex(j, "chunk", p->chunk);
-			else
-				hs_json_null(j, "chunk");
-			if (p->list == HS_PLIST_NONE) {
-				hs_json_null(j, "list");
-			} else {
-				hs_json_str(j, "list", p->list == HS_PLIST_FAST ? "fastbin" : p->bin == 1 ? "unsorted"
-						       : p->bin < 64 ? "small" : "large");
-				hs_json_i64(j, "bin", p->bin);
-			}
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
+		hs_out_obj_begin(o, key);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		hs_print_text(o, "%-9s", names[i]);
+		hs_print_u64(o, HS_PRINT_ANY, names[i], "%" PRIu64 "\n", v[i]);
 	}
+	if (key)
+		hs_out_obj_end(o);
 }
 
-void hs_cli_json_cut(struct hs_json *j, const struct hs_heap *h)
+void hs_cli_arena_status(struct hs_out *o, const struct hs_arena *a)
 {
-	if (h->cut)
-		hs_json_str(j, "walk_cut", h->cut_msg);
-	else
-		hs_json_null(j, "walk_cut");
+	hs_print_bool(o, HS_PRINT_JSON, "partial", NULL, a->status != 0);
+	if (!a->status)
+		return;
+	hs_print_str(o, HS_PRINT_JSON, "problem", NULL, a->problem);
+	hs_print_hex(o, HS_PRINT_JSON, "bad_address", NULL, a->bad_addr);
+	hs_out_arr_begin(o, "problems");
+	for (size_t k = 0; k < a->nproblems; k++) {
+		const struct hs_problem *p = &a->problems[k];
+		hs_out_obj_begin(o, NULL);
+		hs_print_str(o, HS_PRINT_JSON, "message", NULL, p->msg);
+		hs_print_hex(o, HS_PRINT_JSON, "address", NULL, p->addr);
+		if (p->chunk)
+			hs_print_hex(o, HS_PRINT_JSON, "chunk", NULL, p->chunk);
+		else
+			hs_print_null(o, HS_PRINT_JSON, "chunk", NULL);
+		hs_print_str(o, HS_PRINT_JSON, "list", NULL, p->list == HS_PLIST_NONE ? NULL : p->list == HS_PLIST_FAST
+			     ? "fastbin" : p->bin == 1 ? "unsorted" : p->bin < 64 ? "small" : "large");
+		if (p->list != HS_PLIST_NONE)
+			hs_print_int(o, HS_PRINT_JSON, "bin", NULL, p->bin);
+		hs_out_obj_end(o);
+	}
+	hs_out_arr_end(o);
+}
+
+void hs_cli_cut(struct hs_out *o, const struct hs_heap *h)
+{
+	hs_print_str(o, HS_PRINT_JSON, "walk_cut", NULL, h->cut ? h->cut_msg : NULL);
 }
 
 const char *hs_cli_call_failed(size_t calls, int r)

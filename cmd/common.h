@@ -2,6 +2,7 @@
 #define HS_CMD_COMMON_H
 
 #include "cli.h"
+#include "out.h"
 #include "snapshot.h"
 
 /* Take a snapshot with the CLI's options; on failure the error is reported
@@ -17,12 +18,18 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s);
  * calls calls were started: that the thread was put back, when it was
  * (not when the target died, the thread was released, or none ran). */
 const char *hs_cli_call_failed(size_t calls, int r);
-/* "partial", and "problem" and "bad_address" when it is. */
-void hs_cli_json_arena_status(struct hs_json *j, const struct hs_arena *a);
-/* "walk_cut": what a budget cut from the walk (struct hs_heap cut_msg), or null. */
-void hs_cli_json_cut(struct hs_json *j, const struct hs_heap *h);
+/* Where a command prints: stdout, through the CLI's JSON writer with --json. */
+static inline struct hs_out hs_cli_out(struct hs_cli *cli)
+{
+	return (struct hs_out){ .fp = stdout, .j = cli->json ? &cli->j : NULL };
+}
+/* JSON only: "partial", and "problem" and "bad_address" when it is. */
+void hs_cli_arena_status(struct hs_out *o, const struct hs_arena *a);
+/* JSON only: "walk_cut": what a budget cut from the walk (struct hs_heap cut_msg), or null. */
+void hs_cli_cut(struct hs_out *o, const struct hs_heap *h);
 void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);
-/* The ten mallinfo2 fields, as an object under key (or inline if NULL). */
-void hs_cli_json_mallinfo2(struct hs_json *j, const char *key, const struct hs_heap *h);
+/* The ten mallinfo2 fields, as an object under key (or inline if NULL);
+ * in text one "name value" line each. */
+void hs_cli_mallinfo2(struct hs_out *o, const char *key, const struct hs_heap *h);
 
 #endif

@@ -87,31 +87,28 @@ static int cmd_map(struct hs_cli *cli)
 		hs_cli_warn(cli, "cannot write %s", svg);
 		status = HS_EXIT_FATAL;
 	}
-	if (cli->json) {
-		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
-		hs_json_u64(j, "page_size", m.page);
-		hs_json_obj_begin(j, "pages");
-		for (int k = 0; k < HS_PAGE_NCLASS; k++)
-			hs_json_u64(j, hs_page_class_key[k], m.count[k]);
-		hs_json_obj_end(j);
-		hs_json_arr_begin(j, "heaps");
-		for (size_t k = 0; k < m.n; k++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "arena", m.v[k].arena);
-			hs_json_hex(j, "start", m.v[k].start);
-			hs_json_hex(j, "end", m.v[k].end);
-			for (int q = 0; q < HS_PAGE_NCLASS; q++)
-				hs_json_u64(j, hs_page_class_key[q], m.v[k].count[q]);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else {
-		render_text(&s, &m, (size_t)width, isatty(1));
+	struct hs_out o = hs_cli_out(cli);
+	hs_out_obj_begin(&o, NULL);
+	hs_print_int(&o, HS_PRINT_JSON, "pid", NULL, pid);
+	hs_print_u64(&o, HS_PRINT_JSON, "page_size", NULL, m.page);
+	hs_out_obj_begin(&o, "pages");
+	for (int k = 0; k < HS_PAGE_NCLASS; k++)
+		hs_print_u64(&o, HS_PRINT_JSON, hs_page_class_key[k], NULL, m.count[k]);
+	hs_out_obj_end(&o);
+	hs_out_arr_begin(&o, "heaps");
+	for (size_t k = 0; k < m.n && hs_out_json(&o); k++) {
+		hs_out_obj_begin(&o, NULL);
+		hs_print_int(&o, HS_PRINT_JSON, "arena", NULL, m.v[k].arena);
+		hs_print_hex(&o, HS_PRINT_JSON, "start", NULL, m.v[k].start);
+		hs_print_hex(&o, HS_PRINT_JSON, "end", NULL, m.v[k].end);
+		for (int q = 0; q < HS_PAGE_NCLASS; q++)
+			hs_print_u64(&o, HS_PRINT_JSON, hs_page_class_key[q], NULL, m.v[k].count[q]);
+		hs_out_obj_end(&o);
 	}
+	hs_out_arr_end(&o);
+	hs_out_doc_end(&o);
+	if (!cli->json)
+		render_text(&s, &m, (size_t)width, isatty(1));
 	hs_heapmap_release(&m);
 	hs_snapshot_release(&s);
 	return status;

@@ -69,61 +69,51 @@ static int cmd_maps(struct hs_cli *cli)
 	sort_maps = &s.maps;
 	qsort(order, s.maps.n, sizeof(*order), by_rss);
 
-	if (cli->json) {
-		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", cli->pid);
-		if (note[0])
-			hs_json_str(j, "note", note);
-		hs_json_arr_begin(j, "mappings");
-		for (size_t n = 0; n < s.maps.n; n++) {
-			size_t i = order[n];
-			const struct hs_mapping *m = &s.maps.v[i];
-			hs_json_obj_begin(j, NULL);
-			hs_json_hex(j, "start", m->start);
-			hs_json_hex(j, "end", m->end);
-			hs_json_u64(j, "size", m->end - m->start);
-			hs_json_u64(j, "rss", m->rss);
-			hs_json_u64(j, "pss", m->pss);
-			hs_json_u64(j, "private_dirty", m->private_dirty);
-			hs_json_u64(j, "anonymous", m->anonymous);
-			hs_json_u64(j, "swap", m->swap);
-			hs_json_str(j, "perms", m->perms);
-			hs_json_str(j, "kind", hs_map_kind_name(cls[i].kind));
-			if (cls[i].arena >= 0)
-				hs_json_i64(j, "arena", cls[i].arena);
-			if (cls[i].kind == HS_MAP_MMAP_CHUNK) {
-				hs_json_u64(j, "chunks", cls[i].nchunks);
-				hs_json_u64(j, "chunk_bytes", cls[i].chunk_bytes);
-			}
-			hs_json_str(j, "path", m->path);
-			hs_json_obj_end(j);
+	struct hs_out out = hs_cli_out(cli);
+	char a[HS_SIZE_BUF];
+	uint64_t kind_rss[HS_MAP_OTHER + 1] = { 0 };
+	hs_out_obj_begin(&out, NULL);
+	hs_print_int(&out, HS_PRINT_JSON, "pid", NULL, cli->pid);
+	if (note[0])
+		hs_print_str(&out, HS_PRINT_JSON, "note", NULL, note);
+	hs_print_text(&out, "%-14s %-14s %-4s %8s %8s  %-12s %5s  %s\n", "START", "END", "PERM", "SIZE", "RSS", "KIND",
+		      "ARENA", "PATH");
+	hs_out_arr_begin(&out, "mappings");
+	for (size_t n = 0; n < s.maps.n; n++) {
+		size_t i = order[n];
+		const struct hs_mapping *m = &s.maps.v[i];
+		kind_rss[cls[i].kind] += m->rss;
+		hs_out_obj_begin(&out, NULL);
+		hs_print_hex(&out, HS_PRINT_ANY, "start", "%014" PRIx64, m->start);
+		hs_print_hex(&out, HS_PRINT_ANY, "end", " %014" PRIx64, m->end);
+		hs_print_text(&out, " %-4s", m->perms);
+		hs_print_size(&out, HS_PRINT_ANY, "size", " %8s", m->end - m->start);
+		hs_print_size(&out, HS_PRINT_ANY, "rss", " %8s", m->rss);
+		hs_print_u64(&out, HS_PRINT_JSON, "pss", NULL, m->pss);
+		hs_print_u64(&out, HS_PRINT_JSON, "private_dirty", NULL, m->private_dirty);
+		hs_print_u64(&out, HS_PRINT_JSON, "anonymous", NULL, m->anonymous);
+		hs_print_u64(&out, HS_PRINT_JSON, "swap", NULL, m->swap);
+		hs_print_str(&out, HS_PRINT_JSON, "perms", NULL, m->perms);
+		hs_print_str(&out, HS_PRINT_ANY, "kind", "  %-12s", hs_map_kind_name(cls[i].kind));
+		if (cls[i].arena >= 0)
+			hs_print_int(&out, HS_PRINT_ANY, "arena", " %5d", cls[i].arena);
+		else
+			hs_print_text(&out, " %5s", "");
+		if (cls[i].kind == HS_MAP_MMAP_CHUNK) {
+			hs_print_u64(&out, HS_PRINT_JSON, "chunks", NULL, cls[i].nchunks);
+			hs_print_u64(&out, HS_PRINT_JSON, "chunk_bytes", NULL, cls[i].chunk_bytes);
 		}
-		hs_json_arr_end(j);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else {
-		char a[HS_SIZE_BUF], b[HS_SIZE_BUF];
-		uint64_t kind_rss[HS_MAP_OTHER + 1] = { 0 };
-		printf("%-14s %-14s %-4s %8s %8s  %-12s %5s  %s\n", "START", "END", "PERM", "SIZE", "RSS", "KIND", "ARENA",
-		       "PATH");
-		for (size_t n = 0; n < s.maps.n; n++) {
-			size_t i = order[n];
-			const struct hs_mapping *m = &s.maps.v[i];
-			char arena[16] = "";
-			if (cls[i].arena >= 0)
-				snprintf(arena, sizeof(arena), "%d", cls[i].arena);
-			kind_rss[cls[i].kind] += m->rss;
-			printf("%014" PRIx64 " %014" PRIx64 " %-4s %8s %8s  %-12s %5s  %s%s\n", m->start, m->end, m->perms,
-			       hs_fmt_size(m->end - m->start, a), hs_fmt_size(m->rss, b), hs_map_kind_name(cls[i].kind),
-			       arena, m->path, m->deleted ? " (deleted)" : "");
-		}
-		printf("\nRss by kind:");
-		for (int k = 0; k <= HS_MAP_OTHER; k++)
-			if (kind_rss[k])
-				printf(" %s %s", hs_map_kind_name(k), hs_fmt_size(kind_rss[k], a));
-		printf("\n");
+		hs_print_str(&out, HS_PRINT_ANY, "path", "  %s", m->path);
+		hs_print_text(&out, "%s\n", m->deleted ? " (deleted)" : "");
+		hs_out_obj_end(&out);
 	}
+	hs_out_arr_end(&out);
+	hs_print_text(&out, "\nRss by kind:");
+	for (int k = 0; k <= HS_MAP_OTHER; k++)
+		if (kind_rss[k])
+			hs_print_text(&out, " %s %s", hs_map_kind_name(k), hs_fmt_size(kind_rss[k], a));
+	hs_print_text(&out, "\n");
+	hs_out_doc_end(&out);
 	if (note[0])
 		hs_cli_warn(cli, "%s", note);
 	free(cls);

@@ -2,37 +2,26 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "format.h"
 #include "oncall.h"
 #include "proc.h"
 
-void hs_cli_verdict_text(const struct hs_verdict *v)
+/* The causes or the remedies: "  - text" or "  1. text" in text. */
+static void lines(struct hs_out *o, const char *key, const struct hs_verdict_line *l, size_t n, bool numbered)
 {
-	printf("\nverdict: %s\n", v->headline);
-	for (size_t i = 0; i < v->ncauses; i++)
-		printf("  - %s\n", v->causes[i].text);
-	if (v->nremedies) {
-		printf("remedies, most effective first:\n");
-		for (size_t i = 0; i < v->nremedies; i++)
-			printf("  %zu. %s\n", i + 1, v->remedies[i].text);
-	}
-}
-
-static void lines(struct hs_json *j, const char *key, const struct hs_verdict_line *l, size_t n)
-{
-	hs_json_arr_begin(j, key);
+	hs_out_arr_begin(o, key);
 	for (size_t i = 0; i < n; i++) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_str(j, "id", l[i].id);
-		hs_json_str(j, "text", l[i].text);
-		if (l[i].command[0])
-			hs_json_str(j, "command", l[i].command);
+		hs_out_obj_begin(o, NULL);
+		hs_print_str(o, HS_PRINT_JSON, "id", NULL, l[i].id);
+		if (numbered)
+			hs_print_text(o, "  %zu. ", i + 1);
 		else
-			hs_json_null(j, "command");
-		hs_json_u64(j, "bytes", l[i].bytes);
-		hs_json_obj_end(j);
+			hs_print_text(o, "  - ");
+		hs_print_str(o, HS_PRINT_ANY, "text", "%s\n", l[i].text);
+		hs_print_str(o, HS_PRINT_JSON, "command", NULL, l[i].command[0] ? l[i].command : NULL);
+		hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, l[i].bytes);
+		hs_out_obj_end(o);
 	}
-	hs_json_arr_end(j);
+	hs_out_arr_end(o);
 }
 
 static void tri(struct hs_json *j, const char *key, int v)
@@ -43,12 +32,9 @@ static void tri(struct hs_json *j, const char *key, int v)
 		hs_json_bool(j, key, v);
 }
 
-void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const struct hs_procenv *e)
+/* The verdict's figures and the environment they were judged in (JSON only). */
+static void figures_json(struct hs_json *j, const struct hs_verdict *v, const struct hs_procenv *e)
 {
-	hs_json_obj_begin(j, "verdict");
-	hs_json_str(j, "headline", v->headline);
-	hs_json_bool(j, "wasteful", v->wasteful);
-	hs_json_bool(j, "fragmented", v->fragmented);
 	hs_json_obj_begin(j, "figures");
 	hs_json_u64(j, "arenas", v->narenas);
 	hs_json_u64(j, "arena_cap", v->arena_cap);
@@ -87,9 +73,21 @@ void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const st
 		tri(j, "trim_native_heap_interval", e->trim_interval_flag);
 	}
 	hs_json_obj_end(j);
-	lines(j, "causes", v->causes, v->ncauses);
-	lines(j, "remedies", v->remedies, v->nremedies);
-	hs_json_obj_end(j);
+}
+
+void hs_cli_verdict(struct hs_out *o, const struct hs_verdict *v, const struct hs_procenv *e)
+{
+	hs_out_obj_begin(o, "verdict");
+	hs_print_str(o, HS_PRINT_ANY, "headline", "\nverdict: %s\n", v->headline);
+	hs_print_bool(o, HS_PRINT_JSON, "wasteful", NULL, v->wasteful);
+	hs_print_bool(o, HS_PRINT_JSON, "fragmented", NULL, v->fragmented);
+	if (hs_out_json(o))
+		figures_json(o->j, v, e);
+	lines(o, "causes", v->causes, v->ncauses, false);
+	if (v->nremedies)
+		hs_print_text(o, "remedies, most effective first:\n");
+	lines(o, "remedies", v->remedies, v->nremedies, true);
+	hs_out_obj_end(o);
 }
 
 static int arena_index(const struct hs_snapshot *s, uint64_t addr)
@@ -98,37 +96,23 @@ static int arena_index(const struct hs_snapshot *s, uint64_t addr)
 	return a ? a->index : -1;
 }
 
-void hs_cli_threads_text(const struct hs_snapshot *s)
+void hs_cli_threads(struct hs_out *o, const struct hs_snapshot *s)
 {
-	printf("\n%8s %-16s %5s\n", "TID", "NAME", "ARENA");
+	hs_print_text(o, "\n%8s %-16s %5s\n", "TID", "NAME", "ARENA");
+	hs_out_arr_begin(o, "thread_arenas");
 	for (size_t i = 0; i < s->heap.ntcaches; i++) {
 		const struct hs_tcache *t = &s->heap.tcaches[i];
 		char name[64];
 		hs_proc_comm(s->pid, t->tid, name, sizeof(name));
 		int a = arena_index(s, t->thread_arena);
+		hs_out_obj_begin(o, NULL);
+		hs_print_int(o, HS_PRINT_ANY, "tid", "%8d", (int)t->tid);
+		hs_print_str(o, HS_PRINT_ANY, "name", " %-16s", name);
 		if (a >= 0)
-			printf("%8d %-16s %5d\n", (int)t->tid, name, a);
+			hs_print_int(o, HS_PRINT_ANY, "arena", " %5d\n", a);
 		else
-			printf("%8d %-16s %5s\n", (int)t->tid, name, "-");
+			hs_print_null(o, HS_PRINT_ANY, "arena", "     -\n");
+		hs_out_obj_end(o);
 	}
-}
-
-void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s)
-{
-	hs_json_arr_begin(j, "thread_arenas");
-	for (size_t i = 0; i < s->heap.ntcaches; i++) {
-		const struct hs_tcache *t = &s->heap.tcaches[i];
-		char name[64];
-		hs_proc_comm(s->pid, t->tid, name, sizeof(name));
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "tid", t->tid);
-		hs_json_str(j, "name", name);
-		int a = arena_index(s, t->thread_arena);
-		if (a >= 0)
-			hs_json_i64(j, "arena", a);
-		else
-			hs_json_null(j, "arena");
-		hs_json_obj_end(j);
-	}
-	hs_json_arr_end(j);
+	hs_out_arr_end(o);
 }

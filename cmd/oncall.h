@@ -5,13 +5,12 @@
 
 #include "cli.h"
 #include "openmetrics.h"
+#include "out.h"
 #include "snapshot.h"
 #include "verdict.h"
 
-void hs_cli_verdict_text(const struct hs_verdict *v);
-void hs_cli_verdict_json(struct hs_json *j, const struct hs_verdict *v, const struct hs_procenv *e);
+void hs_cli_verdict(struct hs_out *o, const struct hs_verdict *v, const struct hs_procenv *e);
 /* Each thread: tid, name (comm) and the arena its thread_arena names. */
-void hs_cli_threads_text(const struct hs_snapshot *s);
-void hs_cli_threads_json(struct hs_json *j, const struct hs_snapshot *s);
+void hs_cli_threads(struct hs_out *o, const struct hs_snapshot *s);
 
 #endif

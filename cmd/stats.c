@@ -18,17 +18,6 @@ static const char help[] =
 
 enum mode { SUMMARY, MALLOC_INFO, MALLINFO2 };
 
-static void mallinfo2_text(const struct hs_heap *h)
-{
-	struct hs_mallinfo2 mi;
-	hs_heap_mallinfo2(h, &mi);
-	printf("arena    %" PRIu64 "\nordblks  %" PRIu64 "\nsmblks   %" PRIu64 "\nhblks    %" PRIu64
-	       "\nhblkhd   %" PRIu64 "\nusmblks  %" PRIu64 "\nfsmblks  %" PRIu64 "\nuordblks %" PRIu64
-	       "\nfordblks %" PRIu64 "\nkeepcost %" PRIu64 "\n",
-	       mi.arena, mi.ordblks, mi.smblks, mi.hblks, mi.hblkhd, mi.usmblks, mi.fsmblks, mi.uordblks, mi.fordblks,
-	       mi.keepcost);
-}
-
 static void summary_text(const struct hs_snapshot *s)
 {
 	const struct hs_heap *h = &s->heap;
@@ -53,6 +42,24 @@ static void summary_text(const struct hs_snapshot *s)
 	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
 }
 
+/* What malloc_info(0, fp) would write, or NULL if this glibc's is not
+ * reproduced. */
+static char *malloc_info_xml(const struct hs_heap *h)
+{
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&xml, &len);
+	if (!mf)
+		return NULL;
+	int r = hs_info_malloc_info(h, mf);
+	fclose(mf);
+	if (r < 0) {
+		free(xml);
+		return NULL;
+	}
+	return xml;
+}
+
 static int cmd_stats(struct hs_cli *cli)
 {
 	enum mode mode = (enum mode)hs_cli_num(cli, 'm', SUMMARY);
@@ -61,50 +68,33 @@ static int cmd_stats(struct hs_cli *cli)
 	if ((r = hs_cli_snapshot(cli, cli->pid, false, &s)) < 0)
 		return -r;
 	const struct hs_heap *h = &s.heap;
-	int status = HS_EXIT_OK;
-	if (mode == MALLOC_INFO) {
-		char *xml = NULL;
-		size_t len = 0;
-		FILE *mf = open_memstream(&xml, &len);
-		if (!mf || hs_info_malloc_info(h, mf) < 0) {
-			if (mf)
-				fclose(mf);
-			free(xml);
-			status = hs_cli_fail(cli, HS_EXIT_FATAL, "malloc_info output of glibc %s is not reproduced yet",
-					     s.libc.version);
-			hs_snapshot_release(&s);
-			return status;
-		}
-		fclose(mf);
-		if (cli->json) {
-			hs_json_obj_begin(&cli->j, NULL);
-			hs_json_i64(&cli->j, "pid", s.pid);
-			hs_json_u64(&cli->j, "pause_us", s.pause_us);
-			hs_json_str(&cli->j, "malloc_info", xml);
-			hs_json_obj_end(&cli->j);
-			hs_json_finish(&cli->j);
-		} else {
-			fwrite(xml, 1, len, stdout);
-		}
-		free(xml);
-	} else if (cli->json) {
-		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", s.pid);
-		hs_json_u64(j, "pause_us", s.pause_us);
-		hs_cli_json_mallinfo2(j, NULL, h);
-		hs_json_u64(j, "arenas", h->narenas);
-		hs_json_str(j, "glibc_version", s.libc.version);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else if (mode == MALLINFO2) {
-		mallinfo2_text(h);
-	} else {
-		summary_text(&s);
+	char *xml = NULL;
+	if (mode == MALLOC_INFO && !(xml = malloc_info_xml(h))) {
+		int status = hs_cli_fail(cli, HS_EXIT_FATAL, "malloc_info output of glibc %s is not reproduced yet",
+					 s.libc.version);
+		hs_snapshot_release(&s);
+		return status;
 	}
+	struct hs_out o = hs_cli_out(cli);
+	if (!cli->json && mode == SUMMARY) {
+		summary_text(&s);
+	} else {
+		hs_out_obj_begin(&o, NULL);
+		hs_print_int(&o, HS_PRINT_JSON, "pid", NULL, s.pid);
+		hs_print_u64(&o, HS_PRINT_JSON, "pause_us", NULL, s.pause_us);
+		if (xml) {
+			hs_print_str(&o, HS_PRINT_ANY, "malloc_info", "%s", xml);
+		} else {
+			hs_cli_mallinfo2(&o, NULL, h);
+			hs_print_u64(&o, HS_PRINT_JSON, "arenas", NULL, h->narenas);
+			hs_print_str(&o, HS_PRINT_JSON, "glibc_version", NULL, s.libc.version);
+		}
+		hs_out_doc_end(&o);
+	}
+	free(xml);
 	int p = hs_cli_report_partial(cli, &s);
 	hs_snapshot_release(&s);
-	return status ? status : p;
+	return p;
 }
 
 static const struct hs_opt opts[] = {

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "format.h"
 #include "top.h"
 
 static const char help[] =
@@ -37,61 +36,44 @@ static uint64_t now_us(void)
 	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 
-static void render_text(const struct hs_top_entry *v, size_t n, size_t limit, uint64_t scan_us, size_t nexact,
-			uint64_t pause_us)
+static void render(struct hs_out *o, const struct hs_top_entry *v, size_t n, size_t limit, uint64_t scan_us,
+		   size_t nexact, uint64_t pause_us)
 {
-	char a[HS_SIZE_BUF], b[HS_SIZE_BUF], c[8][HS_SIZE_BUF];
-	printf("%zu processes with glibc malloc; first pass (smaps, nothing stopped) %s; exact for %zu, "
-	       "paused %s in all\n", n, hs_fmt_us(scan_us, a), nexact, hs_fmt_us(pause_us, b));
-	printf("%8s %-16s %8s %8s %6s %8s %8s %8s %9s\n", "PID", "COMM", "RSS", "HEAP-RSS", "ARENAS", "IN-USE",
-	       "FREE", "FREE-RES", "TRIMMABLE");
-	for (size_t i = 0; i < n && (!limit || i < limit); i++) {
+	hs_out_obj_begin(o, NULL);
+	hs_print_u64(o, HS_PRINT_ANY, "processes", "%" PRIu64 " processes with glibc malloc", n);
+	hs_print_us(o, HS_PRINT_ANY, "scan_us", "; first pass (smaps, nothing stopped) %s", scan_us);
+	hs_print_u64(o, HS_PRINT_ANY, "exact", "; exact for %" PRIu64, nexact);
+	hs_print_us(o, HS_PRINT_ANY, "pause_us", ", paused %s in all\n", pause_us);
+	hs_print_text(o, "%8s %-16s %8s %8s %6s %8s %8s %8s %9s\n", "PID", "COMM", "RSS", "HEAP-RSS", "ARENAS", "IN-USE",
+		      "FREE", "FREE-RES", "TRIMMABLE");
+	hs_out_arr_begin(o, "top");
+	/* --limit cuts the table only */
+	for (size_t i = 0; i < n && (hs_out_json(o) || !limit || i < limit); i++) {
 		const struct hs_top_entry *e = &v[i];
-		if (e->exact)
-			printf("%8d %-16s %8s %8s %6" PRIu64 " %8s %8s %8s %9s\n", (int)e->pid, e->comm,
-			       hs_fmt_size(e->rss, c[0]), hs_fmt_size(e->heap_rss, c[1]), e->narenas,
-			       hs_fmt_size(e->in_use, c[2]), hs_fmt_size(e->free_total, c[3]),
-			       hs_fmt_size(e->free_resident, c[4]), hs_fmt_size(e->trimmable, c[5]));
-		else
-			printf("%8d %-16s %8s %8s %6s %8s %8s %8s %9s%s%s\n", (int)e->pid, e->comm,
-			       hs_fmt_size(e->rss, c[0]), hs_fmt_size(e->heap_rss, c[1]), "-", "-", "-", "-", "-",
-			       e->exact_error ? "  " : "", e->exact_error ? e->exact_msg : "");
-	}
-}
-
-static void render_json(struct hs_json *j, const struct hs_top_entry *v, size_t n, uint64_t scan_us, size_t nexact,
-			uint64_t pause_us)
-{
-	hs_json_obj_begin(j, NULL);
-	hs_json_u64(j, "processes", n);
-	hs_json_u64(j, "scan_us", scan_us);
-	hs_json_u64(j, "exact", nexact);
-	hs_json_u64(j, "pause_us", pause_us);
-	hs_json_arr_begin(j, "top");
-	for (size_t i = 0; i < n; i++) {
-		const struct hs_top_entry *e = &v[i];
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", e->pid);
-		hs_json_str(j, "comm", e->comm);
-		hs_json_u64(j, "rss", e->rss);
-		hs_json_u64(j, "heap_rss", e->heap_rss);
-		hs_json_u64(j, "arena_heaps", e->arena_heaps);
-		hs_json_bool(j, "exact", e->exact);
+		hs_out_obj_begin(o, NULL);
+		hs_print_int(o, HS_PRINT_ANY, "pid", "%8d", (int)e->pid);
+		hs_print_str(o, HS_PRINT_ANY, "comm", " %-16s", e->comm);
+		hs_print_size(o, HS_PRINT_ANY, "rss", " %8s", e->rss);
+		hs_print_size(o, HS_PRINT_ANY, "heap_rss", " %8s", e->heap_rss);
+		hs_print_u64(o, HS_PRINT_JSON, "arena_heaps", NULL, e->arena_heaps);
+		hs_print_bool(o, HS_PRINT_JSON, "exact", NULL, e->exact);
 		if (e->exact) {
-			hs_json_u64(j, "arenas", e->narenas);
-			hs_json_u64(j, "resident", e->resident);
-			hs_json_u64(j, "in_use", e->in_use);
-			hs_json_u64(j, "free_total", e->free_total);
-			hs_json_u64(j, "free_resident", e->free_resident);
-			hs_json_u64(j, "trimmable", e->trimmable);
-		} else if (e->exact_error) {
-			hs_json_str(j, "error", e->exact_msg);
+			hs_print_u64(o, HS_PRINT_ANY, "arenas", " %6" PRIu64, e->narenas);
+			hs_print_u64(o, HS_PRINT_JSON, "resident", NULL, e->resident);
+			hs_print_size(o, HS_PRINT_ANY, "in_use", " %8s", e->in_use);
+			hs_print_size(o, HS_PRINT_ANY, "free_total", " %8s", e->free_total);
+			hs_print_size(o, HS_PRINT_ANY, "free_resident", " %8s", e->free_resident);
+			hs_print_size(o, HS_PRINT_ANY, "trimmable", " %9s\n", e->trimmable);
+		} else {
+			hs_print_text(o, " %6s %8s %8s %8s %9s", "-", "-", "-", "-", "-");
+			if (e->exact_error)
+				hs_print_str(o, HS_PRINT_ANY, "error", "  %s", e->exact_msg);
+			hs_print_text(o, "\n");
 		}
-		hs_json_obj_end(j);
+		hs_out_obj_end(o);
 	}
-	hs_json_arr_end(j);
-	hs_json_obj_end(j);
-	hs_json_finish(j);
+	hs_out_arr_end(o);
+	hs_out_doc_end(o);
 }
 
 static int cmd_top(struct hs_cli *cli)
@@ -140,12 +122,10 @@ static int cmd_top(struct hs_cli *cli)
 		hs_top_sort(v, n);
 		if (watch && tty && !cli->json)
 			fputs("\033[H\033[2J", stdout);
-		if (cli->json) {
+		if (cli->json)
 			hs_json_init(&cli->j, stdout);
-			render_json(&cli->j, v, n, scan_us, done, pause);
-		} else {
-			render_text(v, n, (size_t)limit, scan_us, done, pause);
-		}
+		struct hs_out out = hs_cli_out(cli);
+		render(&out, v, n, (size_t)limit, scan_us, done, pause);
 		fflush(stdout);
 		free(v);
 		for (long s = 0; watch && s < watch * 10 && !stop; s++)

@@ -68,72 +68,59 @@ static int cmd_trim(struct hs_cli *cli)
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;
 	uint64_t tb = 0, tp = 0, ta = 0;
 	char f[4][HS_SIZE_BUF];
-	struct hs_json *j = &cli->j;
-	if (cli->json) {
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", cli->pid);
-		hs_json_bool(j, "dry_run", o.dry_run);
-		hs_json_u64(j, "pad", o.pad);
-		hs_json_arr_begin(j, "arenas");
-	} else {
-		printf("%5s %-14s %10s %10s %10s %10s\n", "ARENA", "ADDRESS", "RESIDENT", "TRIMMABLE", o.dry_run ? "" : "AFTER",
-		       o.dry_run ? "" : "RETURNED");
-	}
+	struct hs_out out = hs_cli_out(cli);
+	hs_out_obj_begin(&out, NULL);
+	hs_print_int(&out, HS_PRINT_JSON, "pid", NULL, cli->pid);
+	hs_print_bool(&out, HS_PRINT_JSON, "dry_run", NULL, o.dry_run);
+	hs_print_u64(&out, HS_PRINT_JSON, "pad", NULL, o.pad);
+	hs_print_text(&out, "%5s %-14s %10s %10s %10s %10s\n", "ARENA", "ADDRESS", "RESIDENT", "TRIMMABLE",
+		      o.dry_run ? "" : "AFTER", o.dry_run ? "" : "RETURNED");
+	hs_out_arr_begin(&out, "arenas");
 	for (size_t i = 0; i < hb->narenas; i++) {
 		const struct hs_arena *b = &hb->arenas[i], *a = o.dry_run ? NULL : hs_heap_arena_at(ha, b->addr);
 		uint64_t after = a ? a->resident : 0, ret = a && b->resident > after ? b->resident - after : 0;
 		tb += b->resident;
 		tp += b->trimmable;
 		ta += after;
-		if (cli->json) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_i64(j, "index", b->index);
-			hs_json_hex(j, "address", b->addr);
-			hs_json_u64(j, "resident_before", b->resident);
-			hs_json_u64(j, "trimmable", b->trimmable);
-			if (a) {
-				hs_json_u64(j, "resident_after", after);
-				hs_json_u64(j, "returned", ret);
-			}
-			hs_json_obj_end(j);
+		hs_out_obj_begin(&out, NULL);
+		hs_print_int(&out, HS_PRINT_ANY, "index", "%5d", b->index);
+		hs_print_hex(&out, HS_PRINT_ANY, "address", " 0x%012" PRIx64, b->addr);
+		hs_print_size(&out, HS_PRINT_ANY, "resident_before", " %10s", b->resident);
+		hs_print_size(&out, HS_PRINT_ANY, "trimmable", " %10s", b->trimmable);
+		if (a) {
+			hs_print_size(&out, HS_PRINT_ANY, "resident_after", " %10s", after);
+			hs_print_size(&out, HS_PRINT_ANY, "returned", " %10s\n", ret);
 		} else {
-			printf("%5d 0x%012" PRIx64 " %10s %10s %10s %10s\n", b->index, b->addr, hs_fmt_size(b->resident, f[0]),
-			       hs_fmt_size(b->trimmable, f[1]), a ? hs_fmt_size(after, f[2]) : "",
-			       a ? hs_fmt_size(ret, f[3]) : "");
+			hs_print_text(&out, " %10s %10s\n", "", "");
 		}
+		hs_out_obj_end(&out);
 	}
+	hs_out_arr_end(&out);
 	bool after = !o.dry_run && t.have_after;
 	uint64_t returned = after && tb > ta ? tb - ta : 0;
-	if (cli->json) {
-		hs_json_arr_end(j);
-		hs_json_u64(j, "resident_before", tb);
-		hs_json_u64(j, "trimmable", tp);
-		if (after) {
-			hs_json_u64(j, "resident_after", ta);
-			hs_json_u64(j, "returned", returned);
-		}
-		if (!o.dry_run) {
-			hs_json_bool(j, "called", t.called);
-			hs_json_u64(j, "return_value", t.ret);
-			hs_json_i64(j, "thread", t.tid);
-			hs_json_u64(j, "attempts", (uint64_t)t.attempts);
-			hs_json_u64(j, "pause_us", t.pause_us);
-			hs_json_u64(j, "call_us", t.call_us);
-		}
-		hs_json_bool(j, "java", is_java(cli->pid));
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else if (o.dry_run) {
-		printf("\ndry run: malloc_trim(%" PRIu64 ") would return about %s of %s resident in arenas; nothing was called\n",
-		       o.pad, hs_fmt_size(tp, f[0]), hs_fmt_size(tb, f[1]));
-	} else {
-		printf("\n%s(%" PRIu64 ") returned %" PRIu64 " in thread %d: %s returned to the system (predicted %s); "
-		       "target paused %s",
-		       o.function, o.pad, t.ret, (int)t.tid, after ? hs_fmt_size(returned, f[0]) : "?", hs_fmt_size(tp, f[1]),
-		       hs_fmt_us(t.pause_us, f[2]));
-		printf(", the call itself %s%s\n", hs_fmt_us(t.call_us, f[3]),
-		       t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
+	hs_print_u64(&out, HS_PRINT_JSON, "resident_before", NULL, tb);
+	hs_print_u64(&out, HS_PRINT_JSON, "trimmable", NULL, tp);
+	if (after) {
+		hs_print_u64(&out, HS_PRINT_JSON, "resident_after", NULL, ta);
+		hs_print_u64(&out, HS_PRINT_JSON, "returned", NULL, returned);
 	}
+	if (o.dry_run)
+		hs_print_text(&out, "\ndry run: malloc_trim(%" PRIu64 ") would return about %s of %s resident in arenas; "
+			      "nothing was called\n", o.pad, hs_fmt_size(tp, f[0]), hs_fmt_size(tb, f[1]));
+	if (!o.dry_run) {
+		hs_print_text(&out, "\n%s(%" PRIu64 ")", o.function, o.pad);
+		hs_print_bool(&out, HS_PRINT_JSON, "called", NULL, t.called);
+		hs_print_u64(&out, HS_PRINT_ANY, "return_value", " returned %" PRIu64, t.ret);
+		hs_print_int(&out, HS_PRINT_ANY, "thread", " in thread %d", (int)t.tid);
+		hs_print_text(&out, ": %s returned to the system (predicted %s)", after ? hs_fmt_size(returned, f[0]) : "?",
+			      hs_fmt_size(tp, f[1]));
+		hs_print_u64(&out, HS_PRINT_JSON, "attempts", NULL, (uint64_t)t.attempts);
+		hs_print_us(&out, HS_PRINT_ANY, "pause_us", "; target paused %s", t.pause_us);
+		hs_print_us(&out, HS_PRINT_ANY, "call_us", ", the call itself %s", t.call_us);
+		hs_print_text(&out, "%s\n", t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
+	}
+	hs_print_bool(&out, HS_PRINT_JSON, "java", NULL, is_java(cli->pid));
+	hs_out_doc_end(&out);
 	if (!o.dry_run && !t.have_after) {
 		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
 		status = HS_EXIT_PARTIAL;
