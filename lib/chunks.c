@@ -43,6 +43,7 @@ static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena 
 		free(v);
 		return NULL;
 	}
+	v[k] = (struct freeref){ UINT64_MAX, HS_CHUNK_USED, 0 };   /* the walk's sentinel */
 	*n = k;
 	return v;
 }
@@ -52,67 +53,139 @@ struct window {
 	unsigned char buf[256 << 10];
 };
 
-static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
-		      bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn, void *ctx)
+#define PREFETCH_AHEAD 1024      /* bytes of the heap prefetched ahead of the walk */
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
 {
-	while (p < end) {
-		if (has_top && p == a->top) {
-			struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
-			return fn(ctx, &c) ? 1 : 0;
+	return a < b ? a : b;
+}
+
+/* The size class of a chunk size: the bin index, as hs_bin_index. */
+static inline unsigned class_of(uint64_t sz)
+{
+	return sz < 0x400 ? (unsigned)(sz >> 4) : (unsigned)hs_bin_index(sz);
+}
+
+/* One chunk into the sums: its state's count and bytes, and its class's
+ * (in use or free).  No branch: the walk of a million chunks runs at the
+ * speed of memory. */
+static inline void hist_add(struct hs_chunks_hist *hist, unsigned state, uint64_t sz)
+{
+	hist->n[state]++;
+	hist->bytes[state] += sz;
+	struct hs_chunks_class *k = &hist->cls[class_of(sz)];
+	unsigned f = state != HS_CHUNK_USED;
+	k->n[f]++;
+	k->bytes[f] += sz;
+	/* lo 0 is none: lo - 1 is then the largest value */
+	k->lo[f] = min_u64(k->lo[f] - 1, sz - 1) + 1;
+	k->hi[f] = k->hi[f] > sz ? k->hi[f] : sz;
+}
+
+/* The chunks of [p, end), to top when has_top; each to fn, or, with hist,
+ * only summed there (fn is then not called, except for top and a
+ * fencepost, which hist counts by state only).  fn must not read mem: the
+ * heap's bytes are read in place from where mem holds them. */
+static inline __attribute__((always_inline)) int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a,
+							    uint64_t p, uint64_t end, bool has_top,
+							    const struct freeref *refs, size_t nrefs, size_t *ri,
+							    struct hs_chunks_hist *hist, hs_chunk_fn fn, void *ctx)
+{
+	/* The walk cannot step over top without a chunk too large for end
+	 * (top + 1), so it ends at top, or at end when top is past it. */
+	uint64_t stop = has_top && a->top < end ? a->top : end;
+	/* [hbase, hend) of the heap is held at hp: in place where the source
+	 * holds it (the page cache: a run of pages, no copy), else in a
+	 * window read 256 KiB at a time, never past the heap's end. */
+	const unsigned char *hp = NULL;
+	uint64_t hbase = 0, hend = 0, pf = 0;
+	while (p < stop) {
+		if (p + 16 > hend) {
+			size_t len = 0;
+			const void *at = hs_mem_span(mem, p, 16, &len);
+			if (at) {
+				hp = at;
+				hend = p + len;
+			} else {
+				uint64_t n = min_u64(end - p, sizeof(win->buf));
+				if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
+					if (hs_mem_read(mem, p, win->buf, 16) < 0) {
+						hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+						return 0;
+					}
+					n = 16;
+				}
+				hp = win->buf;
+				hend = p + n;
+			}
+			hbase = pf = p;
 		}
-		/* Sizes are read in place where the source holds them (the
-		 * page cache: no copy), else from a window of the heap, 256 KiB
-		 * at a time, never past the heap's end: a million chunks, a few
-		 * thousand reads. */
+		/* The next headers are a few lines on: load them now. */
+		for (; pf < p + PREFETCH_AHEAD && pf < hend; pf += 64)
+			__builtin_prefetch(hp + (pf - hbase));
 		uint64_t raw;
-		const void *at = p + 16 <= end ? hs_mem_peek(mem, p + 8, 8) : NULL;
-		if (at) {
-			memcpy(&raw, at, 8);
-		} else if (p < win->base || p + 16 > win->base + win->len) {
-			uint64_t n = end - p < sizeof(win->buf) ? end - p : sizeof(win->buf);
-			if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
-				if (hs_mem_read(mem, p, win->buf, 16) < 0) {
-					hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+		memcpy(&raw, hp + (p - hbase) + 8, 8);
+		uint64_t sz = HS_CHUNKSIZE(raw);
+		if (__builtin_expect(sz < HS_MINSIZE || (sz & 15) || p + sz > stop || p + sz < p, 0)) {
+			if ((sz == 0x10 || sz == 0) && !a->main) {
+				/* The end of a full thread heap (sysmalloc): a 0x10
+				 * chunk then a 0x0 one, or, when the old top was
+				 * smaller than MINSIZE, only the 0x0 one after it. */
+				struct hs_chunk c = { p, end - p, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
+				if (hist) {
+					hist->n[HS_CHUNK_FENCEPOST]++;
+					hist->bytes[HS_CHUNK_FENCEPOST] += end - p;
 					return 0;
 				}
-				n = 16;
+				return fn(ctx, &c) ? 1 : 0;
 			}
-			win->base = p;
-			win->len = n;
-		}
-		if (!at)
-			memcpy(&raw, win->buf + (p - win->base) + 8, 8);
-		uint64_t sz = HS_CHUNKSIZE(raw);
-		if ((sz == 0x10 || sz == 0) && !a->main) {
-			/* The end of a full thread heap (sysmalloc): a 0x10 chunk
-			 * then a 0x0 one, or, when the old top was smaller than
-			 * MINSIZE, only the 0x0 one after it. */
-			struct hs_chunk c = { p, end - p, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
-			return fn(ctx, &c) ? 1 : 0;
-		}
-		if (sz < HS_MINSIZE || (sz & 15) || p + sz > end || p + sz < p) {
-			hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p, raw,
-				end);
+			hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p,
+					 raw, end);
 			return 0;
 		}
-		struct hs_chunk c = { p, sz, raw, HS_CHUNK_USED, a->index, 0 };
-		while (*ri < nrefs && refs[*ri].addr < p)
+		while (refs[*ri].addr < p)      /* refs[nrefs] is a sentinel */
 			(*ri)++;
-		if (*ri < nrefs && refs[*ri].addr == p) {
-			c.state = refs[*ri].state;
-			c.bin = refs[*ri].bin;
+		bool hit = refs[*ri].addr == p;
+		unsigned state = hit ? refs[*ri].state : HS_CHUNK_USED;
+		if (hist) {
+			*ri += hit;
+			hist_add(hist, state, sz);
+		} else {
+			struct hs_chunk c = { p, sz, raw, state, a->index, hit ? refs[*ri].bin : 0 };
+			if (fn(ctx, &c))
+				return 1;
 		}
-		if (fn(ctx, &c))
-			return 1;
 		p += sz;
+	}
+	(void)nrefs;
+	if (has_top && p == a->top) {
+		if (hist) {
+			hist->n[HS_CHUNK_TOP]++;
+			hist->bytes[HS_CHUNK_TOP] += a->top_size;
+			return 0;
+		}
+		struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
+		return fn(ctx, &c) ? 1 : 0;
 	}
 	if (has_top)
 		hs_arena_corrupt(a, p, "walked past 0x%" PRIx64 " without meeting top 0x%" PRIx64, end, a->top);
 	return 0;
 }
 
-int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
-		   void *ctx)
+static int walk_range_fn(struct window *win, struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
+			 bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn, void *ctx)
+{
+	return walk_range(win, mem, a, p, end, has_top, refs, nrefs, ri, NULL, fn, ctx);
+}
+
+static int walk_range_hist(struct window *win, struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
+			   bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, struct hs_chunks_hist *hist)
+{
+	return walk_range(win, mem, a, p, end, has_top, refs, nrefs, ri, hist, NULL, NULL);
+}
+
+static int walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		void *ctx, struct hs_chunks_hist *hist)
 {
 	if (!h->initialized || !a->nheaps)
 		return 0;
@@ -134,7 +207,8 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			hs_arena_corrupt(a, a->top, "non-contiguous main arena: only its top is known");
 		} else if (!only_heap || only_heap == a->heaps[0].addr) {
 			uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
-			r = walk_range(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
+			r = hist ? walk_range_hist(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, hist)
+				 : walk_range_fn(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
 		}
 	} else {
 		/* heaps[] holds the newest first; memory order is oldest first */
@@ -150,12 +224,25 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			if (end > s->addr + s->mprotect_size + 1)
 				end = s->addr + s->mprotect_size;
 			ri = 0;
-			r = walk_range(win, mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
+			r = hist ? walk_range_hist(win, mem, a, start, end, newest, refs, nrefs, &ri, hist)
+				 : walk_range_fn(win, mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
 		}
 	}
 	free(win);
 	free(refs);
 	return r < 0 ? r : 0;
+}
+
+int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		   void *ctx)
+{
+	return walk(h, mem, a, only_heap, fn, ctx, NULL);
+}
+
+int hs_chunks_walk_hist(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap,
+			struct hs_chunks_hist *hist)
+{
+	return walk(h, mem, a, only_heap, NULL, NULL, hist);
 }
 
 /* The chunks of one mapping: a chain of mmapped chunks from its start
@@ -310,7 +397,13 @@ int hs_chunks_collect_arena(void *vctx, struct hs_mem *mem, struct hs_heap *h, s
 		return r;
 	if ((k->only >= 0 && k->only != a->index) || k->narenas >= 1024)
 		return 0;
-	if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
+	if (k->histogram) {
+		if (!k->hist && !(k->hist = calloc(1024, sizeof(*k->hist))))
+			return hs_err_set(err, ENOMEM, "out of memory");
+		memset(&k->hist[k->narenas], 0, sizeof(k->hist[0]));
+		if (hs_chunks_walk_hist(h, mem, a, k->heap_start, &k->hist[k->narenas]) != 0)
+			return hs_err_set(err, ENOMEM, "out of memory");
+	} else if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
 		return hs_err_set(err, ENOMEM, "out of memory");
 	k->arena_idx[k->narenas] = a->index;
 	k->arena_end[k->narenas++] = k->n;
@@ -334,4 +427,6 @@ void hs_chunks_set_release(struct hs_chunks_set *k)
 		munmap(k->v, k->cap * sizeof(*k->v));
 	k->v = NULL;
 	k->n = k->cap = 0;
+	free(k->hist);
+	k->hist = NULL;
 }

@@ -153,6 +153,17 @@ static int buf_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+static const void *buf_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	struct buf_mem *bm = (struct buf_mem *)mem;
+	for (size_t i = 0; i < bm->nseg; i++)
+		if (addr >= bm->seg[i].addr && addr - bm->seg[i].addr < bm->seg[i].len) {
+			*len = bm->seg[i].len - (addr - bm->seg[i].addr);
+			return *len >= min ? (const char *)bm->seg[i].data + (addr - bm->seg[i].addr) : NULL;
+		}
+	return NULL;
+}
+
 static void buf_close(struct hs_mem *mem)
 {
 	free(mem);
@@ -165,6 +176,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
 		return -ENOMEM;
 	bm->mem.read = buf_read;
 	bm->mem.close = buf_close;
+	bm->mem.span = buf_span;
 	bm->nseg = nseg;
 	memcpy(bm->seg, segs, nseg * sizeof(segs[0]));
 	*mem = &bm->mem;
@@ -547,6 +559,27 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 	return slot_data(cm, idx) + (addr - page);
 }
 
+static const void *cache_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (addr - page + min > PAGE_SZ)
+		return NULL;
+	long idx = slot_index(cm, page);
+	if (idx < 0 || cm->tag[idx] != page + 1) {
+		if (cache_fill(cm, page) < 0)
+			return NULL;
+		idx = slot_index(cm, page);
+	}
+	/* the pages after it in its region's frame, while they are cached */
+	long last = idx, frame_end = (idx / REGION_PAGES + 1) * REGION_PAGES;
+	while (last + 1 < frame_end && cm->tag[last + 1] == cm->tag[last] + PAGE_SZ)
+		last++;
+	*len = (size_t)(last - idx + 1) * PAGE_SZ - (addr - page);
+	mem->nbytes += *len;
+	return slot_data(cm, idx) + (addr - page);
+}
+
 static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -614,6 +647,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	cm->mem.read = cache_read;
 	cm->mem.prefetch = cache_prefetch;
 	cm->mem.peek = cache_peek;
+	cm->mem.span = cache_span;
 	cm->mem.gather = cache_gather;
 	cm->mem.close = cache_close;
 	cm->under = under;

@@ -29,6 +29,11 @@ struct hs_mem {
 	 * ends that: the memory is dense (or about to be read from end to
 	 * end), the first miss reads a whole region. */
 	int (*gather)(struct hs_mem *mem, const uint64_t *addr, size_t n);
+	/* Optional: like peek, for at least min bytes at addr (within its
+	 * page), and *len set to how many bytes from addr are held contiguous
+	 * there (to the end of the run of cached pages of its region): a
+	 * linear walk reads them in place, and prefetches ahead. */
+	const void *(*span)(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
 };
@@ -75,6 +80,11 @@ static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
 static inline const void *hs_mem_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 {
 	return mem->peek ? mem->peek(mem, addr, len) : NULL;
+}
+
+static inline const void *hs_mem_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	return mem->span ? mem->span(mem, addr, min, len) : NULL;
 }
 
 #define HS_MEM_LINE 48
