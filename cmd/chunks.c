@@ -376,6 +376,7 @@ static int cmd_chunks(struct hs_cli *cli)
 	o.arena_hook.arena = hs_chunks_collect_arena;
 	o.arena_hook.ctx = &k;
 	int status = HS_EXIT_OK;
+	hs_chunks_set_prepare(&k);      /* before the stop */
 	if ((r = hs_cli_snapshot_take(cli, cli->pid, &o, &s)) < 0) {
 		status = -r;
 		goto out;

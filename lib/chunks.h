@@ -84,6 +84,7 @@ struct hs_chunks_set {
 	 * summed into hist[] instead (the mmapped chunks are kept) */
 	bool histogram;
 	struct hs_chunks_hist *hist;   /* one per walked arena */
+	unsigned char *ring;           /* the copy's buffer: hs_chunks_set_prepare */
 	struct hs_chunk *v;
 	size_t n, cap;
 	size_t arena_end[1024];  /* v index where each walked arena ends */
@@ -95,6 +96,11 @@ struct hs_chunks_set {
 int hs_chunks_collect_arena(void *ctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err);
 int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *maps, struct hs_heap *h,
 			      struct hs_mem *mem, struct hs_err *err);
+/* The buffer a walk copies heaps into while it walks them (a few MiB),
+ * faulted in now: call it before the target is stopped, or the first
+ * arena's walk does.  Returns it, or NULL (the walk then reads through
+ * the cache alone). */
+unsigned char *hs_chunks_set_prepare(struct hs_chunks_set *k);
 void hs_chunks_set_release(struct hs_chunks_set *k);
 
 #endif

@@ -607,6 +607,57 @@ void hs_mem_cache_prefault(struct hs_mem *mem, size_t bytes)
 	madvise(cm->data, bytes, MADV_POPULATE_WRITE);
 }
 
+int hs_mem_cache_read_direct(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (mem->read != cache_read || cm->under->read != pid_read || !((struct pid_mem *)cm->under)->use_vm)
+		return -ENOSYS;
+	if ((addr | len) & (PAGE_SZ - 1) || !cm->maps || !hs_maps_readable(cm->maps, addr, len))
+		return -EFAULT;
+	enum { BATCH = 256 };
+	uint64_t pm[BATCH];
+	struct iovec local[BATCH], remote[BATCH];
+	pid_t pid = ((struct pid_mem *)cm->under)->pid;
+	for (size_t done = 0; done < len;) {
+		size_t npages = (len - done) / PAGE_SZ < BATCH ? (len - done) / PAGE_SZ : BATCH;
+		uint64_t a = addr + done;
+		/* pages neither present nor swapped in an anonymous mapping (or
+		 * the brk heap): never touched, zeros (as region_absent) */
+		ssize_t got = cm->pagemap_fd >= 0 ? pread(cm->pagemap_fd, pm, npages * 8, (off_t)(a / PAGE_SZ * 8)) : -1;
+		size_t k = 0, want = 0;
+		for (size_t i = 0; i < npages; i++) {
+			uint64_t pa = a + i * PAGE_SZ;
+			unsigned char *dst = (unsigned char *)buf + done + i * PAGE_SZ;
+			if (got == (ssize_t)(npages * 8) && !(pm[i] >> 62)) {
+				const struct hs_mapping *m = hs_maps_find(cm->maps, pa);
+				if (m && (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))) {
+					memset(dst, 0, PAGE_SZ);
+					continue;
+				}
+			}
+			if (k && (char *)local[k - 1].iov_base + local[k - 1].iov_len == (char *)dst &&
+			    (uint64_t)(uintptr_t)remote[k - 1].iov_base + remote[k - 1].iov_len == pa) {
+				local[k - 1].iov_len += PAGE_SZ;
+				remote[k - 1].iov_len += PAGE_SZ;
+			} else {
+				local[k] = (struct iovec){ dst, PAGE_SZ };
+				remote[k] = (struct iovec){ (void *)(uintptr_t)pa, PAGE_SZ };
+				k++;
+			}
+			want += PAGE_SZ;
+		}
+		if (k) {
+			ssize_t n = process_vm_readv(pid, local, k, remote, k, 0);
+			if (n < 0)
+				return errno == ESRCH ? -ESRCH : errno == EFAULT ? -EFAULT : -errno;
+			if ((size_t)n != want)
+				return -EFAULT;
+		}
+		done += npages * PAGE_SZ;
+	}
+	return 0;
+}
+
 void hs_mem_cache_set_pagemap(struct hs_mem *mem, int pagemap_fd, const struct hs_maps *maps)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;

@@ -66,6 +66,13 @@ void hs_mem_cache_set_pagemap(struct hs_mem *cache, int pagemap_fd, const struct
 /* Fault in the first bytes of the cache now, so that filling it later (while
  * the target is stopped) costs no page faults in heapscope. */
 void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
+/* Read [addr, addr+len) of a live process under the cache straight into
+ * buf, as the cache would (pages the pagemap says were never touched are
+ * zeros, not read), without using or changing the cache: it may be called
+ * from another thread while the cache is in use.  -ENOSYS: not a cache
+ * over a live process; -EFAULT: not all readable memory (read it through
+ * the cache, which says why); -ESRCH: the process is gone. */
+int hs_mem_cache_read_direct(struct hs_mem *cache, uint64_t addr, void *buf, size_t len);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
