@@ -106,7 +106,7 @@ static void ring_wake(struct ring *r, atomic_bool *sleeping)
  * then asleep on the condition. */
 static void ring_wait(struct ring *r, atomic_bool *sleeping, bool (*ready)(struct ring *, size_t), size_t arg)
 {
-	for (int i = 0; i < 4000; i++) {
+	for (int i = 0; i < 256; i++) {
 		if (ready(r, arg))
 			return;
 		__builtin_ia32_pause();
@@ -162,6 +162,10 @@ static bool ring_start(struct ring *r, unsigned char *buf, struct hs_mem *mem, u
 	if ((t && !strcmp(t, "1")) || (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2))
 		return false;
 	if (!buf || limit < base + 2 * (uint64_t)RING_SLOT || hs_mem_cache_read_direct(mem, 0, NULL, 0) == -ENOSYS)
+		return false;
+	/* The free lists' walk read most of the heap already (lists that
+	 * touch every page): walk it in place, no second copy. */
+	if (hs_mem_cache_held(mem, base, limit - base) > (limit - base) / 2)
 		return false;
 	r->buf = buf;
 	r->mem = mem;

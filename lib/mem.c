@@ -658,6 +658,17 @@ int hs_mem_cache_read_direct(struct hs_mem *mem, uint64_t addr, void *buf, size_
 	return 0;
 }
 
+uint64_t hs_mem_cache_held(struct hs_mem *mem, uint64_t addr, uint64_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (mem->read != cache_read || addr + len < addr)
+		return 0;
+	uint64_t held = 0;
+	for (uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1); page < addr + len; page += PAGE_SZ)
+		held += page_cached(cm, page) ? PAGE_SZ : 0;
+	return held;
+}
+
 void hs_mem_cache_set_pagemap(struct hs_mem *mem, int pagemap_fd, const struct hs_maps *maps)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;

@@ -73,6 +73,9 @@ void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
  * over a live process; -EFAULT: not all readable memory (read it through
  * the cache, which says why); -ESRCH: the process is gone. */
 int hs_mem_cache_read_direct(struct hs_mem *cache, uint64_t addr, void *buf, size_t len);
+/* How many bytes of the pages of [addr, addr+len) the cache holds now
+ * (0 for another source): read them in place rather than again. */
+uint64_t hs_mem_cache_held(struct hs_mem *cache, uint64_t addr, uint64_t len);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
