@@ -193,6 +193,26 @@ static void print_tops(struct ctx *x)
 	hs_out_arr_end(o);
 }
 
+/* An arena's sums, from a walk that kept no chunk (--histogram). */
+static void add_hist(struct ctx *x, const struct hs_chunks_hist *hist)
+{
+	memcpy(x->n, hist->n, sizeof(x->n));
+	memcpy(x->bytes, hist->bytes, sizeof(x->bytes));
+	for (int q = 0; q < 128; q++)
+		for (int f = 0; f < 2; f++) {
+			const struct hs_chunks_class *c = &hist->cls[q];
+			if (!c->n[f] || (x->state == ST_USED && f) || (x->state == ST_FREE && !f))
+				continue;
+			struct klass *kl = &x->cls[q];
+			if (!kl->lo || c->lo[f] < kl->lo)
+				kl->lo = c->lo[f];
+			if (c->hi[f] > kl->hi)
+				kl->hi = c->hi[f];
+			*(f ? &kl->free : &kl->used) += c->n[f];
+			*(f ? &kl->free_bytes : &kl->used_bytes) += c->bytes[f];
+		}
+}
+
 /* Counts and bytes by chunk state: one arena's, or all of them. */
 struct arena_sum {
 	int index;
@@ -212,6 +232,8 @@ static int tally(struct ctx *x, const struct hs_chunks_set *k, const struct hs_h
 		const struct hs_arena *a = &h->arenas[k->arena_idx[w]];
 		memset(x->n, 0, sizeof(x->n));
 		memset(x->bytes, 0, sizeof(x->bytes));
+		if (k->histogram)
+			add_hist(x, &k->hist[w]);
 		for (; at < k->arena_end[w]; at++)
 			on_chunk(x, &k->v[at]);
 		sum[w].index = a->index;
@@ -296,7 +318,9 @@ static int cmd_chunks(struct hs_cli *cli)
 		x.strmin = 4;
 	x.list = !x.histogram && !x.topk;
 	int r;
-	struct hs_chunks_set k = { .user_only = only, .only = only, .heap_addr = heap_addr };
+	/* --histogram alone: the walk sums, keeping no chunk */
+	struct hs_chunks_set k = { .user_only = only, .only = only, .heap_addr = heap_addr,
+				   .histogram = x.histogram && !x.topk };
 	struct hs_snapshot s;
 	struct hs_snapshot_opts o;
 	hs_cli_snapshot_opts(cli, &o);
@@ -307,6 +331,7 @@ static int cmd_chunks(struct hs_cli *cli)
 	o.arena_hook.arena = hs_chunks_collect_arena;
 	o.arena_hook.ctx = &k;
 	int status = HS_EXIT_OK;
+	hs_chunks_set_prepare(&k);      /* before the stop */
 	if ((r = hs_cli_snapshot_take(cli, cli->pid, &o, &s)) < 0) {
 		status = -r;
 		goto out;

@@ -1,5 +1,9 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,7 @@ static struct freeref *free_refs(const struct hs_heap *h, const struct hs_arena 
 		free(v);
 		return NULL;
 	}
+	v[k] = (struct freeref){ UINT64_MAX, HS_CHUNK_USED, 0 };   /* the walk's sentinel */
 	*n = k;
 	return v;
 }
@@ -52,67 +57,340 @@ struct window {
 	unsigned char buf[256 << 10];
 };
 
-static int walk_range(struct window *win, struct hs_mem *mem, struct hs_arena *a, uint64_t p, uint64_t end,
-		      bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn, void *ctx)
+/* ---- the copy, overlapped with the walk ------------------------------------------ */
+
+/* While the target is stopped, a heap is copied by a second thread, slot
+ * by slot into a ring, and the walk follows behind on the slots already
+ * copied: on two cores the walk costs no more than the copy.  The copier
+ * reads with process_vm_readv only (hs_mem_cache_read_direct: no ptrace,
+ * no cache); it blocks every signal, so that heapscope's handlers (which
+ * detach the target) run on the thread that traces it.  A slot the copier
+ * cannot read ends the copy: from there the walk reads through the cache,
+ * which says why. */
+#define RING_SLOT  (1u << 20)
+#define RING_SLOTS 8u
+#define RING_BYTES ((size_t)RING_SLOT * RING_SLOTS)
+
+struct ring {
+	unsigned char *buf;              /* RING_SLOTS slots */
+	struct hs_mem *mem;
+	uint64_t base, limit;            /* page-aligned: slot i holds base + i * RING_SLOT */
+	size_t nslots;
+	atomic_size_t copied;            /* slots copied (published with release) */
+	atomic_size_t need;              /* the first slot the walk still needs */
+	atomic_bool over;                /* the copier stopped: done, failed or cancelled */
+	atomic_bool cancel;              /* the walk ended early */
+	atomic_bool walker_sleeps, copier_sleeps;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	bool running;
+};
+
+static void ring_kick(struct ring *r)
 {
-	while (p < end) {
-		if (has_top && p == a->top) {
-			struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
-			return fn(ctx, &c) ? 1 : 0;
+	pthread_mutex_lock(&r->mu);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wake the other side only when it sleeps: it says so (seq_cst) before
+ * it looks at what it waits for, and this looks after publishing. */
+static void ring_wake(struct ring *r, atomic_bool *sleeping)
+{
+	if (atomic_load(sleeping))
+		ring_kick(r);
+}
+
+/* Wait until ready(r, arg): a short spin (the other side is a slot away),
+ * then asleep on the condition. */
+static void ring_wait(struct ring *r, atomic_bool *sleeping, bool (*ready)(struct ring *, size_t), size_t arg)
+{
+	for (int i = 0; i < 256; i++) {
+		if (ready(r, arg))
+			return;
+		__builtin_ia32_pause();
+	}
+	pthread_mutex_lock(&r->mu);
+	atomic_store(sleeping, true);
+	while (!ready(r, arg))
+		pthread_cond_wait(&r->cv, &r->mu);
+	atomic_store(sleeping, false);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The copier may write slot i: the walk left slot i - RING_SLOTS. */
+static bool ring_room(struct ring *r, size_t i)
+{
+	return atomic_load(&r->cancel) || i < RING_SLOTS || atomic_load(&r->need) > i - RING_SLOTS;
+}
+
+/* The walk may read slot s: copied, or it never will be. */
+static bool ring_copied(struct ring *r, size_t s)
+{
+	return atomic_load(&r->copied) > s || atomic_load(&r->over);
+}
+
+static void *ring_copier(void *arg)
+{
+	struct ring *r = arg;
+	for (size_t i = 0; i < r->nslots && !atomic_load(&r->cancel); i++) {
+		ring_wait(r, &r->copier_sleeps, ring_room, i);
+		if (atomic_load(&r->cancel))
+			break;
+		uint64_t a = r->base + (uint64_t)i * RING_SLOT;
+		size_t len = r->limit - a < RING_SLOT ? (size_t)(r->limit - a) : RING_SLOT;
+		if (hs_mem_cache_read_direct(r->mem, a, r->buf + (size_t)(i % RING_SLOTS) * RING_SLOT, len) < 0)
+			break;
+		atomic_store(&r->copied, i + 1);
+		ring_wake(r, &r->walker_sleeps);
+	}
+	atomic_store(&r->over, true);
+	ring_kick(r);
+	return NULL;
+}
+
+/* Start copying [base, limit) (page-aligned), when the source can be read
+ * so and the range is worth a thread; false: walk through the cache. */
+static bool ring_start(struct ring *r, unsigned char *buf, struct hs_mem *mem, uint64_t base, uint64_t limit)
+{
+	r->running = false;
+	/* HEAPSCOPE_CHUNKS_THREADS=1: one thread (to compare); and no copier
+	 * where heapscope may run on one CPU only */
+	const char *t = getenv("HEAPSCOPE_CHUNKS_THREADS");
+	cpu_set_t cpus;
+	if ((t && !strcmp(t, "1")) || (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2))
+		return false;
+	if (!buf || limit < base + 2 * (uint64_t)RING_SLOT || hs_mem_cache_read_direct(mem, 0, NULL, 0) == -ENOSYS)
+		return false;
+	/* The free lists' walk read most of the heap already (lists that
+	 * touch every page): walk it in place, no second copy. */
+	if (hs_mem_cache_held(mem, base, limit - base) > (limit - base) / 2)
+		return false;
+	r->buf = buf;
+	r->mem = mem;
+	r->base = base;
+	r->limit = limit;
+	r->nslots = (size_t)((limit - base + RING_SLOT - 1) / RING_SLOT);
+	atomic_init(&r->copied, 0);
+	atomic_init(&r->need, 0);
+	atomic_init(&r->over, false);
+	atomic_init(&r->cancel, false);
+	atomic_init(&r->walker_sleeps, false);
+	atomic_init(&r->copier_sleeps, false);
+	if (pthread_mutex_init(&r->mu, NULL))
+		return false;
+	if (pthread_cond_init(&r->cv, NULL)) {
+		pthread_mutex_destroy(&r->mu);
+		return false;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r->running = pthread_create(&r->th, NULL, ring_copier, r) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!r->running) {
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+	}
+	return r->running;
+}
+
+/* Slot s, once copied (the slots before it are given back to the copier);
+ * NULL when the copier stopped before it. */
+static const unsigned char *ring_slot(struct ring *r, size_t s)
+{
+	if (s >= r->nslots)
+		return NULL;
+	if (atomic_load(&r->need) < s) {
+		atomic_store(&r->need, s);
+		ring_wake(r, &r->copier_sleeps);
+	}
+	ring_wait(r, &r->walker_sleeps, ring_copied, s);
+	if (atomic_load(&r->copied) <= s)
+		return NULL;
+	return r->buf + (size_t)(s % RING_SLOTS) * RING_SLOT;
+}
+
+/* On every way out of a walk: the copier told to stop, and joined. */
+static void ring_stop(struct ring *r)
+{
+	if (!r->running)
+		return;
+	atomic_store(&r->cancel, true);
+	ring_kick(r);
+	pthread_join(r->th, NULL);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	r->running = false;
+}
+
+/* ---- the walk ---------------------------------------------------------------------- */
+
+#define PREFETCH_AHEAD 1024      /* bytes of the heap prefetched ahead of the walk */
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The size class of a chunk size: the bin index, as hs_bin_index. */
+static inline unsigned class_of(uint64_t sz)
+{
+	return sz < 0x400 ? (unsigned)(sz >> 4) : (unsigned)hs_bin_index(sz);
+}
+
+/* One chunk into the sums: its state's count and bytes, and its class's
+ * (in use or free).  No branch: the walk of a million chunks runs at the
+ * speed of memory. */
+static inline void hist_add(struct hs_chunks_hist *hist, unsigned state, uint64_t sz)
+{
+	hist->n[state]++;
+	hist->bytes[state] += sz;
+	struct hs_chunks_class *k = &hist->cls[class_of(sz)];
+	unsigned f = state != HS_CHUNK_USED;
+	k->n[f]++;
+	k->bytes[f] += sz;
+	/* lo 0 is none: lo - 1 is then the largest value */
+	k->lo[f] = min_u64(k->lo[f] - 1, sz - 1) + 1;
+	k->hi[f] = k->hi[f] > sz ? k->hi[f] : sz;
+}
+
+/* The chunks of [p, end), to top when has_top; each to fn, or, with hist,
+ * only summed there (fn is then not called, except for top and a
+ * fencepost, which hist counts by state only).  fn must not read mem: the
+ * heap's bytes are read in place from where mem holds them. */
+static inline __attribute__((always_inline)) int walk_range(struct window *win, struct ring *ring, struct hs_mem *mem,
+							    struct hs_arena *a, uint64_t p, uint64_t end, bool has_top,
+							    const struct freeref *refs, size_t nrefs, size_t *ri,
+							    struct hs_chunks_hist *hist, hs_chunk_fn fn, void *ctx)
+{
+	/* The walk cannot step over top without a chunk too large for end
+	 * (top + 1), so it ends at top, or at end when top is past it. */
+	uint64_t stop = has_top && a->top < end ? a->top : end;
+	/* [hbase, hend) of the heap is held at hp: in place where the source
+	 * holds it (the page cache: a run of pages, no copy), else in a
+	 * window read 256 KiB at a time, never past the heap's end. */
+	const unsigned char *hp = NULL;
+	uint64_t hbase = 0, hend = 0, pf = 0;
+	while (p < stop) {
+		if (p + 16 > hend) {
+			size_t len = 0;
+			const void *at = NULL;
+			if (ring->running && p >= ring->base && p + 16 <= ring->limit) {
+				size_t slot = (size_t)((p - ring->base) / RING_SLOT);
+				const unsigned char *b = ring_slot(ring, slot);
+				uint64_t sbase = ring->base + (uint64_t)slot * RING_SLOT;
+				if (b) {
+					at = b + (p - sbase);
+					len = (size_t)(min_u64(sbase + RING_SLOT, ring->limit) - p);
+				} else {
+					ring_stop(ring);   /* the cache from here */
+				}
+			}
+			if (!at)
+				at = hs_mem_span(mem, p, 16, &len);
+			if (at) {
+				hp = at;
+				hend = p + len;
+			} else {
+				uint64_t n = min_u64(end - p, sizeof(win->buf));
+				if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
+					if (hs_mem_read(mem, p, win->buf, 16) < 0) {
+						hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+						return 0;
+					}
+					n = 16;
+				}
+				hp = win->buf;
+				hend = p + n;
+			}
+			hbase = pf = p;
 		}
-		/* Sizes are read in place where the source holds them (the
-		 * page cache: no copy), else from a window of the heap, 256 KiB
-		 * at a time, never past the heap's end: a million chunks, a few
-		 * thousand reads. */
+		/* The next headers are a few lines on: load them now. */
+		for (; pf < p + PREFETCH_AHEAD && pf < hend; pf += 64)
+			__builtin_prefetch(hp + (pf - hbase));
 		uint64_t raw;
-		const void *at = p + 16 <= end ? hs_mem_peek(mem, p + 8, 8) : NULL;
-		if (at) {
-			memcpy(&raw, at, 8);
-		} else if (p < win->base || p + 16 > win->base + win->len) {
-			uint64_t n = end - p < sizeof(win->buf) ? end - p : sizeof(win->buf);
-			if (n < 16 || hs_mem_read(mem, p, win->buf, n) < 0) {
-				if (hs_mem_read(mem, p, win->buf, 16) < 0) {
-					hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " is not readable", p);
+		memcpy(&raw, hp + (p - hbase) + 8, 8);
+		uint64_t sz = HS_CHUNKSIZE(raw);
+		if (__builtin_expect(sz < HS_MINSIZE || (sz & 15) || p + sz > stop || p + sz < p, 0)) {
+			if ((sz == 0x10 || sz == 0) && !a->main) {
+				/* The end of a full thread heap (sysmalloc): a 0x10
+				 * chunk then a 0x0 one, or, when the old top was
+				 * smaller than MINSIZE, only the 0x0 one after it. */
+				struct hs_chunk c = { p, end - p, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
+				if (hist) {
+					hist->n[HS_CHUNK_FENCEPOST]++;
+					hist->bytes[HS_CHUNK_FENCEPOST] += end - p;
 					return 0;
 				}
-				n = 16;
+				return fn(ctx, &c) ? 1 : 0;
 			}
-			win->base = p;
-			win->len = n;
-		}
-		if (!at)
-			memcpy(&raw, win->buf + (p - win->base) + 8, 8);
-		uint64_t sz = HS_CHUNKSIZE(raw);
-		if ((sz == 0x10 || sz == 0) && !a->main) {
-			/* The end of a full thread heap (sysmalloc): a 0x10 chunk
-			 * then a 0x0 one, or, when the old top was smaller than
-			 * MINSIZE, only the 0x0 one after it. */
-			struct hs_chunk c = { p, end - p, raw, HS_CHUNK_FENCEPOST, a->index, 0 };
-			return fn(ctx, &c) ? 1 : 0;
-		}
-		if (sz < HS_MINSIZE || (sz & 15) || p + sz > end || p + sz < p) {
-			hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p, raw,
-				end);
+			hs_arena_corrupt(a, p, "chunk 0x%" PRIx64 " has bogus size 0x%" PRIx64 " (heap ends at 0x%" PRIx64 ")", p,
+					 raw, end);
 			return 0;
 		}
-		struct hs_chunk c = { p, sz, raw, HS_CHUNK_USED, a->index, 0 };
-		while (*ri < nrefs && refs[*ri].addr < p)
+		while (refs[*ri].addr < p)      /* refs[nrefs] is a sentinel */
 			(*ri)++;
-		if (*ri < nrefs && refs[*ri].addr == p) {
-			c.state = refs[*ri].state;
-			c.bin = refs[*ri].bin;
+		bool hit = refs[*ri].addr == p;
+		unsigned state = hit ? refs[*ri].state : HS_CHUNK_USED;
+		if (hist) {
+			*ri += hit;
+			hist_add(hist, state, sz);
+		} else {
+			struct hs_chunk c = { p, sz, raw, state, a->index, hit ? refs[*ri].bin : 0 };
+			if (fn(ctx, &c))
+				return 1;
 		}
-		if (fn(ctx, &c))
-			return 1;
 		p += sz;
+	}
+	(void)nrefs;
+	if (has_top && p == a->top) {
+		if (hist) {
+			hist->n[HS_CHUNK_TOP]++;
+			hist->bytes[HS_CHUNK_TOP] += a->top_size;
+			return 0;
+		}
+		struct hs_chunk c = { p, a->top_size, a->top_size | HS_PREV_INUSE, HS_CHUNK_TOP, a->index, 0 };
+		return fn(ctx, &c) ? 1 : 0;
 	}
 	if (has_top)
 		hs_arena_corrupt(a, p, "walked past 0x%" PRIx64 " without meeting top 0x%" PRIx64, end, a->top);
 	return 0;
 }
 
-int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
-		   void *ctx)
+static int walk_range_fn(struct window *win, struct ring *ring, struct hs_mem *mem, struct hs_arena *a, uint64_t p,
+			 uint64_t end, bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri, hs_chunk_fn fn,
+			 void *ctx)
+{
+	return walk_range(win, ring, mem, a, p, end, has_top, refs, nrefs, ri, NULL, fn, ctx);
+}
+
+static int walk_range_hist(struct window *win, struct ring *ring, struct hs_mem *mem, struct hs_arena *a, uint64_t p,
+			   uint64_t end, bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri,
+			   struct hs_chunks_hist *hist)
+{
+	return walk_range(win, ring, mem, a, p, end, has_top, refs, nrefs, ri, hist, NULL, NULL);
+}
+
+/* One heap's range [start, end), to top when has_top: copied by the ring's
+ * thread when there is a ring buffer, walked, the thread joined. */
+static int walk_heap(struct window *win, unsigned char *ringbuf, struct hs_mem *mem, struct hs_arena *a,
+		     uint64_t start, uint64_t end, bool has_top, const struct freeref *refs, size_t nrefs, size_t *ri,
+		     struct hs_chunks_hist *hist, hs_chunk_fn fn, void *ctx)
+{
+	struct ring ring;
+	/* the headers lie below top (or end): the pages up to there */
+	uint64_t last = has_top && a->top < end ? a->top : end;
+	ring_start(&ring, ringbuf, mem, start & ~(uint64_t)4095, (last + 4095) & ~(uint64_t)4095);
+	int r = hist ? walk_range_hist(win, &ring, mem, a, start, end, has_top, refs, nrefs, ri, hist)
+		     : walk_range_fn(win, &ring, mem, a, start, end, has_top, refs, nrefs, ri, fn, ctx);
+	ring_stop(&ring);
+	return r;
+}
+
+static int walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		void *ctx, struct hs_chunks_hist *hist, unsigned char *ringbuf)
 {
 	if (!h->initialized || !a->nheaps)
 		return 0;
@@ -134,7 +412,7 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			hs_arena_corrupt(a, a->top, "non-contiguous main arena: only its top is known");
 		} else if (!only_heap || only_heap == a->heaps[0].addr) {
 			uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
-			r = walk_range(win, mem, a, start, a->top + 1, true, refs, nrefs, &ri, fn, ctx);
+			r = walk_heap(win, ringbuf, mem, a, start, a->top + 1, true, refs, nrefs, &ri, hist, fn, ctx);
 		}
 	} else {
 		/* heaps[] holds the newest first; memory order is oldest first */
@@ -150,12 +428,24 @@ int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, ui
 			if (end > s->addr + s->mprotect_size + 1)
 				end = s->addr + s->mprotect_size;
 			ri = 0;
-			r = walk_range(win, mem, a, start, end, newest, refs, nrefs, &ri, fn, ctx);
+			r = walk_heap(win, ringbuf, mem, a, start, end, newest, refs, nrefs, &ri, hist, fn, ctx);
 		}
 	}
 	free(win);
 	free(refs);
 	return r < 0 ? r : 0;
+}
+
+int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
+		   void *ctx)
+{
+	return walk(h, mem, a, only_heap, fn, ctx, NULL, NULL);
+}
+
+int hs_chunks_walk_hist(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap,
+			struct hs_chunks_hist *hist)
+{
+	return walk(h, mem, a, only_heap, NULL, NULL, hist, NULL);
 }
 
 /* The chunks of one mapping: a chain of mmapped chunks from its start
@@ -310,7 +600,13 @@ int hs_chunks_collect_arena(void *vctx, struct hs_mem *mem, struct hs_heap *h, s
 		return r;
 	if ((k->only >= 0 && k->only != a->index) || k->narenas >= 1024)
 		return 0;
-	if (hs_chunks_walk(h, mem, a, k->heap_start, collect_chunk, k) != 0)
+	if (k->histogram) {
+		if (!k->hist && !(k->hist = calloc(1024, sizeof(*k->hist))))
+			return hs_err_set(err, ENOMEM, "out of memory");
+		memset(&k->hist[k->narenas], 0, sizeof(k->hist[0]));
+		if (walk(h, mem, a, k->heap_start, NULL, NULL, &k->hist[k->narenas], hs_chunks_set_prepare(k)) != 0)
+			return hs_err_set(err, ENOMEM, "out of memory");
+	} else if (walk(h, mem, a, k->heap_start, collect_chunk, k, NULL, hs_chunks_set_prepare(k)) != 0)
 		return hs_err_set(err, ENOMEM, "out of memory");
 	k->arena_idx[k->narenas] = a->index;
 	k->arena_end[k->narenas++] = k->n;
@@ -328,10 +624,28 @@ int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *map
 	return 0;
 }
 
+unsigned char *hs_chunks_set_prepare(struct hs_chunks_set *k)
+{
+	if (!k->ring) {
+		void *b = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return NULL;
+		madvise(b, RING_BYTES, MADV_HUGEPAGE);
+		madvise(b, RING_BYTES, MADV_POPULATE_WRITE);
+		k->ring = b;
+	}
+	return k->ring;
+}
+
 void hs_chunks_set_release(struct hs_chunks_set *k)
 {
+	if (k->ring)
+		munmap(k->ring, RING_BYTES);
+	k->ring = NULL;
 	if (k->v)
 		munmap(k->v, k->cap * sizeof(*k->v));
 	k->v = NULL;
 	k->n = k->cap = 0;
+	free(k->hist);
+	k->hist = NULL;
 }

@@ -42,6 +42,23 @@ typedef int (*hs_chunk_fn)(void *ctx, const struct hs_chunk *c);
 int hs_chunks_walk(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap, hs_chunk_fn fn,
 		   void *ctx);
 
+/* Counts and bytes summed as the walk goes, no chunk kept (what a
+ * histogram needs): by state, and by size class (bin index), in use [0]
+ * or free in a bin, fastbin or tcache [1], with the smallest and largest
+ * size met (0: none).  Top and fenceposts are counted by state only. */
+struct hs_chunks_class {
+	uint64_t n[2], bytes[2], lo[2], hi[2];
+};
+
+struct hs_chunks_hist {
+	uint64_t n[HS_CHUNK_MMAPPED + 1], bytes[HS_CHUNK_MMAPPED + 1];
+	struct hs_chunks_class cls[128];
+};
+
+/* hs_chunks_walk, each chunk added to *hist (which it does not zero). */
+int hs_chunks_walk_hist(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap,
+			struct hs_chunks_hist *hist);
+
 /* The mmapped chunks: anonymous mappings that begin with a chunk header
  * marked IS_MMAPPED (several may share one merged mapping).  Counts are
  * added to *count and *bytes (mapping bytes, as mp_.mmapped_mem counts). */
@@ -63,6 +80,11 @@ struct hs_chunks_set {
 	long user_only, only;
 	uint64_t heap_addr, heap_start;
 	bool resolved;
+	/* set by the caller: no chunk of an arena kept, each walked arena
+	 * summed into hist[] instead (the mmapped chunks are kept) */
+	bool histogram;
+	struct hs_chunks_hist *hist;   /* one per walked arena */
+	unsigned char *ring;           /* the copy's buffer: hs_chunks_set_prepare */
 	struct hs_chunk *v;
 	size_t n, cap;
 	size_t arena_end[1024];  /* v index where each walked arena ends */
@@ -74,6 +96,11 @@ struct hs_chunks_set {
 int hs_chunks_collect_arena(void *ctx, struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a, struct hs_err *err);
 int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *maps, struct hs_heap *h,
 			      struct hs_mem *mem, struct hs_err *err);
+/* The buffer a walk copies heaps into while it walks them (a few MiB),
+ * faulted in now: call it before the target is stopped, or the first
+ * arena's walk does.  Returns it, or NULL (the walk then reads through
+ * the cache alone). */
+unsigned char *hs_chunks_set_prepare(struct hs_chunks_set *k);
 void hs_chunks_set_release(struct hs_chunks_set *k);
 
 #endif

@@ -153,6 +153,17 @@ static int buf_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+static const void *buf_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	struct buf_mem *bm = (struct buf_mem *)mem;
+	for (size_t i = 0; i < bm->nseg; i++)
+		if (addr >= bm->seg[i].addr && addr - bm->seg[i].addr < bm->seg[i].len) {
+			*len = bm->seg[i].len - (addr - bm->seg[i].addr);
+			return *len >= min ? (const char *)bm->seg[i].data + (addr - bm->seg[i].addr) : NULL;
+		}
+	return NULL;
+}
+
 static void buf_close(struct hs_mem *mem)
 {
 	free(mem);
@@ -165,6 +176,7 @@ int hs_mem_open_buffer(const struct hs_mem_segment *segs, size_t nseg, struct hs
 		return -ENOMEM;
 	bm->mem.read = buf_read;
 	bm->mem.close = buf_close;
+	bm->mem.span = buf_span;
 	bm->nseg = nseg;
 	memcpy(bm->seg, segs, nseg * sizeof(segs[0]));
 	*mem = &bm->mem;
@@ -547,6 +559,27 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 	return slot_data(cm, idx) + (addr - page);
 }
 
+static const void *cache_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (addr - page + min > PAGE_SZ)
+		return NULL;
+	long idx = slot_index(cm, page);
+	if (idx < 0 || cm->tag[idx] != page + 1) {
+		if (cache_fill(cm, page) < 0)
+			return NULL;
+		idx = slot_index(cm, page);
+	}
+	/* the pages after it in its region's frame, while they are cached */
+	long last = idx, frame_end = (idx / REGION_PAGES + 1) * REGION_PAGES;
+	while (last + 1 < frame_end && cm->tag[last + 1] == cm->tag[last] + PAGE_SZ)
+		last++;
+	*len = (size_t)(last - idx + 1) * PAGE_SZ - (addr - page);
+	mem->nbytes += *len;
+	return slot_data(cm, idx) + (addr - page);
+}
+
 static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -572,6 +605,68 @@ void hs_mem_cache_prefault(struct hs_mem *mem, size_t bytes)
 	if (bytes > (size_t)CACHE_SLOTS * PAGE_SZ)
 		bytes = (size_t)CACHE_SLOTS * PAGE_SZ;
 	madvise(cm->data, bytes, MADV_POPULATE_WRITE);
+}
+
+int hs_mem_cache_read_direct(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (mem->read != cache_read || cm->under->read != pid_read || !((struct pid_mem *)cm->under)->use_vm)
+		return -ENOSYS;
+	if ((addr | len) & (PAGE_SZ - 1) || !cm->maps || !hs_maps_readable(cm->maps, addr, len))
+		return -EFAULT;
+	enum { BATCH = 256 };
+	uint64_t pm[BATCH];
+	struct iovec local[BATCH], remote[BATCH];
+	pid_t pid = ((struct pid_mem *)cm->under)->pid;
+	for (size_t done = 0; done < len;) {
+		size_t npages = (len - done) / PAGE_SZ < BATCH ? (len - done) / PAGE_SZ : BATCH;
+		uint64_t a = addr + done;
+		/* pages neither present nor swapped in an anonymous mapping (or
+		 * the brk heap): never touched, zeros (as region_absent) */
+		ssize_t got = cm->pagemap_fd >= 0 ? pread(cm->pagemap_fd, pm, npages * 8, (off_t)(a / PAGE_SZ * 8)) : -1;
+		size_t k = 0, want = 0;
+		for (size_t i = 0; i < npages; i++) {
+			uint64_t pa = a + i * PAGE_SZ;
+			unsigned char *dst = (unsigned char *)buf + done + i * PAGE_SZ;
+			if (got == (ssize_t)(npages * 8) && !(pm[i] >> 62)) {
+				const struct hs_mapping *m = hs_maps_find(cm->maps, pa);
+				if (m && (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))) {
+					memset(dst, 0, PAGE_SZ);
+					continue;
+				}
+			}
+			if (k && (char *)local[k - 1].iov_base + local[k - 1].iov_len == (char *)dst &&
+			    (uint64_t)(uintptr_t)remote[k - 1].iov_base + remote[k - 1].iov_len == pa) {
+				local[k - 1].iov_len += PAGE_SZ;
+				remote[k - 1].iov_len += PAGE_SZ;
+			} else {
+				local[k] = (struct iovec){ dst, PAGE_SZ };
+				remote[k] = (struct iovec){ (void *)(uintptr_t)pa, PAGE_SZ };
+				k++;
+			}
+			want += PAGE_SZ;
+		}
+		if (k) {
+			ssize_t n = process_vm_readv(pid, local, k, remote, k, 0);
+			if (n < 0)
+				return errno == ESRCH ? -ESRCH : errno == EFAULT ? -EFAULT : -errno;
+			if ((size_t)n != want)
+				return -EFAULT;
+		}
+		done += npages * PAGE_SZ;
+	}
+	return 0;
+}
+
+uint64_t hs_mem_cache_held(struct hs_mem *mem, uint64_t addr, uint64_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (mem->read != cache_read || addr + len < addr)
+		return 0;
+	uint64_t held = 0;
+	for (uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1); page < addr + len; page += PAGE_SZ)
+		held += page_cached(cm, page) ? PAGE_SZ : 0;
+	return held;
 }
 
 void hs_mem_cache_set_pagemap(struct hs_mem *mem, int pagemap_fd, const struct hs_maps *maps)
@@ -614,6 +709,7 @@ int hs_mem_open_cache(struct hs_mem *under, struct hs_mem **mem)
 	cm->mem.read = cache_read;
 	cm->mem.prefetch = cache_prefetch;
 	cm->mem.peek = cache_peek;
+	cm->mem.span = cache_span;
 	cm->mem.gather = cache_gather;
 	cm->mem.close = cache_close;
 	cm->under = under;

@@ -29,6 +29,11 @@ struct hs_mem {
 	 * ends that: the memory is dense (or about to be read from end to
 	 * end), the first miss reads a whole region. */
 	int (*gather)(struct hs_mem *mem, const uint64_t *addr, size_t n);
+	/* Optional: like peek, for at least min bytes at addr (within its
+	 * page), and *len set to how many bytes from addr are held contiguous
+	 * there (to the end of the run of cached pages of its region): a
+	 * linear walk reads them in place, and prefetches ahead. */
+	const void *(*span)(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len);
 	uint64_t nreads;         /* calls that reached the underlying source */
 	uint64_t nbytes;
 };
@@ -61,6 +66,16 @@ void hs_mem_cache_set_pagemap(struct hs_mem *cache, int pagemap_fd, const struct
 /* Fault in the first bytes of the cache now, so that filling it later (while
  * the target is stopped) costs no page faults in heapscope. */
 void hs_mem_cache_prefault(struct hs_mem *cache, size_t bytes);
+/* Read [addr, addr+len) of a live process under the cache straight into
+ * buf, as the cache would (pages the pagemap says were never touched are
+ * zeros, not read), without using or changing the cache: it may be called
+ * from another thread while the cache is in use.  -ENOSYS: not a cache
+ * over a live process; -EFAULT: not all readable memory (read it through
+ * the cache, which says why); -ESRCH: the process is gone. */
+int hs_mem_cache_read_direct(struct hs_mem *cache, uint64_t addr, void *buf, size_t len);
+/* How many bytes of the pages of [addr, addr+len) the cache holds now
+ * (0 for another source): read them in place rather than again. */
+uint64_t hs_mem_cache_held(struct hs_mem *cache, uint64_t addr, uint64_t len);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
@@ -75,6 +90,11 @@ static inline int hs_mem_u64(struct hs_mem *mem, uint64_t addr, uint64_t *v)
 static inline const void *hs_mem_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 {
 	return mem->peek ? mem->peek(mem, addr, len) : NULL;
+}
+
+static inline const void *hs_mem_span(struct hs_mem *mem, uint64_t addr, size_t min, size_t *len)
+{
+	return mem->span ? mem->span(mem, addr, min, len) : NULL;
 }
 
 #define HS_MEM_LINE 48

@@ -159,6 +159,96 @@ done
 check_untouched "$TARGET_PID" || not_ok "botcake target left traced or stopped"
 kill "$TARGET_PID"
 
+# --histogram sums as it walks (its heaps copied by a second thread while
+# the walk follows): the same figures, class by class and arena by arena,
+# as the chunks the listing walk keeps, on heaps of tens of MiB
+start_target "$(target bigheap)" 2 100000
+rc=0
+timeout -k 5 120 "$HS" chunks --json "$TARGET_PID" >"$HS_TMP/list.json" || rc=$?
+timeout -k 5 120 "$HS" chunks --histogram --json "$TARGET_PID" >"$HS_TMP/hist.json" || rc=$?
+if [ "$rc" = 0 ] && python3 - "$HS_TMP/list.json" "$HS_TMP/hist.json" <<'PY'
+import json, sys
+lst, hist = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+def bin_index(sz):
+    for shift, base, lim in ((4, 0, None), (6, 48, 48), (9, 91, 20), (12, 110, 10), (15, 119, 4), (18, 124, 2)):
+        if (lim is None and sz < 0x400) or (lim is not None and (sz >> shift) <= lim):
+            return base + (sz >> shift)
+    return 126
+want = {}
+for c in lst["chunks"]:
+    if c["state"] in ("top", "fencepost"):
+        continue
+    k = ("class", "mmapped") if c["state"] == "mmapped" else ("bin", bin_index(c["size"]))
+    e = want.setdefault(k, {"min_size": c["size"], "max_size": c["size"], "used": 0, "used_bytes": 0, "free": 0, "free_bytes": 0})
+    e["min_size"], e["max_size"] = min(e["min_size"], c["size"]), max(e["max_size"], c["size"])
+    f = "free" if c["state"] in ("bin", "fastbin", "tcache") else "used"
+    e[f] += 1
+    e[f + "_bytes"] += c["size"]
+got = {(("class", h.pop("class")) if "class" in h else ("bin", h.pop("bin"))): h for h in hist["histogram"]}
+assert got == want, [(k, got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)][:4]
+assert lst["arenas"] == hist["arenas"], "per-arena sums differ"
+assert sum(a["used"]["count"] for a in hist["arenas"]) > 50000
+print(f"# {len(lst['chunks'])} chunks, {len(got)} size classes")
+PY
+then ok "chunks --histogram: every class and every arena's sums equal the listing's"
+else not_ok "chunks --histogram disagrees with the listing (exit $rc)"; fi
+kill "$TARGET_PID"
+
+# the copying thread on a heap that changes under it: 8 threads churning
+# malloc, stopped for each look; every byte of each arena accounted for,
+# the target released untraced, its blocks intact (its own check)
+start_target "$(target churn)" 8
+bad=
+for i in 1 2 3 4 5; do
+	rc=0
+	timeout -k 5 60 "$HS" chunks --histogram --json "$TARGET_PID" >"$HS_TMP/ch.json" 2>"$HS_TMP/err" || rc=$?
+	{ [ "$rc" = 0 ] || [ "$rc" = 1 ]; } || { bad="exit $rc: $(tail -1 "$HS_TMP/err")"; break; }
+	python3 - "$HS_TMP/ch.json" <<'PY' || { bad="run $i: figures"; break; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+for a in d["arenas"]:
+    if a["partial"]:
+        continue
+    walked = sum(a[k]["bytes"] for k in ("used", "bin", "fastbin", "tcache", "top", "fencepost"))
+    over = a["system"] - walked
+    # the main heap has no header; a thread heap's first holds heap_info
+    # and the arena, each later one its heap_info
+    assert over == 0 if a["index"] == 0 else (over >= 0x8d0 and (over - 0x8d0) % 0x30 == 0), (a["index"], over)
+h = d["histogram"]
+assert sum(c["used"] for c in h if "bin" in c) == sum(a["used"]["count"] for a in d["arenas"])
+assert sum(c["free"] for c in h) == sum(a[k]["count"] for a in d["arenas"] for k in ("bin", "fastbin", "tcache"))
+PY
+	# its threads run (state R): not check_untouched, which wants them asleep
+	if grep -q -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$TARGET_PID"/task/*/status; then
+		bad="run $i: target left traced or stopped"
+		break
+	fi
+done
+kill -USR1 "$TARGET_PID"
+wait_target "$TARGET_PID" 30
+if [ -z "$bad" ] && grep -q '^CHECK OK' "$TARGET_OUT"; then
+	ok "chunks --histogram on a churning target: figures consistent, target released, its blocks intact"
+else
+	not_ok "chunks --histogram on a churning target: ${bad:-$(cat "$TARGET_OUT")}"
+fi
+
+# the target killed while its heaps are copied and walked: heapscope ends
+# (its copying thread joined), never hangs; 0 when the walk was done first
+for delay in 0.05 0.1 0.15 0.2; do
+	start_target "$(target bigheap)" 4 100000
+	rc=0
+	timeout -k 5 60 "$HS" chunks --histogram "$TARGET_PID" >/dev/null 2>"$HS_TMP/err" &
+	hs=$!
+	sleep "$delay"
+	kill -KILL "$TARGET_PID"
+	wait "$hs" || rc=$?
+	wait_target "$TARGET_PID"
+	case $rc in
+	0 | 1 | 2) ok "chunks --histogram, target killed after ${delay}s: exit $rc $(head -c 120 "$HS_TMP/err")" ;;
+	*) not_ok "chunks --histogram, target killed after ${delay}s: exit $rc (124: it hung) $(tail -1 "$HS_TMP/err")" ;;
+	esac
+done
+
 # a hostile arena list: 30000 fake arenas on main_arena.next.  The walk
 # stops at glibc's own arena cap, the target is released, the result is
 # partial and says what was cut.  (timeout is only the failure detector;
