@@ -489,6 +489,8 @@ const char *hs_heap_read_mode(const struct hs_heap *h)
 	size_t bulk = 0, lists = 0;
 	if (!(h->flags & HS_WALK_LISTS) || !h->initialized)
 		return "none";
+	if (h->preloaded)
+		return "preload";
 	for (size_t i = 0; i < h->narenas; i++) {
 		if (h->arenas[i].bulk_read)
 			bulk++;

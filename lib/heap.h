@@ -161,10 +161,13 @@ struct hs_heap {
 	uint64_t recorded;         /* free chunks and tcache entries recorded */
 	uint64_t gathered;         /* bin chunk headers read alone, in batches */
 	size_t dense_arenas;       /* arenas whose lists turned out dense */
+	bool preloaded;            /* set by the caller: what a walk of the running
+				    * target read was read again, stopped, first */
 };
 
-/* How the lists were read: "lists" (chunk headers, in batches), "bulk"
- * (pages whole), "mixed" (some arenas each way), "none" (no lists). */
+/* How the lists were read: "preload" (h->preloaded), "lists" (chunk
+ * headers, in batches), "bulk" (pages whole), "mixed" (some arenas each
+ * way), "none" (no lists). */
 const char *hs_heap_read_mode(const struct hs_heap *h);
 
 /* The threads whose tcache and arena are wanted: each one's thread

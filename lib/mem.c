@@ -233,7 +233,12 @@ struct cache_mem {
 	bool whole;                      /* told the memory is dense: the first miss reads its region */
 	int pagemap_fd;                  /* -1: read every page */
 	const struct hs_maps *maps;
+	struct preload *pre;             /* recorded lines and their plan (NULL: none) */
 };
+
+static const unsigned char *pre_find(struct cache_mem *cm, uint64_t addr, size_t len);
+static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len);
+static bool pre_loaded(const struct cache_mem *cm);
 
 static unsigned region_slot(uint64_t rbase)
 {
@@ -440,8 +445,8 @@ static int cache_gather(struct hs_mem *mem, const uint64_t *addr, size_t n)
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	cm->lists = n > 0;
 	cm->whole = !n;
-	if (!n)
-		return 0;
+	if (!n || pre_loaded(cm))
+		return 0;       /* preloaded: the reads it would spare are few */
 	enum { BATCH = 1024 };       /* UIO_MAXIOV */
 	struct iovec local[BATCH], remote[BATCH];
 	uint64_t want[BATCH];
@@ -511,6 +516,14 @@ static int cache_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 	mem->nbytes += len;
 	if (addr + len < addr)
 		return -EFAULT;
+	if (cm->pre) {
+		pre_record(cm, addr, len);
+		const unsigned char *pb = pre_find(cm, addr, len);
+		if (pb) {
+			memcpy(buf, pb, len);
+			return 0;
+		}
+	}
 	uint64_t page0 = addr & ~(uint64_t)(PAGE_SZ - 1);
 	const unsigned char *lb = !page_cached(cm, page0) ? line_find(cm, addr, len) : NULL;
 	if (lb) {
@@ -544,6 +557,14 @@ static const void *cache_peek(struct hs_mem *mem, uint64_t addr, size_t len)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (cm->pre) {
+		pre_record(cm, addr, len);
+		const unsigned char *pb = pre_find(cm, addr, len);
+		if (pb) {
+			mem->nbytes += len;
+			return pb;
+		}
+	}
 	if (addr - page + len > PAGE_SZ)
 		return NULL;
 	long idx = slot_index(cm, page);
@@ -593,10 +614,359 @@ static void cache_close(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	munmap(cm->data, (size_t)CACHE_SLOTS * PAGE_SZ);
+	hs_mem_cache_preload_end(mem);
 	if (cm->lines)
 		munmap(cm->lines, LINE_SLOTS * sizeof(*cm->lines));
 	hs_mem_close(cm->under);
 	free(cm);
+}
+
+/* ---- preload: what a walk of the running target read, read again while
+ * it is stopped ------------------------------------------------------------ */
+
+/* The recorded reads, in lines of PRE_LINE bytes; then the plan: runs of
+ * lines (close ones joined, the bytes between read too: a gap costs less
+ * than another iovec) that one process_vm_readv call per PRE_BATCH of them
+ * copies into buf, found again by a hash from page to the first run on it. */
+#define PRE_LINE_SHIFT 6
+#define PRE_GAP        1536u          /* an iovec costs about what copying 1.5 KiB does */
+#define PRE_MAX_LINES  (64u << 20)    /* recorded lines kept (512 MiB of them) */
+#define PRE_MAX_BYTES  ((size_t)768 << 20)
+#define PRE_BATCH      1024           /* UIO_MAXIOV */
+
+struct pre_line { uint64_t addr; };   /* a line number (address >> PRE_LINE_SHIFT) */
+struct pre_run { uint64_t addr; size_t len, off; bool ok; };
+/* A read of the first walk, in its order: the second walk, which reads the
+ * same unless the lists changed, finds each read here (no hash) and loads
+ * the ones PRE_AHEAD reads on, so that following a long list does not wait
+ * for memory at each chunk. */
+struct pre_seq { uint64_t addr, off; uint32_t len, avail; uint32_t run; };
+#define PRE_AHEAD 12
+
+struct preload {
+	bool recording, overflow, loaded;
+	struct pre_seq *seq;
+	size_t nseq, capseq, cur;
+	struct pre_run *run;
+	size_t nrun;
+	unsigned char *buf;
+	size_t bytes;
+	uint64_t *hkey;                   /* page + 1 (0: empty) */
+	uint32_t *hval;                   /* its first run */
+	size_t hmask;
+	struct hs_mem_preload_stats st;
+};
+
+#include "radix.h"
+HS_RADIX_SORT_BY_ADDR(sort_lines, struct pre_line)
+
+static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len)
+{
+	struct preload *p = cm->pre;
+	if (!p->recording || !len || p->overflow || len > UINT32_MAX)
+		return;
+	if (p->nseq && p->seq[p->nseq - 1].addr == addr && p->seq[p->nseq - 1].len >= len)
+		return;
+	if (p->nseq == p->capseq) {
+		size_t cap = p->capseq ? 2 * p->capseq : 65536;
+		struct pre_seq *v = cap <= PRE_MAX_LINES ? realloc(p->seq, cap * sizeof(*v)) : NULL;
+		if (!v) {
+			p->overflow = true;
+			return;
+		}
+		p->seq = v;
+		p->capseq = cap;
+	}
+	p->seq[p->nseq++] = (struct pre_seq){ addr, 0, (uint32_t)len, 0, 0 };
+}
+
+static bool pre_loaded(const struct cache_mem *cm)
+{
+	return cm->pre && cm->pre->loaded;
+}
+
+/* The next reads of the first walk: addr among them, its bytes preloaded. */
+static const unsigned char *pre_next(struct preload *p, uint64_t addr, size_t len)
+{
+	for (size_t k = p->cur; k < p->nseq && k < p->cur + 8; k++) {
+		if (p->seq[k].addr != addr)
+			continue;
+		p->cur = k + 1;
+		if (k + PRE_AHEAD < p->nseq && p->seq[k + PRE_AHEAD].avail)
+			__builtin_prefetch(p->buf + p->seq[k + PRE_AHEAD].off);
+		return len <= p->seq[k].avail ? p->buf + p->seq[k].off : NULL;
+	}
+	return NULL;
+}
+
+static size_t pre_hash(uint64_t page, size_t mask)
+{
+	return (size_t)((page * 0x9e3779b97f4a7c15ull) >> 20) & mask;
+}
+
+/* The run that holds [addr, addr+len) whole, or -1. */
+static long pre_lookup(const struct preload *p, uint64_t addr, size_t len)
+{
+	uint64_t page = addr / PAGE_SZ;
+	for (size_t h = pre_hash(page, p->hmask);; h = (h + 1) & p->hmask) {
+		if (!p->hkey[h])
+			return -1;
+		if (p->hkey[h] != page + 1)
+			continue;
+		for (size_t i = p->hval[h]; i < p->nrun && p->run[i].addr <= addr; i++) {
+			const struct pre_run *r = &p->run[i];
+			if (addr - r->addr < r->len)
+				return addr + len <= r->addr + r->len && addr + len > addr ? (long)i : -1;
+		}
+		return -1;
+	}
+}
+
+static const unsigned char *pre_find(struct cache_mem *cm, uint64_t addr, size_t len)
+{
+	struct preload *p = cm->pre;
+	if (!p->loaded || !len)
+		return NULL;
+	const unsigned char *b = pre_next(p, addr, len);
+	if (b)
+		return b;
+	long i = pre_lookup(p, addr, len);
+	return i >= 0 && p->run[i].ok ? p->buf + p->run[i].off + (addr - p->run[i].addr) : NULL;
+}
+
+int hs_mem_cache_preload_record(struct hs_mem *mem)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	hs_mem_cache_preload_end(mem);
+	if (!(cm->pre = calloc(1, sizeof(*cm->pre))))
+		return -ENOMEM;
+	cm->pre->recording = true;
+	return 0;
+}
+
+/* May page (read before the stop, from pagemap) be read without touching
+ * the target, within a readable mapping? */
+static bool pre_page_ok(struct cache_mem *cm, uint64_t page)
+{
+	uint64_t rbase = page & ~(uint64_t)(REGION_PAGES * PAGE_SZ - 1);
+	unsigned ri = region_enter(cm, rbase, false);
+	if (page_absent(cm, ri, page))
+		return false;
+	const struct hs_mapping *m = hs_maps_find(cm->maps, page);
+	return m && m->perms[0] == 'r' && m->end >= page + PAGE_SZ;
+}
+
+int hs_mem_cache_preload_plan(struct hs_mem *mem)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	struct preload *p = cm->pre;
+	if (!p)
+		return -EINVAL;
+	p->recording = false;
+	if (p->overflow || !cm->maps)
+		return -E2BIG;
+	size_t nrec = 0;
+	for (size_t i = 0; i < p->nseq; i++)
+		nrec += ((p->seq[i].addr + p->seq[i].len - 1) >> PRE_LINE_SHIFT) - (p->seq[i].addr >> PRE_LINE_SHIFT) + 1;
+	struct pre_line *rec = malloc((nrec + 1) * sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	nrec = 0;
+	for (size_t i = 0; i < p->nseq; i++)
+		for (uint64_t l = p->seq[i].addr >> PRE_LINE_SHIFT; l <= (p->seq[i].addr + p->seq[i].len - 1) >> PRE_LINE_SHIFT; l++)
+			rec[nrec++].addr = l;
+	if (sort_lines(rec, nrec) < 0) {
+		free(rec);
+		return -ENOMEM;
+	}
+	int ret = 0;
+	/* Runs of lines on pages that may be read, PRE_GAP apart at most. */
+	size_t n = 0, cap = 0, bytes = 0, npages = 0;
+	uint64_t okpage = 0, badpage = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		uint64_t a = rec[i].addr << PRE_LINE_SHIFT, page = a & ~(uint64_t)(PAGE_SZ - 1);
+		if (i && rec[i - 1].addr == rec[i].addr)
+			continue;
+		if (page + 1 == badpage)
+			continue;
+		if (page + 1 != okpage) {
+			if (!pre_page_ok(cm, page)) {
+				badpage = page + 1;
+				continue;
+			}
+			okpage = page + 1;
+			npages++;
+		}
+		uint64_t e = a + (1u << PRE_LINE_SHIFT);
+		if (n && a <= p->run[n - 1].addr + p->run[n - 1].len + PRE_GAP &&
+		    ((p->run[n - 1].addr + p->run[n - 1].len - 1) & ~(uint64_t)(PAGE_SZ - 1)) + PAGE_SZ >= page) {
+			/* the gap lies on this page and the run's last: both readable */
+			bytes += e - (p->run[n - 1].addr + p->run[n - 1].len);
+			p->run[n - 1].len = e - p->run[n - 1].addr;
+		} else {
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 4096;
+				struct pre_run *v = realloc(p->run, c * sizeof(*v));
+				if (!v) {
+					ret = -ENOMEM;
+					break;
+				}
+				p->run = v;
+				cap = c;
+			}
+			p->run[n++] = (struct pre_run){ a, e - a, 0, false };
+			bytes += e - a;
+		}
+		if (bytes > PRE_MAX_BYTES) {
+			ret = -E2BIG;
+			break;
+		}
+	}
+	free(rec);
+	p->nrun = n;
+	if (ret < 0)
+		return ret;
+	if (!n)
+		return -ENODATA;
+	/* The hash from each page to its first run. */
+	size_t hsz = 1024;
+	while (hsz < 2 * (npages + n))
+		hsz *= 2;
+	p->hmask = hsz - 1;
+	p->hkey = calloc(hsz, sizeof(*p->hkey));
+	p->hval = malloc(hsz * sizeof(*p->hval));
+	p->bytes = bytes;
+	p->buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!p->hkey || !p->hval || p->buf == MAP_FAILED) {
+		p->buf = p->buf == MAP_FAILED ? NULL : p->buf;
+		return -ENOMEM;
+	}
+	/* Faulted in now, so that filling it while stopped costs no faults. */
+	madvise(p->buf, bytes, MADV_HUGEPAGE);
+	madvise(p->buf, bytes, MADV_POPULATE_WRITE);
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pre_run *r = &p->run[i];
+		r->off = off;
+		off += r->len;
+		for (uint64_t pg = r->addr / PAGE_SZ; pg <= (r->addr + r->len - 1) / PAGE_SZ; pg++) {
+			size_t h = pre_hash(pg, p->hmask);
+			while (p->hkey[h] && p->hkey[h] != pg + 1)
+				h = (h + 1) & p->hmask;
+			if (!p->hkey[h]) {
+				p->hkey[h] = pg + 1;
+				p->hval[h] = (uint32_t)i;
+			}
+		}
+	}
+	for (size_t i = 0; i < p->nseq; i++) {
+		struct pre_seq *q = &p->seq[i];
+		long ri = pre_lookup(p, q->addr, q->len);
+		if (ri >= 0) {
+			q->run = (uint32_t)ri;
+			q->off = p->run[ri].off + (q->addr - p->run[ri].addr);
+			uint64_t avail = p->run[ri].addr + p->run[ri].len - q->addr;
+			q->avail = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
+		}
+	}
+	p->st.runs = n;
+	p->st.bytes = bytes;
+	p->st.pages = npages;
+	return 0;
+}
+
+int hs_mem_cache_preload_read(struct hs_mem *mem)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	struct preload *p = cm->pre;
+	if (!p || !p->buf)
+		return -EINVAL;
+	p->loaded = false;
+	struct iovec local[PRE_BATCH], remote[PRE_BATCH];
+	size_t idx[PRE_BATCH];
+	p->st.read = p->st.calls = 0;
+	uint64_t okpage = 0, badpage = 0;
+	for (size_t i = 0; i < p->nrun;) {
+		size_t k = 0;
+		for (; i < p->nrun && k < PRE_BATCH; i++) {
+			struct pre_run *r = &p->run[i];
+			r->ok = true;
+			/* Pagemap again, now that it is stopped: a page the target
+			 * dropped since (MADV_DONTNEED) must not be read back in. */
+			for (uint64_t pg = r->addr & ~(uint64_t)(PAGE_SZ - 1); r->ok && pg < r->addr + r->len; pg += PAGE_SZ) {
+				if (pg + 1 == okpage)
+					continue;
+				if (pg + 1 == badpage || !pre_page_ok(cm, pg)) {
+					badpage = pg + 1;
+					r->ok = false;
+				} else
+					okpage = pg + 1;
+			}
+			if (!r->ok)
+				continue;
+			idx[k] = i;
+			local[k] = (struct iovec){ p->buf + r->off, r->len };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)r->addr, r->len };
+			k++;
+		}
+		for (size_t from = 0; from < k;) {
+			size_t done = 0;
+			int e = cm->under->read == pid_read
+				? pid_readv(cm->under, local + from, remote + from, k - from, &done) : -ENOSYS;
+			if (e == -ENOSYS) {
+				for (; from < k; from++)
+					p->run[idx[from]].ok = cm->under->read(cm->under, (uint64_t)(uintptr_t)remote[from].iov_base,
+									     local[from].iov_base, local[from].iov_len) == 0;
+				break;
+			}
+			if (e < 0) {
+				for (size_t j = from; j < k; j++)
+					p->run[idx[j]].ok = false;
+				for (; i < p->nrun; i++)
+					p->run[i].ok = false;
+				return e;
+			}
+			p->st.calls++;
+			for (size_t j = from; j < from + done; j++)
+				p->st.read += local[j].iov_len;
+			if (from + done < k)    /* unreadable now: left to the ordinary path */
+				p->run[idx[from + done]].ok = false;
+			from += done + 1;
+		}
+	}
+	bool bad = false;
+	for (size_t i = 0; i < p->nrun && !bad; i++)
+		bad = !p->run[i].ok;
+	for (size_t i = 0; bad && i < p->nseq; i++)
+		if (p->seq[i].avail && !p->run[p->seq[i].run].ok)
+			p->seq[i].avail = 0;
+	p->cur = 0;
+	p->loaded = true;
+	return 0;
+}
+
+void hs_mem_cache_preload_stats(struct hs_mem *mem, struct hs_mem_preload_stats *st)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	memset(st, 0, sizeof(*st));
+	if (cm->pre)
+		*st = cm->pre->st;
+}
+
+void hs_mem_cache_preload_end(struct hs_mem *mem)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	struct preload *p = cm->pre;
+	if (!p)
+		return;
+	free(p->seq);
+	free(p->run);
+	free(p->hkey);
+	free(p->hval);
+	if (p->buf)
+		munmap(p->buf, p->bytes);
+	free(p);
+	cm->pre = NULL;
 }
 
 void hs_mem_cache_prefault(struct hs_mem *mem, size_t bytes)

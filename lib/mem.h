@@ -77,6 +77,28 @@ int hs_mem_cache_read_direct(struct hs_mem *cache, uint64_t addr, void *buf, siz
  * (0 for another source): read them in place rather than again. */
 uint64_t hs_mem_cache_held(struct hs_mem *cache, uint64_t addr, uint64_t len);
 
+/* Preload, for a walk made twice: once while the target runs, recording
+ * what it read (its values thrown away), then while it is stopped.
+ * hs_mem_cache_preload_record() starts recording (reads are served as
+ * before); hs_mem_cache_preload_plan() ends it and turns what was read into
+ * runs of bytes, with a buffer for them faulted in (before the stop; needs
+ * the pagemap and maps; -E2BIG when too much was read, -ENODATA when
+ * nothing); hs_mem_cache_preload_read(), while stopped, reads every run
+ * (pagemap checked again, pages the target dropped left out) in batched
+ * process_vm_readv calls: the reads that fall in them are then served from
+ * there, the others as before (what changed since is read on demand).
+ * The preload survives hs_mem_cache_drop(); hs_mem_cache_preload_end()
+ * frees it. */
+struct hs_mem_preload_stats {
+	uint64_t runs, bytes, pages;     /* the plan */
+	uint64_t read, calls;            /* the last hs_mem_cache_preload_read */
+};
+int hs_mem_cache_preload_record(struct hs_mem *cache);
+int hs_mem_cache_preload_plan(struct hs_mem *cache);
+int hs_mem_cache_preload_read(struct hs_mem *cache);
+void hs_mem_cache_preload_stats(struct hs_mem *cache, struct hs_mem_preload_stats *st);
+void hs_mem_cache_preload_end(struct hs_mem *cache);
+
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)
 {
 	return mem->read(mem, addr, buf, len);

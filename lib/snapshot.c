@@ -67,6 +67,10 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
 				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
 	hs_mem_cache_drop(s->mem);
+	/* What the walk of the running target read, read again now. */
+	bool preloaded = s->preload && hs_mem_cache_preload_read(s->mem) == 0;
+	if (s->preload)
+		hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
 	/* Registers first: the walk finds each thread's tcache from them. */
 	const pid_t *tids = NULL;
 	size_t n = ses ? hs_session_threads(ses, &tids) : 0;
@@ -108,6 +112,8 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	}
 	free(ok_tids);
 	free(fs);
+	if (r == 0)
+		s->heap.preloaded = preloaded;
 	/* More reading that must see the same stopped image (the chunk walk). */
 	if (r == 0 && o->stopped)
 		r = o->stopped(s, o->stopped_ctx, err);
@@ -142,6 +148,52 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 
 static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
 		struct hs_err *err);
+
+/* Walk the lists once while the target runs, recording which bytes the walk
+ * read (its figures, maybe inconsistent, are thrown away): the stop then
+ * reads those first, in a few calls, so that the pause depends on the free
+ * lists, not on the heap's size; what changed in between is read on demand,
+ * so the stopped walk is as exact as ever.  Not for walks that read the heap
+ * from end to end (a hook, or more reading after the walk), nor when
+ * HEAPSCOPE_READ_MODE asks for one way.  True when there is a plan. */
+static bool preload_plan(struct hs_snapshot *s, const struct hs_snapshot_opts *o)
+{
+	const char *rm = getenv("HEAPSCOPE_READ_MODE");
+	if (!(o->walk & HS_WALK_LISTS) || !o->freeze || o->stopped || o->arena_hook.arena || s->pagemap_fd < 0 ||
+	    (rm && (!strcmp(rm, "bulk") || !strcmp(rm, "lists") || !strcmp(rm, "auto"))))
+		return false;
+	if (hs_mem_cache_preload_record(s->mem) < 0)
+		return false;
+	uint64_t t0 = now_us();
+	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
+				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
+	struct hs_heap h;
+	int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS, NULL, &lim, &h, NULL);
+	bool ok = r == 0 && h.initialized;
+	if (r == 0)
+		hs_heap_release(&h);
+	hs_mem_cache_drop(s->mem);
+	if (!ok || hs_mem_cache_preload_plan(s->mem) < 0) {
+		hs_mem_cache_preload_end(s->mem);
+		return false;
+	}
+	hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
+	/* Test hook: between the two walks, create FILE.planned and wait (at
+	 * most 30 s) for FILE, so that a test can change the heap there. */
+	const char *wait = getenv("HEAPSCOPE_TEST_PRELOAD_WAIT");
+	if (wait) {
+		char planned[4096];
+		snprintf(planned, sizeof(planned), "%s.planned", wait);
+		int fd = open(planned, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		for (int i = 0; i < 3000 && access(wait, F_OK) < 0; i++) {
+			struct timespec ts = { 0, 10000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return true;
+}
 
 /* Is the program's ELF interpreter (PT_INTERP) glibc's loader: a dynamic
  * executable, whose C library its loader maps after the execve? */
@@ -292,6 +344,7 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	/* Without the lists the walk reads a few arena headers: no need. */
 	if (o->walk & HS_WALK_LISTS)
 		hs_mem_cache_prefault(s->mem, heaps);
+	s->preload = preload_plan(s, o);
 	for (;;) {
 		int locked;
 		s->attempts++;

@@ -53,6 +53,8 @@ struct hs_snapshot {
 	int attempts;            /* stops made (retries when an arena was locked) */
 	int locked_arenas;       /* arenas whose mutex was held in the last stop */
 	size_t nthreads;
+	bool preload;            /* a walk of the running target planned what the stop reads first */
+	struct hs_mem_preload_stats preload_stats;
 };
 
 /* The default stop budget (documented in heapscope(1)). */

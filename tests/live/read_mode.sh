@@ -3,7 +3,8 @@
 # headers alone, gathered in batches ("lists"), or whole pages ("bulk"),
 # chosen per arena by how dense its free chunks are.  Every mode gives the
 # same figures, those of glibc's malloc_info, and the mode that ran is
-# reported.  HEAPSCOPE_READ_MODE=lists|bulk forces one.
+# reported.  HEAPSCOPE_READ_MODE=lists|bulk forces one; =auto chooses per
+# arena without the preload (the default, tests/live/preload.sh).
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -33,7 +34,7 @@ for m in lists bulk; do
 		HEAPSCOPE_READ_MODE=$m timeout 60 "$HS" "$c" --json "$pid" >"$HS_TMP/$c.$m.json"
 	done
 done
-timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/arenas.auto.json"
+HEAPSCOPE_READ_MODE=auto timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/arenas.auto.json"
 for c in arenas bins chunks; do
 	if [ "$(figures "$HS_TMP/$c.lists.json")" = "$(figures "$HS_TMP/$c.bulk.json")" ]; then
 		ok "knownheap: $c gives the same figures reading chunk headers and reading whole pages"
@@ -73,14 +74,14 @@ wait_target "$pid" || true
 # Sparse: 8192 free chunks spread over 64 MiB of live memory: headers.
 start_target "$(target bigheap)" 2 8192 64
 pid=$TARGET_PID
-timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/sparse.json"
+HEAPSCOPE_READ_MODE=auto timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/sparse.json"
 HEAPSCOPE_READ_MODE=bulk timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/sparse.bulk.json"
 m=$(mode "$HS_TMP/sparse.json")
 [ "$m" = lists ] && ok "a sparse heap is read by chunk headers (read_mode lists)" ||
 	not_ok "a sparse heap was read as '$m', not lists"
 [ "$(figures "$HS_TMP/sparse.json")" = "$(figures "$HS_TMP/sparse.bulk.json")" ] &&
 	ok "the sparse heap's figures are the same read whole" || not_ok "the sparse heap's figures differ read whole"
-timeout 60 "$HS" arenas "$pid" | grep -q '^target paused .* (read: lists)$' &&
+HEAPSCOPE_READ_MODE=auto timeout 60 "$HS" arenas "$pid" | grep -q '^target paused .* (read: lists)$' &&
 	ok "the pause line names the mode" || not_ok "the pause line does not say '(read: lists)'"
 check_untouched "$pid" || not_ok "bigheap left traced or stopped"
 kill -TERM "$pid"
@@ -89,7 +90,7 @@ wait_target "$pid" || true
 # Dense: every other chunk free, several per page: whole pages.
 start_target "$(target bigheap)" 2 16384
 pid=$TARGET_PID
-timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/dense.json"
+HEAPSCOPE_READ_MODE=auto timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/dense.json"
 m=$(mode "$HS_TMP/dense.json")
 [ "$m" = bulk ] && ok "a dense heap is read in whole pages (read_mode bulk)" ||
 	not_ok "a dense heap was read as '$m', not bulk"
