@@ -24,11 +24,6 @@ static const char help[] =
 
 enum { ST_USED, ST_FREE, ST_ALL };   /* --state, in its words' order */
 
-struct klass {
-	uint64_t lo, hi;
-	uint64_t used, used_bytes, free, free_bytes;
-};
-
 struct ctx {
 	struct hs_cli *cli;
 	struct hs_out o;
@@ -37,42 +32,10 @@ struct ctx {
 	bool histogram, list;
 	unsigned strmin;
 	long topk;
-	bool first;
-	/* per arena */
-	uint64_t n[HS_CHUNK_MMAPPED + 1], bytes[HS_CHUNK_MMAPPED + 1];
-	struct klass cls[129];   /* bins 0..127, 128: mmapped */
+	struct hs_chunks_hist all;   /* every chunk, by state and size class */
 	struct hs_strtab tops;
-	uint64_t nchunks;
 	char str[256];
 };
-
-/* The first printable run of at least min characters in a chunk's user
- * data (its first 4 KiB), cut to fit out. */
-static size_t first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigned min, char *out, size_t outsz)
-{
-	unsigned char buf[4096];
-	uint64_t len = c->size > 16 ? c->size - 16 : 0;
-	if (len > sizeof(buf))
-		len = sizeof(buf);
-	if (!len || hs_mem_read(mem, c->addr + 16, buf, len) < 0)
-		return 0;
-	size_t run = 0;
-	for (size_t i = 0; i <= len; i++) {
-		bool g = i < len && (buf[i] == '\t' || (buf[i] >= 0x20 && buf[i] <= 0x7e));
-		if (g) {
-			run++;
-			continue;
-		}
-		if (run >= min) {
-			size_t n = run < outsz - 1 ? run : outsz - 1;
-			memcpy(out, buf + i - run, n);
-			out[n] = '\0';
-			return n;
-		}
-		run = 0;
-	}
-	return 0;
-}
 
 /* After the walk, still stopped: the mmapped chunks. */
 static int walk_stopped(struct hs_snapshot *s, void *ctx, struct hs_err *err)
@@ -85,38 +48,22 @@ static bool is_free(enum hs_chunk_state s)
 	return s == HS_CHUNK_BIN || s == HS_CHUNK_FAST || s == HS_CHUNK_TCACHE;
 }
 
+/* A chunk after the walk: its first string, into --top's table, listed. */
 static int on_chunk(void *vctx, const struct hs_chunk *c)
 {
 	struct ctx *x = vctx;
-	x->n[c->state]++;
-	x->bytes[c->state] += c->size;
 	if (x->state == ST_USED && c->state != HS_CHUNK_USED && c->state != HS_CHUNK_MMAPPED)
 		return 0;
 	if (x->state == ST_FREE && !is_free(c->state))
 		return 0;
-	x->nchunks++;
-	int k = c->state == HS_CHUNK_MMAPPED ? 128 : hs_bin_index(c->size);
-	if (c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST) {
-		struct klass *kl = &x->cls[k];
-		if (!kl->lo || c->size < kl->lo)
-			kl->lo = c->size;
-		if (c->size > kl->hi)
-			kl->hi = c->size;
-		if (is_free(c->state)) {
-			kl->free++;
-			kl->free_bytes += c->size;
-		} else {
-			kl->used++;
-			kl->used_bytes += c->size;
-		}
-	}
 	size_t sl = 0;
 	x->str[0] = '\0';
 	if (x->strmin && c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST)
-		sl = first_string(x->mem, c, x->strmin, x->str, sizeof(x->str));
+		sl = hs_chunk_first_string(x->mem, c, x->strmin, x->str, sizeof(x->str));
 	if (x->topk && sl) {
 		char key[300];
-		int kl = snprintf(key, sizeof(key), "%03d%s", k, x->str);
+		int kl = snprintf(key, sizeof(key), "%03d%s", c->state == HS_CHUNK_MMAPPED ? 128 : hs_bin_index(c->size),
+				  x->str);
 		hs_strtab_add(&x->tops, key, (size_t)kl, c->size);
 	}
 	if (!x->list)
@@ -136,34 +83,38 @@ static int on_chunk(void *vctx, const struct hs_chunk *c)
 	return 0;
 }
 
+/* The size classes of the chunks --state keeps (in use [0], free [1]). */
 static void print_histogram(struct ctx *x)
 {
 	struct hs_out *o = &x->o;
 	hs_print_text(o, "%-21s %10s %9s %10s %9s\n", "SIZE CLASS", "USED", "BYTES", "FREE", "BYTES");
 	hs_out_arr_begin(o, "histogram");
 	for (int k = 0; k < 129; k++) {
-		const struct klass *kl = &x->cls[k];
-		if (!kl->used && !kl->free)
+		const struct hs_chunks_class *kl = &x->all.cls[k];
+		bool in[2] = { x->state != ST_FREE && kl->n[0], x->state != ST_USED && kl->n[1] };
+		if (!in[0] && !in[1])
 			continue;
+		uint64_t lo = in[0] && (!in[1] || kl->lo[0] < kl->lo[1]) ? kl->lo[0] : kl->lo[1];
+		uint64_t hi = in[0] && (!in[1] || kl->hi[0] > kl->hi[1]) ? kl->hi[0] : kl->hi[1];
 		char label[48];
 		if (k == 128)
 			snprintf(label, sizeof(label), "mmapped");
-		else if (kl->lo == kl->hi)
-			snprintf(label, sizeof(label), "0x%" PRIx64, kl->lo);
+		else if (lo == hi)
+			snprintf(label, sizeof(label), "0x%" PRIx64, lo);
 		else
-			snprintf(label, sizeof(label), "0x%" PRIx64 "-0x%" PRIx64, kl->lo, kl->hi);
+			snprintf(label, sizeof(label), "0x%" PRIx64 "-0x%" PRIx64, lo, hi);
 		hs_out_obj_begin(o, NULL);
 		if (k == 128)
 			hs_print_str(o, HS_PRINT_JSON, "class", NULL, "mmapped");
 		else
 			hs_print_int(o, HS_PRINT_JSON, "bin", NULL, k);
-		hs_print_u64(o, HS_PRINT_JSON, "min_size", NULL, kl->lo);
-		hs_print_u64(o, HS_PRINT_JSON, "max_size", NULL, kl->hi);
+		hs_print_u64(o, HS_PRINT_JSON, "min_size", NULL, lo);
+		hs_print_u64(o, HS_PRINT_JSON, "max_size", NULL, hi);
 		hs_print_str(o, HS_PRINT_TEXT, NULL, "%-21s", label);
-		hs_print_u64(o, HS_PRINT_ANY, "used", " %10" PRIu64, kl->used);
-		hs_print_size(o, HS_PRINT_ANY, "used_bytes", " %9s", kl->used_bytes);
-		hs_print_u64(o, HS_PRINT_ANY, "free", " %10" PRIu64, kl->free);
-		hs_print_size(o, HS_PRINT_ANY, "free_bytes", " %9s\n", kl->free_bytes);
+		hs_print_u64(o, HS_PRINT_ANY, "used", " %10" PRIu64, in[0] ? kl->n[0] : 0);
+		hs_print_size(o, HS_PRINT_ANY, "used_bytes", " %9s", in[0] ? kl->bytes[0] : 0);
+		hs_print_u64(o, HS_PRINT_ANY, "free", " %10" PRIu64, in[1] ? kl->n[1] : 0);
+		hs_print_size(o, HS_PRINT_ANY, "free_bytes", " %9s\n", in[1] ? kl->bytes[1] : 0);
 		hs_out_obj_end(o);
 	}
 	hs_out_arr_end(o);
@@ -193,87 +144,23 @@ static void print_tops(struct ctx *x)
 	hs_out_arr_end(o);
 }
 
-/* An arena's sums, from a walk that kept no chunk (--histogram). */
-static void add_hist(struct ctx *x, const struct hs_chunks_hist *hist)
-{
-	memcpy(x->n, hist->n, sizeof(x->n));
-	memcpy(x->bytes, hist->bytes, sizeof(x->bytes));
-	for (int q = 0; q < 128; q++)
-		for (int f = 0; f < 2; f++) {
-			const struct hs_chunks_class *c = &hist->cls[q];
-			if (!c->n[f] || (x->state == ST_USED && f) || (x->state == ST_FREE && !f))
-				continue;
-			struct klass *kl = &x->cls[q];
-			if (!kl->lo || c->lo[f] < kl->lo)
-				kl->lo = c->lo[f];
-			if (c->hi[f] > kl->hi)
-				kl->hi = c->hi[f];
-			*(f ? &kl->free : &kl->used) += c->n[f];
-			*(f ? &kl->free_bytes : &kl->used_bytes) += c->bytes[f];
-		}
-}
-
-/* Counts and bytes by chunk state: one arena's, or all of them. */
-struct arena_sum {
-	int index;
-	uint64_t n[HS_CHUNK_MMAPPED + 1], b[HS_CHUNK_MMAPPED + 1];
-	uint64_t system;
-};
-
-/* Every collected chunk through on_chunk, arena by arena (into sum, when
- * there is one), then the mmapped ones; the totals into tot.  Returns
- * HS_EXIT_PARTIAL when an arena's lists hold chunks the walk did not meet. */
-static int tally(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h, struct arena_sum *sum,
-		 struct arena_sum *tot)
-{
-	int status = HS_EXIT_OK;
-	size_t at = 0;
-	for (size_t w = 0; w < k->narenas && sum; w++) {
-		const struct hs_arena *a = &h->arenas[k->arena_idx[w]];
-		memset(x->n, 0, sizeof(x->n));
-		memset(x->bytes, 0, sizeof(x->bytes));
-		if (k->histogram)
-			add_hist(x, &k->hist[w]);
-		for (; at < k->arena_end[w]; at++)
-			on_chunk(x, &k->v[at]);
-		sum[w].index = a->index;
-		memcpy(sum[w].n, x->n, sizeof(x->n));
-		memcpy(sum[w].b, x->bytes, sizeof(x->bytes));
-		sum[w].system = a->system_mem;
-		for (int q = 0; q <= HS_CHUNK_MMAPPED; q++) {
-			tot->n[q] += x->n[q];
-			tot->b[q] += x->bytes[q];
-		}
-		/* Every chunk the lists hold must be met on the walk. */
-		if (!k->heap_addr && !a->status && (a->contiguous || !a->main) &&
-		    (x->n[HS_CHUNK_BIN] != a->bin_count || x->n[HS_CHUNK_FAST] != a->fast_count)) {
-			hs_cli_warn(x->cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
-				    " and %" PRIu64, a->index, a->bin_count, a->fast_count, x->n[HS_CHUNK_BIN], x->n[HS_CHUNK_FAST]);
-			status = HS_EXIT_PARTIAL;
-		}
-	}
-	for (; at < k->n; at++)         /* the mmapped chunks */
-		on_chunk(x, &k->v[at]);
-	return status;
-}
-
 /* The tail: per-arena sums (JSON), mmapped (with_mmapped), histogram,
  * top strings, the totals line (text). */
 static void render_summary(struct ctx *x, const struct hs_chunks_set *k, const struct hs_heap *h,
-			   const struct arena_sum *sum, const struct arena_sum *tot, bool with_mmapped)
+			   const struct hs_chunks_sum *sum, bool with_mmapped)
 {
 	struct hs_out *o = &x->o;
 	if (x->list)
 		hs_out_arr_end(o);
 	hs_out_arr_begin(o, "arenas");
-	for (size_t w = 0; w < k->narenas && sum && hs_out_json(o); w++) {
+	for (size_t w = 0; w < k->narenas && hs_out_json(o); w++) {
 		hs_out_obj_begin(o, NULL);
 		hs_print_int(o, HS_PRINT_JSON, "index", NULL, sum[w].index);
-		hs_print_u64(o, HS_PRINT_JSON, "system", NULL, sum[w].system);
+		hs_print_u64(o, HS_PRINT_JSON, "system", NULL, h->arenas[sum[w].index].system_mem);
 		for (int q = 0; q < HS_CHUNK_MMAPPED; q++) {
 			hs_out_obj_begin(o, hs_chunk_state_name(q));
 			hs_print_u64(o, HS_PRINT_JSON, "count", NULL, sum[w].n[q]);
-			hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, sum[w].b[q]);
+			hs_print_u64(o, HS_PRINT_JSON, "bytes", NULL, sum[w].bytes[q]);
 			hs_out_obj_end(o);
 		}
 		hs_cli_arena_status(o, &h->arenas[sum[w].index]);
@@ -293,12 +180,13 @@ static void render_summary(struct ctx *x, const struct hs_chunks_set *k, const s
 	if (x->topk)
 		print_tops(x);
 	char f[5][HS_SIZE_BUF];
+	const struct hs_chunks_hist *tot = &x->all;
 	hs_print_text(o, "%s%" PRIu64 " chunks in use (%s), %" PRIu64 " in bins (%s), %" PRIu64 " in fastbins (%s), %"
 		      PRIu64 " in tcaches (%s), top %s", x->histogram || x->topk || x->list ? "\n" : "",
-		      tot->n[HS_CHUNK_USED], hs_fmt_size(tot->b[HS_CHUNK_USED], f[0]), tot->n[HS_CHUNK_BIN],
-		      hs_fmt_size(tot->b[HS_CHUNK_BIN], f[1]), tot->n[HS_CHUNK_FAST], hs_fmt_size(tot->b[HS_CHUNK_FAST], f[2]),
-		      tot->n[HS_CHUNK_TCACHE], hs_fmt_size(tot->b[HS_CHUNK_TCACHE], f[3]),
-		      hs_fmt_size(tot->b[HS_CHUNK_TOP], f[4]));
+		      tot->n[HS_CHUNK_USED], hs_fmt_size(tot->bytes[HS_CHUNK_USED], f[0]), tot->n[HS_CHUNK_BIN],
+		      hs_fmt_size(tot->bytes[HS_CHUNK_BIN], f[1]), tot->n[HS_CHUNK_FAST], hs_fmt_size(tot->bytes[HS_CHUNK_FAST], f[2]),
+		      tot->n[HS_CHUNK_TCACHE], hs_fmt_size(tot->bytes[HS_CHUNK_TCACHE], f[3]),
+		      hs_fmt_size(tot->bytes[HS_CHUNK_TOP], f[4]));
 	if (with_mmapped)
 		hs_print_text(o, "; %" PRIu64 " mmapped chunks (%s; glibc counts %d, %s)", k->mm_n,
 			      hs_fmt_size(k->mm_b, f[0]), h->n_mmaps, hs_fmt_size(h->mmapped_mem, f[1]));
@@ -338,6 +226,13 @@ static int cmd_chunks(struct hs_cli *cli)
 	}
 	struct hs_heap *h = &s.heap;
 	x.mem = s.mem;
+	struct hs_chunks_sum *sum = calloc(k.narenas + 1, sizeof(*sum));
+	if (!sum) {
+		status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
+		hs_snapshot_release(&s);
+		goto out;
+	}
+	hs_chunks_set_sum(&k, h, sum, &x.all);
 	x.o = hs_cli_out(cli);
 	hs_out_obj_begin(&x.o, NULL);
 	hs_print_int(&x.o, HS_PRINT_JSON, "pid", NULL, cli->pid);
@@ -347,12 +242,19 @@ static int cmd_chunks(struct hs_cli *cli)
 		hs_out_arr_begin(&x.o, "chunks");
 		hs_print_text(&x.o, "%-14s %10s %-9s %5s\n", "ADDRESS", "SIZE", "STATE", "ARENA");
 	}
-	struct arena_sum tot = { 0 };
-	struct arena_sum *sum = calloc(k.narenas + 1, sizeof(*sum));
-	status = tally(&x, &k, h, sum, &tot);
+	for (size_t w = 0; w < k.narenas; w++) {
+		const struct hs_arena *a = &h->arenas[sum[w].index];
+		if (!sum[w].unmet)
+			continue;
+		hs_cli_warn(cli, "arena %d: the lists hold %" PRIu64 " bin and %" PRIu64 " fastbin chunks, the walk met %" PRIu64
+			    " and %" PRIu64, a->index, a->bin_count, a->fast_count, sum[w].n[HS_CHUNK_BIN], sum[w].n[HS_CHUNK_FAST]);
+		status = HS_EXIT_PARTIAL;
+	}
+	for (size_t i = 0; i < k.n; i++)
+		on_chunk(&x, &k.v[i]);
 	/* no mmapped figures for one arena or one heap */
 	bool with_mmapped = only < 0 && !k.heap_addr;
-	render_summary(&x, &k, h, sum, &tot, with_mmapped);
+	render_summary(&x, &k, h, sum, with_mmapped);
 	if (with_mmapped && (k.mm_n != (uint64_t)(int64_t)h->n_mmaps || k.mm_b != h->mmapped_mem)) {
 		hs_cli_warn(cli, "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes), glibc counts %d (%" PRIu64 " bytes)",
 			    k.mm_n, k.mm_b, h->n_mmaps, h->mmapped_mem);

@@ -649,3 +649,98 @@ void hs_chunks_set_release(struct hs_chunks_set *k)
 	free(k->hist);
 	k->hist = NULL;
 }
+
+/* ---- sums after the walk ----------------------------------------------------------- */
+
+void hs_chunks_hist_add(struct hs_chunks_hist *hist, const struct hs_chunk *c)
+{
+	if (c->state != HS_CHUNK_MMAPPED && c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST) {
+		hist_add(hist, c->state, c->size);
+		return;
+	}
+	hist->n[c->state]++;
+	hist->bytes[c->state] += c->size;
+	if (c->state != HS_CHUNK_MMAPPED)
+		return;             /* top and fenceposts: by state only */
+	struct hs_chunks_class *k = &hist->cls[128];
+	k->n[0]++;
+	k->bytes[0] += c->size;
+	k->lo[0] = min_u64(k->lo[0] - 1, c->size - 1) + 1;
+	k->hi[0] = k->hi[0] > c->size ? k->hi[0] : c->size;
+}
+
+void hs_chunks_hist_merge(struct hs_chunks_hist *dst, const struct hs_chunks_hist *src)
+{
+	for (int q = 0; q <= HS_CHUNK_MMAPPED; q++) {
+		dst->n[q] += src->n[q];
+		dst->bytes[q] += src->bytes[q];
+	}
+	for (int q = 0; q < 129; q++)
+		for (int f = 0; f < 2; f++) {
+			struct hs_chunks_class *d = &dst->cls[q];
+			const struct hs_chunks_class *s = &src->cls[q];
+			if (!s->n[f])
+				continue;
+			d->lo[f] = min_u64(d->lo[f] - 1, s->lo[f] - 1) + 1;
+			d->hi[f] = d->hi[f] > s->hi[f] ? d->hi[f] : s->hi[f];
+			d->n[f] += s->n[f];
+			d->bytes[f] += s->bytes[f];
+		}
+}
+
+size_t hs_first_string(const unsigned char *buf, size_t len, unsigned min, char *out, size_t outsz)
+{
+	size_t run = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && (buf[i] == '\t' || (buf[i] >= 0x20 && buf[i] <= 0x7e))) {
+			run++;
+			continue;
+		}
+		if (run >= min) {
+			size_t n = run < outsz - 1 ? run : outsz - 1;
+			memcpy(out, buf + i - run, n);
+			out[n] = '\0';
+			return n;
+		}
+		run = 0;
+	}
+	return 0;
+}
+
+size_t hs_chunk_first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigned min, char *out, size_t outsz)
+{
+	unsigned char buf[4096];
+	uint64_t len = c->size > 16 ? c->size - 16 : 0;
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	if (!len || hs_mem_read(mem, c->addr + 16, buf, len) < 0)
+		return 0;
+	return hs_first_string(buf, len, min, out, outsz);
+}
+
+void hs_chunks_set_sum(const struct hs_chunks_set *k, const struct hs_heap *h, struct hs_chunks_sum *sum,
+		       struct hs_chunks_hist *all)
+{
+	size_t at = 0;
+	for (size_t w = 0; w < k->narenas; w++) {
+		const struct hs_arena *a = &h->arenas[k->arena_idx[w]];
+		struct hs_chunks_sum *s = &sum[w];
+		memset(s, 0, sizeof(*s));
+		s->index = a->index;
+		if (k->histogram) {
+			memcpy(s->n, k->hist[w].n, sizeof(s->n));
+			memcpy(s->bytes, k->hist[w].bytes, sizeof(s->bytes));
+			hs_chunks_hist_merge(all, &k->hist[w]);
+		}
+		for (; at < k->arena_end[w]; at++) {
+			s->n[k->v[at].state]++;
+			s->bytes[k->v[at].state] += k->v[at].size;
+			hs_chunks_hist_add(all, &k->v[at]);
+		}
+		/* Every chunk the lists hold must be met on the walk. */
+		s->unmet = !k->heap_addr && !a->status && (a->contiguous || !a->main) &&
+			   (s->n[HS_CHUNK_BIN] != a->bin_count || s->n[HS_CHUNK_FAST] != a->fast_count);
+	}
+	for (; at < k->n; at++)         /* the mmapped chunks */
+		hs_chunks_hist_add(all, &k->v[at]);
+}

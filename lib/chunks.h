@@ -52,12 +52,26 @@ struct hs_chunks_class {
 
 struct hs_chunks_hist {
 	uint64_t n[HS_CHUNK_MMAPPED + 1], bytes[HS_CHUNK_MMAPPED + 1];
-	struct hs_chunks_class cls[128];
+	struct hs_chunks_class cls[129];   /* by bin index; 128: the mmapped chunks */
 };
 
 /* hs_chunks_walk, each chunk added to *hist (which it does not zero). */
 int hs_chunks_walk_hist(struct hs_heap *h, struct hs_mem *mem, struct hs_arena *a, uint64_t only_heap,
 			struct hs_chunks_hist *hist);
+
+/* One chunk into *hist, as the walk sums it (an mmapped chunk into
+ * cls[128], in use). */
+void hs_chunks_hist_add(struct hs_chunks_hist *hist, const struct hs_chunk *c);
+/* src's counts and bytes added to dst's, the smallest and largest sizes
+ * kept. */
+void hs_chunks_hist_merge(struct hs_chunks_hist *dst, const struct hs_chunks_hist *src);
+
+/* The first printable run (ASCII and tab) of at least min characters in
+ * buf[0, len), cut to fit out (outsz > 0) and NUL-terminated; its length
+ * before the cut is not kept.  Returns the bytes copied, 0 if none. */
+size_t hs_first_string(const unsigned char *buf, size_t len, unsigned min, char *out, size_t outsz);
+/* The same in a chunk's user data (its first 4 KiB), read from mem. */
+size_t hs_chunk_first_string(struct hs_mem *mem, const struct hs_chunk *c, unsigned min, char *out, size_t outsz);
 
 /* The mmapped chunks: anonymous mappings that begin with a chunk header
  * marked IS_MMAPPED (several may share one merged mapping).  Counts are
@@ -101,6 +115,21 @@ int hs_chunks_collect_mmapped(struct hs_chunks_set *k, const struct hs_maps *map
  * arena's walk does.  Returns it, or NULL (the walk then reads through
  * the cache alone). */
 unsigned char *hs_chunks_set_prepare(struct hs_chunks_set *k);
+
+/* One walked arena of a set, summed. */
+struct hs_chunks_sum {
+	int index;                     /* the arena's */
+	uint64_t n[HS_CHUNK_MMAPPED + 1], bytes[HS_CHUNK_MMAPPED + 1];
+	/* its lists hold chunks the walk did not meet (checked only when all
+	 * of a sound arena was walked, and its heap is contiguous) */
+	bool unmet;
+};
+
+/* Sum a set after its walk: each walked arena into sum[w] (k->narenas of
+ * them), and every chunk, the mmapped ones too, into *all (which it does
+ * not zero).  h: the heap the set was collected from. */
+void hs_chunks_set_sum(const struct hs_chunks_set *k, const struct hs_heap *h, struct hs_chunks_sum *sum,
+		       struct hs_chunks_hist *all);
 void hs_chunks_set_release(struct hs_chunks_set *k);
 
 #endif
