@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bins.h"
 #include "common.h"
 
 static const char help[] =
@@ -19,61 +20,26 @@ static const char help[] =
 	"back, or a next chunk whose prev_size or PREV_INUSE disagrees is reported\n"
 	"as corruption with the address, and that list is not followed further.\n";
 
-static const char *list_kind(int fast, int bin)
+/* One free list. */
+static void render_list(struct hs_out *o, const struct hs_bins_list *l)
 {
-	if (fast)
-		return "fastbin";
-	return bin == 1 ? "unsorted" : bin < 64 ? "small" : "large";
-}
-
-/* The arena's free chunks grouped by list, each list in list order. */
-static struct hs_free *grouped(const struct hs_arena *a, size_t start[139])
-{
-	size_t count[139] = { 0 };
-	struct hs_free *g = malloc((a->nfree + 1) * sizeof(*g));
-	if (!g)
-		return NULL;
-	/* keys: fastbins 0..9, then bins 1..127 at 10..136 */
-	for (size_t i = 0; i < a->nfree; i++)
-		count[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++;
-	start[0] = 0;
-	for (int k = 0; k < 138; k++)
-		start[k + 1] = start[k] + count[k];
-	size_t pos[139];
-	memcpy(pos, start, sizeof(pos));
-	for (size_t i = 0; i < a->nfree; i++)
-		g[pos[(a->free[i].kind == HS_FREE_FAST ? 0 : 9) + a->free[i].bin]++] = a->free[i];
-	return g;
-}
-
-/* One free list: chunks g[0..n), list key k (see grouped). */
-static void render_list(struct hs_out *o, const struct hs_arena *a, int k, const struct hs_free *g, size_t n)
-{
-	int fast = k < 10, bin = fast ? k : k - 9;
-	bool bad = fast ? (a->bad_fast >> bin) & 1 : hs_arena_bin_bad(a, bin);
-	uint64_t bytes = 0, lo = UINT64_MAX, hi = 0;
-	for (size_t m = 0; m < n; m++) {
-		bytes += g[m].size;
-		lo = g[m].size < lo ? g[m].size : lo;
-		hi = g[m].size > hi ? g[m].size : hi;
-	}
 	hs_out_obj_begin(o, NULL);
-	hs_print_str(o, HS_PRINT_ANY, "kind", "  %-8s", list_kind(fast, bin));
-	hs_print_int(o, HS_PRINT_ANY, "bin", " %3d", bin);
-	hs_print_bool(o, HS_PRINT_JSON, "corrupt", NULL, bad);
-	if (lo == hi)
-		hs_print_text(o, "  size 0x%" PRIx64, lo);
+	hs_print_str(o, HS_PRINT_ANY, "kind", "  %-8s", hs_bins_kind(l->fast, l->bin));
+	hs_print_int(o, HS_PRINT_ANY, "bin", " %3d", l->bin);
+	hs_print_bool(o, HS_PRINT_JSON, "corrupt", NULL, l->corrupt);
+	if (l->lo == l->hi)
+		hs_print_text(o, "  size 0x%" PRIx64, l->lo);
 	else
-		hs_print_text(o, "  sizes 0x%" PRIx64 "-0x%" PRIx64, lo, hi);
-	hs_print_u64(o, HS_PRINT_ANY, "count", ": %" PRIu64 " chunk", n);
-	hs_print_text(o, "%s, ", n == 1 ? "" : "s");
-	hs_print_size(o, HS_PRINT_ANY, "bytes", "%s", bytes);
-	hs_print_text(o, "%s\n", bad ? ": CORRUPT" : "");
+		hs_print_text(o, "  sizes 0x%" PRIx64 "-0x%" PRIx64, l->lo, l->hi);
+	hs_print_u64(o, HS_PRINT_ANY, "count", ": %" PRIu64 " chunk", l->n);
+	hs_print_text(o, "%s, ", l->n == 1 ? "" : "s");
+	hs_print_size(o, HS_PRINT_ANY, "bytes", "%s", l->bytes);
+	hs_print_text(o, "%s\n", l->corrupt ? ": CORRUPT" : "");
 	hs_out_arr_begin(o, "chunks");
-	for (size_t m = 0; m < n; m++) {
+	for (size_t m = 0; m < l->n; m++) {
 		hs_out_obj_begin(o, NULL);
-		hs_print_hex(o, HS_PRINT_ANY, "address", "    0x%012" PRIx64, g[m].addr);
-		hs_print_u64(o, HS_PRINT_ANY, "size", "  0x%" PRIx64 "\n", g[m].size);
+		hs_print_hex(o, HS_PRINT_ANY, "address", "    0x%012" PRIx64, l->v[m].addr);
+		hs_print_u64(o, HS_PRINT_ANY, "size", "  0x%" PRIx64 "\n", l->v[m].size);
 		hs_out_obj_end(o);
 	}
 	hs_out_arr_end(o);
@@ -83,9 +49,8 @@ static void render_list(struct hs_out *o, const struct hs_arena *a, int k, const
 /* One arena: its lists, then its problems.  -ENOMEM, nothing printed. */
 static int render_arena(struct hs_out *o, const struct hs_arena *a)
 {
-	size_t start[139];
-	struct hs_free *g = grouped(a, start);
-	if (!g)
+	struct hs_bins b;
+	if (hs_bins_group(a, &b) < 0)
 		return -ENOMEM;
 	hs_out_obj_begin(o, NULL);
 	hs_print_int(o, HS_PRINT_ANY, "index", "arena %d", a->index);
@@ -93,10 +58,9 @@ static int render_arena(struct hs_out *o, const struct hs_arena *a)
 	hs_print_str(o, HS_PRINT_ANY, "kind", " (%s", a->main ? "main" : "thread");
 	hs_print_text(o, ", 0x%" PRIx64 ")%s\n", a->addr, a->status ? ": PARTIAL" : "");
 	hs_out_arr_begin(o, "lists");
-	for (int k = 0; k < 138; k++)
-		if (start[k + 1] > start[k])
-			render_list(o, a, k, g + start[k], start[k + 1] - start[k]);
-	free(g);
+	for (size_t k = 0; k < b.n; k++)
+		render_list(o, &b.v[k]);
+	hs_bins_release(&b);
 	hs_out_arr_end(o);
 	hs_cli_arena_status(o, a);
 	hs_out_obj_end(o);

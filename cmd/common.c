@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "bins.h"
 #include "common.h"
 
 int hs_cli_snapshot(struct hs_cli *cli, pid_t pid, bool residency, struct hs_snapshot *s)
@@ -134,8 +135,8 @@ void hs_cli_arena_status(struct hs_out *o, const struct hs_arena *a)
 			hs_print_hex(o, HS_PRINT_JSON, "chunk", NULL, p->chunk);
 		else
 			hs_print_null(o, HS_PRINT_JSON, "chunk", NULL);
-		hs_print_str(o, HS_PRINT_JSON, "list", NULL, p->list == HS_PLIST_NONE ? NULL : p->list == HS_PLIST_FAST
-			     ? "fastbin" : p->bin == 1 ? "unsorted" : p->bin < 64 ? "small" : "large");
+		hs_print_str(o, HS_PRINT_JSON, "list", NULL,
+			     p->list == HS_PLIST_NONE ? NULL : hs_bins_kind(p->list == HS_PLIST_FAST, p->bin));
 		if (p->list != HS_PLIST_NONE)
 			hs_print_int(o, HS_PRINT_JSON, "bin", NULL, p->bin);
 		hs_out_obj_end(o);
