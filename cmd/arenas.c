@@ -20,39 +20,8 @@ static const char help[] =
 	"most effective first (on a JVM this runs the JDK's jcmd and java to see\n"
 	"what it offers).\n";
 
-struct row {
-	uint64_t reserved, committed, system, resident, in_use, bins, fast, tcache, top, trimmable, nheaps;
-};
-
-static void totals(const struct hs_arena *a, struct row *r)
-{
-	memset(r, 0, sizeof(*r));
-	for (size_t k = 0; k < a->nheaps; k++) {
-		r->reserved += a->heaps[k].reserved;
-		r->committed += a->heaps[k].mprotect_size;
-	}
-	r->nheaps = a->nheaps;
-	r->system = a->system_mem;
-	r->resident = a->resident;
-	r->bins = a->bin_bytes;
-	r->fast = a->fast_bytes;
-	r->tcache = a->tcache_bytes;
-	r->top = a->top_size;
-	uint64_t freeb = r->bins + r->fast + r->tcache + r->top;
-	r->in_use = r->system > freeb ? r->system - freeb : 0;
-	r->trimmable = a->trimmable;
-}
-
-static void add(struct row *t, const struct row *r)
-{
-	uint64_t *d = (uint64_t *)t;
-	const uint64_t *s = (const uint64_t *)r;
-	for (size_t i = 0; i < sizeof(*r) / sizeof(uint64_t); i++)
-		d[i] += s[i];
-}
-
 /* The figures of an arena or of the total: a row's columns from HEAPS on. */
-static void print_row(struct hs_out *o, const struct row *r)
+static void print_row(struct hs_out *o, const struct hs_arena_figures *r)
 {
 	hs_print_u64(o, HS_PRINT_ANY, "heap_count", " %5" PRIu64, r->nheaps);
 	hs_print_size(o, HS_PRINT_ANY, "reserved", " %8s", r->reserved);
@@ -64,11 +33,11 @@ static void print_row(struct hs_out *o, const struct row *r)
 	hs_print_size(o, HS_PRINT_ANY, "free_fastbins", " %8s", r->fast);
 	hs_print_size(o, HS_PRINT_ANY, "free_tcache", " %8s", r->tcache);
 	hs_print_size(o, HS_PRINT_ANY, "top", " %8s", r->top);
-	hs_print_u64(o, HS_PRINT_JSON, "free_total", NULL, r->bins + r->fast + r->tcache + r->top);
+	hs_print_u64(o, HS_PRINT_JSON, "free_total", NULL, r->free);
 	hs_print_size(o, HS_PRINT_ANY, "trimmable", " %9s", r->trimmable);
 }
 
-static void summary(const struct hs_snapshot *s, const struct row *t, char *buf, size_t sz)
+static void summary(const struct hs_snapshot *s, const struct hs_arena_figures *t, char *buf, size_t sz)
 {
 	const struct hs_heap *h = &s->heap;
 	size_t nthread = h->narenas ? h->narenas - 1 : 0;
@@ -76,7 +45,7 @@ static void summary(const struct hs_snapshot *s, const struct row *t, char *buf,
 	snprintf(buf, sz, "%zu arena%s (%zu thread arena%s with %s heaps): %s reserved, %s resident, "
 		 "%s free inside malloc, ~%s trimmable", h->narenas, h->narenas == 1 ? "" : "s", nthread,
 		 nthread == 1 ? "" : "s", hs_fmt_size(h->heap_max, hm), hs_fmt_size(t->reserved, a),
-		 hs_fmt_size(t->resident, b), hs_fmt_size(t->bins + t->fast + t->tcache + t->top, c),
+		 hs_fmt_size(t->resident, b), hs_fmt_size(t->free, c),
 		 hs_fmt_size(t->trimmable, d));
 }
 
@@ -115,8 +84,8 @@ static void render_head(struct hs_out *o, const struct hs_snapshot *s)
 /* One arena: a row in text, all that is known of it in JSON. */
 static void render_arena(struct hs_out *o, const struct hs_arena *a)
 {
-	struct row r;
-	totals(a, &r);
+	struct hs_arena_figures r;
+	hs_arena_figures(a, &r);
 	hs_out_obj_begin(o, NULL);
 	hs_print_int(o, HS_PRINT_ANY, "index", "%5d", a->index);
 	hs_print_hex(o, HS_PRINT_ANY, "address", " 0x%012" PRIx64, a->addr);
@@ -149,10 +118,11 @@ static void render_arena(struct hs_out *o, const struct hs_arena *a)
 	hs_out_obj_end(o);
 }
 
-static void render(struct hs_out *o, const struct hs_snapshot *s, const struct row *t, const char *sum,
-		   const struct extra *x)
+static void render(struct hs_out *o, const struct hs_snapshot *s, const struct extra *x)
 {
 	const struct hs_heap *h = &s->heap;
+	struct hs_arena_figures t;
+	hs_heap_figures(h, &t);
 	hs_out_obj_begin(o, NULL);
 	render_head(o, s);
 	hs_out_arr_begin(o, "arenas");
@@ -166,11 +136,13 @@ static void render(struct hs_out *o, const struct hs_snapshot *s, const struct r
 	hs_out_obj_begin(o, "total");
 	hs_print_u64(o, HS_PRINT_JSON, "arenas", NULL, h->narenas);
 	hs_print_text(o, "%5s %-14s %-6s %4s", "total", "", "", "");
-	print_row(o, t);
+	print_row(o, &t);
 	hs_print_text(o, "\n");
 	hs_out_obj_end(o);
 	if (hs_out_json(o))
 		hs_cli_mallinfo2(o, "mallinfo2", h);
+	char sum[512];
+	summary(s, &t, sum, sizeof(sum));
 	hs_print_str(o, HS_PRINT_ANY, "summary", "\n%s\n", sum);
 	char f[HS_SIZE_BUF];
 	hs_print_text(o, "mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,
@@ -197,14 +169,6 @@ static int cmd_arenas(struct hs_cli *cli)
 	struct hs_snapshot s;
 	if ((r = hs_cli_snapshot(cli, cli->pid, true, &s)) < 0)
 		return -r;
-	struct row t = { 0 };
-	for (size_t i = 0; i < s.heap.narenas; i++) {
-		struct row ar;
-		totals(&s.heap.arenas[i], &ar);
-		add(&t, &ar);
-	}
-	char sum[512];
-	summary(&s, &t, sum, sizeof(sum));
 	struct hs_procenv env;
 	struct hs_verdict v;
 	if (verdict && hs_procenv_read(pid, &s.maps, true, &env, NULL) == 0) {
@@ -213,7 +177,7 @@ static int cmd_arenas(struct hs_cli *cli)
 		x.e = &env;
 	}
 	struct hs_out o = hs_cli_out(cli);
-	render(&o, &s, &t, sum, &x);
+	render(&o, &s, &x);
 	int status = hs_cli_report_partial(cli, &s);
 	if (om) {
 		struct hs_om_process p;

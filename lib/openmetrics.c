@@ -15,6 +15,7 @@
 #include "heap.h"
 #include "openmetrics.h"
 #include "proc.h"
+#include "verdict.h"
 
 /* A label value: backslash, double quote and newline escaped. */
 static void label(FILE *f, const char *s)
@@ -109,10 +110,9 @@ int hs_openmetrics_write(const char *path, const struct hs_om_process *p, size_t
 
 static void om_figures(const struct hs_arena *a, struct hs_om_figures *f)
 {
-	uint64_t freeb = a->bin_bytes + a->fast_bytes + a->tcache_bytes + a->top_size;
 	f->resident = a->resident;
-	f->free = freeb;
-	f->in_use = a->system_mem > freeb ? a->system_mem - freeb : 0;
+	f->free = hs_arena_free(a);
+	f->in_use = hs_arena_in_use(a);
 	f->trimmable = a->trimmable;
 	f->system = a->system_mem;
 }

@@ -275,20 +275,53 @@ static struct hs_verdict_line *add_line(struct hs_verdict_line *v, size_t *n, co
 	return l;
 }
 
-static uint64_t arena_free(const struct hs_arena *a)
+uint64_t hs_arena_free(const struct hs_arena *a)
 {
 	return a->bin_bytes + a->fast_bytes + a->tcache_bytes + a->top_size;
 }
 
-static uint64_t arena_in_use(const struct hs_arena *a)
+uint64_t hs_arena_in_use(const struct hs_arena *a)
 {
-	uint64_t f = arena_free(a);
+	uint64_t f = hs_arena_free(a);
 	return a->system_mem > f ? a->system_mem - f : 0;
+}
+
+void hs_arena_figures(const struct hs_arena *a, struct hs_arena_figures *f)
+{
+	memset(f, 0, sizeof(*f));
+	for (size_t k = 0; k < a->nheaps; k++) {
+		f->reserved += a->heaps[k].reserved;
+		f->committed += a->heaps[k].mprotect_size;
+	}
+	f->nheaps = a->nheaps;
+	f->system = a->system_mem;
+	f->resident = a->resident;
+	f->in_use = hs_arena_in_use(a);
+	f->free = hs_arena_free(a);
+	f->trimmable = a->trimmable;
+	f->bins = a->bin_bytes;
+	f->fast = a->fast_bytes;
+	f->tcache = a->tcache_bytes;
+	f->top = a->top_size;
+}
+
+void hs_heap_figures(const struct hs_heap *h, struct hs_arena_figures *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < h->narenas; i++) {
+		struct hs_arena_figures f;
+		hs_arena_figures(&h->arenas[i], &f);
+		uint64_t *d = (uint64_t *)t;
+		const uint64_t *s = (const uint64_t *)&f;
+		for (size_t k = 0; k < sizeof(f) / sizeof(uint64_t); k++)
+			d[k] += s[k];
+	}
 }
 
 static int by_in_use_desc(const void *x, const void *y)
 {
-	uint64_t a = arena_in_use(*(const struct hs_arena *const *)x), b = arena_in_use(*(const struct hs_arena *const *)y);
+	uint64_t a = hs_arena_in_use(*(const struct hs_arena *const *)x);
+	uint64_t b = hs_arena_in_use(*(const struct hs_arena *const *)y);
 	return a < b ? 1 : a > b ? -1 : 0;
 }
 
@@ -325,17 +358,17 @@ static void verdict_figures(const struct hs_heap *h, struct hs_verdict *v)
 	for (size_t i = 0; i < h->narenas; i++) {
 		const struct hs_arena *a = &h->arenas[i];
 		v->resident += a->resident;
-		v->in_use += arena_in_use(a);
-		v->free_total += arena_free(a);
+		v->in_use += hs_arena_in_use(a);
+		v->free_total += hs_arena_free(a);
 		v->trimmable += a->trimmable;
 		v->tcache += a->tcache_bytes;
 		v->top += a->top_size;
 		v->free_chunks += a->bin_count + a->fast_count + a->tcache_count;
-		uint64_t in_use = arena_in_use(a);
+		uint64_t in_use = hs_arena_in_use(a);
 		/* Resident pages of in-use chunks are at most in_use bytes: the
 		 * rest of what is resident is free. */
 		if (a->resident > in_use)
-			v->free_resident += a->resident - in_use < arena_free(a) ? a->resident - in_use : arena_free(a);
+			v->free_resident += a->resident - in_use < hs_arena_free(a) ? a->resident - in_use : hs_arena_free(a);
 		v->threads_with_arena += a->nthreads;
 		if (a->nthreads)
 			v->arenas_with_threads++;
@@ -422,7 +455,7 @@ static void remedy_arena_max(const struct hs_heap *h, const struct hs_procenv *e
 			ord[i] = &h->arenas[i];
 		qsort(ord, h->narenas, sizeof(*ord), by_in_use_desc);
 		for (size_t i = n; i < h->narenas; i++)
-			stranded += arena_free(ord[i]);
+			stranded += hs_arena_free(ord[i]);
 		free(ord);
 	}
 	snprintf(cmd, sizeof(cmd), "MALLOC_ARENA_MAX=%" PRIu64, n);

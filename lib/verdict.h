@@ -40,6 +40,22 @@ struct hs_procenv {
  * when the process is gone. */
 int hs_procenv_read(pid_t pid, const struct hs_maps *maps, bool probe_jvm, struct hs_procenv *e, struct hs_err *err);
 
+/* Bytes free inside malloc in arena a (bins, fastbins, tcache, top), and
+ * in use (the rest of what it has from the system). */
+uint64_t hs_arena_free(const struct hs_arena *a);
+uint64_t hs_arena_in_use(const struct hs_arena *a);
+
+/* An arena's figures, or their sum over arenas. */
+struct hs_arena_figures {
+	uint64_t nheaps, reserved, committed;  /* its heaps: reserved, committed (mprotect_size) */
+	uint64_t system, resident, in_use, free, trimmable;
+	uint64_t bins, fast, tcache, top;      /* what free is made of */
+};
+
+void hs_arena_figures(const struct hs_arena *a, struct hs_arena_figures *f);
+/* The sum over h's arenas. */
+void hs_heap_figures(const struct hs_heap *h, struct hs_arena_figures *t);
+
 #define HS_VERDICT_MAX 10
 struct hs_verdict_line {
 	char id[24];                 /* stable key: "trim_now", "arena_max", ... */
