@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -29,21 +28,15 @@ static void on_int(int sig)
 	stop = 1;
 }
 
-static uint64_t now_us(void)
+static void render(struct hs_out *o, const struct hs_top_round *t, size_t limit)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
-static void render(struct hs_out *o, const struct hs_top_entry *v, size_t n, size_t limit, uint64_t scan_us,
-		   size_t nexact, uint64_t pause_us)
-{
+	const struct hs_top_entry *v = t->v;
+	size_t n = t->n;
 	hs_out_obj_begin(o, NULL);
 	hs_print_u64(o, HS_PRINT_ANY, "processes", "%" PRIu64 " processes with glibc malloc", n);
-	hs_print_us(o, HS_PRINT_ANY, "scan_us", "; first pass (smaps, nothing stopped) %s", scan_us);
-	hs_print_u64(o, HS_PRINT_ANY, "exact", "; exact for %" PRIu64, nexact);
-	hs_print_us(o, HS_PRINT_ANY, "pause_us", ", paused %s in all\n", pause_us);
+	hs_print_us(o, HS_PRINT_ANY, "scan_us", "; first pass (smaps, nothing stopped) %s", t->scan_us);
+	hs_print_u64(o, HS_PRINT_ANY, "exact", "; exact for %" PRIu64, t->exact);
+	hs_print_us(o, HS_PRINT_ANY, "pause_us", ", paused %s in all\n", t->pause_us);
 	hs_print_text(o, "%8s %-16s %8s %8s %6s %8s %8s %8s %9s\n", "PID", "COMM", "RSS", "HEAP-RSS", "ARENAS", "IN-USE",
 		      "FREE", "FREE-RES", "TRIMMABLE");
 	hs_out_arr_begin(o, "top");
@@ -100,34 +93,25 @@ static int cmd_top(struct hs_cli *cli)
 		}
 		if (cgroup && hs_top_cgroup_pids(cgroup, &pids, &npids, &err) < 0)
 			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-		struct hs_top_entry *v;
-		size_t n;
-		uint64_t t0 = now_us();
-		int r = hs_top_scan((pidlist || cgroup) ? pids : NULL, npids, &v, &n, &err);
-		uint64_t scan_us = now_us() - t0;
-		free(pids);
-		if (r < 0)
-			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-		uint64_t pause = 0;
-		size_t done = 0;
 		struct hs_snapshot_opts o;
 		hs_cli_snapshot_opts(cli, &o);
 		o.residency = true;
-		for (size_t i = 0; i < n && i < (size_t)nexact && !stop; i++) {
-			hs_top_exact(&v[i], &o, &pause);
-			done += v[i].exact;
-			if (v[i].exact_error && (pidlist || cgroup))
-				status = HS_EXIT_PARTIAL;
-		}
-		hs_top_sort(v, n);
+		struct hs_top_round t;
+		int r = hs_top_round((pidlist || cgroup) ? pids : NULL, npids, (size_t)nexact, &o, &stop, &t, &err);
+		free(pids);
+		if (r < 0)
+			return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		/* on the whole host, processes that end or refuse are no failure */
+		if (t.exact_failed && (pidlist || cgroup))
+			status = HS_EXIT_PARTIAL;
 		if (watch && tty && !cli->json)
 			fputs("\033[H\033[2J", stdout);
 		if (cli->json)
 			hs_json_init(&cli->j, stdout);
 		struct hs_out out = hs_cli_out(cli);
-		render(&out, v, n, (size_t)limit, scan_us, done, pause);
+		render(&out, &t, (size_t)limit);
 		fflush(stdout);
-		free(v);
+		free(t.v);
 		for (long s = 0; watch && s < watch * 10 && !stop; s++)
 			usleep(100000);
 	} while (watch && !stop);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "maps.h"
@@ -233,4 +234,29 @@ static int rank(const void *a, const void *b)
 void hs_top_sort(struct hs_top_entry *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), rank);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+int hs_top_round(const pid_t *pids, size_t npids, size_t nexact, const struct hs_snapshot_opts *o,
+		 const volatile sig_atomic_t *stop, struct hs_top_round *r, struct hs_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	uint64_t t0 = now_us();
+	int rc = hs_top_scan(pids, npids, &r->v, &r->n, err);
+	r->scan_us = now_us() - t0;
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < r->n && i < nexact && !*stop; i++) {
+		hs_top_exact(&r->v[i], o, &r->pause_us);
+		r->exact += r->v[i].exact;
+		r->exact_failed |= r->v[i].exact_error != 0;
+	}
+	hs_top_sort(r->v, r->n);
+	return 0;
 }

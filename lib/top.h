@@ -6,6 +6,7 @@
 #ifndef HS_TOP_H
 #define HS_TOP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,5 +49,19 @@ void hs_top_exact(struct hs_top_entry *e, const struct hs_snapshot_opts *o, uint
 
 /* Exact entries first by free_resident, then the others by heap_rss. */
 void hs_top_sort(struct hs_top_entry *v, size_t n);
+
+/* One round of heapscope top: the first pass over pids (NULL: every
+ * process), then the first nexact entries it ranks walked exactly (while
+ * *stop is 0), then all ranked (hs_top_sort).  v is malloc'd (free it). */
+struct hs_top_round {
+	struct hs_top_entry *v;
+	size_t n;
+	size_t exact;            /* entries walked exactly */
+	bool exact_failed;       /* an exact walk failed */
+	uint64_t scan_us;        /* the first pass's wall time */
+	uint64_t pause_us;       /* the exact walks' stops, summed */
+};
+int hs_top_round(const pid_t *pids, size_t npids, size_t nexact, const struct hs_snapshot_opts *o,
+		 const volatile sig_atomic_t *stop, struct hs_top_round *r, struct hs_err *err);
 
 #endif
