@@ -2,7 +2,6 @@
  * back. */
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +25,6 @@ static const char help[] =
 	"\n"
 	"Exit status: 0 trimmed (or dry run), 75 refused as unsafe for --wait (nothing\n"
 	"called: try again), 2 failed (the target put back as it was), 64 usage.\n";
-
-static bool is_java(pid_t pid)
-{
-	char path[64], exe[4096];
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	return !strcmp(basename(exe), "java");
-}
 
 static int cmd_trim(struct hs_cli *cli)
 {
@@ -66,7 +54,7 @@ static int cmd_trim(struct hs_cli *cli)
 		goto out;
 	}
 	const struct hs_heap *hb = &t.before.heap, *ha = &t.after.heap;
-	uint64_t tb = 0, tp = 0, ta = 0;
+	uint64_t tb = t.resident_before, tp = t.trimmable, ta = t.resident_after;
 	char f[4][HS_SIZE_BUF];
 	struct hs_out out = hs_cli_out(cli);
 	hs_out_obj_begin(&out, NULL);
@@ -79,9 +67,6 @@ static int cmd_trim(struct hs_cli *cli)
 	for (size_t i = 0; i < hb->narenas; i++) {
 		const struct hs_arena *b = &hb->arenas[i], *a = o.dry_run ? NULL : hs_heap_arena_at(ha, b->addr);
 		uint64_t after = a ? a->resident : 0, ret = a && b->resident > after ? b->resident - after : 0;
-		tb += b->resident;
-		tp += b->trimmable;
-		ta += after;
 		hs_out_obj_begin(&out, NULL);
 		hs_print_int(&out, HS_PRINT_ANY, "index", "%5d", b->index);
 		hs_print_hex(&out, HS_PRINT_ANY, "address", " 0x%012" PRIx64, b->addr);
@@ -119,13 +104,13 @@ static int cmd_trim(struct hs_cli *cli)
 		hs_print_us(&out, HS_PRINT_ANY, "call_us", ", the call itself %s", t.call_us);
 		hs_print_text(&out, "%s\n", t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
 	}
-	hs_print_bool(&out, HS_PRINT_JSON, "java", NULL, is_java(cli->pid));
+	hs_print_bool(&out, HS_PRINT_JSON, "java", NULL, t.java);
 	hs_out_doc_end(&out);
 	if (!o.dry_run && !t.have_after) {
 		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
 		status = HS_EXIT_PARTIAL;
 	}
-	if (!cli->json && is_java(cli->pid))
+	if (!cli->json && t.java)
 		printf("note: this is a JVM; JDK 17.0.9 and later trim their own heap: jcmd %d System.trim_native_heap\n",
 		       (int)cli->pid);
 out:

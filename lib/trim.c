@@ -1,6 +1,8 @@
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "call.h"
 #include "trim.h"
@@ -48,16 +50,44 @@ static int snap_retry(pid_t pid, const struct hs_trim_opts *o, struct hs_snapsho
 	}
 }
 
+static bool is_java(pid_t pid)
+{
+	char path[64], exe[4096];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	return !strcmp(basename(exe), "java");
+}
+
+/* The sums over the arenas of before (and after, when it was had). */
+static void sums(struct hs_trim *t)
+{
+	const struct hs_heap *hb = &t->before.heap;
+	t->resident_before = t->trimmable = t->resident_after = 0;
+	for (size_t i = 0; i < hb->narenas; i++) {
+		const struct hs_arena *b = &hb->arenas[i];
+		const struct hs_arena *a = t->have_after ? hs_heap_arena_at(&t->after.heap, b->addr) : NULL;
+		t->resident_before += b->resident;
+		t->trimmable += b->trimmable;
+		t->resident_after += a ? a->resident : 0;
+	}
+}
+
 int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, struct hs_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->before.pagemap_fd = t->after.pagemap_fd = -1;
+	t->java = is_java(pid);
 	/* Threads that do not stop in time for a look (a loaded machine) are,
 	 * like an unsafe moment, waited out up to wait_ms: a refusal, not a
 	 * failure.  Nothing is changed by a look. */
 	int r = snap_retry(pid, o, &t->before, t, err);
-	if (r < 0 || o->dry_run)
+	if (r < 0 || o->dry_run) {
+		sums(t);
 		return r;
+	}
 	struct hs_call call = { .nargs = 1, .args = { o->pad } };
 	if (hs_libc_lookup(&t->before.libc, o->function, &call.func) < 0)
 		return hs_err_set(err, ENOENT, "%s not found in %s", o->function, t->before.libc.map_path);
@@ -80,6 +110,7 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	t->have_after = snap_retry(pid, o, &t->after, t, &e) == 0;
 	if (!t->have_after)
 		snprintf(t->unsafe, sizeof(t->unsafe), "%s", e.msg[0] ? e.msg : "the look after the call was refused");
+	sums(t);
 	return 0;
 }
 

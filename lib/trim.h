@@ -31,6 +31,10 @@ struct hs_trim {
 	uint64_t pause_us;       /* all stops of the call phase */
 	uint64_t call_us;        /* the function alone */
 	char unsafe[256];        /* why the last attempt was not safe */
+	bool java;               /* the target's executable is named java (a JVM) */
+	/* Over the arenas of before: resident bytes, what a trim would give
+	 * back; with have_after, what of those arenas is resident after. */
+	uint64_t resident_before, trimmable, resident_after;
 };
 
 void hs_trim_opts_default(struct hs_trim_opts *o);
