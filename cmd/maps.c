@@ -17,20 +17,6 @@ static const char help[] =
 	"arena index), thread stack, mmapped malloc chunks, file-backed, other\n"
 	"anonymous; with size and Rss, largest Rss first.  Threads are not stopped.\n";
 
-static const struct hs_maps *sort_maps;
-
-static int by_rss(const void *x, const void *y)
-{
-	size_t a = *(const size_t *)x, b = *(const size_t *)y;
-	const struct hs_mapping *ma = &sort_maps->v[a], *mb = &sort_maps->v[b];
-	if (ma->rss != mb->rss)
-		return ma->rss < mb->rss ? 1 : -1;
-	uint64_t sa = ma->end - ma->start, sb = mb->end - mb->start;
-	if (sa != sb)
-		return sa < sb ? 1 : -1;
-	return (ma->start > mb->start) - (ma->start < mb->start);
-}
-
 static int cmd_maps(struct hs_cli *cli)
 {
 	int r;
@@ -56,7 +42,7 @@ static int cmd_maps(struct hs_cli *cli)
 	}
 	struct hs_heap *h = r == 0 ? &s.heap : NULL;
 	struct hs_class *cls = calloc(s.maps.n + 1, sizeof(*cls));
-	size_t *order = calloc(s.maps.n + 1, sizeof(*order));
+	size_t *order = hs_maps_by_rss(&s.maps);
 	if (!cls || !order) {
 		free(cls);
 		free(order);
@@ -64,10 +50,6 @@ static int cmd_maps(struct hs_cli *cli)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
 	}
 	hs_classify(cli->pid, &s.maps, h, s.mem, cls);
-	for (size_t i = 0; i < s.maps.n; i++)
-		order[i] = i;
-	sort_maps = &s.maps;
-	qsort(order, s.maps.n, sizeof(*order), by_rss);
 
 	struct hs_out out = hs_cli_out(cli);
 	char a[HS_SIZE_BUF];

@@ -76,3 +76,26 @@ int hs_classify(pid_t pid, const struct hs_maps *maps, struct hs_heap *h, struct
 	free(tids);
 	return 0;
 }
+
+static int by_rss(const void *x, const void *y, void *ctx)
+{
+	const struct hs_maps *maps = ctx;
+	const struct hs_mapping *ma = &maps->v[*(const size_t *)x], *mb = &maps->v[*(const size_t *)y];
+	if (ma->rss != mb->rss)
+		return ma->rss < mb->rss ? 1 : -1;
+	uint64_t sa = ma->end - ma->start, sb = mb->end - mb->start;
+	if (sa != sb)
+		return sa < sb ? 1 : -1;
+	return (ma->start > mb->start) - (ma->start < mb->start);
+}
+
+size_t *hs_maps_by_rss(const struct hs_maps *maps)
+{
+	size_t *order = calloc(maps->n + 1, sizeof(*order));
+	if (!order)
+		return NULL;
+	for (size_t i = 0; i < maps->n; i++)
+		order[i] = i;
+	qsort_r(order, maps->n, sizeof(*order), by_rss, (void *)maps);
+	return order;
+}

@@ -33,4 +33,8 @@ const char *hs_map_kind_name(enum hs_map_kind k);
 int hs_classify(pid_t pid, const struct hs_maps *maps, struct hs_heap *h, struct hs_mem *mem,
 		struct hs_class *out);
 
+/* The indexes of maps->v, largest Rss first (then largest size, then
+ * lowest address), malloc'd; NULL when out of memory. */
+size_t *hs_maps_by_rss(const struct hs_maps *maps);
+
 #endif

@@ -1,6 +1,8 @@
 /* maps/smaps parsing, over text held in memory. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
 #include "maps.h"
 #include "format.h"
 #include "tap.h"
@@ -20,8 +22,25 @@ static const char smaps[] =
 	"7f1a629da000-7f1a62a00000 r--p 00000000 fe:01 1234   /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 	"7f1a62b00000-7f1a62b01000 rw-p 00000000 fe:01 99     /tmp/gone file (deleted)\n";
 
+/* Largest Rss first, then largest size, then lowest address. */
+static void test_by_rss(void)
+{
+	struct hs_mapping v[4];
+	memset(v, 0, sizeof(v));
+	v[0] = (struct hs_mapping){ .start = 0x1000, .end = 0x2000, .rss = 4096 };
+	v[1] = (struct hs_mapping){ .start = 0x3000, .end = 0x9000, .rss = 8192 };
+	v[2] = (struct hs_mapping){ .start = 0xa000, .end = 0xc000, .rss = 4096 };
+	v[3] = (struct hs_mapping){ .start = 0x0000, .end = 0x1000, .rss = 4096 };
+	struct hs_maps m = { .n = 4, .v = v };
+	size_t *o = hs_maps_by_rss(&m);
+	OK(o && o[0] == 1 && o[1] == 2 && o[2] == 3 && o[3] == 0, "by rss, size, address: %zu %zu %zu %zu",
+	   o ? o[0] : 9, o ? o[1] : 9, o ? o[2] : 9, o ? o[3] : 9);
+	free(o);
+}
+
 int main(void)
 {
+	test_by_rss();
 	struct hs_maps m;
 	struct hs_err err = { 0 };
 	OK(hs_maps_parse(smaps, strlen(smaps), &m, &err) == 0, "smaps text parses");
