@@ -921,6 +921,7 @@ static void pre_check(struct cache_mem *cm, struct preload *p)
 	struct page_region v[SCAN_VEC];
 	size_t nv = 0, vi = 0;
 	uint64_t lo = 1, hi = 0;          /* the scanned window [lo, hi): v holds its ranges */
+	/* HEAPSCOPE_NO_PAGEMAP_SCAN: read pagemap, as before Linux 6.7 (tests) */
 	bool scan = cm->pagemap_fd >= 0 && !getenv("HEAPSCOPE_NO_PAGEMAP_SCAN");
 	const struct hs_mapping *m = NULL;
 	uint64_t okpage = 0, badpage = 0;
