@@ -972,14 +972,26 @@ static void pre_check(struct cache_mem *cm, struct preload *p)
 	}
 }
 
-/* One thread's share of the read: runs [from, to) that are ok, in calls of
- * PRE_BATCH iovecs, straight with process_vm_readv (no source, no cache:
- * it may run beside the tracing thread). */
-struct pre_part {
-	struct preload *p;
+/* The stopped read, in batches that the tracing thread and the helper take
+ * in turn (so that a helper kept off the CPU costs nothing: the tracing
+ * thread takes its batches), each batch one process_vm_readv of at most
+ * PRE_BATCH pieces and about PRE_BATCH_BYTES, straight (no source, no
+ * cache: it may run beside the tracing thread).  A run longer than
+ * PRE_PIECE is read in pieces. */
+#define PRE_PIECE       ((size_t)4 << 20)
+#define PRE_BATCH_BYTES ((uint64_t)8 << 20)
+
+struct pre_piece { uint64_t addr; size_t off, len; size_t run; bool failed; };
+struct pre_work {
+	struct pre_piece *pc;
+	size_t *batch;                   /* batch i: pieces [batch[i], batch[i + 1]) */
+	size_t nbatch;
 	pid_t pid;
-	size_t from, to;
-	atomic_bool *cancel;             /* the other side met a vanished process */
+	atomic_size_t next;              /* the next batch to take */
+	atomic_bool cancel;              /* a thread met a vanished process */
+};
+struct pre_part {
+	struct pre_work *w;
 	int err;
 	uint64_t read, calls;
 };
@@ -987,32 +999,23 @@ struct pre_part {
 static void *pre_part_read(void *arg)
 {
 	struct pre_part *pp = arg;
-	struct preload *p = pp->p;
+	struct pre_work *w = pp->w;
 	struct iovec local[PRE_BATCH], remote[PRE_BATCH];
-	size_t idx[PRE_BATCH];
-	for (size_t i = pp->from; i < pp->to;) {
-		size_t k = 0;
-		for (; i < pp->to && k < PRE_BATCH; i++) {
-			struct pre_run *r = &p->run[i];
-			if (!r->ok)
-				continue;
-			idx[k] = i;
-			local[k] = (struct iovec){ p->buf + r->off, r->len };
-			remote[k] = (struct iovec){ (void *)(uintptr_t)r->addr, r->len };
-			k++;
+	for (;;) {
+		size_t b = atomic_fetch_add(&w->next, 1);
+		if (b >= w->nbatch || atomic_load(&w->cancel))
+			return NULL;
+		struct pre_piece *pc = w->pc + w->batch[b];
+		size_t k = w->batch[b + 1] - w->batch[b];
+		for (size_t j = 0; j < k; j++) {
+			local[j] = (struct iovec){ (void *)(uintptr_t)pc[j].off, pc[j].len };
+			remote[j] = (struct iovec){ (void *)(uintptr_t)pc[j].addr, pc[j].len };
 		}
 		for (size_t from = 0; from < k;) {
-			ssize_t got = atomic_load(pp->cancel) ? -1 : process_vm_readv(pp->pid, local + from, k - from,
-										  remote + from, k - from, 0);
-			if (got < 0 && (atomic_load(pp->cancel) || errno != EFAULT)) {
-				if (!atomic_load(pp->cancel)) {
-					pp->err = errno == ESRCH ? -ESRCH : -errno;
-					atomic_store(pp->cancel, true);
-				}
-				for (size_t j = from; j < k; j++)
-					p->run[idx[j]].ok = false;
-				for (; i < pp->to; i++)
-					p->run[i].ok = false;
+			ssize_t got = process_vm_readv(w->pid, local + from, k - from, remote + from, k - from, 0);
+			if (got < 0 && errno != EFAULT) {
+				pp->err = errno == ESRCH ? -ESRCH : -errno;
+				atomic_store(&w->cancel, true);
 				return NULL;
 			}
 			pp->calls++;
@@ -1022,16 +1025,15 @@ static void *pre_part_read(void *arg)
 				pp->read += local[from + done].iov_len;
 			}
 			if (from + done < k)    /* unreadable now: left to the ordinary path */
-				p->run[idx[from + done]].ok = false;
+				pc[from + done].failed = true;
 			from += done + 1;
 		}
 	}
-	return NULL;
 }
 
-/* Two threads, where the source and the CPUs allow it and the read is
- * worth one (HEAPSCOPE_PRELOAD_THREADS=1: one, to compare; =2: two
- * whatever the read, for tests). */
+/* Two threads, where the CPUs allow it and the read is worth one
+ * (HEAPSCOPE_PRELOAD_THREADS=1: one, to compare; =2: two whatever the
+ * read, for tests). */
 static bool pre_two_threads(uint64_t cost)
 {
 	const char *t = getenv("HEAPSCOPE_PRELOAD_THREADS");
@@ -1048,6 +1050,70 @@ static uint64_t pre_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Read the runs that are ok; a run not read whole is no longer ok.  0 or
+ * -errno (-ESRCH: the process is gone). */
+static int pre_fill(struct preload *p, pid_t pid)
+{
+	size_t npc = 0;
+	uint64_t cost = 0;
+	for (size_t i = 0; i < p->nrun; i++)
+		if (p->run[i].ok) {
+			npc += (p->run[i].len + PRE_PIECE - 1) / PRE_PIECE;
+			cost += p->run[i].len + PRE_GAP;
+		}
+	struct pre_work w = { .pid = pid };
+	w.pc = malloc((npc + 1) * sizeof(*w.pc));
+	w.batch = malloc((npc + 2) * sizeof(*w.batch));
+	if (!w.pc || !w.batch) {
+		free(w.pc);
+		free(w.batch);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	uint64_t bcost = 0;
+	for (size_t i = 0; i < p->nrun; i++) {
+		const struct pre_run *r = &p->run[i];
+		for (size_t o = 0; r->ok && o < r->len; o += PRE_PIECE) {
+			size_t len = r->len - o < PRE_PIECE ? r->len - o : PRE_PIECE;
+			if (!w.nbatch || n - w.batch[w.nbatch - 1] >= PRE_BATCH || bcost >= PRE_BATCH_BYTES) {
+				w.batch[w.nbatch++] = n;
+				bcost = 0;
+			}
+			w.pc[n++] = (struct pre_piece){ r->addr + o, (size_t)(uintptr_t)(p->buf + r->off + o), len, i, false };
+			bcost += len + PRE_GAP;
+		}
+	}
+	w.batch[w.nbatch] = n;
+	atomic_init(&w.next, 0);
+	atomic_init(&w.cancel, false);
+	struct pre_part part[2] = { { &w, 0, 0, 0 }, { &w, 0, 0, 0 } };
+	pthread_t th;
+	bool helper = false;
+	if (w.nbatch > 1 && pre_two_threads(cost)) {
+		/* It blocks every signal: heapscope's handlers, which release
+		 * the target, run on the thread that traces it. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		helper = pthread_create(&th, NULL, pre_part_read, &part[1]) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pre_part_read(&part[0]);
+	if (helper)
+		pthread_join(th, NULL);
+	p->st.threads = helper ? 2 : 1;
+	for (int j = 0; j < 2; j++) {
+		p->st.read += part[j].read;
+		p->st.calls += part[j].calls;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (w.pc[j].failed)
+			p->run[w.pc[j].run].ok = false;
+	free(w.pc);
+	free(w.batch);
+	return part[0].err ? part[0].err : part[1].err;
+}
+
 int hs_mem_cache_preload_read(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -1062,45 +1128,11 @@ int hs_mem_cache_preload_read(struct hs_mem *mem)
 	uint64_t t1 = pre_now_us();
 	p->st.check_us = t1 - t0;
 	if (cm->under->read == pid_read && ((struct pid_mem *)cm->under)->use_vm) {
-		/* Split by cost: an iovec costs about what copying PRE_GAP bytes does. */
-		uint64_t cost = 0, half = 0;
-		for (size_t i = 0; i < p->nrun; i++)
-			cost += p->run[i].ok ? p->run[i].len + PRE_GAP : 0;
-		atomic_bool cancel;
-		atomic_init(&cancel, false);
-		pid_t pid = ((struct pid_mem *)cm->under)->pid;
-		struct pre_part part[2] = { { p, pid, 0, p->nrun, &cancel, 0, 0, 0 },
-					    { p, pid, p->nrun, p->nrun, &cancel, 0, 0, 0 } };
-		pthread_t th;
-		bool helper = false;
-		if (pre_two_threads(cost)) {
-			size_t split = 0;
-			for (; split < p->nrun && half < cost / 2; split++)
-				half += p->run[split].ok ? p->run[split].len + PRE_GAP : 0;
-			part[0].to = part[1].from = split;
-			/* It blocks every signal: heapscope's handlers, which
-			 * release the target, run on the thread that traces it. */
-			sigset_t all, old;
-			sigfillset(&all);
-			pthread_sigmask(SIG_BLOCK, &all, &old);
-			helper = pthread_create(&th, NULL, pre_part_read, &part[1]) == 0;
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			if (!helper)
-				part[0].to = p->nrun;
-		}
-		pre_part_read(&part[0]);
-		if (helper)
-			pthread_join(th, NULL);
-		p->st.threads = helper ? 2 : 1;
-		for (int j = 0; j < 2; j++) {
-			p->st.read += part[j].read;
-			p->st.calls += part[j].calls;
-		}
+		int e = pre_fill(p, ((struct pid_mem *)cm->under)->pid);
 		mem->nreads += p->st.calls;
 		cm->under->nreads += p->st.calls;
 		cm->under->nbytes += p->st.read;
 		p->st.read_us = pre_now_us() - t1;
-		int e = part[0].err ? part[0].err : part[1].err;
 		if (e < 0) {
 			for (size_t i = 0; i < p->nrun; i++)
 				p->run[i].ok = false;
