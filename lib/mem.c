@@ -1,9 +1,15 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -875,6 +881,239 @@ int hs_mem_cache_preload_plan(struct hs_mem *mem)
 	return 0;
 }
 
+/* PAGEMAP_SCAN (Linux 6.7; <linux/fs.h> may predate it): the ranges of
+ * [start, end) whose pages are present or swapped, in one call that costs
+ * what the page tables hold, not a pagemap entry per page. */
+#ifndef PAGEMAP_SCAN
+struct page_region { uint64_t start, end, categories; };
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN    _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#endif
+#define SCAN_VEC  512
+#define SCAN_SPAN ((uint64_t)256 << 20)   /* address space scanned at once */
+
+/* The present or swapped ranges of [start, end): how many (filled in v),
+ * *walk_end where the scan stopped (v full); -errno (ENOTTY, EINVAL: an
+ * older kernel). */
+static int pm_scan(int fd, uint64_t start, uint64_t end, struct page_region *v, size_t n, uint64_t *walk_end)
+{
+	struct pm_scan_arg a = { .size = sizeof(a), .start = start, .end = end, .vec = (uint64_t)(uintptr_t)v,
+				 .vec_len = n, .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				 .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+	int r = ioctl(fd, PAGEMAP_SCAN, &a);
+	if (r < 0)
+		return -errno;
+	*walk_end = a.walk_end;
+	return r;
+}
+
+/* Pagemap again, now that the target is stopped: a page it dropped since
+ * the plan (MADV_DONTNEED) must not be read back in (process_vm_readv of
+ * a page of an anonymous mapping that is neither present nor swapped maps
+ * the zero page into the target).  Sets each run's ok. */
+static void pre_check(struct cache_mem *cm, struct preload *p)
+{
+	struct page_region v[SCAN_VEC];
+	size_t nv = 0, vi = 0;
+	uint64_t lo = 1, hi = 0;          /* the scanned window [lo, hi): v holds its ranges */
+	/* HEAPSCOPE_NO_PAGEMAP_SCAN: read pagemap, as before Linux 6.7 (tests) */
+	bool scan = cm->pagemap_fd >= 0 && !getenv("HEAPSCOPE_NO_PAGEMAP_SCAN");
+	const struct hs_mapping *m = NULL;
+	uint64_t okpage = 0, badpage = 0;
+	p->st.scanned = scan;
+	for (size_t i = 0; i < p->nrun; i++) {
+		struct pre_run *r = &p->run[i];
+		r->ok = true;
+		for (uint64_t pg = r->addr & ~(uint64_t)(PAGE_SZ - 1); r->ok && pg < r->addr + r->len; pg += PAGE_SZ) {
+			if (pg + 1 == okpage)
+				continue;
+			bool ok = pg + 1 != badpage;
+			if (ok && scan) {
+				if (!m || pg < m->start || pg >= m->end)
+					m = hs_maps_find(cm->maps, pg);
+				if (!m || m->perms[0] != 'r')
+					ok = false;
+				else if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]")) {
+					/* never touched (as region_absent): not to be read */
+					if (pg < lo || pg >= hi) {
+						uint64_t end = m->end - pg > SCAN_SPAN ? pg + SCAN_SPAN : m->end, we = 0;
+						int n = pm_scan(cm->pagemap_fd, pg, end, v, SCAN_VEC, &we);
+						if (n < 0 || we <= pg) {
+							scan = false;
+							p->st.scanned = false;
+						} else {
+							lo = pg;
+							hi = we;
+							nv = (size_t)n;
+							vi = 0;
+						}
+					}
+					if (scan) {
+						while (vi < nv && v[vi].end <= pg)
+							vi++;
+						ok = vi < nv && v[vi].start <= pg;
+					}
+				}
+			}
+			if (ok && !scan)
+				ok = pre_page_ok(cm, pg);
+			if (ok)
+				okpage = pg + 1;
+			else {
+				badpage = pg + 1;
+				r->ok = false;
+			}
+		}
+	}
+}
+
+/* The stopped read, in batches that the tracing thread and the helper take
+ * in turn (so that a helper kept off the CPU costs nothing: the tracing
+ * thread takes its batches), each batch one process_vm_readv of at most
+ * PRE_BATCH pieces and about PRE_BATCH_BYTES, straight (no source, no
+ * cache: it may run beside the tracing thread).  A run longer than
+ * PRE_PIECE is read in pieces. */
+#define PRE_PIECE       ((size_t)4 << 20)
+#define PRE_BATCH_BYTES ((uint64_t)8 << 20)
+
+struct pre_piece { uint64_t addr; size_t off, len; size_t run; bool failed; };
+struct pre_work {
+	struct pre_piece *pc;
+	size_t *batch;                   /* batch i: pieces [batch[i], batch[i + 1]) */
+	size_t nbatch;
+	pid_t pid;
+	atomic_size_t next;              /* the next batch to take */
+	atomic_bool cancel;              /* a thread met a vanished process */
+};
+struct pre_part {
+	struct pre_work *w;
+	int err;
+	uint64_t read, calls;
+};
+
+static void *pre_part_read(void *arg)
+{
+	struct pre_part *pp = arg;
+	struct pre_work *w = pp->w;
+	struct iovec local[PRE_BATCH], remote[PRE_BATCH];
+	for (;;) {
+		size_t b = atomic_fetch_add(&w->next, 1);
+		if (b >= w->nbatch || atomic_load(&w->cancel))
+			return NULL;
+		struct pre_piece *pc = w->pc + w->batch[b];
+		size_t k = w->batch[b + 1] - w->batch[b];
+		for (size_t j = 0; j < k; j++) {
+			local[j] = (struct iovec){ (void *)(uintptr_t)pc[j].off, pc[j].len };
+			remote[j] = (struct iovec){ (void *)(uintptr_t)pc[j].addr, pc[j].len };
+		}
+		for (size_t from = 0; from < k;) {
+			ssize_t got = process_vm_readv(w->pid, local + from, k - from, remote + from, k - from, 0);
+			if (got < 0 && errno != EFAULT) {
+				pp->err = errno == ESRCH ? -ESRCH : -errno;
+				atomic_store(&w->cancel, true);
+				return NULL;
+			}
+			pp->calls++;
+			size_t done = 0;
+			for (; got > 0 && from + done < k && (size_t)got >= local[from + done].iov_len; done++) {
+				got -= (ssize_t)local[from + done].iov_len;
+				pp->read += local[from + done].iov_len;
+			}
+			if (from + done < k)    /* unreadable now: left to the ordinary path */
+				pc[from + done].failed = true;
+			from += done + 1;
+		}
+	}
+}
+
+/* Two threads, where the CPUs allow it and the read is worth one
+ * (HEAPSCOPE_PRELOAD_THREADS=1: one, to compare; =2: two whatever the
+ * read, for tests). */
+static bool pre_two_threads(uint64_t cost)
+{
+	const char *t = getenv("HEAPSCOPE_PRELOAD_THREADS");
+	cpu_set_t cpus;
+	if ((t && !strcmp(t, "1")) || (cost < ((uint64_t)1 << 20) && !(t && !strcmp(t, "2"))))
+		return false;
+	return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+}
+
+static uint64_t pre_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Read the runs that are ok; a run not read whole is no longer ok.  0 or
+ * -errno (-ESRCH: the process is gone). */
+static int pre_fill(struct preload *p, pid_t pid)
+{
+	size_t npc = 0;
+	uint64_t cost = 0;
+	for (size_t i = 0; i < p->nrun; i++)
+		if (p->run[i].ok) {
+			npc += (p->run[i].len + PRE_PIECE - 1) / PRE_PIECE;
+			cost += p->run[i].len + PRE_GAP;
+		}
+	struct pre_work w = { .pid = pid };
+	w.pc = malloc((npc + 1) * sizeof(*w.pc));
+	w.batch = malloc((npc + 2) * sizeof(*w.batch));
+	if (!w.pc || !w.batch) {
+		free(w.pc);
+		free(w.batch);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	uint64_t bcost = 0;
+	for (size_t i = 0; i < p->nrun; i++) {
+		const struct pre_run *r = &p->run[i];
+		for (size_t o = 0; r->ok && o < r->len; o += PRE_PIECE) {
+			size_t len = r->len - o < PRE_PIECE ? r->len - o : PRE_PIECE;
+			if (!w.nbatch || n - w.batch[w.nbatch - 1] >= PRE_BATCH || bcost >= PRE_BATCH_BYTES) {
+				w.batch[w.nbatch++] = n;
+				bcost = 0;
+			}
+			w.pc[n++] = (struct pre_piece){ r->addr + o, (size_t)(uintptr_t)(p->buf + r->off + o), len, i, false };
+			bcost += len + PRE_GAP;
+		}
+	}
+	w.batch[w.nbatch] = n;
+	atomic_init(&w.next, 0);
+	atomic_init(&w.cancel, false);
+	struct pre_part part[2] = { { &w, 0, 0, 0 }, { &w, 0, 0, 0 } };
+	pthread_t th;
+	bool helper = false;
+	if (w.nbatch > 1 && pre_two_threads(cost)) {
+		/* It blocks every signal: heapscope's handlers, which release
+		 * the target, run on the thread that traces it. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		helper = pthread_create(&th, NULL, pre_part_read, &part[1]) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pre_part_read(&part[0]);
+	if (helper)
+		pthread_join(th, NULL);
+	p->st.threads = helper ? 2 : 1;
+	for (int j = 0; j < 2; j++) {
+		p->st.read += part[j].read;
+		p->st.calls += part[j].calls;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (w.pc[j].failed)
+			p->run[w.pc[j].run].ok = false;
+	free(w.pc);
+	free(w.batch);
+	return part[0].err ? part[0].err : part[1].err;
+}
+
 int hs_mem_cache_preload_read(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
@@ -882,57 +1121,30 @@ int hs_mem_cache_preload_read(struct hs_mem *mem)
 	if (!p || !p->buf)
 		return -EINVAL;
 	p->loaded = false;
-	struct iovec local[PRE_BATCH], remote[PRE_BATCH];
-	size_t idx[PRE_BATCH];
 	p->st.read = p->st.calls = 0;
-	uint64_t okpage = 0, badpage = 0;
-	for (size_t i = 0; i < p->nrun;) {
-		size_t k = 0;
-		for (; i < p->nrun && k < PRE_BATCH; i++) {
-			struct pre_run *r = &p->run[i];
-			r->ok = true;
-			/* Pagemap again, now that it is stopped: a page the target
-			 * dropped since (MADV_DONTNEED) must not be read back in. */
-			for (uint64_t pg = r->addr & ~(uint64_t)(PAGE_SZ - 1); r->ok && pg < r->addr + r->len; pg += PAGE_SZ) {
-				if (pg + 1 == okpage)
-					continue;
-				if (pg + 1 == badpage || !pre_page_ok(cm, pg)) {
-					badpage = pg + 1;
-					r->ok = false;
-				} else
-					okpage = pg + 1;
-			}
-			if (!r->ok)
-				continue;
-			idx[k] = i;
-			local[k] = (struct iovec){ p->buf + r->off, r->len };
-			remote[k] = (struct iovec){ (void *)(uintptr_t)r->addr, r->len };
-			k++;
+	p->st.threads = 1;
+	uint64_t t0 = pre_now_us();
+	pre_check(cm, p);
+	uint64_t t1 = pre_now_us();
+	p->st.check_us = t1 - t0;
+	if (cm->under->read == pid_read && ((struct pid_mem *)cm->under)->use_vm) {
+		int e = pre_fill(p, ((struct pid_mem *)cm->under)->pid);
+		mem->nreads += p->st.calls;
+		cm->under->nreads += p->st.calls;
+		cm->under->nbytes += p->st.read;
+		p->st.read_us = pre_now_us() - t1;
+		if (e < 0) {
+			for (size_t i = 0; i < p->nrun; i++)
+				p->run[i].ok = false;
+			return e;
 		}
-		for (size_t from = 0; from < k;) {
-			size_t done = 0;
-			int e = cm->under->read == pid_read
-				? pid_readv(cm->under, local + from, remote + from, k - from, &done) : -ENOSYS;
-			if (e == -ENOSYS) {
-				for (; from < k; from++)
-					p->run[idx[from]].ok = cm->under->read(cm->under, (uint64_t)(uintptr_t)remote[from].iov_base,
-									     local[from].iov_base, local[from].iov_len) == 0;
-				break;
-			}
-			if (e < 0) {
-				for (size_t j = from; j < k; j++)
-					p->run[idx[j]].ok = false;
-				for (; i < p->nrun; i++)
-					p->run[i].ok = false;
-				return e;
-			}
-			p->st.calls++;
-			for (size_t j = from; j < from + done; j++)
-				p->st.read += local[j].iov_len;
-			if (from + done < k)    /* unreadable now: left to the ordinary path */
-				p->run[idx[from + done]].ok = false;
-			from += done + 1;
-		}
+	} else {
+		/* another source: one read each */
+		for (size_t i = 0; i < p->nrun; i++)
+			if (p->run[i].ok)
+				p->run[i].ok = cm->under->read(cm->under, p->run[i].addr, p->buf + p->run[i].off,
+							     p->run[i].len) == 0;
+		p->st.read_us = pre_now_us() - t1;
 	}
 	bool bad = false;
 	for (size_t i = 0; i < p->nrun && !bad; i++)

@@ -4,6 +4,7 @@
 #ifndef HS_MEM_H
 #define HS_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -85,13 +86,17 @@ uint64_t hs_mem_cache_held(struct hs_mem *cache, uint64_t addr, uint64_t len);
  * the pagemap and maps; -E2BIG when too much was read, -ENODATA when
  * nothing); hs_mem_cache_preload_read(), while stopped, reads every run
  * (pagemap checked again, pages the target dropped left out) in batched
- * process_vm_readv calls: the reads that fall in them are then served from
+ * process_vm_readv calls, on two threads where it can (the second one only
+ * reads, all signals blocked, and is joined before it returns): the reads that fall in them are then served from
  * there, the others as before (what changed since is read on demand).
  * The preload survives hs_mem_cache_drop(); hs_mem_cache_preload_end()
  * frees it. */
 struct hs_mem_preload_stats {
 	uint64_t runs, bytes, pages;     /* the plan */
 	uint64_t read, calls;            /* the last hs_mem_cache_preload_read */
+	uint64_t check_us, read_us;      /* its pagemap check, its reading */
+	unsigned threads;                /* threads that read (1 or 2) */
+	bool scanned;                    /* the check used PAGEMAP_SCAN */
 };
 int hs_mem_cache_preload_record(struct hs_mem *cache);
 int hs_mem_cache_preload_plan(struct hs_mem *cache);

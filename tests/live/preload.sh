@@ -63,5 +63,54 @@ strip() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k,
 check_untouched "$pid" || not_ok "shiftheap left traced or stopped"
 kill -TERM "$pid"
 wait_target "$pid" || true
+
+# Pages the plan read, dropped by the target before the stop (malloc_trim
+# after every chunk is freed, tcache off so that they all merge): the
+# stopped read must not read them back (that would map the zero page into
+# the target), whether pagemap is checked with PAGEMAP_SCAN or read.
+present()
+{
+	python3 - "$1" <<'PY'
+import struct, sys
+pid = sys.argv[1]
+pm = open(f"/proc/{pid}/pagemap", "rb", buffering=0)
+n = 0
+for line in open(f"/proc/{pid}/maps"):
+    f = line.split()
+    if len(f) > 5 and f[5] == "[heap]":
+        lo, hi = (int(x, 16) for x in f[0].split("-"))
+        pm.seek(lo // 4096 * 8)
+        n += sum(1 for (e,) in struct.iter_unpack("<Q", pm.read((hi - lo) // 4096 * 8)) if e >> 63)
+print(n)
+PY
+}
+for how in scan read; do
+	GLIBC_TUNABLES=glibc.malloc.tcache_count=0 start_target "$(target shiftheap)" "$HS_TMP/mi.$how.txt"
+	pid=$TARGET_PID
+	rm -f "$HS_TMP/go" "$HS_TMP/go.planned"
+	extra=(HEAPSCOPE_TEST_PRELOAD_WAIT="$HS_TMP/go")
+	[ "$how" = scan ] || extra+=(HEAPSCOPE_NO_PAGEMAP_SCAN=1)
+	env "${extra[@]}" HEAPSCOPE_TEST_PRELOAD_WAIT="$HS_TMP/go" \
+		timeout 60 "$HS" arenas --json "$pid" >"$HS_TMP/trim.json" &
+	hs=$!
+	for _ in $(seq 600); do [ -e "$HS_TMP/go.planned" ] && break; sleep 0.05; done
+	kill -USR1 "$pid"
+	for _ in $(seq 600); do grep -q '^TRIMMED' "$TARGET_OUT" && break; sleep 0.05; done
+	before=$(present "$pid")
+	touch "$HS_TMP/go"
+	wait "$hs" || not_ok "$how: heapscope arenas failed across the trim"
+	after=$(present "$pid")
+	[ "$(mode "$HS_TMP/trim.json")" = preload ] || not_ok "$how: read_mode is not preload"
+	if ! grep -q '^TRIMMED' "$TARGET_OUT" || [ "$before" -ge "$(python3 -c 'print(3000 * 550 // 4096 // 2)')" ]; then
+		not_ok "$how: shiftheap did not drop its pages ($before present): the test shows nothing"
+	elif [ "$before" = "$after" ]; then
+		ok "pagemap checked when stopped ($how): pages dropped after the plan stay absent ($before present)"
+	else
+		not_ok "pagemap checked when stopped ($how): present heap pages went from $before to $after"
+	fi
+	check_untouched "$pid" || not_ok "shiftheap left traced or stopped"
+	kill -TERM "$pid"
+	wait_target "$pid" || true
+done
 [ "$failed" = 0 ] || exit 1
 echo "PASS: preload.sh"

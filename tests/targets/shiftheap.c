@@ -8,6 +8,10 @@
  * writes malloc_info(0) to OUTFILE, prints "READY <pid>" and blocks.
  * SIGUSR2: it frees every third chunk again (the next ones), writes
  * malloc_info(0) to OUTFILE.2, prints "CHANGED" and blocks again.
+ * SIGUSR1: it frees every chunk it still holds (a live one after them keeps
+ * them off the top), calls malloc_trim(0), which drops the pages inside the
+ * free chunk they make (pages that held chunk headers), prints "TRIMMED"
+ * and blocks again.
  * SIGTERM: default action.
  */
 #ifndef _GNU_SOURCE
@@ -28,7 +32,7 @@ static volatile sig_atomic_t shift;
 static void on_usr2(int sig)
 {
 	(void)sig;
-	shift = 1;
+	shift = sig == SIGUSR1 ? 2 : 1;
 }
 
 static int info(const char *path)
@@ -51,8 +55,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGUSR2, on_usr2);
+	signal(SIGUSR1, on_usr2);
 	sigemptyset(&block);
 	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	for (int i = 0; i < N; i++) {
 		v[i] = malloc(100 + (size_t)(i * 7919) % 900);
@@ -60,14 +66,25 @@ int main(int argc, char **argv)
 			abort();
 		memset(v[i], 0x3c, 16);
 	}
+	void *guard = malloc(64);
 	for (int i = 0; i < N; i += 3)
 		free(v[i]);
-	if (info(argv[1]) < 0)
+	if (!guard || info(argv[1]) < 0)
 		return 99;
 	printf("READY %d\n", (int)getpid());
 	fflush(stdout);
 	while (!shift)
 		sigsuspend(&old);
+	if (shift == 2) {
+		for (int i = 0; i < N; i++)
+			if (i % 3)
+				free(v[i]);
+		malloc_trim(0);
+		printf("TRIMMED\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	for (int i = 1; i < N; i += 3)
 		free(v[i]);
 	snprintf(path, sizeof(path), "%s.2", argv[1]);
