@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "format.h"
+#include "out.h"
 #include "profile.h"
 #include "profile_collect.h"
 
@@ -56,35 +56,31 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 	if (hs_profile_status(pid, &st, &err) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	bool active = st.recorded && st.loaded && st.ctl.enabled;
-	if (cli->json) {
-		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
-		hs_json_bool(j, "active", active);
-		hs_json_bool(j, "recorded", st.recorded);
-		hs_json_bool(j, "loaded", st.loaded);
-		hs_json_str(j, "sampler", st.sampler[0] ? st.sampler : NULL);
-		hs_json_u64(j, "slots", st.slots);
-		hs_json_bool(j, "enabled", st.loaded && st.ctl.enabled);
-		hs_json_u64(j, "rate", st.ctl.rate);
-		hs_json_u64(j, "sampled", st.ctl.sampled);
-		hs_json_u64(j, "freed", st.ctl.freed);
-		hs_json_u64(j, "dropped", st.ctl.dropped);
-		hs_json_u64(j, "live_lost", st.ctl.live_lost);
-		hs_json_u64(j, "pending", st.ctl.head - st.ctl.tail);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-		return HS_EXIT_OK;
-	}
+	int w = st.recorded ? HS_PRINT_ANY : HS_PRINT_JSON;   /* the counters are said of a recorded profile */
+	struct hs_out o;
+	hs_out_init(&o, stdout, cli->json ? &cli->j : NULL);
+	hs_out_obj_begin(&o, NULL);
+	hs_print_int(&o, HS_PRINT_ANY, "pid", "pid %d: ", (int)pid);
+	hs_print_bool(&o, HS_PRINT_JSON, "active", NULL, active);
+	hs_print_bool(&o, HS_PRINT_JSON, "recorded", NULL, st.recorded);
+	hs_print_bool(&o, HS_PRINT_JSON, "loaded", NULL, st.loaded);
+	hs_print_str(&o, HS_PRINT_JSON, "sampler", NULL, st.sampler[0] ? st.sampler : NULL);
+	hs_print_u64(&o, HS_PRINT_JSON, "slots", NULL, st.slots);
+	hs_print_bool(&o, HS_PRINT_JSON, "enabled", NULL, st.loaded && st.ctl.enabled);
 	if (!st.recorded && !st.loaded)
-		printf("pid %d: no profile (the sampler is not loaded)\n", (int)pid);
+		hs_print_text(&o, "no profile (the sampler is not loaded)\n");
 	else if (!st.recorded)
-		printf("pid %d: no profile; %s loaded, %s\n", (int)pid, st.sampler, st.ctl.enabled ? "enabled (no slot recorded)" : "inert");
+		hs_print_text(&o, "no profile; %s loaded, %s\n", st.sampler, st.ctl.enabled ? "enabled (no slot recorded)" : "inert");
 	else
-		printf("pid %d: profile %s: %zu slots routed to %s%s; rate %" PRIu64 ", %" PRIu64 " sampled, %" PRIu64
-		       " frees, %" PRIu64 " dropped, %" PRIu64 " waiting in the ring\n", (int)pid,
-		       active ? "active" : "recorded", st.slots, st.sampler, st.loaded ? "" : " (not loaded)", st.ctl.rate,
-		       st.ctl.sampled, st.ctl.freed, st.ctl.dropped, st.ctl.head - st.ctl.tail);
+		hs_print_text(&o, "profile %s: %zu slots routed to %s%s; ", active ? "active" : "recorded", st.slots,
+			      st.sampler, st.loaded ? "" : " (not loaded)");
+	hs_print_u64(&o, w, "rate", "rate %" PRIu64, st.ctl.rate);
+	hs_print_u64(&o, w, "sampled", ", %" PRIu64 " sampled", st.ctl.sampled);
+	hs_print_u64(&o, w, "freed", ", %" PRIu64 " frees", st.ctl.freed);
+	hs_print_u64(&o, w, "dropped", ", %" PRIu64 " dropped", st.ctl.dropped);
+	hs_print_u64(&o, HS_PRINT_JSON, "live_lost", NULL, st.ctl.live_lost);
+	hs_print_u64(&o, w, "pending", ", %" PRIu64 " waiting in the ring\n", st.ctl.head - st.ctl.tail);
+	hs_out_doc_end(&o);
 	return HS_EXIT_OK;
 }
 
@@ -93,22 +89,17 @@ static int stop_cmd(struct hs_cli *cli, pid_t pid, const struct opts *o)
 	struct hs_profile_report_start rep;
 	struct hs_err err = { 0 };
 	int r = hs_profile_stop(pid, o->wait_ms, NULL, &rep, &err);
-	if (r == -EAGAIN)
-		return hs_cli_fail(cli, HS_EXIT_REFUSED, "%s", err.msg);
 	if (r < 0)
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-	char pb[HS_SIZE_BUF];
-	if (cli->json) {
-		hs_json_obj_begin(&cli->j, NULL);
-		hs_json_i64(&cli->j, "pid", pid);
-		hs_json_u64(&cli->j, "slots_restored", rep.slots);
-		hs_json_u64(&cli->j, "slots_left", rep.left);
-		hs_json_u64(&cli->j, "pause_us", rep.call.pause_us);
-		hs_json_obj_end(&cli->j);
-		hs_json_finish(&cli->j);
-	} else
-		printf("pid %d: profile stopped: %zu slots put back%s, sampler off (paused %s)\n", (int)pid, rep.slots,
-		       rep.left ? " (some changed by the process since: left alone)" : "", hs_fmt_us(rep.call.pause_us, pb));
+		return hs_cli_fail(cli, r == -EAGAIN ? HS_EXIT_REFUSED : HS_EXIT_FATAL, "%s", err.msg);
+	struct hs_out out;
+	hs_out_init(&out, stdout, cli->json ? &cli->j : NULL);
+	hs_out_obj_begin(&out, NULL);
+	hs_print_int(&out, HS_PRINT_ANY, "pid", "pid %d: profile stopped: ", (int)pid);
+	hs_print_u64(&out, HS_PRINT_ANY, "slots_restored", "%" PRIu64 " slots put back", rep.slots);
+	hs_print_u64(&out, HS_PRINT_JSON, "slots_left", NULL, rep.left);
+	hs_print_bool(&out, HS_PRINT_TEXT, NULL, " (some changed by the process since: left alone)", rep.left);
+	hs_print_us(&out, HS_PRINT_ANY, "pause_us", ", sampler off (paused %s)\n", rep.call.pause_us);
+	hs_out_doc_end(&out);
 	return HS_EXIT_OK;
 }
 
