@@ -38,33 +38,7 @@ static void help(const struct hs_command *c, const struct hs_opt *const *groups,
 {
 	fputs(c->help, stdout);
 	putchar('\n');
-	for (size_t g = 0; g < ngroups; g++)
-		for (const struct hs_opt *o = groups[g]; o && o->name; o++) {
-			if (!o->help)
-				continue;
-			char left[64];
-			bool opt_arg = o->has_arg == optional_argument;
-			int n = o->letter ? snprintf(left, sizeof(left), "-%c, ", o->letter) : 0;
-			snprintf(left + n, sizeof(left) - n, "--%s%s%s%s", o->name, opt_arg ? "[=" : o->arg ? " " : "",
-				 o->arg ? o->arg : "", opt_arg ? "]" : "");
-			if (strlen(left) > 16)
-				printf("  %s\n%19s", left, "");
-			else
-				printf("  %-17s", left);
-			/* the text, wrapped at 79 columns */
-			for (const char *p = o->help; *p;) {
-				size_t w = strlen(p);
-				if (w > 60)
-					for (w = 60; w && p[w] != ' '; w--)
-						;
-				if (!w)
-					w = strcspn(p, " ");
-				printf("%.*s\n", (int)w, p);
-				p += w + (p[w] == ' ');
-				if (*p)
-					printf("%19s", "");
-			}
-		}
+	hs_opt_help(stdout, groups, ngroups);
 	if (c->help_more)
 		c->help_more(stdout);
 }
@@ -132,17 +106,6 @@ int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 	return HS_EXIT_USAGE;
 }
 
-int hs_parse_count(const char *s, long min, long max, long *v)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(s, &end, 10);
-	if (!*s || *end || errno || n < min || n > max)
-		return -EINVAL;
-	*v = n;
-	return 0;
-}
-
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid)
 {
 	long v;
@@ -154,27 +117,6 @@ int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid)
 		return hs_cli_usage(cli, "'%s' is not a process id", argv[first]);
 	*pid = (pid_t)v;
 	return 0;
-}
-
-/* One option's argument into cli->opt[o->key]: 0, or the usage status. */
-static int set_opt(struct hs_cli *cli, const struct hs_opt *o, const char *arg)
-{
-	struct hs_optval *v = &cli->opt[o->key];
-	int r = 0;
-	*v = (struct hs_optval){ .set = true, .n = o->val, .s = arg };
-	switch (o->kind) {
-	case HS_OPT_FLAG:
-	case HS_OPT_STR: break;
-	case HS_OPT_COUNT: r = arg ? hs_parse_count(arg, o->min, o->max, &v->n) : 0; break;
-	case HS_OPT_MS: r = hs_parse_count(arg, o->min, INT_MAX, &v->n); break;
-	case HS_OPT_SIZE: r = hs_parse_size(arg, &v->u); break;
-	case HS_OPT_CHOICE:
-		for (v->n = 0; o->choices[v->n] && strcmp(o->choices[v->n], arg); v->n++)
-			;
-		r = o->choices[v->n] ? 0 : -EINVAL;
-		break;
-	}
-	return r < 0 ? hs_cli_usage(cli, "%s", o->bad) : 0;
 }
 
 /* The command's options and the global ones it accepts, anywhere among
@@ -190,7 +132,7 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 	size_t n = 0, ns = 0;
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 		for (const struct hs_opt *o = groups[g]; o && o->name && n < 64; o++) {
-			int has = o->kind == HS_OPT_FLAG ? no_argument : o->has_arg ? o->has_arg : required_argument;
+			int has = hs_opt_has_arg(o);
 			tab[n] = o;
 			lo[n] = (struct option){ o->name, has, NULL, 256 + (int)n };
 			n++;
@@ -215,9 +157,8 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 			help(c, groups, sizeof(groups) / sizeof(groups[0]));
 			return -1;
 		}
-		int r = set_opt(cli, o, optarg);
-		if (r)
-			return r;
+		if (hs_opt_value(o, optarg, &cli->opt[o->key]) < 0)
+			return hs_cli_usage(cli, "%s", o->bad);
 	}
 	cli->json = cli->opt[KEY_JSON].set;
 	cli->no_debuginfo = cli->opt[KEY_NO_DEBUGINFO].set;
