@@ -12,7 +12,6 @@
 
 #include "cli.h"
 #include "config.h"
-#include "dump.h"
 
 static const struct hs_command *const commands[] = {
 	&hs_cmd_arenas, &hs_cmd_stats, &hs_cmd_maps, &hs_cmd_dump, &hs_cmd_bins, &hs_cmd_chunks, &hs_cmd_trim,
@@ -58,11 +57,11 @@ static void usage(FILE *fp)
 	      "75 refused (trim, mtrace: not safe in time, nothing done).\n", fp);
 }
 
-static void vmsg(struct hs_cli *cli, const char *what, const char *fmt, va_list ap)
+/* "heapscope: CMD: message" on stderr; the message in msg. */
+static void vmsg(const struct hs_cli *cli, char *msg, size_t len, const char *fmt, va_list ap)
 {
-	char msg[1024];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "heapscope: %s%s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", what, msg);
+	vsnprintf(msg, len, fmt, ap);
+	fprintf(stderr, "heapscope: %s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", msg);
 }
 
 int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
@@ -70,9 +69,8 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "heapscope: %s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", msg);
 	if (cli->json) {
 		/* One document per run: a failure after the document began
 		 * ends that one, with the error in it. */
@@ -90,17 +88,19 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 
 void hs_cli_warn(struct hs_cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(cli, "", fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 }
 
 int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(cli, "", fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try 'heapscope %s%s--help'.\n", cli->cmd ? cli->cmd : "", cli->cmd ? " " : "");
 	return HS_EXIT_USAGE;
@@ -126,31 +126,12 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 {
 	const struct hs_opt *groups[] = { c->opts, c->flags & HS_CMD_JSON ? json_opt : NULL,
 					  c->flags & HS_CMD_DEBUGINFO ? debuginfo_opts : NULL, help_opt };
-	const struct hs_opt *tab[64];
-	struct option lo[65];
-	char shorts[32];
-	size_t n = 0, ns = 0;
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
-		for (const struct hs_opt *o = groups[g]; o && o->name && n < 64; o++) {
-			int has = hs_opt_has_arg(o);
-			tab[n] = o;
-			lo[n] = (struct option){ o->name, has, NULL, 256 + (int)n };
-			n++;
-			if (o->letter && ns + 3 < sizeof(shorts)) {
-				shorts[ns++] = o->letter;
-				if (has == required_argument)
-					shorts[ns++] = ':';
-			}
-		}
-	lo[n] = (struct option){ 0 };
-	shorts[ns] = '\0';
+	struct hs_opt_getopt go;
+	hs_opt_getopt_init(&go, groups, sizeof(groups) / sizeof(groups[0]));
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
-		const struct hs_opt *o = ch >= 256 ? tab[ch - 256] : NULL;
-		for (size_t i = 0; i < n && !o && ch != '?'; i++)
-			if (tab[i]->letter == ch)
-				o = tab[i];
+	while ((ch = getopt_long(argc, argv, go.shorts, go.lo, NULL)) != -1) {
+		const struct hs_opt *o = hs_opt_getopt_find(&go, ch);
 		if (!o)
 			return hs_cli_usage(cli, "bad option");
 		if (o->key == KEY_HELP) {

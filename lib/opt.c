@@ -41,6 +41,36 @@ int hs_opt_value(const struct hs_opt *o, const char *arg, struct hs_optval *v)
 	return -EINVAL;
 }
 
+void hs_opt_getopt_init(struct hs_opt_getopt *g, const struct hs_opt *const *groups, size_t ngroups)
+{
+	size_t ns = 0;
+	g->n = 0;
+	for (size_t k = 0; k < ngroups; k++)
+		for (const struct hs_opt *o = groups[k]; o && o->name && g->n < HS_OPT_MAX; o++) {
+			int has = hs_opt_has_arg(o);
+			g->tab[g->n] = o;
+			g->lo[g->n] = (struct option){ o->name, has, NULL, 256 + (int)g->n };
+			g->n++;
+			if (o->letter && ns + 3 < sizeof(g->shorts)) {
+				g->shorts[ns++] = o->letter;
+				if (has == required_argument)
+					g->shorts[ns++] = ':';
+			}
+		}
+	g->lo[g->n] = (struct option){ 0 };
+	g->shorts[ns] = '\0';
+}
+
+const struct hs_opt *hs_opt_getopt_find(const struct hs_opt_getopt *g, int ch)
+{
+	if (ch >= 256 && (size_t)(ch - 256) < g->n)
+		return g->tab[ch - 256];
+	for (size_t i = 0; i < g->n && ch != '?'; i++)
+		if (g->tab[i]->letter == ch)
+			return g->tab[i];
+	return NULL;
+}
+
 /* "-o, --output FILE", "--top[=N]" */
 static void help_left(const struct hs_opt *o, char *left, size_t len)
 {

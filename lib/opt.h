@@ -46,6 +46,19 @@ int hs_opt_has_arg(const struct hs_opt *o);
 /* o given with argument arg (NULL: none) into *v.  -EINVAL: a bad value
  * (o->bad says so). */
 int hs_opt_value(const struct hs_opt *o, const char *arg, struct hs_optval *v);
+/* getopt_long's tables for the options of groups (NULL ones skipped;
+ * the first HS_OPT_MAX): a long option returns 256 + its index in tab. */
+#define HS_OPT_MAX 64
+struct hs_opt_getopt {
+	const struct hs_opt *tab[HS_OPT_MAX];
+	struct option lo[HS_OPT_MAX + 1];
+	char shorts[32];
+	size_t n;
+};
+void hs_opt_getopt_init(struct hs_opt_getopt *g, const struct hs_opt *const *groups, size_t ngroups);
+/* The option getopt_long's return value ch stands for; NULL for '?' (an
+ * error getopt_long has reported). */
+const struct hs_opt *hs_opt_getopt_find(const struct hs_opt_getopt *g, int ch);
 /* --help's option lines for the tables in groups (NULL ones skipped):
  * "  -o, --output FILE  text", the text wrapped at 79 columns. */
 void hs_opt_help(FILE *fp, const struct hs_opt *const *groups, size_t ngroups);

@@ -48,6 +48,15 @@ int main(void)
 	OK(hs_opt_has_arg(&tab[0]) == no_argument && hs_opt_has_arg(&tab[1]) == required_argument &&
 	   hs_opt_has_arg(&tab[2]) == optional_argument, "getopt's has_arg from the kind");
 
+	struct hs_opt_getopt go;
+	const struct hs_opt *both[] = { tab, NULL, tab + 1 };
+	hs_opt_getopt_init(&go, both, 3);
+	OK(go.n == 13 && !strcmp(go.shorts, "o:o:") && go.lo[2].has_arg == optional_argument && go.lo[13].name == NULL,
+	   "getopt's tables: every option of every group, the short ones with ':' for an argument");
+	OK(hs_opt_getopt_find(&go, 256 + 5) == &tab[5] && hs_opt_getopt_find(&go, 'o') == &tab[5] &&
+	   hs_opt_getopt_find(&go, '?') == NULL && hs_opt_getopt_find(&go, 256 + 13) == NULL,
+	   "getopt's return value to the option");
+
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *fp = open_memstream(&buf, &len);
