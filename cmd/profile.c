@@ -111,7 +111,7 @@ static int analyse_and_write(struct hs_cli *cli, const struct opts *o, const str
 	struct hs_err err = { 0 };
 	if (hs_profile_analyze(d, &ao, &rp, &err) < 0)
 		return hs_cli_fail(cli, o->raw ? HS_EXIT_PARTIAL : HS_EXIT_FATAL, "cannot analyse the samples: %s", err.msg);
-	int status = d->dropped ? HS_EXIT_PARTIAL : HS_EXIT_OK, r = 0;
+	int r = 0;
 	FILE *fp = stdout;
 	if (o->out && !(fp = fopen(o->out, "w"))) {
 		hs_profile_report_release(&rp);
@@ -134,17 +134,12 @@ static int analyse_and_write(struct hs_cli *cli, const struct opts *o, const str
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
 	if (d->dropped)
 		hs_cli_warn(cli, "%" PRIu64 " samples dropped (the ring was full): the figures are low", d->dropped);
-	return status;
+	return d->dropped ? HS_EXIT_PARTIAL : HS_EXIT_OK;
 }
 
 static int profile(struct hs_cli *cli, pid_t pid, const struct opts *o)
 {
-	char sampler[PATH_MAX];
-	if (hs_profile_find_sampler(sampler, sizeof(sampler)) < 0)
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "cannot find libheapscope-sampler.so (beside heapscope, or in its "
-				   "install directory; HEAPSCOPE_SAMPLER names another)");
-	struct hs_profile_start_opts so = { .rate = o->rate, .sampler = sampler, .wait_ms = o->wait_ms,
-					    .timeout_ms = o->timeout_ms };
+	struct hs_profile_start_opts so = { .rate = o->rate, .wait_ms = o->wait_ms, .timeout_ms = o->timeout_ms };
 	struct hs_profile_session ps;
 	struct hs_profile_report_start rep;
 	struct hs_profile_collect_report crep;
@@ -175,11 +170,10 @@ static int profile(struct hs_cli *cli, pid_t pid, const struct opts *o)
 			    (int)pid);
 	if (r == 0 && o->raw)
 		r = hs_profile_save_raw(&d, o->raw, &err);
-	int status = r < 0 ? hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg) : crep.partial ? HS_EXIT_PARTIAL : HS_EXIT_OK;
-	if (r == 0) {
-		int s2 = analyse_and_write(cli, o, &d, rep.call.pause_us, crep.stop.call.pause_us);
-		status = s2 > status ? s2 : status;
-	}
+	int status = r < 0 ? hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg)
+			   : analyse_and_write(cli, o, &d, rep.call.pause_us, crep.stop.call.pause_us);
+	if (status == HS_EXIT_OK && crep.partial)
+		status = HS_EXIT_PARTIAL;
 	hs_profile_data_release(&d);
 	return status;
 }

@@ -380,9 +380,15 @@ static void start_undo(struct start *st)
 int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs_profile_session *ps,
 		     struct hs_profile_report_start *rep, struct hs_err *err)
 {
-	struct start st = { .pid = pid, .o = o, .rep = rep };
+	struct hs_profile_start_opts oo = *o;
+	char found[PATH_MAX];
+	struct start st = { .pid = pid, .o = &oo, .rep = rep };
 	memset(rep, 0, sizeof(*rep));
 	memset(ps, 0, sizeof(*ps));
+	if (!oo.sampler && hs_profile_find_sampler(found, sizeof(found)) < 0)
+		return hs_err_set(err, ENOENT, "cannot find " SAMPLER_FILE " (beside heapscope, or in its install directory; "
+				  "HEAPSCOPE_SAMPLER names another)");
+	oo.sampler = oo.sampler ? oo.sampler : found;
 	int r = start_checks(&st, err);
 	if (r == 0) {
 		struct hs_code_range extra[8];

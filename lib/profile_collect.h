@@ -23,7 +23,7 @@
 
 struct hs_profile_start_opts {
 	uint64_t rate;               /* mean bytes between samples; 0: HS_SAMPLER_DEFAULT_RATE */
-	const char *sampler;         /* the library as heapscope sees it (absolute) */
+	const char *sampler;         /* the library as heapscope sees it (absolute); NULL: hs_profile_find_sampler's */
 	int wait_ms, timeout_ms;
 };
 
