@@ -2,7 +2,6 @@
 #ifndef HS_CLI_H
 #define HS_CLI_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "opt.h"
 
 enum {
 	HS_EXIT_OK = 0,
@@ -17,37 +17,6 @@ enum {
 	HS_EXIT_FATAL = 2,
 	HS_EXIT_REFUSED = 75,    /* trim, mtrace: not safe now, nothing done (EX_TEMPFAIL) */
 	HS_EXIT_USAGE = 64,
-};
-
-/* A command's option, declared in its struct hs_command and parsed by
- * cmd/main.c before the command runs: the value is in cli->opt[key]. */
-enum hs_opt_kind {
-	HS_OPT_FLAG,             /* no argument: sets n = val */
-	HS_OPT_STR,              /* s: the argument as given */
-	HS_OPT_COUNT,            /* n: an integer from min to max (optional argument: val if absent) */
-	HS_OPT_MS,               /* n: milliseconds, an integer from min to INT_MAX */
-	HS_OPT_SIZE,             /* u: an integer with an optional K, M or G (hs_parse_size) */
-	HS_OPT_CHOICE,           /* n: the index of the argument in choices */
-};
-
-struct hs_opt {
-	const char *name;        /* the long option, "top" for --top */
-	int key;                 /* a letter: the slot in cli->opt (options may share one) */
-	enum hs_opt_kind kind;
-	int has_arg;             /* getopt's required_argument (default for all but FLAG) or optional_argument */
-	char letter;             /* the short option, or 0 */
-	long val, min, max;
-	const char *const *choices;   /* HS_OPT_CHOICE: NULL-terminated */
-	const char *bad;         /* the usage error for a bad value: "--top takes a positive count" */
-	const char *arg;         /* --help: the argument's name ("N"), NULL for a flag */
-	const char *help;        /* --help: what it does; NULL: not listed ('\n' starts a continuation line) */
-};
-
-struct hs_optval {
-	bool set;
-	long n;
-	uint64_t u;
-	const char *s;
 };
 
 /* Global options a command accepts besides --help. */
@@ -75,7 +44,7 @@ struct hs_command {
 	int (*run)(struct hs_cli *cli);
 	const char *summary;
 	const char *help;        /* COMMAND --help: usage and description; the options are listed from opts */
-	const struct hs_opt *opts;   /* ends with { 0 }; NULL for none */
+	const struct hs_opt *opts;   /* ends with { 0 }; NULL for none; parsed by cmd/main.c into cli->opt */
 	unsigned flags;          /* HS_CMD_* */
 	void (*help_more)(FILE *fp);  /* optional: printed after help */
 };
@@ -100,8 +69,6 @@ void hs_cli_warn(struct hs_cli *cli, const char *fmt, ...) __attribute__((format
 int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse the PID operand: the one operand left in argv[first..argc). */
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid);
-/* A count: an integer from min to max (strtol's syntax, base 10). */
-int hs_parse_count(const char *s, long min, long max, long *v);
 
 struct hs_snapshot_opts;
 /* Snapshot options with the global ones (--no-debuginfo, --no-debuginfod). */

@@ -12,7 +12,6 @@
 
 #include "cli.h"
 #include "config.h"
-#include "dump.h"
 
 static const struct hs_command *const commands[] = {
 	&hs_cmd_arenas, &hs_cmd_stats, &hs_cmd_maps, &hs_cmd_dump, &hs_cmd_bins, &hs_cmd_chunks, &hs_cmd_trim,
@@ -38,33 +37,7 @@ static void help(const struct hs_command *c, const struct hs_opt *const *groups,
 {
 	fputs(c->help, stdout);
 	putchar('\n');
-	for (size_t g = 0; g < ngroups; g++)
-		for (const struct hs_opt *o = groups[g]; o && o->name; o++) {
-			if (!o->help)
-				continue;
-			char left[64];
-			bool opt_arg = o->has_arg == optional_argument;
-			int n = o->letter ? snprintf(left, sizeof(left), "-%c, ", o->letter) : 0;
-			snprintf(left + n, sizeof(left) - n, "--%s%s%s%s", o->name, opt_arg ? "[=" : o->arg ? " " : "",
-				 o->arg ? o->arg : "", opt_arg ? "]" : "");
-			if (strlen(left) > 16)
-				printf("  %s\n%19s", left, "");
-			else
-				printf("  %-17s", left);
-			/* the text, wrapped at 79 columns */
-			for (const char *p = o->help; *p;) {
-				size_t w = strlen(p);
-				if (w > 60)
-					for (w = 60; w && p[w] != ' '; w--)
-						;
-				if (!w)
-					w = strcspn(p, " ");
-				printf("%.*s\n", (int)w, p);
-				p += w + (p[w] == ' ');
-				if (*p)
-					printf("%19s", "");
-			}
-		}
+	hs_opt_help(stdout, groups, ngroups);
 	if (c->help_more)
 		c->help_more(stdout);
 }
@@ -84,11 +57,11 @@ static void usage(FILE *fp)
 	      "75 refused (trim, mtrace: not safe in time, nothing done).\n", fp);
 }
 
-static void vmsg(struct hs_cli *cli, const char *what, const char *fmt, va_list ap)
+/* "heapscope: CMD: message" on stderr; the message in msg. */
+static void vmsg(const struct hs_cli *cli, char *msg, size_t len, const char *fmt, va_list ap)
 {
-	char msg[1024];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "heapscope: %s%s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", what, msg);
+	vsnprintf(msg, len, fmt, ap);
+	fprintf(stderr, "heapscope: %s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", msg);
 }
 
 int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
@@ -96,9 +69,8 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "heapscope: %s%s%s\n", cli->cmd ? cli->cmd : "", cli->cmd ? ": " : "", msg);
 	if (cli->json) {
 		/* One document per run: a failure after the document began
 		 * ends that one, with the error in it. */
@@ -116,31 +88,22 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 
 void hs_cli_warn(struct hs_cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(cli, "", fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 }
 
 int hs_cli_usage(struct hs_cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(cli, "", fmt, ap);
+	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try 'heapscope %s%s--help'.\n", cli->cmd ? cli->cmd : "", cli->cmd ? " " : "");
 	return HS_EXIT_USAGE;
-}
-
-int hs_parse_count(const char *s, long min, long max, long *v)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(s, &end, 10);
-	if (!*s || *end || errno || n < min || n > max)
-		return -EINVAL;
-	*v = n;
-	return 0;
 }
 
 int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid)
@@ -156,27 +119,6 @@ int hs_cli_pid(struct hs_cli *cli, int argc, char **argv, int first, pid_t *pid)
 	return 0;
 }
 
-/* One option's argument into cli->opt[o->key]: 0, or the usage status. */
-static int set_opt(struct hs_cli *cli, const struct hs_opt *o, const char *arg)
-{
-	struct hs_optval *v = &cli->opt[o->key];
-	int r = 0;
-	*v = (struct hs_optval){ .set = true, .n = o->val, .s = arg };
-	switch (o->kind) {
-	case HS_OPT_FLAG:
-	case HS_OPT_STR: break;
-	case HS_OPT_COUNT: r = arg ? hs_parse_count(arg, o->min, o->max, &v->n) : 0; break;
-	case HS_OPT_MS: r = hs_parse_count(arg, o->min, INT_MAX, &v->n); break;
-	case HS_OPT_SIZE: r = hs_parse_size(arg, &v->u); break;
-	case HS_OPT_CHOICE:
-		for (v->n = 0; o->choices[v->n] && strcmp(o->choices[v->n], arg); v->n++)
-			;
-		r = o->choices[v->n] ? 0 : -EINVAL;
-		break;
-	}
-	return r < 0 ? hs_cli_usage(cli, "%s", o->bad) : 0;
-}
-
 /* The command's options and the global ones it accepts, anywhere among
  * its operands, which are left in argv[*first..argc).  0, or the usage
  * status (-1: --help was printed). */
@@ -184,40 +126,20 @@ static int parse_opts(struct hs_cli *cli, const struct hs_command *c, int argc, 
 {
 	const struct hs_opt *groups[] = { c->opts, c->flags & HS_CMD_JSON ? json_opt : NULL,
 					  c->flags & HS_CMD_DEBUGINFO ? debuginfo_opts : NULL, help_opt };
-	const struct hs_opt *tab[64];
-	struct option lo[65];
-	char shorts[32];
-	size_t n = 0, ns = 0;
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
-		for (const struct hs_opt *o = groups[g]; o && o->name && n < 64; o++) {
-			int has = o->kind == HS_OPT_FLAG ? no_argument : o->has_arg ? o->has_arg : required_argument;
-			tab[n] = o;
-			lo[n] = (struct option){ o->name, has, NULL, 256 + (int)n };
-			n++;
-			if (o->letter && ns + 3 < sizeof(shorts)) {
-				shorts[ns++] = o->letter;
-				if (has == required_argument)
-					shorts[ns++] = ':';
-			}
-		}
-	lo[n] = (struct option){ 0 };
-	shorts[ns] = '\0';
+	struct hs_opt_getopt go;
+	hs_opt_getopt_init(&go, groups, sizeof(groups) / sizeof(groups[0]));
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
-		const struct hs_opt *o = ch >= 256 ? tab[ch - 256] : NULL;
-		for (size_t i = 0; i < n && !o && ch != '?'; i++)
-			if (tab[i]->letter == ch)
-				o = tab[i];
+	while ((ch = getopt_long(argc, argv, go.shorts, go.lo, NULL)) != -1) {
+		const struct hs_opt *o = hs_opt_getopt_find(&go, ch);
 		if (!o)
 			return hs_cli_usage(cli, "bad option");
 		if (o->key == KEY_HELP) {
 			help(c, groups, sizeof(groups) / sizeof(groups[0]));
 			return -1;
 		}
-		int r = set_opt(cli, o, optarg);
-		if (r)
-			return r;
+		if (hs_opt_value(o, optarg, &cli->opt[o->key]) < 0)
+			return hs_cli_usage(cli, "%s", o->bad);
 	}
 	cli->json = cli->opt[KEY_JSON].set;
 	cli->no_debuginfo = cli->opt[KEY_NO_DEBUGINFO].set;

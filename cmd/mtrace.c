@@ -10,8 +10,8 @@
 
 #include "call.h"
 #include "common.h"
-#include "format.h"
 #include "mtrace.h"
+#include "out.h"
 #include "mtrace_log.h"
 #include "symbols.h"
 
@@ -44,76 +44,58 @@ static int status_cmd(struct hs_cli *cli, pid_t pid)
 	struct hs_err err = { 0 };
 	if (hs_mtrace_status(pid, &st, &err) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-	if (cli->json) {
-		struct hs_json *j = &cli->j;
-		hs_json_obj_begin(j, NULL);
-		hs_json_i64(j, "pid", pid);
-		hs_json_bool(j, "tracing", st.tracing);
-		if (st.tracing) {
-			hs_json_str(j, "file", st.file);
-			hs_json_bool(j, "injected", st.injected);
-			if (st.injected)
-				hs_json_u64(j, "slots", st.inj.slots);
+	struct hs_out o;
+	hs_out_init(&o, stdout, cli->json ? &cli->j : NULL);
+	hs_out_obj_begin(&o, NULL);
+	hs_print_int(&o, HS_PRINT_ANY, "pid", "pid %d is ", (int)pid);
+	hs_print_bool(&o, HS_PRINT_ANY, "tracing", "tracing into ", st.tracing);
+	if (st.tracing) {
+		hs_print_str(&o, HS_PRINT_ANY, "file", "%s", st.file);
+		hs_print_bool(&o, HS_PRINT_JSON, "injected", NULL, st.injected);
+		if (st.injected) {
+			hs_print_str(&o, HS_PRINT_TEXT, NULL, ", through %s injected", st.inj.dbg_path);
+			hs_print_u64(&o, HS_PRINT_ANY, "slots", " (%" PRIu64 " GOT slots routed to it)", st.inj.slots);
 		}
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	} else if (st.injected) {
-		printf("pid %d is tracing into %s, through %s injected (%zu GOT slots routed to it)\n", (int)pid, st.file,
-		       st.inj.dbg_path, st.inj.slots);
-	} else if (st.tracing) {
-		printf("pid %d is tracing into %s\n", (int)pid, st.file);
-	} else {
-		printf("pid %d is not tracing\n", (int)pid);
 	}
+	hs_print_text(&o, "%s", st.tracing ? "\n" : "not tracing\n");
+	hs_out_doc_end(&o);
 	return HS_EXIT_OK;
 }
 
-/* The JSON of a start or a stop: what every kind has, the injection's
- * keys, then the call's figures. */
-static void json_action(struct hs_json *j, pid_t pid, bool start, const struct hs_mtrace_report *rep)
+/* A start or a stop: what every kind has, the injection's figures (for
+ * one injected, file is the log it opened and tracer the library), then
+ * the call's.  The text is one sentence per kind. */
+static void render_action(struct hs_out *o, pid_t pid, bool start, const struct hs_mtrace_report *rep)
 {
 	const struct hs_inject_report *ir = &rep->inj;
-	const struct hs_call_report *call = rep->injected ? &ir->call : &rep->call;
-	hs_json_obj_begin(j, NULL);
-	hs_json_i64(j, "pid", pid);
-	hs_json_str(j, "action", start ? "start" : "stop");
-	hs_json_bool(j, "tracing", start);
-	hs_json_str(j, "file", rep->file);
-	hs_json_str(j, "tracer", rep->tracer);
-	if (rep->injected) {
-		hs_json_bool(j, "injected", true);
-		hs_json_u64(j, start ? "slots_routed" : "slots_restored", ir->slots);
+	bool inj = rep->injected;
+	const struct hs_call_report *call = inj ? &ir->call : &rep->call;
+	hs_out_obj_begin(o, NULL);
+	hs_print_int(o, HS_PRINT_ANY, "pid", start ? "tracing pid %d into " : "tracing of pid %d stopped: ", (int)pid);
+	hs_print_str(o, HS_PRINT_JSON, "action", NULL, start ? "start" : "stop");
+	hs_print_bool(o, HS_PRINT_JSON, "tracing", NULL, start);
+	hs_print_str(o, HS_PRINT_ANY, "file", start ? "%s" : "%s closed", rep->file);
+	hs_print_str(o, HS_PRINT_ANY, "tracer", !start ? NULL : inj ? ": %s " : ", from %s", rep->tracer);
+	if (inj) {
+		hs_print_bool(o, HS_PRINT_JSON, "injected", NULL, true);
+		hs_print_str(o, HS_PRINT_TEXT, NULL, start ? "%s, " : NULL, ir->loaded_before ? "(already loaded)" : "loaded");
+		hs_print_u64(o, HS_PRINT_ANY, start ? "slots_routed" : "slots_restored",
+			     start ? "%" PRIu64 " GOT slots in " : ", %" PRIu64 " GOT slots put back", ir->slots);
 		if (start)
-			hs_json_u64(j, "objects", ir->objects);
-		hs_json_u64(j, start ? "slots_left" : "slots_changed_since", ir->left);
+			hs_print_u64(o, HS_PRINT_ANY, "objects", "%" PRIu64 " objects routed to it", ir->objects);
+		hs_print_u64(o, HS_PRINT_JSON, start ? "slots_left" : "slots_changed_since", NULL, ir->left);
+		hs_print_bool(o, HS_PRINT_TEXT, NULL, " (some changed by the process since: left alone)", !start && ir->left);
+		hs_print_str(o, HS_PRINT_TEXT, NULL, start ? NULL : "; %s stays loaded", rep->tracer);
 	}
-	hs_json_i64(j, "thread", call->tid);
-	hs_json_u64(j, "attempts", (uint64_t)call->attempts);
-	hs_json_u64(j, "pause_us", call->pause_us);
-	hs_json_u64(j, "call_us", call->call_us);
-	hs_json_obj_end(j);
-	hs_json_finish(j);
-}
-
-static void print_action(pid_t pid, bool start, const struct hs_mtrace_report *rep)
-{
-	const struct hs_inject_report *ir = &rep->inj;
-	char f[HS_SIZE_BUF];
-	if (rep->injected && start)
-		printf("tracing pid %d into %s: %s %s, %zu GOT slots in %zu objects routed to it; target paused %s; stop "
-		       "with: heapscope mtrace stop %d\n",
-		       (int)pid, ir->log, ir->dbg_path, ir->loaded_before ? "(already loaded)" : "loaded", ir->slots,
-		       ir->objects, hs_fmt_us(ir->call.pause_us, f), (int)pid);
-	else if (rep->injected)
-		printf("tracing of pid %d stopped: %s closed, %zu GOT slots put back%s; %s stays loaded; target paused %s\n",
-		       (int)pid, ir->log, ir->slots, ir->left ? " (some changed by the process since: left alone)" : "",
-		       ir->dbg_path, hs_fmt_us(ir->call.pause_us, f));
-	else if (start)
-		printf("tracing pid %d into %s, from %s; stop with: heapscope mtrace stop %d\n", (int)pid, rep->file,
-		       rep->tracer, (int)pid);
-	else
-		printf("tracing of pid %d stopped: %s closed (muntrace() called in thread %d)\n", (int)pid, rep->file,
-		       (int)rep->call.tid);
+	hs_print_int(o, HS_PRINT_ANY, "thread", start || inj ? NULL : " (muntrace() called in thread %d)\n", (int)call->tid);
+	hs_print_u64(o, HS_PRINT_JSON, "attempts", NULL, (uint64_t)call->attempts);
+	hs_print_us(o, HS_PRINT_ANY, "pause_us", inj ? "; target paused %s" : NULL, call->pause_us);
+	hs_print_u64(o, HS_PRINT_JSON, "call_us", NULL, call->call_us);
+	if (start)
+		hs_print_text(o, "; stop with: heapscope mtrace stop %d\n", (int)pid);
+	else if (inj)
+		hs_print_text(o, "\n");
+	hs_out_doc_end(o);
 }
 
 static int start_stop(struct hs_cli *cli, bool start, const struct hs_mtrace_opts *o, pid_t pid)
@@ -125,10 +107,9 @@ static int start_stop(struct hs_cli *cli, bool start, const struct hs_mtrace_opt
 		return hs_cli_fail(cli, r == -EAGAIN ? HS_EXIT_REFUSED : HS_EXIT_FATAL, "%s", err.msg);
 	if (rep.warning[0])
 		hs_cli_warn(cli, "%s", rep.warning);
-	if (cli->json)
-		json_action(&cli->j, pid, start, &rep);
-	else
-		print_action(pid, start, &rep);
+	struct hs_out out;
+	hs_out_init(&out, stdout, cli->json ? &cli->j : NULL);
+	render_action(&out, pid, start, &rep);
 	if (rep.injected && rep.inj.left && !start)
 		hs_cli_warn(cli, "%zu GOT slots no longer held the tracer's address and were left as the process set them",
 			    rep.inj.left);
@@ -137,154 +118,92 @@ static int start_stop(struct hs_cli *cli, bool start, const struct hs_mtrace_opt
 
 /* ---- report ------------------------------------------------------------- */
 
-static void print_caller(const struct hs_mtrace_caller *c, const struct hs_mtrace_named *nm)
-{
-	const char *f = hs_mtrace_named_function(nm);
-	if (!f) {
-		printf("%s\n", c->text[0] ? c->text : "(unknown)");
-		return;
-	}
-	printf("%s+0x%" PRIx64, f, nm->y.offset);
-	if (nm->y.file)
-		printf(" at %s:%d\n", nm->y.file, nm->y.line);
-	else if (nm->y.object)
-		printf(" from %s\n", nm->y.object);
-	else
-		putchar('\n');
-}
-
-/* a number, or null when there is none */
-static void json_opt(struct hs_json *j, const char *key, bool have, bool hex, uint64_t v)
+/* a number (in text with fmt), or null when there is none */
+static void print_opt(struct hs_out *o, const char *key, const char *fmt, bool have, bool hex, uint64_t v)
 {
 	if (!have)
-		hs_json_null(j, key);
+		hs_print_null(o, HS_PRINT_JSON, key, NULL);
 	else if (hex)
-		hs_json_hex(j, key, v);
+		hs_print_hex(o, HS_PRINT_ANY, key, fmt, v);
 	else
-		hs_json_u64(j, key, v);
+		hs_print_u64(o, HS_PRINT_ANY, key, fmt, v);
 }
 
-static void json_caller(struct hs_json *j, const struct hs_mtrace_caller *c, const struct hs_mtrace_named *nm)
+/* A caller: in text, function+offset at file:line (or from the object)
+ * when it has a name, else as the log writes it; then its blocks. */
+static void render_caller(struct hs_out *o, const struct hs_mtrace_caller *c, const struct hs_mtrace_named *nm)
 {
 	const char *f = hs_mtrace_named_function(nm);
-	hs_json_str(j, "caller", c->text[0] ? c->text : "(unknown)");
-	hs_json_u64(j, "count", c->count);
-	hs_json_u64(j, "bytes", c->bytes);
-	hs_json_str(j, "object", nm->y.object);
-	json_opt(j, "address", nm->y.address, true, nm->y.address);
-	json_opt(j, "elf_address", nm->known, true, nm->y.elf_address);
-	hs_json_str(j, "function", f);
-	hs_json_str(j, "symbol", nm->y.symbol);
-	json_opt(j, "offset", f, false, nm->y.offset);
-	hs_json_str(j, "file", nm->y.file);
-	json_opt(j, "line", nm->y.line, false, (uint64_t)nm->y.line);
-	hs_json_str(j, "debuginfo", nm->y.debuginfo);
-	if (c->blocks) {
-		hs_json_arr_begin(j, "blocks");
-		for (size_t i = 0; i < c->nblocks; i++) {
-			hs_json_obj_begin(j, NULL);
-			hs_json_hex(j, "address", c->blocks[i].addr);
-			hs_json_u64(j, "size", c->blocks[i].size);
-			hs_json_obj_end(j);
-		}
-		hs_json_arr_end(j);
-	}
-}
-
-static void render_report(struct hs_cli *cli, const char *file, pid_t pid, const struct hs_mtrace_log *g,
-			  size_t shown, const struct hs_mtrace_named *nm)
-{
-	if (!cli->json) {
-		char fsz[HS_SIZE_BUF];
-		printf("%" PRIu64 " blocks (%s) allocated and not freed in %s:\n", g->not_freed,
-		       hs_fmt_size(g->not_freed_bytes, fsz), file);
-		printf("%10s %10s  %s\n", "BLOCKS", "BYTES", "CALLER");
-		for (size_t k = 0; k < shown; k++) {
-			const struct hs_mtrace_caller *c = &g->callers[k];
-			printf("%10" PRIu64 " %10" PRIu64 "  ", c->count, c->bytes);
-			print_caller(c, &nm[k]);
-			for (size_t i = 0; i < c->nblocks; i++)
-				printf("%23s%#018" PRIx64 " %10" PRIu64 "\n", "", c->blocks[i].addr, c->blocks[i].size);
-		}
+	const struct hs_symbol *y = &nm->y;
+	hs_print_str(o, HS_PRINT_JSON, "caller", NULL, c->text[0] ? c->text : "(unknown)");
+	hs_print_u64(o, HS_PRINT_ANY, "count", "%10" PRIu64, c->count);
+	hs_print_u64(o, HS_PRINT_ANY, "bytes", " %10" PRIu64 "  ", c->bytes);
+	if (!f)
+		hs_print_text(o, "%s\n", c->text[0] ? c->text : "(unknown)");
+	hs_print_str(o, HS_PRINT_JSON, "object", NULL, y->object);
+	print_opt(o, "address", NULL, y->address, true, y->address);
+	print_opt(o, "elf_address", NULL, nm->known, true, y->elf_address);
+	hs_print_str(o, HS_PRINT_ANY, "function", f ? "%s" : NULL, f);
+	hs_print_str(o, HS_PRINT_JSON, "symbol", NULL, y->symbol);
+	print_opt(o, "offset", "+0x%" PRIx64, f, false, y->offset);
+	hs_print_str(o, HS_PRINT_ANY, "file", f && y->file ? " at %s" : NULL, y->file);
+	print_opt(o, "line", NULL, y->line, false, (uint64_t)y->line);
+	if (f && y->file)
+		hs_print_text(o, ":%d\n", y->line);
+	else if (f)
+		hs_print_text(o, y->object ? " from %s\n" : "\n", y->object);
+	hs_print_str(o, HS_PRINT_JSON, "debuginfo", NULL, y->debuginfo);
+	if (!c->blocks)
 		return;
+	hs_out_arr_begin(o, "blocks");
+	for (size_t i = 0; i < c->nblocks; i++) {
+		hs_out_obj_begin(o, NULL);
+		hs_print_text(o, "%23s", "");
+		hs_print_hex(o, HS_PRINT_ANY, "address", "%#018" PRIx64, c->blocks[i].addr);
+		hs_print_u64(o, HS_PRINT_ANY, "size", " %10" PRIu64 "\n", c->blocks[i].size);
+		hs_out_obj_end(o);
 	}
-	struct hs_json *j = &cli->j;
-	hs_json_obj_begin(j, NULL);
-	hs_json_str(j, "file", file);
-	json_opt(j, "pid", pid > 0, false, (uint64_t)pid);
-	hs_json_str(j, "demangler", hs_symbols_demangler());
-	hs_json_u64(j, "lines", g->lines);
-	hs_json_u64(j, "not_freed", g->not_freed);
-	hs_json_u64(j, "not_freed_bytes", g->not_freed_bytes);
-	hs_json_u64(j, "freed_unknown", g->freed_unknown);
-	hs_json_arr_begin(j, "callers");
-	for (size_t k = 0; k < shown; k++) {
-		hs_json_obj_begin(j, NULL);
-		json_caller(j, &g->callers[k], &nm[k]);
-		hs_json_obj_end(j);
-	}
-	hs_json_arr_end(j);
-	hs_json_obj_end(j);
-	hs_json_finish(j);
-}
-
-/* Name the callers shown: only those, each object read once; an object
- * the process does not map said once. */
-static int name_callers(struct hs_cli *cli, struct hs_symbols *sym, pid_t pid, const struct hs_mtrace_log *g,
-			size_t shown, struct hs_mtrace_named *nm)
-{
-	int status = HS_EXIT_OK;
-	for (size_t k = 0; k < shown; k++) {
-		hs_mtrace_name(sym, pid, g->callers[k].text, &nm[k]);
-		size_t i = 0;
-		while (i < k && strcmp(nm[i].unmapped, nm[k].unmapped))
-			i++;
-		if (nm[k].unmapped[0] && i == k) {
-			hs_cli_warn(cli, "%s is not mapped in pid %d: %s", nm[k].unmapped, (int)pid,
-				    nm[k].known ? "named from the file on disk" : "not named");
-			status = HS_EXIT_PARTIAL;
-		}
-	}
-	return status;
+	hs_out_arr_end(o);
 }
 
 /* The "memory not freed" of a trace log, as glibc's mtrace script finds
  * it, grouped by caller, the callers named. */
 static int report(struct hs_cli *cli, const char *file, long topk, pid_t pid, bool blocks)
 {
-	struct hs_mtrace_log g;
+	struct hs_mtrace_summary_opts so = { .top = (size_t)topk, .blocks = blocks, .pid = pid,
+		.debug = cli->no_debuginfo ? 0 : HS_DEBUG_LOCAL | (cli->no_debuginfod ? 0 : HS_DEBUG_DEBUGINFOD) };
+	struct hs_mtrace_summary sm;
 	struct hs_err err = { 0 };
-	if (hs_mtrace_log_open(&g) < 0)
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s: out of memory", file);
-	int r = hs_mtrace_log_read_file(&g, file, &err);
-	if (r == 0 && hs_mtrace_log_finish(&g, blocks ? (size_t)topk : 0) < 0)
-		r = hs_err_set(&err, ENOMEM, "%s: out of memory", file);
-	if (r < 0) {
-		hs_mtrace_log_release(&g);
+	if (hs_mtrace_summarise(file, &so, &sm, &err) < 0)
 		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+	const struct hs_mtrace_log *g = &sm.log;
+	int status = HS_EXIT_OK;
+	for (size_t k = 0; k < sm.shown; k++)
+		if (sm.named[k].unmapped_first) {
+			hs_cli_warn(cli, "%s is not mapped in pid %d: %s", sm.named[k].unmapped, (int)pid,
+				    sm.named[k].known ? "named from the file on disk" : "not named");
+			status = HS_EXIT_PARTIAL;
+		}
+	struct hs_out o;
+	hs_out_init(&o, stdout, cli->json ? &cli->j : NULL);
+	hs_out_obj_begin(&o, NULL);
+	hs_print_str(&o, HS_PRINT_JSON, "file", NULL, file);
+	print_opt(&o, "pid", NULL, pid > 0, false, (uint64_t)pid);
+	hs_print_str(&o, HS_PRINT_JSON, "demangler", NULL, hs_symbols_demangler());
+	hs_print_u64(&o, HS_PRINT_JSON, "lines", NULL, g->lines);
+	hs_print_u64(&o, HS_PRINT_ANY, "not_freed", "%" PRIu64 " blocks", g->not_freed);
+	hs_print_size(&o, HS_PRINT_ANY, "not_freed_bytes", " (%s) allocated and not freed in ", g->not_freed_bytes);
+	hs_print_text(&o, "%s:\n%10s %10s  %s\n", file, "BLOCKS", "BYTES", "CALLER");
+	hs_print_u64(&o, HS_PRINT_JSON, "freed_unknown", NULL, g->freed_unknown);
+	hs_out_arr_begin(&o, "callers");
+	for (size_t k = 0; k < sm.shown; k++) {
+		hs_out_obj_begin(&o, NULL);
+		render_caller(&o, &g->callers[k], &sm.named[k]);
+		hs_out_obj_end(&o);
 	}
-	size_t shown = g.ncallers < (size_t)topk ? g.ncallers : (size_t)topk;
-	struct hs_symbols *sym = NULL;
-	unsigned debug = cli->no_debuginfo ? 0 : HS_DEBUG_LOCAL | (cli->no_debuginfod ? 0 : HS_DEBUG_DEBUGINFOD);
-	struct hs_mtrace_named *nm = calloc(shown + 1, sizeof(*nm));
-	int status;
-	r = nm ? hs_symbols_new(pid, debug, &sym, &err) : -ENOMEM;
-	if (!nm) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "out of memory");
-	} else if (r < 0 && (err.code == ENOENT || err.code == ESRCH)) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "no process %d (without --pid, callers are named from the files "
-				     "the log names)", (int)pid);
-	} else if (r < 0) {
-		status = hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
-	} else {
-		status = name_callers(cli, sym, pid, &g, shown, nm);
-		render_report(cli, file, pid, &g, shown, nm);
-	}
-	for (size_t k = 0; nm && k < shown; k++)
-		free(nm[k].function);
-	free(nm);
-	hs_symbols_free(sym);
-	hs_mtrace_log_release(&g);
+	hs_out_arr_end(&o);
+	hs_out_doc_end(&o);
+	hs_mtrace_summary_release(&sm);
 	return status;
 }
 

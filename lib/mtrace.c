@@ -282,3 +282,52 @@ void hs_mtrace_name(struct hs_symbols *sym, pid_t pid, const char *text, struct 
 		nm->y.offset = w.sym_off;
 	}
 }
+
+int hs_mtrace_summarise(const char *file, const struct hs_mtrace_summary_opts *o, struct hs_mtrace_summary *sm,
+			struct hs_err *err)
+{
+	memset(sm, 0, sizeof(*sm));
+	struct hs_mtrace_log *g = &sm->log;
+	if (hs_mtrace_log_open(g) < 0)
+		return hs_err_set(err, ENOMEM, "%s: out of memory", file);
+	int r = hs_mtrace_log_read_file(g, file, err);
+	if (r == 0 && hs_mtrace_log_finish(g, o->blocks ? o->top : 0) < 0)
+		r = hs_err_set(err, ENOMEM, "%s: out of memory", file);
+	if (r < 0)
+		goto fail;
+	sm->shown = g->ncallers < o->top ? g->ncallers : o->top;
+	if (!(sm->named = calloc(sm->shown + 1, sizeof(*sm->named)))) {
+		r = hs_err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	r = hs_symbols_new(o->pid, o->debug, &sm->sym, err);
+	if (r < 0 && err && (err->code == ENOENT || err->code == ESRCH))
+		r = hs_err_set(err, ESRCH, "no process %d (without --pid, callers are named from the files the log names)",
+			       (int)o->pid);
+	if (r < 0)
+		goto fail;
+	/* only the callers shown: each object is read once */
+	for (size_t k = 0; k < sm->shown; k++) {
+		struct hs_mtrace_named *nm = &sm->named[k];
+		hs_mtrace_name(sm->sym, o->pid, g->callers[k].text, nm);
+		size_t i = 0;
+		while (i < k && strcmp(sm->named[i].unmapped, nm->unmapped))
+			i++;
+		nm->unmapped_first = nm->unmapped[0] && i == k;
+	}
+	return 0;
+fail:
+	hs_mtrace_summary_release(sm);
+	return r;
+}
+
+void hs_mtrace_summary_release(struct hs_mtrace_summary *sm)
+{
+	for (size_t k = 0; sm->named && k < sm->shown; k++)
+		free(sm->named[k].function);
+	free(sm->named);
+	sm->named = NULL;
+	hs_symbols_free(sm->sym);
+	sm->sym = NULL;
+	hs_mtrace_log_release(&sm->log);
+}

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "inject.h"
+#include "mtrace_log.h"
 #include "snapshot.h"
 #include "symbols.h"
 #include "call.h"
@@ -60,11 +61,32 @@ struct hs_mtrace_named {
 	bool known;                  /* an object was found for it */
 	char *function;
 	char unmapped[PATH_MAX];
+	bool unmapped_first;         /* the first caller named from that unmapped object */
 };
 void hs_mtrace_name(struct hs_symbols *sym, pid_t pid, const char *text, struct hs_mtrace_named *nm);
 static inline const char *hs_mtrace_named_function(const struct hs_mtrace_named *nm)
 {
 	return nm->y.function ? nm->y.function : nm->function;
 }
+
+/* A trace log summarised (lib/mtrace_log.h), its first top callers named
+ * (hs_mtrace_name) with symbols as debug says (HS_DEBUG_*), their blocks
+ * listed when blocks.  pid > 0: from pid's mappings (never stopped), and
+ * -ESRCH when there is no such process.  err says what failed. */
+struct hs_mtrace_summary_opts {
+	size_t top;
+	bool blocks;
+	pid_t pid;
+	unsigned debug;
+};
+struct hs_mtrace_summary {
+	struct hs_mtrace_log log;
+	size_t shown;                    /* callers named: the first top */
+	struct hs_mtrace_named *named;   /* shown of them (their strings are sym's) */
+	struct hs_symbols *sym;
+};
+int hs_mtrace_summarise(const char *file, const struct hs_mtrace_summary_opts *o, struct hs_mtrace_summary *sm,
+			struct hs_err *err);
+void hs_mtrace_summary_release(struct hs_mtrace_summary *sm);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -18,6 +19,7 @@
 #include "libc.h"
 #include "maps.h"
 #include "mem.h"
+#include "proc.h"
 #include "profile_collect.h"
 #include "session.h"
 #include "state.h"
@@ -378,9 +380,15 @@ static void start_undo(struct start *st)
 int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs_profile_session *ps,
 		     struct hs_profile_report_start *rep, struct hs_err *err)
 {
-	struct start st = { .pid = pid, .o = o, .rep = rep };
+	struct hs_profile_start_opts oo = *o;
+	char found[PATH_MAX];
+	struct start st = { .pid = pid, .o = &oo, .rep = rep };
 	memset(rep, 0, sizeof(*rep));
 	memset(ps, 0, sizeof(*ps));
+	if (!oo.sampler && hs_profile_find_sampler(found, sizeof(found)) < 0)
+		return hs_err_set(err, ENOENT, "cannot find " SAMPLER_FILE " (beside heapscope, or in its install directory; "
+				  "HEAPSCOPE_SAMPLER names another)");
+	oo.sampler = oo.sampler ? oo.sampler : found;
 	int r = start_checks(&st, err);
 	if (r == 0) {
 		struct hs_code_range extra[8];
@@ -617,5 +625,42 @@ int hs_profile_status(pid_t pid, struct hs_profile_status *st, struct hs_err *er
 			ctl_read(pid, st->ctl_addr, &st->ctl);
 	}
 	hs_maps_release(&maps);
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int hs_profile_collect(struct hs_profile_session *ps, const struct hs_profile_collect_opts *o,
+		       struct hs_profile_data *d, struct hs_profile_collect_report *rep, struct hs_err *err)
+{
+	pid_t pid = ps->pid;
+	memset(rep, 0, sizeof(*rep));
+	d->t_start_ns = mono_ns();
+	uint64_t deadline = o->duration > 0 ? d->t_start_ns + (uint64_t)(o->duration * 1e9) : 0;
+	while (!(o->stop && *o->stop) && (!deadline || mono_ns() < deadline)) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		if (hs_profile_drain(ps, d, &rep->drain_err) < 0) {
+			/* a process gone is said below, not as a drain error */
+			if (!hs_proc_alive(pid))
+				rep->drain_err.msg[0] = '\0';
+			break;
+		}
+	}
+	d->t_end_ns = mono_ns();
+	if (!hs_proc_alive(pid)) {
+		hs_profile_session_close(ps);
+		return hs_err_set(err, ESRCH, "pid %d exited while sampled", (int)pid);
+	}
+	rep->stop_r = hs_profile_stop(pid, o->wait_ms > 10000 ? o->wait_ms : 10000, NULL, &rep->stop, &rep->stop_err);
+	/* what the threads wrote before the sampler went off */
+	struct hs_err e2;
+	rep->partial = rep->drain_err.msg[0] || rep->stop_r < 0 || hs_profile_drain(ps, d, &e2) < 0;
+	hs_profile_session_close(ps);
 	return 0;
 }

@@ -5,8 +5,8 @@
  * (lib/profile_report.c: each sample unwound offline with libdwfl from
  * its saved registers and stack copy, symbolised, grouped by stack, by
  * thread and by arena) turns it into a struct hs_profile_report, which
- * the writers render (text is cmd/profile.c's; JSON, pprof, folded and
- * SVG are here, writing to a stream the caller gives). */
+ * the writers render (text, JSON, pprof, folded and SVG, to a stream the
+ * caller gives, or to files by name). */
 #ifndef HS_PROFILE_H
 #define HS_PROFILE_H
 
@@ -79,6 +79,7 @@ struct hs_profile_report {
 	uint64_t rate;
 	double seconds;
 	size_t nsamples, nfrees, dropped;
+	uint64_t live_lost;                 /* sampled blocks not followed to their free */
 	size_t nstacks;
 	struct hs_profile_stack *stacks;    /* most allocated bytes first */
 	size_t nthreads;
@@ -97,6 +98,10 @@ int hs_profile_analyze(const struct hs_profile_data *d, const struct hs_profile_
 		       struct hs_profile_report *out, struct hs_err *err);
 void hs_profile_report_release(struct hs_profile_report *r);
 
+/* The report for people: a summary line (with the pauses of the start
+ * and the stop), the top stacks (all if top <= 0), threads and arenas.
+ * A write error shows in ferror(fp). */
+void hs_profile_write_text(FILE *fp, const struct hs_profile_report *r, int top, uint64_t start_us, uint64_t stop_us);
 /* Writers: 0 or -errno (a write error). */
 int hs_profile_write_json(FILE *fp, const struct hs_profile_report *r, int top);
 int hs_profile_write_pprof(FILE *fp, const struct hs_profile_report *r);   /* gzipped profile.proto */
@@ -104,5 +109,11 @@ int hs_profile_write_folded(FILE *fp, const struct hs_profile_report *r, bool in
 int hs_profile_write_svg(FILE *fp, const struct hs_profile_report *r, bool inuse);
 /* The drained samples themselves, one line each (debugging). */
 int hs_profile_write_raw(FILE *fp, const struct hs_profile_data *d);
+/* The same into files by name (created or truncated): raw samples; the
+ * pprof profile and the SVG flame graph, each when named.  0, or -errno
+ * with "cannot write PATH: ..." in err. */
+int hs_profile_save_raw(const struct hs_profile_data *d, const char *path, struct hs_err *err);
+int hs_profile_save(const struct hs_profile_report *r, const char *pprof, const char *svg, bool inuse,
+		    struct hs_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 #define HS_PROFILE_COLLECT_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,7 +23,7 @@
 
 struct hs_profile_start_opts {
 	uint64_t rate;               /* mean bytes between samples; 0: HS_SAMPLER_DEFAULT_RATE */
-	const char *sampler;         /* the library as heapscope sees it (absolute) */
+	const char *sampler;         /* the library as heapscope sees it (absolute); NULL: hs_profile_find_sampler's */
 	int wait_ms, timeout_ms;
 };
 
@@ -70,6 +71,28 @@ void hs_profile_session_close(struct hs_profile_session *ps);
  * -ENOENT: no profile recorded for pid. */
 int hs_profile_stop(pid_t pid, int wait_ms, struct hs_profile_session *ps, struct hs_profile_report_start *rep,
 		    struct hs_err *err);
+
+struct hs_profile_collect_opts {
+	double duration;             /* seconds; 0: until *stop */
+	volatile sig_atomic_t *stop; /* set (by a signal handler) to end the sampling; may be NULL */
+	int wait_ms;                 /* for the stop: at least 10 s */
+};
+
+struct hs_profile_collect_report {
+	struct hs_err drain_err;     /* msg[0]: a drain failed, the sampling ended early */
+	int stop_r;                  /* hs_profile_stop's result: < 0 the routing is still in place */
+	struct hs_err stop_err;
+	struct hs_profile_report_start stop;
+	bool partial;                /* either of those, or the last drain failed */
+};
+
+/* Drain ps every 20 ms until o->duration or *o->stop, then stop the
+ * profile (hs_profile_stop), drain what the threads wrote before the
+ * sampler went off, and close ps.  d's window is the sampling's.
+ * Errors on the way are in rep (a partial result).  -ESRCH: the process
+ * exited (ps closed; d is the caller's to release). */
+int hs_profile_collect(struct hs_profile_session *ps, const struct hs_profile_collect_opts *o,
+		       struct hs_profile_data *d, struct hs_profile_collect_report *rep, struct hs_err *err);
 
 struct hs_profile_status {
 	bool recorded;               /* a record of a profile */

@@ -1066,6 +1066,7 @@ int hs_profile_analyze(const struct hs_profile_data *d, const struct hs_profile_
 	out->rate = d->rate;
 	out->seconds = d->t_end_ns > d->t_start_ns ? (double)(d->t_end_ns - d->t_start_ns) / 1e9 : 0;
 	out->dropped = d->dropped;
+	out->live_lost = d->live_lost;
 
 	struct priv *p = calloc(1, sizeof(*p));
 	if (!p)
