@@ -365,6 +365,7 @@ static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strin
 			uint64_t last = cur >> 63;
 			cur = nxt;
 			nxt = block_mask(b, base + 64, n, mask);
+			__builtin_prefetch(b + base + 1024);
 			starts = block_starts(cur, nxt, last, L);
 		}
 		size_t start = base + (size_t)__builtin_ctzll(starts);
@@ -379,6 +380,7 @@ static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strin
 					break;
 				cur = nxt;
 				nxt = block_mask(b, base + 64, n, mask);
+				__builtin_prefetch(b + base + 1024);
 				bad = ~cur;
 			} while (!bad);
 			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
