@@ -248,7 +248,8 @@ struct helper {
 	int go;                  /* 0: wait; 1: read; -1: end */
 	struct capture c;        /* its part: cap, segs, over and resume */
 	struct hs_mem *mem;
-	size_t pop;              /* bytes to fault in from c.cap */
+	unsigned char *popat;    /* where to fault in its part (a page) */
+	size_t pop;              /* ... and how many bytes */
 	size_t range;            /* its share begins in this range ... */
 	uint64_t from;           /* ... at this address */
 	size_t at;               /* the range it reached */
@@ -444,7 +445,7 @@ static void *helper_main(void *arg)
 	struct helper *h = arg;
 	/* its part faulted in while the first thread does the other */
 	if (h->pop)
-		madvise(h->c.cap, h->pop, MADV_POPULATE_WRITE);
+		madvise(h->popat, h->pop, MADV_POPULATE_WRITE);
 	pthread_mutex_lock(&h->mu);
 	while (!h->go)
 		pthread_cond_wait(&h->cv, &h->mu);
@@ -500,6 +501,19 @@ static bool split_point(struct hs_dump *d, uint64_t mapped, size_t *ri, uint64_t
 	return false;
 }
 
+/* The bytes of [start, end) in readable mappings. */
+static uint64_t readable_bytes(const struct hs_maps *maps, uint64_t start, uint64_t end)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		uint64_t a = m->start > start ? m->start : start, b = m->end < end ? m->end : end;
+		if (a < b && m->perms[0] == 'r')
+			n += b - a;
+	}
+	return n;
+}
+
 /* Room to hold the mapped part of the ranges while the target is
  * stopped, if it fits one stop: a range over gaps may be huge and hold
  * little.  From SPLIT_MIN on two CPUs, two parts, the second one's thread
@@ -530,7 +544,14 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 	/* room for some growth before the stop, in each part */
 	uint64_t want = mapped + mapped / 4 + (1u << 20);
 	if (split) {
-		part = huge_up(mapped0 + mapped0 / 4 + (1u << 20));
+		/* The first share all there (a heap): its part is just its size,
+		 * so that the second one's goes on from it, and the capture is
+		 * one piece for the sink.  Else room for its growth. */
+		uint64_t readable0 = 0;
+		for (size_t i = 0; i <= h->range; i++)
+			readable0 += readable_bytes(&d->s.maps, d->ranges.v[i].start,
+						    i == h->range ? h->from : d->ranges.v[i].end);
+		part = readable0 == mapped0 ? (size_t)mapped0 : huge_up(mapped0 + mapped0 / 4 + (1u << 20));
 		want = part + (mapped - mapped0) + (mapped - mapped0) / 4 + (1u << 20);
 	}
 	c->capsize = want < HS_DUMP_CAPTURE_MAX ? (size_t)want : HS_DUMP_CAPTURE_MAX;
@@ -555,8 +576,10 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 	if (split) {
 		h->c = (struct capture){ .d = d, .sink = c->sink, .ctx = c->ctx, .helper = true,
 					 .cap = c->cap + part, .capsize = c->capsize - part };
-		size_t pop1 = huge_up(mapped - mapped0);
-		h->pop = pop1 < h->c.capsize ? pop1 : h->c.capsize;
+		/* from the page where its part begins */
+		size_t pop1 = huge_up(mapped - mapped0) + part % PAGE;
+		h->pop = pop1 < h->c.capsize + part % PAGE ? pop1 : h->c.capsize + part % PAGE;
+		h->popat = h->c.cap - part % PAGE;
 		pthread_mutex_init(&h->mu, NULL);
 		pthread_cond_init(&h->cv, NULL);
 		h->started = pthread_create(&h->t, NULL, helper_main, h) == 0;
@@ -630,8 +653,15 @@ static int capture_split(struct capture *c, struct hs_mem *mem, struct helper *h
 	c->segs = ns;
 	size_t shift = (size_t)(h->c.cap - c->cap);
 	for (size_t k = 0; k < h->c.nsegs; k++) {
-		ns[c->nsegs] = h->c.segs[k];
-		ns[c->nsegs++].off += shift;
+		struct capseg g = h->c.segs[k], *last = c->nsegs ? &ns[c->nsegs - 1] : NULL;
+		g.off += shift;
+		/* the bytes go on in the capture from this share's: one piece */
+		if (k == 0 && last && g.kind == SEG_DATA && last->kind == SEG_DATA &&
+		    last->addr + last->len == g.addr && last->off + last->len == g.off) {
+			last->len += g.len;
+			continue;
+		}
+		ns[c->nsegs++] = g;
 	}
 	if (h->r == -EAGAIN) {
 		c->over = true;
