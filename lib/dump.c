@@ -541,6 +541,8 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 	size_t part = 0;
 	bool split = mapped >= SPLIT_MIN && ncpus() >= 2 && split_point(d, mapped, &h->range, &h->from, &mapped0) &&
 		     hs_mem_open_pid(d->pid, &h->mem, NULL) == 0;
+	if (!split)
+		mapped0 = mapped;
 	/* room for some growth before the stop, in each part */
 	uint64_t want = mapped + mapped / 4 + (1u << 20);
 	if (split) {
@@ -558,6 +560,7 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 	if (part >= c->capsize) {
 		split = false;
 		part = 0;
+		mapped0 = mapped;
 	}
 	/* aligned to huge pages */
 	c->maplen = c->capsize + HUGE;
