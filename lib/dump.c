@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,12 @@
 
 #define BLOCK (1u << 20)
 #define PAGE  4096u
+#define HUGE  ((size_t)2 << 20)
+/* mapped bytes from which two threads read while the target is stopped */
+#define SPLIT_MIN ((uint64_t)8 << 20)
+
+static int mapped_walk(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t want,
+		       uint64_t *bytes, uint64_t *at);
 
 /* ---- ranges ------------------------------------------------------------------ */
 
@@ -221,6 +229,32 @@ struct capture {
 	size_t nsegs;
 	bool over;               /* the stop reached its limits */
 	uint64_t resume;         /* ... at this address */
+	bool helper;             /* the second thread's part: never calls the sink */
+	bool nomem;              /* ... which could not record a gap */
+	void *map;               /* the mapping holding cap */
+	size_t maplen;
+};
+
+/* The second thread of a stop: it prefaults its part of the capture before
+ * the stop, then, while the target is stopped, reads its share of the
+ * ranges (from range `range` at `from` to the end) into it.  Its capture is
+ * handed on after the first thread's, or dropped if the first one's stop
+ * reached its limits. */
+struct helper {
+	pthread_t t;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int go;                  /* 0: wait; 1: read; -1: end */
+	struct capture c;        /* its part: cap, segs, over and resume */
+	struct hs_mem *mem;
+	unsigned char *popat;    /* where to fault in its part (a page) */
+	size_t pop;              /* ... and how many bytes */
+	size_t range;            /* its share begins in this range ... */
+	uint64_t from;           /* ... at this address */
+	size_t at;               /* the range it reached */
+	int r;
+	struct hs_err err;
 };
 
 int hs_dump_open(pid_t pid, const char *spec, const struct hs_dump_opts *o, struct hs_dump *d, struct hs_err *err)
@@ -348,7 +382,11 @@ static void on_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
 {
 	struct capture *c = ctx;
 	/* why is a static string of this file: it outlives the capture */
-	if (!c->capturing || capture_seg(c, SEG_SKIP, addr, len, why) < 0)
+	if (c->capturing && capture_seg(c, SEG_SKIP, addr, len, why) == 0)
+		return;
+	if (c->helper)
+		c->nomem = true;
+	else
 		c->sink->skip(c->ctx, addr, len, why);
 }
 
@@ -388,10 +426,99 @@ static void note(struct capture *c, const char *fmt, ...)
 	c->sink->note(c->ctx, msg);
 }
 
+static int ncpus(void)
+{
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+static size_t huge_up(uint64_t n)
+{
+	return (size_t)((n + HUGE - 1) & ~(uint64_t)(HUGE - 1));
+}
+
+static int capture_share(struct capture *c, struct hs_mem *mem, size_t i, uint64_t from, size_t j, uint64_t to,
+			 size_t *at, struct hs_err *err);
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	/* its part faulted in while the first thread does the other */
+	if (h->pop)
+		madvise(h->popat, h->pop, MADV_POPULATE_WRITE);
+	pthread_mutex_lock(&h->mu);
+	while (!h->go)
+		pthread_cond_wait(&h->cv, &h->mu);
+	int go = h->go;
+	pthread_mutex_unlock(&h->mu);
+	if (go > 0)
+		h->r = capture_share(&h->c, h->mem, h->range, h->from, h->c.d->ranges.n, 0, &h->at, &h->err);
+	return NULL;
+}
+
+static void helper_go(struct helper *h, int go)
+{
+	pthread_mutex_lock(&h->mu);
+	h->go = go;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* The helper told to end if it waits, and joined; on every path. */
+static void helper_end(struct helper *h)
+{
+	if (h->started) {
+		helper_go(h, -1);
+		pthread_join(h->t, NULL);
+		h->started = false;
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
+	}
+	hs_mem_close(h->mem);
+	h->mem = NULL;
+	free(h->c.segs);
+	h->c.segs = NULL;
+	h->c.nsegs = 0;
+}
+
+/* Where the second thread's share begins: the page where half the mapped
+ * bytes are behind, in range *ri.  false when it cannot be told. */
+static bool split_point(struct hs_dump *d, uint64_t mapped, size_t *ri, uint64_t *at, uint64_t *before)
+{
+	uint64_t want = mapped / 2, seen = 0;
+	for (size_t i = 0; i < d->ranges.n; i++) {
+		uint64_t m, a = 0;
+		mapped_walk(&d->s.maps, d->s.pagemap_fd, d->ranges.v[i].start, d->ranges.v[i].end,
+			    want > seen ? want - seen : 0, &m, &a);
+		if (seen + m >= want && a) {
+			*ri = i;
+			*at = a;
+			*before = seen + m;
+			return true;
+		}
+		seen += m;
+	}
+	return false;
+}
+
+/* The bytes of [start, end) in readable mappings. */
+static uint64_t readable_bytes(const struct hs_maps *maps, uint64_t start, uint64_t end)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hs_mapping *m = &maps->v[i];
+		uint64_t a = m->start > start ? m->start : start, b = m->end < end ? m->end : end;
+		if (a < b && m->perms[0] == 'r')
+			n += b - a;
+	}
+	return n;
+}
+
 /* Room to hold the mapped part of the ranges while the target is
  * stopped, if it fits one stop: a range over gaps may be huge and hold
- * little. */
-static int capture_alloc(struct capture *c, struct hs_err *err)
+ * little.  From SPLIT_MIN on two CPUs, two parts, the second one's thread
+ * started (h). */
+static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err)
 {
 	struct hs_dump *d = c->d;
 	uint64_t mapped = 0;
@@ -408,20 +535,144 @@ static int capture_alloc(struct capture *c, struct hs_err *err)
 		d->freeze = false;
 		return 0;
 	}
-	/* room for some growth before the stop */
+	/* two parts: the first thread's share up to the page where half
+	 * the mapped bytes are behind, the second's from there */
+	uint64_t mapped0 = mapped;
+	size_t part = 0;
+	bool split = mapped >= SPLIT_MIN && ncpus() >= 2 && split_point(d, mapped, &h->range, &h->from, &mapped0) &&
+		     hs_mem_open_pid(d->pid, &h->mem, NULL) == 0;
+	if (!split)
+		mapped0 = mapped;
+	/* room for some growth before the stop, in each part */
 	uint64_t want = mapped + mapped / 4 + (1u << 20);
+	if (split) {
+		/* The first share all there (a heap): its part is just its size,
+		 * so that the second one's goes on from it, and the capture is
+		 * one piece for the sink.  Else room for its growth. */
+		uint64_t readable0 = 0;
+		for (size_t i = 0; i <= h->range; i++)
+			readable0 += readable_bytes(&d->s.maps, d->ranges.v[i].start,
+						    i == h->range ? h->from : d->ranges.v[i].end);
+		part = readable0 == mapped0 ? (size_t)mapped0 : huge_up(mapped0 + mapped0 / 4 + (1u << 20));
+		want = part + (mapped - mapped0) + (mapped - mapped0) / 4 + (1u << 20);
+	}
 	c->capsize = want < HS_DUMP_CAPTURE_MAX ? (size_t)want : HS_DUMP_CAPTURE_MAX;
-	c->cap = mmap(NULL, c->capsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (c->cap == MAP_FAILED) {
-		c->cap = NULL;
+	if (part >= c->capsize) {
+		split = false;
+		part = 0;
+		mapped0 = mapped;
+	}
+	/* aligned to huge pages */
+	c->maplen = c->capsize + HUGE;
+	c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->map == MAP_FAILED) {
+		c->map = NULL;
+		hs_mem_close(h->mem);
+		h->mem = NULL;
 		return hs_err_sys(err, errno, "cannot hold %zu bytes while the target is stopped", c->capsize);
 	}
+	c->cap = (unsigned char *)(((uintptr_t)c->map + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
 	/* Faulted in before the stop, in huge pages where possible: what is
 	 * mapped now; the room for growth only if the target grows (first-touch
 	 * zeroing is a fifth of a dump's time). */
 	madvise(c->cap, c->capsize, MADV_HUGEPAGE);
-	size_t pop = mapped < c->capsize ? ((size_t)mapped + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1) : c->capsize;
+	if (split) {
+		h->c = (struct capture){ .d = d, .sink = c->sink, .ctx = c->ctx, .helper = true,
+					 .cap = c->cap + part, .capsize = c->capsize - part };
+		/* from the page where its part begins */
+		size_t pop1 = huge_up(mapped - mapped0) + part % PAGE;
+		h->pop = pop1 < h->c.capsize + part % PAGE ? pop1 : h->c.capsize + part % PAGE;
+		h->popat = h->c.cap - part % PAGE;
+		pthread_mutex_init(&h->mu, NULL);
+		pthread_cond_init(&h->cv, NULL);
+		h->started = pthread_create(&h->t, NULL, helper_main, h) == 0;
+		if (!h->started) {
+			pthread_cond_destroy(&h->cv);
+			pthread_mutex_destroy(&h->mu);
+			hs_mem_close(h->mem);
+			h->mem = NULL;
+			part = 0;
+			mapped0 = mapped;
+		} else {
+			c->capsize = part;
+		}
+	}
+	size_t pop = huge_up(mapped0);
 	madvise(c->cap, pop < c->capsize ? pop : c->capsize, MADV_POPULATE_WRITE);
+	return 0;
+}
+
+/* Capture ranges [i, j) of the dump, the first from `from` (0: its start),
+ * the last only up to `to` (0: its end, recorded as such).  *at: the range
+ * reached; on -EAGAIN with c->over the stop reached its limits there, at
+ * c->resume. */
+static int capture_share(struct capture *c, struct hs_mem *mem, size_t i, uint64_t from, size_t j, uint64_t to,
+			 size_t *at, struct hs_err *err)
+{
+	struct hs_dump *d = c->d;
+	struct hs_stream_ops ops = { .data = on_data, .skip = on_skip, .zeros = on_zeros, .dest = capture_dest };
+	int r = 0;
+	for (; i < j && r == 0; i++, from = 0) {
+		uint64_t a = from ? from : d->ranges.v[i].start;
+		uint64_t b = i + 1 == j && to ? to : d->ranges.v[i].end;
+		*at = i;
+		r = hs_stream_range(mem, &d->s.maps, d->s.pagemap_fd, a, b, &ops, c, err);
+		if (r == 0 && c->nomem)
+			r = -ENOMEM;
+		if (r == 0 && b == d->ranges.v[i].end)
+			r = capture_seg(c, SEG_END, b, 0, NULL);
+	}
+	if (r == 0)
+		*at = j;
+	return r;
+}
+
+/* The stop, read by two threads: this one's share, then the helper's,
+ * its captured pieces appended to this one's.  *at as capture_share's. */
+static int capture_split(struct capture *c, struct hs_mem *mem, struct helper *h, size_t *at, struct hs_err *err)
+{
+	struct hs_dump *d = c->d;
+	h->c.ses = c->ses;
+	h->c.capturing = true;
+	helper_go(h, 1);
+	bool part = h->from > d->ranges.v[h->range].start;
+	int r = capture_share(c, mem, 0, 0, part ? h->range + 1 : h->range, part ? h->from : 0, at, err);
+	pthread_join(h->t, NULL);
+	h->started = false;
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	/* this share's failure, or its stop's end: the helper's bytes are
+	 * read again (after the stop, or never) */
+	if (r < 0)
+		return r;
+	if (h->r < 0 && !(h->r == -EAGAIN && h->c.over)) {
+		if (h->err.code && err)
+			*err = h->err;
+		return h->r;
+	}
+	struct capseg *ns = realloc(c->segs, (c->nsegs + h->c.nsegs) * sizeof(*ns));
+	if (!ns && c->nsegs + h->c.nsegs)
+		return -ENOMEM;
+	c->segs = ns;
+	size_t shift = (size_t)(h->c.cap - c->cap);
+	for (size_t k = 0; k < h->c.nsegs; k++) {
+		struct capseg g = h->c.segs[k], *last = c->nsegs ? &ns[c->nsegs - 1] : NULL;
+		g.off += shift;
+		/* the bytes go on in the capture from this share's: one piece */
+		if (k == 0 && last && g.kind == SEG_DATA && last->kind == SEG_DATA &&
+		    last->addr + last->len == g.addr && last->off + last->len == g.off) {
+			last->len += g.len;
+			continue;
+		}
+		ns[c->nsegs++] = g;
+	}
+	if (h->r == -EAGAIN) {
+		c->over = true;
+		c->resume = h->c.resume;
+		*at = h->at;
+		return -EAGAIN;
+	}
+	*at = h->at;
 	return 0;
 }
 
@@ -444,13 +695,21 @@ static int stop_ended(struct capture *c)
 int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, struct hs_err *err)
 {
 	struct capture c = { .d = d, .sink = sink, .ctx = ctx };
-	int r = d->freeze ? capture_alloc(&c, err) : 0;
+	struct helper h = { 0 };
+	int r = d->freeze ? capture_alloc(&c, &h, err) : 0;
 	if (r == 0 && d->freeze)
 		r = hs_session_attach(d->pid, 2000, &c.ses, err);
 	c.capturing = d->consistent = d->freeze && r == 0;
 	struct hs_stream_ops ops = { .data = on_data, .skip = on_skip, .zeros = on_zeros, .dest = capture_dest };
 	struct hs_mem *reader = d->direct ? d->direct : d->s.mem;
-	for (size_t i = 0; i < d->ranges.n && r == 0;) {
+	size_t i = 0;
+	if (c.capturing && h.started) {
+		r = capture_split(&c, reader, &h, &i, err);
+		if (r == -EAGAIN && c.over)
+			r = stop_ended(&c);
+	}
+	helper_end(&h);
+	while (i < d->ranges.n && r == 0) {
 		uint64_t from = c.over ? c.resume : d->ranges.v[i].start;
 		c.over = false;
 		r = hs_stream_range(reader, &d->s.maps, d->s.pagemap_fd, from, d->ranges.v[i].end, &ops, &c, err);
@@ -472,8 +731,8 @@ int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, s
 	c.capturing = false;
 	if (r == 0)
 		r = flush_capture(&c);
-	if (c.cap)
-		munmap(c.cap, c.capsize);
+	if (c.map)
+		munmap(c.map, c.maplen);
 	free(c.segs);
 	return r;
 }
@@ -619,7 +878,10 @@ static int stream_block(struct hs_mem *mem, const struct hs_mapping *m, int page
 	return 0;
 }
 
-int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes)
+/* hs_range_mapped, stopping at the page where the count reaches want: its
+ * address in *at (untouched if it is never reached). */
+static int mapped_walk(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t want,
+		       uint64_t *bytes, uint64_t *at)
 {
 	uint64_t pm[BLOCK / PAGE];
 	*bytes = 0;
@@ -629,6 +891,12 @@ int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, 
 		if (a >= b || m->perms[0] != 'r')
 			continue;
 		if (pagemap_fd < 0 || !anon(m)) {
+			if (*bytes + (b - a) >= want) {
+				uint64_t p = (a + (want - *bytes)) & ~(uint64_t)(PAGE - 1);
+				*at = p > a ? p : a;
+				*bytes = want;
+				return 0;
+			}
 			*bytes += b - a;
 			continue;
 		}
@@ -646,12 +914,23 @@ int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, 
 			for (size_t k = 0; k < (size_t)got / 8; k++)
 				if (pm[k] >> 62) {
 					uint64_t lo = (p + k) * PAGE, hi = lo + PAGE;
-					*bytes += (hi < b ? hi : b) - (lo > a ? lo : a);
+					lo = lo > a ? lo : a;
+					if (*bytes >= want) {
+						*at = lo;
+						return 0;
+					}
+					*bytes += (hi < b ? hi : b) - lo;
 				}
 			p += (uint64_t)got / 8;
 		}
 	}
 	return 0;
+}
+
+int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes)
+{
+	uint64_t at;
+	return mapped_walk(maps, pagemap_fd, start, end, UINT64_MAX, bytes, &at);
 }
 
 int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,

@@ -176,6 +176,15 @@ int hs_strings_init(struct hs_strings *s, enum hs_encoding enc, unsigned min,
 /* Feed bytes at addr; a gap (addr != where the last feed ended) ends the
  * current run as the end of a file would. */
 void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n);
+/* Plain output in place: hs_strings_feed, but the strings that lie wholly
+ * in b (not begun in the last feed, not reaching its end) are not handed to
+ * fn: the byte after each (not a character) is made a '\n' in b, and the
+ * spans of b they and their newlines make, as long as they go, are handed
+ * to span, in order with fn's calls.  One-byte characters and min <= 64;
+ * else (and for the scalar scanner) hs_strings_feed. */
+typedef void (*hs_span_fn)(void *ctx, const char *p, size_t len);
+void hs_strings_feed_spans(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
+			   void *ctx);
 /* End of input: finish a run in progress. */
 void hs_strings_end(struct hs_strings *s);
 /* dst goes on where src stopped (src scanned the bytes after dst's): the

@@ -162,6 +162,32 @@ void hs_strout_string(void *ctx, uint64_t addr, const char *s, size_t len, bool 
 	o->v[o->n++] = (struct hs_strout_span){ (const char *)(uintptr_t)off, n | HS_STROUT_SIDE };
 }
 
+/* Spans of the region from hs_strings_feed_spans: strings and their
+ * newlines, in place. */
+static void strout_span(void *ctx, const char *p, size_t len)
+{
+	struct hs_strout *o = ctx;
+	if (o->error)
+		return;
+	struct hs_strout_span *last = o->n ? &o->v[o->n - 1] : NULL;
+	if (last && !is_side(last) && last->p + last->len == p) {
+		last->len += len;
+		return;
+	}
+	if (!room(o, 0))
+		return;
+	o->v[o->n++] = (struct hs_strout_span){ p, len };
+}
+
+/* Scan [b, b+len) of the region (o->lo..o->hi) with sc into o. */
+static void strout_feed(struct hs_strout *o, struct hs_strings *sc, uint64_t addr, unsigned char *b, size_t len)
+{
+	if (o->address)
+		hs_strings_feed(sc, addr, b, len);
+	else
+		hs_strings_feed_spans(sc, addr, b, len, strout_span, o);
+}
+
 /* ---- two threads ---------------------------------------------------------- */
 
 static int ncpus(void)
@@ -178,14 +204,14 @@ struct half {
 	struct hs_strout o;
 	struct hs_strings sc;
 	uint64_t addr;
-	const unsigned char *b;
+	unsigned char *b;
 	size_t len;
 };
 
 static void *scan_half(void *arg)
 {
 	struct half *h = arg;
-	hs_strings_feed(&h->sc, h->addr, h->b, h->len);
+	strout_feed(&h->o, &h->sc, h->addr, h->b, h->len);
 	return NULL;
 }
 
@@ -227,7 +253,7 @@ int hs_strout_scan(struct hs_strout *o, struct hs_strings *sc, uint64_t addr, un
 		mid = len;
 	o->lo = buf;
 	o->hi = buf + mid;
-	hs_strings_feed(sc, addr, buf, mid);
+	strout_feed(o, sc, addr, buf, mid);
 	if (h) {
 		pthread_join(t, NULL);
 		hs_strout_flush(o);

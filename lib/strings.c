@@ -325,9 +325,102 @@ done:
 	s->next = addr + n;
 }
 
+
+
+/* feed_vec for plain output in place: the strings wholly in b are not
+ * handed to fn, but the bad byte after each is made a newline, and the
+ * spans they make handed to span. */
+static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strings *s, uint64_t addr,
+								  unsigned char *b, size_t n, hs_span_fn span,
+								  void *ctx, mask_fn mask)
+{
+	unsigned L = s->min;
+	size_t i = 0, open = 0, open_end = 0;     /* the span being made: [open, open_end) */
+	/* a run carried over from the last feed: to fn, up to its first bad byte */
+	if (s->len || s->cont) {
+		size_t base = 0;
+		uint64_t bad = 0;
+		for (; base < n; base += 64)
+			if ((bad = ~block_mask(b, base, n, mask)))
+				break;
+		size_t j = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
+		if (j > n)
+			j = n;
+		good_run(s, addr, b, j);
+		if (j == n) {
+			s->next = addr + n;
+			return;
+		}
+		end_run(s);
+		i = j + 1;
+	}
+	size_t base = i & ~(size_t)63;
+	uint64_t cur = block_mask(b, base, n, mask), nxt = block_mask(b, base + 64, n, mask);
+	uint64_t starts = block_starts(cur, nxt, 0, L) >> (i - base) << (i - base);
+	for (;;) {
+		while (!starts) {
+			base += 64;
+			if (base >= n)
+				goto done;
+			uint64_t last = cur >> 63;
+			cur = nxt;
+			nxt = block_mask(b, base + 64, n, mask);
+			__builtin_prefetch(b + base + 1024);
+			starts = block_starts(cur, nxt, last, L);
+		}
+		size_t start = base + (size_t)__builtin_ctzll(starts);
+		if (start >= n)
+			break;
+		unsigned o = (unsigned)(start - base);
+		uint64_t bad = ~cur >> o << o;
+		if (!bad) {
+			do {
+				base += 64;
+				if (base >= n)
+					break;
+				cur = nxt;
+				nxt = block_mask(b, base + 64, n, mask);
+				__builtin_prefetch(b + base + 1024);
+				bad = ~cur;
+			} while (!bad);
+			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
+		}
+		size_t end = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
+		if (end >= n) {
+			/* reaches the end of the feed: kept for the next one */
+			if (open_end)
+				span(ctx, (const char *)b + open, open_end - open);
+			good_run(s, addr + start, b + start, n - start);
+			s->next = addr + n;
+			return;
+		}
+		if (end - start >= L) {
+			b[end] = '\n';
+			if (open_end != start) {
+				if (open_end)
+					span(ctx, (const char *)b + open, open_end - open);
+				open = start;
+			}
+			open_end = end + 1;
+		}
+		unsigned e = (unsigned)(end - base) + 1;
+		starts = e < 64 ? starts >> e << e : 0;
+	}
+done:
+	if (open_end)
+		span(ctx, (const char *)b + open, open_end - open);
+	s->next = addr + n;
+}
+
 static void feed_table(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)
 {
 	feed_vec(s, addr, b, n, mask_table);
+}
+
+static void spans_table(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
+			void *ctx)
+{
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_table);
 }
 
 #ifdef HS_HAVE_X86
@@ -342,6 +435,25 @@ __attribute__((target("avx2"))) static void feed_avx2(struct hs_strings *s, uint
 	feed_vec(s, addr, b, n, mask_avx2);
 }
 
+static void spans_sse2(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
+		       void *ctx)
+{
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_sse2);
+}
+
+__attribute__((target("avx2"))) static void spans_avx2(struct hs_strings *s, uint64_t addr, unsigned char *b,
+						       size_t n, hs_span_fn span, void *ctx)
+{
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx2);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void spans_avx512(struct hs_strings *s, uint64_t addr,
+								 unsigned char *b, size_t n, hs_span_fn span,
+								 void *ctx)
+{
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx512);
+}
+
 __attribute__((target("avx512f,avx512bw"))) static void feed_avx512(struct hs_strings *s, uint64_t addr,
 								const unsigned char *b, size_t n)
 {
@@ -352,13 +464,14 @@ __attribute__((target("avx512f,avx512bw"))) static void feed_avx512(struct hs_st
 static const struct {
 	const char *name;
 	void (*feed)(struct hs_strings *, uint64_t, const unsigned char *, size_t);
+	void (*spans)(struct hs_strings *, uint64_t, unsigned char *, size_t, hs_span_fn, void *);
 } impls[] = {
-	[HS_SCAN_SCALAR] = { "scalar", feed_scalar },
-	[HS_SCAN_TABLE] = { "table", feed_table },
+	[HS_SCAN_SCALAR] = { "scalar", feed_scalar, NULL },
+	[HS_SCAN_TABLE] = { "table", feed_table, spans_table },
 #ifdef HS_HAVE_X86
-	[HS_SCAN_SSE2] = { "sse2", feed_sse2 },
-	[HS_SCAN_AVX2] = { "avx2", feed_avx2 },
-	[HS_SCAN_AVX512] = { "avx512bw", feed_avx512 },
+	[HS_SCAN_SSE2] = { "sse2", feed_sse2, spans_sse2 },
+	[HS_SCAN_AVX2] = { "avx2", feed_avx2, spans_avx2 },
+	[HS_SCAN_AVX512] = { "avx512bw", feed_avx512, spans_avx512 },
 #endif
 };
 
@@ -406,6 +519,20 @@ void hs_strings_feed(struct hs_strings *s, uint64_t addr, const unsigned char *b
 		feed_utf16(s, addr, b, n);
 	else
 		impls[s->impl].feed(s, addr, b, n);
+}
+
+void hs_strings_feed_spans(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
+			   void *ctx)
+{
+	if (s->width != 1 || s->min > 64 || !impls[s->impl].spans) {
+		hs_strings_feed(s, addr, b, n);
+		return;
+	}
+	if (addr != s->next) {
+		end_run(s);
+		s->have_carry = false;
+	}
+	impls[s->impl].spans(s, addr, b, n, span, ctx);
 }
 
 void hs_strings_end(struct hs_strings *s)

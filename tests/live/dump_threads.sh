@@ -1,0 +1,105 @@
+#!/bin/bash
+# heapscope dump reads a range of 8 MiB or more with two threads while the
+# target is stopped, each into its part of the capture; the output stays
+# strings(1)'s.  A target killed during the read, or a read past the stop's
+# limit, ends both threads: no hang, the target left as it was.
+set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_cmd strace
+need_cmd strings
+[ "$(nproc)" -ge 2 ] || skip "one CPU: the stop is read by one thread"
+
+# LeakSanitizer (an ASan build) cannot run under a tracer: strace
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
+
+failed=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
+
+# the 64 MiB-aligned arena heap of textheap (16 MiB of text lines)
+heap_range()
+{
+	awk '$2 == "rw-p" && NF == 5 {
+		split($1, a, "-")
+		n = length(a[1])
+		if (n > 7 && substr(a[1], n - 5) == "000000" && index("048c", substr(a[1], n - 6, 1))) {
+			print "0x" a[1] "-0x" a[2]
+			exit
+		}
+	}' "/proc/$1/maps"
+}
+
+start_target "$(target textheap)" 16
+P=$TARGET_PID
+ptrace_ok "$P"
+range=$(heap_range "$P")
+[ -n "$range" ] || framework_failure "no arena heap in $(cat /proc/"$P"/maps)"
+timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
+strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"
+
+# 1. while the target is stopped (between the attach and the detach), two
+# threads of heapscope read it
+rc=0
+timeout -k 5 120 strace -f -o "$HS_TMP/trace" -e trace=process_vm_readv,ptrace \
+	"$HS" dump --strings=10 --no-address "$P" "$range" >"$HS_TMP/out" 2>"$HS_TMP/err" || rc=$?
+readers=$(awk -v p="$P" '
+	/ptrace\(PTRACE_SEIZE/ { stopped = 1 }
+	/ptrace\(PTRACE_DETACH/ { stopped = 0 }
+	stopped && index($0, "process_vm_readv(" p ",") { t[$1] = 1 }
+	END { n = 0; for (k in t) n++; print n }' "$HS_TMP/trace")
+if [ "$rc" = 0 ] && [ "$readers" = 2 ]; then
+	ok "the stop is read by 2 threads"
+else
+	not_ok "the stop is read by $readers threads (exit $rc: $(head -c 300 "$HS_TMP/err"))"
+fi
+cmp -s "$HS_TMP/out" "$HS_TMP/expect" && ok "two threads: the output is strings -n 10's" ||
+	not_ok "two threads: the output differs from strings -n 10's"
+check_untouched "$P" || not_ok "target left traced or stopped"
+
+# 2. past the stop's limit (1 s): each thread's third read delayed by 1.1 s;
+# the rest is read while the target runs, and said so
+rc=0
+timeout -k 5 120 strace -f -o /dev/null -e trace=process_vm_readv \
+	-e inject=process_vm_readv:delay_enter=1100000:when=3 \
+	"$HS" dump --strings=10 --no-address "$P" "$range" >"$HS_TMP/out" 2>"$HS_TMP/err" || rc=$?
+if [ "$rc" = 0 ] && grep -q 'the stop reached its limit' "$HS_TMP/err" && cmp -s "$HS_TMP/out" "$HS_TMP/expect"; then
+	ok "a stop past its limit: the rest read after it, the output is strings -n 10's"
+else
+	not_ok "a stop past its limit: exit $rc, $(head -c 300 "$HS_TMP/err")"
+fi
+check_untouched "$P" || not_ok "stop past its limit: target left traced or stopped"
+
+# 3. the target killed while both threads read it: each read from the third
+# on delayed by 0.3 s, the target killed once it is traced
+strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=300000:when=3+ \
+	"$HS" dump --strings=10 --no-address "$P" "$range" >"$HS_TMP/out" 2>"$HS_TMP/err" &
+tracer=$!
+i=0
+while [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$P/status" 2>/dev/null)" = 0 ] && [ $i -lt 500 ]; do
+	i=$((i + 1))
+	sleep 0.02
+done
+kill -KILL "$P"
+# both threads end within a delayed read or two, not after the 12 s all
+# the delays would take
+i=0
+while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
+	i=$((i + 1))
+	sleep 0.1
+done
+if kill -0 "$tracer" 2>/dev/null; then
+	kill -KILL "$tracer" 2>/dev/null || true
+	not_ok "target killed during the read: heapscope still runs after 30 s"
+else
+	rc=0
+	wait "$tracer" || rc=$?
+	if [ "$rc" = 2 ] && grep -q 'exited during the dump' "$HS_TMP/err" && [ ! -s "$HS_TMP/out" ]; then
+		ok "target killed during the read: $(cat "$HS_TMP/err")"
+	else
+		not_ok "target killed during the read: exit $rc, $(head -c 300 "$HS_TMP/err")"
+	fi
+fi
+wait_target "$P"
+
+[ "$failed" = 0 ] && echo "PASS: dump_threads.sh" || exit 1
