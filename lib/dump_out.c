@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "dump_out.h"
+#include "format.h"
 
 #define SIDE_MAX ((size_t)2 << 20)      /* copies held before a write */
 #define SPANS_MAX 65536                 /* pieces held before a write */
@@ -323,6 +325,17 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 	}
 }
 
+int hs_strsink_grep(regex_t *re, const char *pattern, struct hs_err *err)
+{
+	int e = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+	if (e) {
+		char msg[128];
+		regerror(e, re, msg, sizeof(msg));
+		return hs_err_set(err, EINVAL, "%s", msg);
+	}
+	return 0;
+}
+
 int hs_strsink_init(struct hs_strsink *ss, const struct hs_strsink_opts *o, int fd)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -428,4 +441,126 @@ void hs_strsink_release(struct hs_strsink *ss)
 		hs_strings_release(&ss->sc[e]);
 	hs_strtab_release(&ss->top);
 	hs_strout_release(&ss->w);
+}
+
+/* ---- a dump written out ---------------------------------------------- */
+
+struct dump_write {
+	const struct hs_dump_write_opts *o;
+	struct hs_dump_write_report *rep;
+	struct hs_dump_file out;     /* raw: fd, or the file of path */
+	struct hs_strsink ss;        /* strings */
+	uint64_t total, done;
+	uint64_t last_progress_ns;
+};
+
+static void progress(struct dump_write *w, bool last)
+{
+	struct timespec ts;
+	if (!w->o->progress || w->total < HS_DUMP_PROGRESS_MIN || clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return;
+	uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+	if (!last && t - w->last_progress_ns < 200000000u)
+		return;
+	w->last_progress_ns = t;
+	w->o->progress(w->o->ctx, w->done, w->total, last);
+}
+
+/* The sink of the dump: the target runs (again) when these are called. */
+static int w_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
+{
+	struct dump_write *w = ctx;
+	bool strings = w->o->strings;
+	int r = strings ? hs_strsink_data(&w->ss, addr, buf, len) : hs_write_full(w->out.fd, buf, len);
+	w->rep->written += strings || r ? 0 : len;
+	w->done += len;
+	progress(w, false);
+	return r;
+}
+
+/* Plain ASCII strings: written from the bytes read, not copied. */
+static int w_own(void *ctx, uint64_t addr, unsigned char *buf, size_t len)
+{
+	struct dump_write *w = ctx;
+	w->done += len;
+	progress(w, false);
+	return hs_strsink_own(&w->ss)(&w->ss, addr, buf, len);
+}
+
+static void w_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
+{
+	struct dump_write *w = ctx;
+	char s[HS_SIZE_BUF], msg[256];
+	snprintf(msg, sizeof(msg), "skipped 0x%" PRIx64 "-0x%" PRIx64 " (%s): %s", addr, addr + len,
+		 hs_fmt_size(len, s), why);
+	w->o->warn(w->o->ctx, msg);
+	w->rep->skipped += len;
+	w->rep->partial = true;
+	w->done += len;
+}
+
+static void w_end(void *ctx)
+{
+	struct dump_write *w = ctx;
+	if (w->o->strings)
+		hs_strsink_end(&w->ss);
+}
+
+static void w_note(void *ctx, const char *msg)
+{
+	struct dump_write *w = ctx;
+	w->o->warn(w->o->ctx, msg);
+}
+
+/* After the read (r its result): the strings' output written, then on
+ * failure the partial file removed, else the file committed and the
+ * strings' end. */
+static int w_finish(struct dump_write *w, const struct hs_dump *d, int r, struct hs_err *err)
+{
+	const struct hs_dump_write_opts *o = w->o;
+	if (o->strings && hs_strsink_flush(&w->ss) < 0) {
+		w->rep->output_failed = true;
+		return hs_err_set(err, -w->ss.w.error, "cannot write output: %s", strerror(-w->ss.w.error));
+	}
+	if (r < 0) {
+		if (!o->strings && r != -ESRCH && err->msg[0] == '\0')
+			snprintf(err->msg, sizeof(err->msg), "cannot write %s: %s", o->path ? o->path : "stdout",
+				 strerror(-r));
+		/* A partial dump is worse than none: it looks complete. */
+		bool removed = hs_dump_file_discard(&w->out);
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg[0] ? err->msg : strerror(-r));
+		return hs_err_set(err, -r, "%s%s", msg, removed ? " (the partial file was removed)" : "");
+	}
+	if (!o->strings && o->path && (r = hs_dump_file_commit(&w->out, err)) < 0)
+		return r;
+	if (o->strings)
+		hs_strsink_finish(&w->ss, o->top_k, o->fp, d, w->rep->skipped);
+	return 0;
+}
+
+int hs_dump_write(struct hs_dump *d, const struct hs_dump_write_opts *o, struct hs_dump_write_report *rep,
+		  struct hs_err *err)
+{
+	struct dump_write w = { .o = o, .rep = rep, .out = { .fd = o->strings ? -1 : o->fd }, .total = d->total };
+	struct hs_err e = { 0 };
+	memset(rep, 0, sizeof(*rep));
+	int r = 0;
+	if (!o->strings && o->path)
+		r = hs_dump_file_open(&w.out, o->path, o->force, &e);
+	else if (o->strings && hs_strsink_init(&w.ss, o->strings, o->fd) < 0)
+		r = hs_err_set(&e, ENOMEM, "out of memory");
+	if (r == 0) {
+		struct hs_dump_sink sink = { .data = w_data, .skip = w_skip, .end = w_end, .note = w_note,
+					     .own = o->strings && hs_strsink_own(&w.ss) ? w_own : NULL };
+		r = hs_dump_run(d, &sink, &w, &e);
+		progress(&w, true);
+		r = w_finish(&w, d, r, &e);
+	}
+	/* still open: the dump failed before it was complete */
+	hs_dump_file_discard(&w.out);
+	hs_strsink_release(&w.ss);
+	if (r < 0 && err)
+		*err = e;
+	return r;
 }

@@ -79,6 +79,9 @@ struct hs_strsink {
 	uint64_t nbytes;         /* scanned */
 };
 
+/* Compile --grep's pattern (POSIX extended) into re: 0, or -EINVAL with
+ * regerror's words in err (re then needs no regfree). */
+int hs_strsink_grep(regex_t *re, const char *pattern, struct hs_err *err);
 /* 0, or -ENOMEM. */
 int hs_strsink_init(struct hs_strsink *ss, const struct hs_strsink_opts *o, int fd);
 /* The sink's data, own and end, with ss as ctx (own is NULL when the
@@ -91,5 +94,39 @@ void hs_strsink_end(void *ss);
 int hs_strsink_flush(struct hs_strsink *ss);
 void hs_strsink_finish(struct hs_strsink *ss, long top_k, FILE *fp, const struct hs_dump *d, uint64_t skipped);
 void hs_strsink_release(struct hs_strsink *ss);
+
+/* A dump opened with hs_dump_open written out (heapscope dump): the raw
+ * bytes to fd or to the file at path (hs_dump_file_open: created, or with
+ * force replaced, once complete), or the strings (hs_strsink) to fd and fp.
+ * What must be said on the way goes to the caller's callbacks, as full
+ * sentences: warn (a part skipped; why the output is not one snapshot) and
+ * progress (optional: at most five times a second, and once with last at
+ * the end, when the dump spans HS_DUMP_PROGRESS_MIN bytes or more). */
+#define HS_DUMP_PROGRESS_MIN ((uint64_t)256 << 20)
+
+struct hs_dump_write_opts {
+	int fd;                  /* the raw bytes without path; the strings' plain output */
+	const char *path;        /* raw: the file to write, or NULL */
+	bool force;
+	const struct hs_strsink_opts *strings;   /* or NULL: the raw bytes */
+	long top_k;              /* --top: how many */
+	FILE *fp;                /* --top's table */
+	void (*warn)(void *ctx, const char *msg);
+	void (*progress)(void *ctx, uint64_t done, uint64_t total, bool last);
+	void *ctx;
+};
+
+struct hs_dump_write_report {
+	uint64_t written;        /* raw bytes written */
+	uint64_t skipped;        /* bytes not read (each part said through warn) */
+	bool partial;            /* something was skipped */
+	bool output_failed;      /* the strings could not be written to fd: err says so */
+};
+
+/* 0, or -errno with err filled: the file not created or not committed, the
+ * read or the write failed (a partial file is removed, and err says so: a
+ * partial dump looks complete), or the output failed. */
+int hs_dump_write(struct hs_dump *d, const struct hs_dump_write_opts *o, struct hs_dump_write_report *rep,
+		  struct hs_err *err);
 
 #endif
