@@ -69,8 +69,7 @@ static void render_head(struct hs_out *o, const struct hs_snapshot *s)
 	hs_print_u64(o, HS_PRINT_ANY, "threads", ", %" PRIu64, s->nthreads);
 	hs_print_text(o, " thread%s, symbols from %s, layout from %s\n", s->nthreads == 1 ? "" : "s", lc->symbols_from,
 		      lc->layout_from);
-	if (hs_out_json(o))
-		hs_cli_json_glibc(o->j, s);
+	hs_cli_glibc(o, s);
 	hs_print_bool(o, HS_PRINT_JSON, "malloc_initialized", NULL, h->initialized);
 	if (!h->initialized)
 		hs_print_text(o, "malloc has not been used yet: no arena holds memory\n");

@@ -74,30 +74,25 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s)
 	return status;
 }
 
-void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s)
+void hs_cli_glibc(struct hs_out *o, const struct hs_snapshot *s)
 {
 	const struct hs_libc *lc = &s->libc;
-	hs_json_obj_begin(j, "glibc");
-	hs_json_str(j, "version", lc->version[0] ? lc->version : NULL);
-	hs_json_str(j, "path", lc->map_path);
-	hs_json_str(j, "build_id", lc->build_id[0] ? lc->build_id : NULL);
-	hs_json_bool(j, "static", lc->is_static);
-	hs_json_hex(j, "base", lc->base);
-	hs_json_hex(j, "main_arena", lc->main_arena);
-	hs_json_hex(j, "mp", lc->mp);
-	if (lc->global_max_fast)
-		hs_json_hex(j, "global_max_fast_addr", lc->global_max_fast);
-	else
-		hs_json_null(j, "global_max_fast_addr");
-	if (s->heap.global_max_fast != UINT64_MAX)
-		hs_json_u64(j, "global_max_fast", s->heap.global_max_fast);
-	else
-		hs_json_null(j, "global_max_fast");
-	hs_json_str(j, "symbols", lc->symbols_from);
-	hs_json_str(j, "layout", lc->layout_from);
-	hs_json_str(j, "debuginfo", lc->debuginfo[0] ? lc->debuginfo : NULL);
-	hs_json_str(j, "debuginfo_from", lc->debuginfo[0] ? lc->debuginfo_from : NULL);
-	hs_json_obj_end(j);
+	const int J = HS_PRINT_JSON;
+	hs_out_obj_begin(o, "glibc");
+	hs_print_str(o, J, "version", NULL, lc->version[0] ? lc->version : NULL);
+	hs_print_str(o, J, "path", NULL, lc->map_path);
+	hs_print_str(o, J, "build_id", NULL, lc->build_id[0] ? lc->build_id : NULL);
+	hs_print_bool(o, J, "static", NULL, lc->is_static);
+	hs_print_hex(o, J, "base", NULL, lc->base);
+	hs_print_hex(o, J, "main_arena", NULL, lc->main_arena);
+	hs_print_hex(o, J, "mp", NULL, lc->mp);
+	hs_print_hex_opt(o, J, "global_max_fast_addr", NULL, lc->global_max_fast, lc->global_max_fast);
+	hs_print_u64_opt(o, J, "global_max_fast", NULL, s->heap.global_max_fast != UINT64_MAX, s->heap.global_max_fast);
+	hs_print_str(o, J, "symbols", NULL, lc->symbols_from);
+	hs_print_str(o, J, "layout", NULL, lc->layout_from);
+	hs_print_str(o, J, "debuginfo", NULL, lc->debuginfo[0] ? lc->debuginfo : NULL);
+	hs_print_str(o, J, "debuginfo_from", NULL, lc->debuginfo[0] ? lc->debuginfo_from : NULL);
+	hs_out_obj_end(o);
 }
 
 void hs_cli_mallinfo2(struct hs_out *o, const char *key, const struct hs_heap *h)
@@ -131,10 +126,7 @@ void hs_cli_arena_status(struct hs_out *o, const struct hs_arena *a)
 		hs_out_obj_begin(o, NULL);
 		hs_print_str(o, HS_PRINT_JSON, "message", NULL, p->msg);
 		hs_print_hex(o, HS_PRINT_JSON, "address", NULL, p->addr);
-		if (p->chunk)
-			hs_print_hex(o, HS_PRINT_JSON, "chunk", NULL, p->chunk);
-		else
-			hs_print_null(o, HS_PRINT_JSON, "chunk", NULL);
+		hs_print_hex_opt(o, HS_PRINT_JSON, "chunk", NULL, p->chunk, p->chunk);
 		hs_print_str(o, HS_PRINT_JSON, "list", NULL,
 			     p->list == HS_PLIST_NONE ? NULL : hs_bins_kind(p->list == HS_PLIST_FAST, p->bin));
 		if (p->list != HS_PLIST_NONE)

@@ -27,7 +27,8 @@ static inline struct hs_out hs_cli_out(struct hs_cli *cli)
 void hs_cli_arena_status(struct hs_out *o, const struct hs_arena *a);
 /* JSON only: "walk_cut": what a budget cut from the walk (struct hs_heap cut_msg), or null. */
 void hs_cli_cut(struct hs_out *o, const struct hs_heap *h);
-void hs_cli_json_glibc(struct hs_json *j, const struct hs_snapshot *s);
+/* JSON only: "glibc": the libc found, where its symbols and layout came from. */
+void hs_cli_glibc(struct hs_out *o, const struct hs_snapshot *s);
 /* The ten mallinfo2 fields, as an object under key (or inline if NULL);
  * in text one "name value" line each. */
 void hs_cli_mallinfo2(struct hs_out *o, const char *key, const struct hs_heap *h);

@@ -118,17 +118,6 @@ static int start_stop(struct hs_cli *cli, bool start, const struct hs_mtrace_opt
 
 /* ---- report ------------------------------------------------------------- */
 
-/* a number (in text with fmt), or null when there is none */
-static void print_opt(struct hs_out *o, const char *key, const char *fmt, bool have, bool hex, uint64_t v)
-{
-	if (!have)
-		hs_print_null(o, HS_PRINT_JSON, key, NULL);
-	else if (hex)
-		hs_print_hex(o, HS_PRINT_ANY, key, fmt, v);
-	else
-		hs_print_u64(o, HS_PRINT_ANY, key, fmt, v);
-}
-
 /* A caller: in text, function+offset at file:line (or from the object)
  * when it has a name, else as the log writes it; then its blocks. */
 static void render_caller(struct hs_out *o, const struct hs_mtrace_caller *c, const struct hs_mtrace_named *nm)
@@ -141,13 +130,13 @@ static void render_caller(struct hs_out *o, const struct hs_mtrace_caller *c, co
 	if (!f)
 		hs_print_text(o, "%s\n", c->text[0] ? c->text : "(unknown)");
 	hs_print_str(o, HS_PRINT_JSON, "object", NULL, y->object);
-	print_opt(o, "address", NULL, y->address, true, y->address);
-	print_opt(o, "elf_address", NULL, nm->known, true, y->elf_address);
+	hs_print_hex_opt(o, HS_PRINT_JSON, "address", NULL, y->address, y->address);
+	hs_print_hex_opt(o, HS_PRINT_JSON, "elf_address", NULL, nm->known, y->elf_address);
 	hs_print_str(o, HS_PRINT_ANY, "function", f ? "%s" : NULL, f);
 	hs_print_str(o, HS_PRINT_JSON, "symbol", NULL, y->symbol);
-	print_opt(o, "offset", "+0x%" PRIx64, f, false, y->offset);
+	hs_print_u64_opt(o, HS_PRINT_ANY, "offset", "+0x%" PRIx64, f, y->offset);
 	hs_print_str(o, HS_PRINT_ANY, "file", f && y->file ? " at %s" : NULL, y->file);
-	print_opt(o, "line", NULL, y->line, false, (uint64_t)y->line);
+	hs_print_u64_opt(o, HS_PRINT_JSON, "line", NULL, y->line, (uint64_t)y->line);
 	if (f && y->file)
 		hs_print_text(o, ":%d\n", y->line);
 	else if (f)
@@ -188,7 +177,7 @@ static int report(struct hs_cli *cli, const char *file, long topk, pid_t pid, bo
 	hs_out_init(&o, stdout, cli->json ? &cli->j : NULL);
 	hs_out_obj_begin(&o, NULL);
 	hs_print_str(&o, HS_PRINT_JSON, "file", NULL, file);
-	print_opt(&o, "pid", NULL, pid > 0, false, (uint64_t)pid);
+	hs_print_u64_opt(&o, HS_PRINT_JSON, "pid", NULL, pid > 0, (uint64_t)pid);
 	hs_print_str(&o, HS_PRINT_JSON, "demangler", NULL, hs_symbols_demangler());
 	hs_print_u64(&o, HS_PRINT_JSON, "lines", NULL, g->lines);
 	hs_print_u64(&o, HS_PRINT_ANY, "not_freed", "%" PRIu64 " blocks", g->not_freed);

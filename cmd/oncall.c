@@ -24,55 +24,42 @@ static void lines(struct hs_out *o, const char *key, const struct hs_verdict_lin
 	hs_out_arr_end(o);
 }
 
-static void tri(struct hs_json *j, const char *key, int v)
-{
-	if (v < 0)
-		hs_json_null(j, key);
-	else
-		hs_json_bool(j, key, v);
-}
-
 /* The verdict's figures and the environment they were judged in (JSON only). */
-static void figures_json(struct hs_json *j, const struct hs_verdict *v, const struct hs_procenv *e)
+static void figures_json(struct hs_out *o, const struct hs_verdict *v, const struct hs_procenv *e)
 {
-	hs_json_obj_begin(j, "figures");
-	hs_json_u64(j, "arenas", v->narenas);
-	hs_json_u64(j, "arena_cap", v->arena_cap);
-	hs_json_str(j, "arena_cap_source", v->cap_source);
-	hs_json_bool(j, "arena_max_set", v->arena_max_set);
-	hs_json_i64(j, "cpus", v->ncpus);
-	hs_json_u64(j, "threads_with_arena", v->threads_with_arena);
-	hs_json_u64(j, "arenas_with_threads", v->arenas_with_threads);
-	hs_json_u64(j, "max_threads_per_arena", v->max_threads_per_arena);
-	hs_json_u64(j, "resident", v->resident);
-	hs_json_u64(j, "in_use", v->in_use);
-	hs_json_u64(j, "free_total", v->free_total);
-	hs_json_u64(j, "free_resident", v->free_resident);
-	hs_json_u64(j, "trimmable", v->trimmable);
-	hs_json_u64(j, "tcache", v->tcache);
-	hs_json_u64(j, "top", v->top);
-	hs_json_u64(j, "pinned_arenas", v->pinned_arenas);
-	hs_json_u64(j, "pinned_free", v->pinned_free);
-	hs_json_u64(j, "free_chunks", v->free_chunks);
-	if (v->suggest_arena_max)
-		hs_json_u64(j, "suggested_arena_max", v->suggest_arena_max);
-	else
-		hs_json_null(j, "suggested_arena_max");
-	hs_json_obj_end(j);
-	hs_json_obj_begin(j, "environment");
-	if (e->has_arena_max_env)
-		hs_json_u64(j, "malloc_arena_max", e->arena_max_env);
-	else
-		hs_json_null(j, "malloc_arena_max");
-	hs_json_str(j, "glibc_tunables", e->tunables);
-	hs_json_bool(j, "jvm", e->jvm);
+	const int J = HS_PRINT_JSON;
+	hs_out_obj_begin(o, "figures");
+	hs_print_u64(o, J, "arenas", NULL, v->narenas);
+	hs_print_u64(o, J, "arena_cap", NULL, v->arena_cap);
+	hs_print_str(o, J, "arena_cap_source", NULL, v->cap_source);
+	hs_print_bool(o, J, "arena_max_set", NULL, v->arena_max_set);
+	hs_print_i64(o, J, "cpus", NULL, v->ncpus);
+	hs_print_u64(o, J, "threads_with_arena", NULL, v->threads_with_arena);
+	hs_print_u64(o, J, "arenas_with_threads", NULL, v->arenas_with_threads);
+	hs_print_u64(o, J, "max_threads_per_arena", NULL, v->max_threads_per_arena);
+	hs_print_u64(o, J, "resident", NULL, v->resident);
+	hs_print_u64(o, J, "in_use", NULL, v->in_use);
+	hs_print_u64(o, J, "free_total", NULL, v->free_total);
+	hs_print_u64(o, J, "free_resident", NULL, v->free_resident);
+	hs_print_u64(o, J, "trimmable", NULL, v->trimmable);
+	hs_print_u64(o, J, "tcache", NULL, v->tcache);
+	hs_print_u64(o, J, "top", NULL, v->top);
+	hs_print_u64(o, J, "pinned_arenas", NULL, v->pinned_arenas);
+	hs_print_u64(o, J, "pinned_free", NULL, v->pinned_free);
+	hs_print_u64(o, J, "free_chunks", NULL, v->free_chunks);
+	hs_print_u64_opt(o, J, "suggested_arena_max", NULL, v->suggest_arena_max, v->suggest_arena_max);
+	hs_out_obj_end(o);
+	hs_out_obj_begin(o, "environment");
+	hs_print_u64_opt(o, J, "malloc_arena_max", NULL, e->has_arena_max_env, e->arena_max_env);
+	hs_print_str(o, J, "glibc_tunables", NULL, e->tunables);
+	hs_print_bool(o, J, "jvm", NULL, e->jvm);
 	if (e->jvm) {
-		hs_json_str(j, "java_home", e->java_home);
-		hs_json_str(j, "java_version", e->java_version);
-		tri(j, "jcmd_trim_native_heap", e->jcmd_trim);
-		tri(j, "trim_native_heap_interval", e->trim_interval_flag);
+		hs_print_str(o, J, "java_home", NULL, e->java_home);
+		hs_print_str(o, J, "java_version", NULL, e->java_version);
+		hs_print_bool_opt(o, J, "jcmd_trim_native_heap", NULL, e->jcmd_trim >= 0, e->jcmd_trim > 0);
+		hs_print_bool_opt(o, J, "trim_native_heap_interval", NULL, e->trim_interval_flag >= 0, e->trim_interval_flag > 0);
 	}
-	hs_json_obj_end(j);
+	hs_out_obj_end(o);
 }
 
 void hs_cli_verdict(struct hs_out *o, const struct hs_verdict *v, const struct hs_procenv *e)
@@ -81,8 +68,7 @@ void hs_cli_verdict(struct hs_out *o, const struct hs_verdict *v, const struct h
 	hs_print_str(o, HS_PRINT_ANY, "headline", "\nverdict: %s\n", v->headline);
 	hs_print_bool(o, HS_PRINT_JSON, "wasteful", NULL, v->wasteful);
 	hs_print_bool(o, HS_PRINT_JSON, "fragmented", NULL, v->fragmented);
-	if (hs_out_json(o))
-		figures_json(o->j, v, e);
+	figures_json(o, v, e);
 	lines(o, "causes", v->causes, v->ncauses, false);
 	if (v->nremedies)
 		hs_print_text(o, "remedies, most effective first:\n");

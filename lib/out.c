@@ -130,6 +130,30 @@ void hs_print_null(struct hs_out *o, int what, const char *key, const char *fmt)
 		fputs(fmt, o->fp);
 }
 
+void hs_print_u64_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, uint64_t v)
+{
+	if (have)
+		hs_print_u64(o, what, key, fmt, v);
+	else
+		hs_print_null(o, what & HS_PRINT_JSON, key, NULL);
+}
+
+void hs_print_hex_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, uint64_t v)
+{
+	if (have)
+		hs_print_hex(o, what, key, fmt, v);
+	else
+		hs_print_null(o, what & HS_PRINT_JSON, key, NULL);
+}
+
+void hs_print_bool_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, bool v)
+{
+	if (have)
+		hs_print_bool(o, what, key, fmt, v);
+	else
+		hs_print_null(o, what & HS_PRINT_JSON, key, NULL);
+}
+
 void hs_print_text(struct hs_out *o, const char *fmt, ...)
 {
 	if (o->j)

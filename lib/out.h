@@ -53,6 +53,11 @@ void hs_print_us(struct hs_out *o, int what, const char *key, const char *fmt, u
 void hs_print_bool(struct hs_out *o, int what, const char *key, const char *fmt, bool v);
 /* JSON: null; text: fmt as it is (no conversion). */
 void hs_print_null(struct hs_out *o, int what, const char *key, const char *fmt);
+/* A value that may be missing: with have, as hs_print_u64, hs_print_hex
+ * or hs_print_bool; without, null in JSON and no text. */
+void hs_print_u64_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, uint64_t v);
+void hs_print_hex_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, uint64_t v);
+void hs_print_bool_opt(struct hs_out *o, int what, const char *key, const char *fmt, bool have, bool v);
 /* Text mode only: printf. */
 void hs_print_text(struct hs_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
