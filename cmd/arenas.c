@@ -37,18 +37,6 @@ static void print_row(struct hs_out *o, const struct hs_arena_figures *r)
 	hs_print_size(o, HS_PRINT_ANY, "trimmable", " %9s", r->trimmable);
 }
 
-static void summary(const struct hs_snapshot *s, const struct hs_arena_figures *t, char *buf, size_t sz)
-{
-	const struct hs_heap *h = &s->heap;
-	size_t nthread = h->narenas ? h->narenas - 1 : 0;
-	char a[HS_SIZE_BUF], b[HS_SIZE_BUF], c[HS_SIZE_BUF], d[HS_SIZE_BUF], hm[HS_SIZE_BUF];
-	snprintf(buf, sz, "%zu arena%s (%zu thread arena%s with %s heaps): %s reserved, %s resident, "
-		 "%s free inside malloc, ~%s trimmable", h->narenas, h->narenas == 1 ? "" : "s", nthread,
-		 nthread == 1 ? "" : "s", hs_fmt_size(h->heap_max, hm), hs_fmt_size(t->reserved, a),
-		 hs_fmt_size(t->resident, b), hs_fmt_size(t->free, c),
-		 hs_fmt_size(t->trimmable, d));
-}
-
 struct extra {
 	bool threads;
 	const struct hs_verdict *v;  /* NULL: --no-verdict */
@@ -141,7 +129,7 @@ static void render(struct hs_out *o, const struct hs_snapshot *s, const struct e
 	if (hs_out_json(o))
 		hs_cli_mallinfo2(o, "mallinfo2", h);
 	char sum[512];
-	summary(s, &t, sum, sizeof(sum));
+	hs_heap_summary(h, &t, sum, sizeof(sum));
 	hs_print_str(o, HS_PRINT_ANY, "summary", "\n%s\n", sum);
 	char f[HS_SIZE_BUF];
 	hs_print_text(o, "mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,

@@ -39,25 +39,14 @@ static void render_text(const struct hs_snapshot *s, const struct hs_heapmap *m,
 	for (size_t k = 0; k < m->n; k++) {
 		const struct hs_heapmap_heap *hp = &m->v[k];
 		/* at most 8 lines a heap: a cell is a run of pages */
-		size_t per = (hp->npages + width * 8 - 1) / (width * 8);
-		if (per < 1)
-			per = 1;
+		size_t per = hs_heapmap_per_cell(hp, width, 8);
 		printf("\narena %d heap 0x%" PRIx64 "-0x%" PRIx64 " (%s, %zu page%s a cell):", hp->arena, hp->start,
 		       hp->end, hs_fmt_size(hp->end - hp->start, b), per, per == 1 ? "" : "s");
 		for (int c = 0; c < HS_PAGE_NCLASS; c++)
 			printf(" %s %s", hs_page_class_key[c], hs_fmt_size(hp->count[c] * m->page, b));
-		size_t cells = (hp->npages + per - 1) / per;
-		for (size_t i = 0; i < cells; i++) {
-			if (i % width == 0)
-				printf("\n  ");
-			uint64_t n[HS_PAGE_NCLASS] = { 0 };
-			for (size_t p = i * per; p < hp->npages && p < (i + 1) * per; p++)
-				n[hp->cls[p]]++;
-			int best = 0;
-			for (int c = 1; c < HS_PAGE_NCLASS; c++)
-				if (n[c] > n[best])
-					best = c;
-			printf("%s%s", colour ? ansi[best] : "", glyph[best]);
+		for (size_t i = 0; i * per < hp->npages; i++) {
+			enum hs_page_class c = hs_heapmap_cell(hp, i, per);
+			printf("%s%s%s", i % width == 0 ? "\n  " : "", colour ? ansi[c] : "", glyph[c]);
 		}
 		printf("%s\n", colour ? "\033[0m" : "");
 	}

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "format.h"
 #include "info.h"
+#include "verdict.h"
 
 static const char help[] =
 	"usage: heapscope stats [--malloc-info | --mallinfo2] [--json] [--no-debuginfo] PID\n"
@@ -17,30 +18,6 @@ static const char help[] =
 	"target.  Without an option, a short summary.\n";
 
 enum mode { SUMMARY, MALLOC_INFO, MALLINFO2 };
-
-static void summary_text(const struct hs_snapshot *s)
-{
-	const struct hs_heap *h = &s->heap;
-	struct hs_mallinfo2 mi;
-	hs_heap_mallinfo2(h, &mi);
-	char f[8][HS_SIZE_BUF];
-	uint64_t tops = 0, bins = 0, nbins = 0;
-	for (size_t i = 0; i < h->narenas; i++) {
-		tops += h->arenas[i].top_size;
-		bins += h->arenas[i].bin_bytes;
-		nbins += h->arenas[i].bin_count;
-	}
-	printf("pid %d, glibc %s: %zu arena%s\n", (int)s->pid, s->libc.version, h->narenas, h->narenas == 1 ? "" : "s");
-	printf("  from the system  %8s in arenas, %s in %" PRIu64 " mmapped chunks\n", hs_fmt_size(mi.arena, f[0]),
-	       hs_fmt_size(mi.hblkhd, f[1]), mi.hblks);
-	printf("  in use           %8s (tcache counts as in use, as glibc counts it)\n",
-	       hs_fmt_size(mi.uordblks, f[2]));
-	printf("  free             %8s: %s in %" PRIu64 " fastbin chunks, %s in %" PRIu64
-	       " bin chunks, %s in top chunks\n",
-	       hs_fmt_size(mi.fordblks, f[3]), hs_fmt_size(mi.fsmblks, f[4]), mi.smblks, hs_fmt_size(bins, f[5]), nbins,
-	       hs_fmt_size(tops, f[6]));
-	printf("  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
-}
 
 /* What malloc_info(0, fp) would write, or NULL if this glibc's is not
  * reproduced. */
@@ -77,7 +54,7 @@ static int cmd_stats(struct hs_cli *cli)
 	}
 	struct hs_out o = hs_cli_out(cli);
 	if (!cli->json && mode == SUMMARY) {
-		summary_text(&s);
+		hs_heap_summary_write(stdout, s.pid, s.libc.version, h);
 	} else {
 		hs_out_obj_begin(&o, NULL);
 		hs_print_int(&o, HS_PRINT_JSON, "pid", NULL, s.pid);

@@ -150,3 +150,21 @@ int hs_heapmap_write_svg(FILE *f, pid_t pid, const struct hs_heapmap *m)
 	fprintf(f, "</svg>\n");
 	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }
+
+size_t hs_heapmap_per_cell(const struct hs_heapmap_heap *hp, size_t width, size_t lines)
+{
+	size_t per = (hp->npages + width * lines - 1) / (width * lines);
+	return per < 1 ? 1 : per;
+}
+
+enum hs_page_class hs_heapmap_cell(const struct hs_heapmap_heap *hp, size_t i, size_t per)
+{
+	uint64_t n[HS_PAGE_NCLASS] = { 0 };
+	for (size_t p = i * per; p < hp->npages && p < (i + 1) * per; p++)
+		n[hp->cls[p]]++;
+	int best = 0;
+	for (int c = 1; c < HS_PAGE_NCLASS; c++)
+		if (n[c] > n[best])
+			best = c;
+	return (enum hs_page_class)best;
+}

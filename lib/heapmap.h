@@ -40,6 +40,13 @@ struct hs_heapmap {
 int hs_heapmap_build(const struct hs_heap *h, int pagemap_fd, struct hs_heapmap *m, struct hs_err *err);
 void hs_heapmap_release(struct hs_heapmap *m);
 
+/* The terminal's picture of hp, at most lines rows of width cells: how
+ * many pages a cell holds. */
+size_t hs_heapmap_per_cell(const struct hs_heapmap_heap *hp, size_t width, size_t lines);
+/* What cell i (pages [i * per, (i + 1) * per)) shows: its pages' most
+ * common class, the first on a tie. */
+enum hs_page_class hs_heapmap_cell(const struct hs_heapmap_heap *hp, size_t i, size_t per);
+
 /* Each class's name ("free, resident") and key ("free_resident"). */
 extern const char *const hs_page_class_name[HS_PAGE_NCLASS];
 extern const char *const hs_page_class_key[HS_PAGE_NCLASS];

@@ -303,6 +303,7 @@ void hs_arena_figures(const struct hs_arena *a, struct hs_arena_figures *f)
 	f->fast = a->fast_bytes;
 	f->tcache = a->tcache_bytes;
 	f->top = a->top_size;
+	f->bin_chunks = a->bin_count;
 }
 
 void hs_heap_figures(const struct hs_heap *h, struct hs_arena_figures *t)
@@ -316,6 +317,34 @@ void hs_heap_figures(const struct hs_heap *h, struct hs_arena_figures *t)
 		for (size_t k = 0; k < sizeof(f) / sizeof(uint64_t); k++)
 			d[k] += s[k];
 	}
+}
+
+void hs_heap_summary(const struct hs_heap *h, const struct hs_arena_figures *t, char *buf, size_t sz)
+{
+	size_t nthread = h->narenas ? h->narenas - 1 : 0;
+	char a[HS_SIZE_BUF], b[HS_SIZE_BUF], c[HS_SIZE_BUF], d[HS_SIZE_BUF], hm[HS_SIZE_BUF];
+	snprintf(buf, sz, "%zu arena%s (%zu thread arena%s with %s heaps): %s reserved, %s resident, "
+		 "%s free inside malloc, ~%s trimmable", h->narenas, h->narenas == 1 ? "" : "s", nthread,
+		 nthread == 1 ? "" : "s", hs_fmt_size(h->heap_max, hm), hs_fmt_size(t->reserved, a),
+		 hs_fmt_size(t->resident, b), hs_fmt_size(t->free, c), hs_fmt_size(t->trimmable, d));
+}
+
+void hs_heap_summary_write(FILE *fp, pid_t pid, const char *glibc_version, const struct hs_heap *h)
+{
+	struct hs_mallinfo2 mi;
+	struct hs_arena_figures t;
+	hs_heap_mallinfo2(h, &mi);
+	hs_heap_figures(h, &t);
+	char f[8][HS_SIZE_BUF];
+	fprintf(fp, "pid %d, glibc %s: %zu arena%s\n", (int)pid, glibc_version, h->narenas, h->narenas == 1 ? "" : "s");
+	fprintf(fp, "  from the system  %8s in arenas, %s in %" PRIu64 " mmapped chunks\n", hs_fmt_size(mi.arena, f[0]),
+		hs_fmt_size(mi.hblkhd, f[1]), mi.hblks);
+	fprintf(fp, "  in use           %8s (tcache counts as in use, as glibc counts it)\n",
+		hs_fmt_size(mi.uordblks, f[2]));
+	fprintf(fp, "  free             %8s: %s in %" PRIu64 " fastbin chunks, %s in %" PRIu64
+		" bin chunks, %s in top chunks\n", hs_fmt_size(mi.fordblks, f[3]), hs_fmt_size(mi.fsmblks, f[4]),
+		mi.smblks, hs_fmt_size(t.bins, f[5]), t.bin_chunks, hs_fmt_size(t.top, f[6]));
+	fprintf(fp, "  main arena top   %8s (keepcost)\n", hs_fmt_size(mi.keepcost, f[7]));
 }
 
 static int by_in_use_desc(const void *x, const void *y)

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -50,11 +51,18 @@ struct hs_arena_figures {
 	uint64_t nheaps, reserved, committed;  /* its heaps: reserved, committed (mprotect_size) */
 	uint64_t system, resident, in_use, free, trimmable;
 	uint64_t bins, fast, tcache, top;      /* what free is made of */
+	uint64_t bin_chunks;                   /* the chunks in bins */
 };
 
 void hs_arena_figures(const struct hs_arena *a, struct hs_arena_figures *f);
 /* The sum over h's arenas. */
 void hs_heap_figures(const struct hs_heap *h, struct hs_arena_figures *t);
+/* The sentence heapscope arenas sums h up with (t: hs_heap_figures):
+ * the arenas, their heaps' size, reserved, resident, free, trimmable. */
+void hs_heap_summary(const struct hs_heap *h, const struct hs_arena_figures *t, char *buf, size_t sz);
+/* heapscope stats' summary, to fp: what glibc's mallinfo2 says of h (as
+ * glibc counts, tcache in use), in a few lines. */
+void hs_heap_summary_write(FILE *fp, pid_t pid, const char *glibc_version, const struct hs_heap *h);
 
 #define HS_VERDICT_MAX 10
 struct hs_verdict_line {
