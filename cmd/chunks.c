@@ -22,13 +22,11 @@ static const char help[] =
 	"glibc's own count.  The main heap starts at mp_.sbrk_base, a thread heap\n"
 	"after its heap_info (and arena), and a full thread heap ends in a fencepost.\n";
 
-enum { ST_USED, ST_FREE, ST_ALL };   /* --state, in its words' order */
-
 struct ctx {
 	struct hs_cli *cli;
 	struct hs_out o;
 	struct hs_mem *mem;
-	int state;
+	enum hs_chunks_filter state;
 	bool histogram, list;
 	unsigned strmin;
 	long topk;
@@ -43,29 +41,18 @@ static int walk_stopped(struct hs_snapshot *s, void *ctx, struct hs_err *err)
 	return hs_chunks_collect_mmapped(ctx, &s->maps, &s->heap, s->mem, err);
 }
 
-static bool is_free(enum hs_chunk_state s)
-{
-	return s == HS_CHUNK_BIN || s == HS_CHUNK_FAST || s == HS_CHUNK_TCACHE;
-}
-
 /* A chunk after the walk: its first string, into --top's table, listed. */
 static int on_chunk(void *vctx, const struct hs_chunk *c)
 {
 	struct ctx *x = vctx;
-	if (x->state == ST_USED && c->state != HS_CHUNK_USED && c->state != HS_CHUNK_MMAPPED)
-		return 0;
-	if (x->state == ST_FREE && !is_free(c->state))
+	if (!hs_chunk_kept(c, x->state))
 		return 0;
 	size_t sl = 0;
 	x->str[0] = '\0';
 	if (x->strmin && c->state != HS_CHUNK_TOP && c->state != HS_CHUNK_FENCEPOST)
 		sl = hs_chunk_first_string(x->mem, c, x->strmin, x->str, sizeof(x->str));
-	if (x->topk && sl) {
-		char key[300];
-		int kl = snprintf(key, sizeof(key), "%03d%s", c->state == HS_CHUNK_MMAPPED ? 128 : hs_bin_index(c->size),
-				  x->str);
-		hs_strtab_add(&x->tops, key, (size_t)kl, c->size);
-	}
+	if (x->topk && sl)
+		hs_chunks_top_add(&x->tops, c, x->str);
 	if (!x->list)
 		return 0;
 	struct hs_out *o = &x->o;
@@ -74,7 +61,7 @@ static int on_chunk(void *vctx, const struct hs_chunk *c)
 	hs_print_u64(o, HS_PRINT_ANY, "size", " %#10" PRIx64, c->size);
 	hs_print_str(o, HS_PRINT_ANY, "state", " %-9s", hs_chunk_state_name(c->state));
 	hs_print_int(o, HS_PRINT_ANY, "arena", " %5d", c->arena);
-	if (is_free(c->state))
+	if (hs_chunk_is_free(c->state))
 		hs_print_int(o, HS_PRINT_JSON, "bin", NULL, c->bin);
 	if (x->strmin)
 		hs_print_str(o, HS_PRINT_JSON, "string", NULL, sl ? x->str : NULL);
@@ -91,11 +78,10 @@ static void print_histogram(struct ctx *x)
 	hs_out_arr_begin(o, "histogram");
 	for (int k = 0; k < 129; k++) {
 		const struct hs_chunks_class *kl = &x->all.cls[k];
-		bool in[2] = { x->state != ST_FREE && kl->n[0], x->state != ST_USED && kl->n[1] };
-		if (!in[0] && !in[1])
+		bool in[2];
+		uint64_t lo, hi;
+		if (!hs_chunks_class_kept(kl, x->state, in, &lo, &hi))
 			continue;
-		uint64_t lo = in[0] && (!in[1] || kl->lo[0] < kl->lo[1]) ? kl->lo[0] : kl->lo[1];
-		uint64_t hi = in[0] && (!in[1] || kl->hi[0] > kl->hi[1]) ? kl->hi[0] : kl->hi[1];
 		char label[48];
 		if (k == 128)
 			snprintf(label, sizeof(label), "mmapped");
@@ -130,8 +116,8 @@ static void print_tops(struct ctx *x)
 	long per[129] = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		const struct hs_strent *e = &x->tops.v[i];
-		int k = atoi((char[4]){ e->s[0], e->s[1], e->s[2], 0 });
-		if (k < 0 || k > 128 || per[k]++ >= x->topk)
+		int k = hs_chunks_top_class(e, x->topk, per);
+		if (k < 0)
 			continue;
 		hs_out_obj_begin(o, NULL);
 		hs_print_int(o, HS_PRINT_ANY, "bin", "%-6d", k);
@@ -196,7 +182,7 @@ static void render_summary(struct ctx *x, const struct hs_chunks_set *k, const s
 
 static int cmd_chunks(struct hs_cli *cli)
 {
-	struct ctx x = { .cli = cli, .state = (int)hs_cli_num(cli, 'S', ST_ALL), .histogram = cli->opt['g'].set,
+	struct ctx x = { .cli = cli, .state = (enum hs_chunks_filter)hs_cli_num(cli, 'S', HS_CHUNKS_ALL), .histogram = cli->opt['g'].set,
 			 .strmin = (unsigned)hs_cli_num(cli, 's', 0), .topk = hs_cli_num(cli, 't', 0) };
 	long only = hs_cli_num(cli, 'a', -1);
 	uint64_t heap_addr = cli->opt['H'].set ? cli->opt['H'].u : 0;

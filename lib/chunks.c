@@ -744,3 +744,39 @@ void hs_chunks_set_sum(const struct hs_chunks_set *k, const struct hs_heap *h, s
 	for (; at < k->n; at++)         /* the mmapped chunks */
 		hs_chunks_hist_add(all, &k->v[at]);
 }
+
+bool hs_chunk_is_free(enum hs_chunk_state s)
+{
+	return s == HS_CHUNK_BIN || s == HS_CHUNK_FAST || s == HS_CHUNK_TCACHE;
+}
+
+bool hs_chunk_kept(const struct hs_chunk *c, enum hs_chunks_filter f)
+{
+	if (f == HS_CHUNKS_USED)
+		return c->state == HS_CHUNK_USED || c->state == HS_CHUNK_MMAPPED;
+	return f != HS_CHUNKS_FREE || hs_chunk_is_free(c->state);
+}
+
+bool hs_chunks_class_kept(const struct hs_chunks_class *kl, enum hs_chunks_filter f, bool in[2], uint64_t *lo,
+			  uint64_t *hi)
+{
+	in[0] = f != HS_CHUNKS_FREE && kl->n[0];
+	in[1] = f != HS_CHUNKS_USED && kl->n[1];
+	*lo = in[0] && (!in[1] || kl->lo[0] < kl->lo[1]) ? kl->lo[0] : kl->lo[1];
+	*hi = in[0] && (!in[1] || kl->hi[0] > kl->hi[1]) ? kl->hi[0] : kl->hi[1];
+	return in[0] || in[1];
+}
+
+/* The class is the key's first three digits. */
+void hs_chunks_top_add(struct hs_strtab *t, const struct hs_chunk *c, const char *s)
+{
+	char key[300];
+	int kl = snprintf(key, sizeof(key), "%03d%s", c->state == HS_CHUNK_MMAPPED ? 128 : hs_bin_index(c->size), s);
+	hs_strtab_add(t, key, (size_t)kl < sizeof(key) ? (size_t)kl : sizeof(key) - 1, c->size);
+}
+
+int hs_chunks_top_class(const struct hs_strent *e, long k, long per[129])
+{
+	int c = atoi((char[4]){ e->s[0], e->s[1], e->s[2], 0 });
+	return c < 0 || c > 128 || per[c]++ >= k ? -1 : c;
+}

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "heap.h"
+#include "strtab.h"
 #include "maps.h"
 #include "mem.h"
 
@@ -131,5 +132,21 @@ struct hs_chunks_sum {
 void hs_chunks_set_sum(const struct hs_chunks_set *k, const struct hs_heap *h, struct hs_chunks_sum *sum,
 		       struct hs_chunks_hist *all);
 void hs_chunks_set_release(struct hs_chunks_set *k);
+
+/* Which chunks heapscope chunks --state keeps (its words' order). */
+enum hs_chunks_filter { HS_CHUNKS_USED, HS_CHUNKS_FREE, HS_CHUNKS_ALL };
+/* Free in a list: a bin, a fastbin or a tcache. */
+bool hs_chunk_is_free(enum hs_chunk_state s);
+bool hs_chunk_kept(const struct hs_chunk *c, enum hs_chunks_filter f);
+/* A histogram row as f keeps it: which halves count (in use [0], free
+ * [1]) and the smallest and largest sizes they hold; false when none. */
+bool hs_chunks_class_kept(const struct hs_chunks_class *kl, enum hs_chunks_filter f, bool in[2], uint64_t *lo,
+			  uint64_t *hi);
+/* --top's table of first strings, by size class (bin index; 128 the
+ * mmapped chunks): add c's string s; after hs_strtab_sort, entry e's
+ * class, or -1 when per (129 counts, zeroed first) says its class has had
+ * its k. */
+void hs_chunks_top_add(struct hs_strtab *t, const struct hs_chunk *c, const char *s);
+int hs_chunks_top_class(const struct hs_strent *e, long k, long per[129]);
 
 #endif
