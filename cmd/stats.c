@@ -19,24 +19,6 @@ static const char help[] =
 
 enum mode { SUMMARY, MALLOC_INFO, MALLINFO2 };
 
-/* What malloc_info(0, fp) would write, or NULL if this glibc's is not
- * reproduced. */
-static char *malloc_info_xml(const struct hs_heap *h)
-{
-	char *xml = NULL;
-	size_t len = 0;
-	FILE *mf = open_memstream(&xml, &len);
-	if (!mf)
-		return NULL;
-	int r = hs_info_malloc_info(h, mf);
-	fclose(mf);
-	if (r < 0) {
-		free(xml);
-		return NULL;
-	}
-	return xml;
-}
-
 static int cmd_stats(struct hs_cli *cli)
 {
 	enum mode mode = (enum mode)hs_cli_num(cli, 'm', SUMMARY);
@@ -46,7 +28,7 @@ static int cmd_stats(struct hs_cli *cli)
 		return -r;
 	const struct hs_heap *h = &s.heap;
 	char *xml = NULL;
-	if (mode == MALLOC_INFO && !(xml = malloc_info_xml(h))) {
+	if (mode == MALLOC_INFO && !(xml = hs_info_malloc_info_str(h))) {
 		int status = hs_cli_fail(cli, HS_EXIT_FATAL, "malloc_info output of glibc %s is not reproduced yet",
 					 s.libc.version);
 		hs_snapshot_release(&s);

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "info.h"
 
@@ -86,4 +87,20 @@ int hs_info_malloc_info(const struct hs_heap *h, FILE *fp)
 		"</malloc>\n",
 		t_sys, t_max, t_asp, t_aspm);
 	return 0;
+}
+
+char *hs_info_malloc_info_str(const struct hs_heap *h)
+{
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&xml, &len);
+	if (!mf)
+		return NULL;
+	int r = hs_info_malloc_info(h, mf);
+	fclose(mf);
+	if (r < 0) {
+		free(xml);
+		return NULL;
+	}
+	return xml;
 }
