@@ -1,14 +1,11 @@
 /* heapscope chunks: every chunk of the heaps, walked linearly. */
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "chunks.h"
 #include "common.h"
-#include "dump.h"
 #include "format.h"
 #include "strtab.h"
 

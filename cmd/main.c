@@ -71,18 +71,8 @@ int hs_cli_fail(struct hs_cli *cli, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg(cli, msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (cli->json) {
-		/* One document per run: a failure after the document began
-		 * ends that one, with the error in it. */
-		struct hs_json *j = &cli->j;
-		hs_json_unwind(j);
-		if (j->depth == 0)
-			hs_json_obj_begin(j, NULL);
-		hs_json_str(j, "error", msg);
-		hs_json_i64(j, "exit_status", status);
-		hs_json_obj_end(j);
-		hs_json_finish(j);
-	}
+	if (cli->json)
+		hs_json_fail(&cli->j, msg, status);
 	return status;
 }
 

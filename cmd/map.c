@@ -1,8 +1,6 @@
 /* heapscope map: a picture of each arena heap, page by page. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common.h"

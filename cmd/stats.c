@@ -1,12 +1,9 @@
 /* heapscope stats: glibc's own malloc_info() and mallinfo2(), computed from
  * outside the target; no code runs in it. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common.h"
-#include "format.h"
 #include "info.h"
 #include "verdict.h"
 

@@ -132,3 +132,14 @@ void hs_json_finish(struct hs_json *j)
 	fputc('\n', j->fp);
 	fflush(j->fp);
 }
+
+void hs_json_fail(struct hs_json *j, const char *msg, int status)
+{
+	hs_json_unwind(j);
+	if (j->depth == 0)
+		hs_json_obj_begin(j, NULL);
+	hs_json_str(j, "error", msg);
+	hs_json_i64(j, "exit_status", status);
+	hs_json_obj_end(j);
+	hs_json_finish(j);
+}

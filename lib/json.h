@@ -33,6 +33,10 @@ void hs_json_bool(struct hs_json *j, const char *key, bool v);
 void hs_json_null(struct hs_json *j, const char *key);
 /* Close every array and object still open but the root. */
 void hs_json_unwind(struct hs_json *j);
+/* A failure: the document ends with "error": msg and "exit_status":
+ * status; one begun ends as that one (one document per run), else it is
+ * the whole document. */
+void hs_json_fail(struct hs_json *j, const char *msg, int status);
 /* Ends the document with a newline. */
 void hs_json_finish(struct hs_json *j);
 
