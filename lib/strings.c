@@ -249,29 +249,38 @@ static inline __attribute__((always_inline)) uint64_t block_mask(const unsigned 
 	return tail_mask(b, base, n, mask);
 }
 
+/* A run carried over from the last feed, continued up to its first bad
+ * byte: where the scan of b goes on (after that byte), or SIZE_MAX when
+ * the run takes the whole feed. */
+static inline __attribute__((always_inline)) size_t carry_over(struct hs_strings *s, uint64_t addr,
+								const unsigned char *b, size_t n, mask_fn mask)
+{
+	if (!s->len && !s->cont)
+		return 0;
+	size_t base = 0;
+	uint64_t bad = 0;
+	for (; base < n; base += 64)
+		if ((bad = ~block_mask(b, base, n, mask)))
+			break;
+	size_t j = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
+	if (j > n)
+		j = n;
+	good_run(s, addr, b, j);
+	if (j == n) {
+		s->next = addr + n;
+		return SIZE_MAX;
+	}
+	end_run(s);
+	return j + 1;
+}
+
 static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
 							    const unsigned char *b, size_t n, mask_fn mask)
 {
 	unsigned L = s->min < 64 ? s->min : 64;
-	size_t i = 0;
-	/* a run carried over from the last feed: up to its first bad byte */
-	if (s->len || s->cont) {
-		size_t base = 0;
-		uint64_t bad = 0;
-		for (; base < n; base += 64)
-			if ((bad = ~block_mask(b, base, n, mask)))
-				break;
-		size_t j = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
-		if (j > n)
-			j = n;
-		good_run(s, addr, b, j);
-		if (j == n) {
-			s->next = addr + n;
-			return;
-		}
-		end_run(s);
-		i = j + 1;
-	}
+	size_t i = carry_over(s, addr, b, n, mask);
+	if (i == SIZE_MAX)
+		return;
 	size_t base = i & ~(size_t)63;
 	uint64_t cur = block_mask(b, base, n, mask), nxt = block_mask(b, base + 64, n, mask);
 	/* the byte before i is bad (or i is where the feed starts) */
@@ -335,25 +344,10 @@ static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strin
 								  void *ctx, mask_fn mask)
 {
 	unsigned L = s->min;
-	size_t i = 0, open = 0, open_end = 0;     /* the span being made: [open, open_end) */
-	/* a run carried over from the last feed: to fn, up to its first bad byte */
-	if (s->len || s->cont) {
-		size_t base = 0;
-		uint64_t bad = 0;
-		for (; base < n; base += 64)
-			if ((bad = ~block_mask(b, base, n, mask)))
-				break;
-		size_t j = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
-		if (j > n)
-			j = n;
-		good_run(s, addr, b, j);
-		if (j == n) {
-			s->next = addr + n;
-			return;
-		}
-		end_run(s);
-		i = j + 1;
-	}
+	size_t open = 0, open_end = 0;     /* the span being made: [open, open_end) */
+	size_t i = carry_over(s, addr, b, n, mask);
+	if (i == SIZE_MAX)
+		return;
 	size_t base = i & ~(size_t)63;
 	uint64_t cur = block_mask(b, base, n, mask), nxt = block_mask(b, base + 64, n, mask);
 	uint64_t starts = block_starts(cur, nxt, 0, L) >> (i - base) << (i - base);
