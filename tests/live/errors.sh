@@ -193,7 +193,7 @@ print(pid, flush=True)
 time.sleep(600)' >"$HS_TMP/zombie.out" &
 track_pid $!
 zombie=
-for _ in $(seq 50); do
+for _ in $(seq 300); do
 	zombie=$(head -n 1 "$HS_TMP/zombie.out")
 	[ -n "$zombie" ] && grep -q '^State:[[:space:]]*Z' "/proc/$zombie/status" 2>/dev/null && break
 	zombie=
