@@ -313,6 +313,8 @@ static int walk_fastbins(struct hs_mem *mem, struct hs_heap *h, const unsigned c
 			 * from end to end, a whole region). */
 			if (!a->bulk_read)
 				gather_headers(mem, h, a, &p, 1);
+			if (a->plan_whole)
+				return 0;
 			if (hs_mem_read(mem, p, hdr, sizeof(hdr)) < 0) {
 				list_corrupt(a, HS_PLIST_FAST, i, prev, p, "%s, which is not readable",
 					     holder(HS_PLIST_FAST, i, prev, p, where, sizeof(where)));
@@ -512,9 +514,15 @@ static bool gather_headers(struct hs_mem *mem, struct hs_heap *h, struct hs_aren
 		return false;
 	/* The arenas of one program are alike: after one turned out dense,
 	 * the next ones are read in whole pages from the start. */
-	uint64_t budget = h->dense_arenas ? 0 : a->system_mem / GATHER_BYTES;
+	uint64_t budget = a->system_mem / GATHER_BYTES;
+	/* A plan, whose wrong guess would cost the pause, still samples
+	 * each arena (an eighth of the lines that prove it dense). */
+	if (h->dense_arenas)
+		budget = h->flags & HS_WALK_PLAN ? budget / 8 : 0;
 	if (a->gathered + n > budget && !(h->flags & HS_WALK_GATHER)) {
 		a->bulk_read = true;      /* dense: read its pages whole */
+		/* a plan stops here: the arena's heaps are read whole anyway */
+		a->plan_whole = h->flags & HS_WALK_PLAN;
 		h->dense_arenas++;
 		hs_mem_gather(mem, NULL, 0);
 		return false;
@@ -537,6 +545,8 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 	unsigned long steps = 0;
 	char where[128];
 	int n = 0, ret = 0;
+	if (a->plan_whole)
+		return 0;
 	for (int i = 1; i < HS_NBINS; i++) {
 		uint64_t p = rd64(st, l->ms_bins + (i - 1) * 16), bin = hs_bin_at(l, a->addr, i);
 		if (!p)
@@ -560,7 +570,10 @@ static int walk_bins(struct hs_mem *mem, struct hs_heap *h, const unsigned char 
 				next[k] = cur[k].p;
 			/* Deep checks also read the chunk after each: its header
 			 * in a second batch, from the sizes just gathered. */
-			if (gather_headers(mem, h, a, next, (size_t)n) && deep) {
+			bool g = gather_headers(mem, h, a, next, (size_t)n);
+			if (a->plan_whole)
+				goto out;       /* its heaps are read whole */
+			if (g && deep) {
 				size_t m = 0;
 				for (int k = 0; k < n; k++) {
 					uint64_t sz;

@@ -56,6 +56,7 @@ struct hs_arena {
 	bool contiguous;         /* main arena: one sbrk region */
 	bool bulk_read;          /* its lists were dense: pages read whole, not chunk headers */
 	uint64_t gathered;       /* its chunk headers read alone (hs_mem_gather) */
+	bool plan_whole;         /* HS_WALK_PLAN: dense, its lists left unwalked */
 	uint64_t top, top_size;
 	uint64_t system_mem, max_system_mem, attached_threads;
 	uint64_t next;
@@ -195,6 +196,11 @@ enum {
 	HS_WALK_LATE_CHECKS = 16,  /* leave the checks that need no memory (a
 				    * tcache chunk also in a bin) to
 				    * hs_heap_late_checks, after the stop */
+	HS_WALK_PLAN = 32,       /* a walk that only learns what to read (a
+				  * preload's, of the running target): an arena
+				  * whose lists show dense is left there, marked
+				  * plan_whole (its heaps are read whole), each
+				  * arena judged on its own */
 };
 
 /* The checks HS_WALK_LATE_CHECKS left out (they read no memory: call it

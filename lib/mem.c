@@ -245,6 +245,7 @@ struct cache_mem {
 static const unsigned char *pre_find(struct cache_mem *cm, uint64_t addr, size_t len);
 static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len);
 static bool pre_loaded(const struct cache_mem *cm);
+static const unsigned char *pre_find_ahead(const struct preload *p, uint64_t addr);
 
 static unsigned region_slot(uint64_t rbase)
 {
@@ -611,6 +612,13 @@ static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
+	if (pre_loaded(cm)) {
+		const unsigned char *pb = pre_find_ahead(cm->pre, addr);
+		if (pb) {
+			__builtin_prefetch(pb);
+			return;
+		}
+	}
 	long idx = slot_index(cm, page);
 	if (idx >= 0 && cm->tag[idx] == page + 1)
 		__builtin_prefetch(slot_data(cm, idx) + (addr - page));
@@ -654,7 +662,9 @@ struct preload {
 	struct pre_seq *seq;
 	size_t nseq, capseq, cur;
 	struct pre_run *run;
-	size_t nrun;
+	size_t nrun, last;                /* last: the run that served the last lookup */
+	struct pre_run *range;            /* hs_mem_cache_preload_range's (addr, len) */
+	size_t nrange, caprange;
 	unsigned char *buf;
 	size_t bytes;
 	uint64_t *hkey;                   /* page + 1 (0: empty) */
@@ -713,6 +723,10 @@ static size_t pre_hash(uint64_t page, size_t mask)
 /* The run that holds [addr, addr+len) whole, or -1. */
 static long pre_lookup(const struct preload *p, uint64_t addr, size_t len)
 {
+	/* a dense arena's reads fall in one long run, as a rule */
+	const struct pre_run *lr = p->last < p->nrun ? &p->run[p->last] : NULL;
+	if (lr && addr - lr->addr < lr->len && addr + len - lr->addr <= lr->len && addr + len > addr)
+		return (long)p->last;
 	uint64_t page = addr / PAGE_SZ;
 	for (size_t h = pre_hash(page, p->hmask);; h = (h + 1) & p->hmask) {
 		if (!p->hkey[h])
@@ -737,7 +751,112 @@ static const unsigned char *pre_find(struct cache_mem *cm, uint64_t addr, size_t
 	if (b)
 		return b;
 	long i = pre_lookup(p, addr, len);
+	if (i < 0 || !p->run[i].ok)
+		return NULL;
+	p->last = (size_t)i;
+	return p->buf + p->run[i].off + (addr - p->run[i].addr);
+}
+
+/* Where addr's byte is preloaded (to prefetch), without moving the
+ * sequence on, else NULL. */
+static const unsigned char *pre_find_ahead(const struct preload *p, uint64_t addr)
+{
+	long i = pre_lookup(p, addr, 1);
 	return i >= 0 && p->run[i].ok ? p->buf + p->run[i].off + (addr - p->run[i].addr) : NULL;
+}
+
+int hs_mem_cache_preload_range(struct hs_mem *mem, uint64_t addr, uint64_t len)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	struct preload *p = cm->pre;
+	if (!p || !p->recording)
+		return -EINVAL;
+	if (!len || addr + len < addr)
+		return 0;
+	if (len > PRE_MAX_BYTES) {
+		p->overflow = true;
+		return -E2BIG;
+	}
+	if (p->nrange == p->caprange) {
+		size_t c = p->caprange ? 2 * p->caprange : 16;
+		struct pre_run *v = realloc(p->range, c * sizeof(*v));
+		if (!v) {
+			p->overflow = true;
+			return -ENOMEM;
+		}
+		p->range = v;
+		p->caprange = c;
+	}
+	p->range[p->nrange++] = (struct pre_run){ addr, (size_t)len, 0, false };
+	return 0;
+}
+
+static bool pre_page_ok(struct cache_mem *cm, uint64_t page);
+
+static int cmp_run(const void *x, const void *y)
+{
+	const struct pre_run *a = x, *b = y;
+	return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+/* The runs of ranges (their pages that may be read) merged into p->run
+ * (sorted, disjoint), overlapping or touching runs joined; *bytes and
+ * *npages recounted.  0 or -errno. */
+static int pre_merge_ranges(struct cache_mem *cm, struct preload *p, size_t *bytes, size_t *npages)
+{
+	if (!p->nrange)
+		return 0;
+	qsort(p->range, p->nrange, sizeof(*p->range), cmp_run);
+	struct pre_run *rr = NULL;
+	size_t nr = 0, cap = 0;
+	for (size_t i = 0; i < p->nrange; i++) {
+		uint64_t lo = p->range[i].addr & ~(uint64_t)(PAGE_SZ - 1), hi = p->range[i].addr + p->range[i].len;
+		for (uint64_t pg = lo; pg < hi; pg += PAGE_SZ) {
+			if (!pre_page_ok(cm, pg))
+				continue;
+			uint64_t a = pg < p->range[i].addr ? p->range[i].addr : pg, e = pg + PAGE_SZ < hi ? pg + PAGE_SZ : hi;
+			if (nr && rr[nr - 1].addr + rr[nr - 1].len >= a) {
+				if (e > rr[nr - 1].addr + rr[nr - 1].len)
+					rr[nr - 1].len = e - rr[nr - 1].addr;
+				continue;
+			}
+			if (nr == cap) {
+				size_t c = cap ? 2 * cap : 256;
+				struct pre_run *v = realloc(rr, c * sizeof(*v));
+				if (!v) {
+					free(rr);
+					return -ENOMEM;
+				}
+				rr = v;
+				cap = c;
+			}
+			rr[nr++] = (struct pre_run){ a, e - a, 0, false };
+		}
+	}
+	struct pre_run *m = malloc((p->nrun + nr + 1) * sizeof(*m));
+	if (!m) {
+		free(rr);
+		return -ENOMEM;
+	}
+	size_t n = 0, i = 0, j = 0;
+	*bytes = *npages = 0;
+	while (i < p->nrun || j < nr) {
+		const struct pre_run *r = j >= nr || (i < p->nrun && p->run[i].addr < rr[j].addr) ? &p->run[i++] : &rr[j++];
+		if (n && m[n - 1].addr + m[n - 1].len >= r->addr) {
+			if (r->addr + r->len > m[n - 1].addr + m[n - 1].len)
+				m[n - 1].len = r->addr + r->len - m[n - 1].addr;
+		} else
+			m[n++] = *r;
+	}
+	for (size_t k = 0; k < n; k++) {
+		*bytes += m[k].len;
+		*npages += (m[k].addr + m[k].len - 1) / PAGE_SZ - m[k].addr / PAGE_SZ + 1;
+	}
+	free(rr);
+	free(p->run);
+	p->run = m;
+	p->nrun = n;
+	return *bytes > PRE_MAX_BYTES ? -E2BIG : 0;
 }
 
 int hs_mem_cache_preload_record(struct hs_mem *mem)
@@ -830,6 +949,9 @@ int hs_mem_cache_preload_plan(struct hs_mem *mem)
 	}
 	free(rec);
 	p->nrun = n;
+	if (ret == 0)
+		ret = pre_merge_ranges(cm, p, &bytes, &npages);
+	n = p->nrun;
 	if (ret < 0)
 		return ret;
 	if (!n)
@@ -1173,6 +1295,7 @@ void hs_mem_cache_preload_end(struct hs_mem *mem)
 		return;
 	free(p->seq);
 	free(p->run);
+	free(p->range);
 	free(p->hkey);
 	free(p->hval);
 	if (p->buf)

@@ -99,6 +99,9 @@ struct hs_mem_preload_stats {
 	bool scanned;                    /* the check used PAGEMAP_SCAN */
 };
 int hs_mem_cache_preload_record(struct hs_mem *cache);
+/* While recording: [addr, addr+len) is to be read whole (a dense arena's
+ * heap, whose walk was left unfinished), its pages that may be read. */
+int hs_mem_cache_preload_range(struct hs_mem *cache, uint64_t addr, uint64_t len);
 int hs_mem_cache_preload_plan(struct hs_mem *cache);
 int hs_mem_cache_preload_read(struct hs_mem *cache);
 void hs_mem_cache_preload_stats(struct hs_mem *cache, struct hs_mem_preload_stats *st);

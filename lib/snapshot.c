@@ -190,8 +190,17 @@ static bool preload_plan(struct hs_snapshot *s, const struct hs_snapshot_opts *o
 	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
 				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
 	struct hs_heap h;
-	int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS, NULL, &lim, &h, NULL);
+	int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS | HS_WALK_PLAN, NULL, &lim,
+				     &h, NULL);
 	bool ok = r == 0 && h.initialized;
+	/* A dense arena's walk was left where it showed so: its heaps are
+	 * read whole (a long run costs less than its many short ones). */
+	for (size_t i = 0; ok && i < h.narenas; i++)
+		for (size_t k = 0; h.arenas[i].plan_whole && k < h.arenas[i].nheaps; k++) {
+			const struct hs_heapseg *g = &h.arenas[i].heaps[k];
+			uint64_t len = h.arenas[i].main ? g->mprotect_size : g->size;
+			ok = hs_mem_cache_preload_range(s->mem, g->addr, len) == 0;
+		}
 	if (r == 0)
 		hs_heap_release(&h);
 	hs_mem_cache_drop(s->mem);
@@ -352,10 +361,12 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 		if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))
 			heaps += m->rss;
 	}
-	/* Without the lists the walk reads a few arena headers: no need. */
-	if (o->walk & HS_WALK_LISTS)
-		hs_mem_cache_prefault(s->mem, heaps);
 	s->preload = preload_plan(s, o);
+	/* Without the lists the walk reads a few arena headers: no need;
+	 * with a preload, the stopped walk reads its buffer, and the cache
+	 * only what changed since. */
+	if ((o->walk & HS_WALK_LISTS) && !s->preload)
+		hs_mem_cache_prefault(s->mem, heaps);
 	for (;;) {
 		int locked;
 		s->attempts++;
