@@ -18,7 +18,7 @@ mkdir -p "$out"
 command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 77; }
 target=${HS_FUZZ_TARGET:-walk}
 case $target in
-walk) libsrc="err maps proc mem layout heap info chunks"; seeds=corpus; max_len=262144 ;;
+walk) libsrc="err maps proc mem layout heap info chunks strtab"; seeds=corpus; max_len=262144 ;;
 mtrace_log) libsrc="err mtrace_log"; seeds=corpus_mtrace_log; max_len=4096 ;;
 *) echo "run.sh: unknown HS_FUZZ_TARGET $target"; exit 99 ;;
 esac
