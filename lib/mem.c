@@ -245,6 +245,7 @@ struct cache_mem {
 static const unsigned char *pre_find(struct cache_mem *cm, uint64_t addr, size_t len);
 static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len);
 static bool pre_loaded(const struct cache_mem *cm);
+static bool pre_has_ranges(const struct cache_mem *cm);
 static const unsigned char *pre_find_ahead(const struct preload *p, uint64_t addr);
 
 static unsigned region_slot(uint64_t rbase)
@@ -613,6 +614,11 @@ static void cache_prefetch(struct hs_mem *mem, uint64_t addr)
 	struct cache_mem *cm = (struct cache_mem *)mem;
 	uint64_t page = addr & ~(uint64_t)(PAGE_SZ - 1);
 	if (pre_loaded(cm)) {
+		/* Only an arena planned whole was read in no recorded order:
+		 * the other reads prefetch themselves (pre_find), and a
+		 * lookup per hint costs more than it saves there. */
+		if (!pre_has_ranges(cm))
+			return;
 		const unsigned char *pb = pre_find_ahead(cm->pre, addr);
 		if (pb) {
 			__builtin_prefetch(pb);
@@ -694,6 +700,12 @@ static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len)
 		p->capseq = cap;
 	}
 	p->seq[p->nseq++] = (struct pre_seq){ addr, 0, (uint32_t)len, 0, 0 };
+}
+
+/* Some of the plan is whole ranges (hs_mem_cache_preload_range). */
+static bool pre_has_ranges(const struct cache_mem *cm)
+{
+	return cm->pre && cm->pre->nrange;
 }
 
 static bool pre_loaded(const struct cache_mem *cm)
