@@ -110,7 +110,7 @@ strings_bench()
 	else
 		# shellcheck disable=SC2086 # "start end": split on purpose
 		set -- $heap
-		local g=() gp=() h=() r=() f=() t0 t1 t2 floor_ms bytes
+		local g=() gp=() h=() r=() f=() ff=() t0 t1 t2 floor_ms bytes
 		for _ in 1 2 3; do
 			traced_window "$pid" gdb -nx -batch -p "$pid" -ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
 			t0=$(now_us); strings -n 10 "$HS_TMP/heap.bin" >/dev/null; t1=$(now_us)
@@ -125,6 +125,8 @@ strings_bench()
 			if [ -x "${RAWREAD:-}" ]; then
 				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2")
 				f+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
+				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2" fresh)
+				ff+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
 			fi
 		done
 		# the output, apart from the timed runs (which write to /dev/null)
@@ -137,21 +139,27 @@ strings_bench()
 		hp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pause_us"])' "$HS_TMP/s.json")
 		python3 - "$(median "${g[@]}")" "$(median "${gp[@]}")" "$(median "${h[@]}")" "$hp" \
 			"$(median "${r[@]}")" "$( [ "${#f[@]}" = 0 ] && echo 0 || median "${f[@]}")" \
-			"$((0x$2 - 0x$1))" "$(wc -c <"$HS_TMP/hs.strings")" "$same" <<'PY'
+			"$((0x$2 - 0x$1))" "$(wc -c <"$HS_TMP/hs.strings")" "$same" \
+			"$( [ "${#ff[@]}" = 0 ] && echo 0 || median "${ff[@]}")" <<'PY'
 import sys
 g, gp, h, hp, raw, floor, size, out = (float(x) for x in sys.argv[1:9])
 same = sys.argv[9]
+fresh = float(sys.argv[10])
 mib = size / 2**20
 print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians of 3, alternating")
 print(f"  gdb dump memory + strings -n 10   {g / 1e3:8.1f} ms wall, target paused {gp / 1e3:.1f} ms")
 print(f"  heapscope dump --strings=10       {h / 1e3:8.1f} ms wall, target paused {hp / 1e3:.1f} ms")
 print(f"  heapscope dump (raw, /dev/null)   {raw / 1e3:8.1f} ms wall")
 if floor:
-    print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms")
+    print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms (into one hot 1 MiB buffer)")
+if fresh:
+    print(f"  process_vm_readv, fresh buffer   {fresh / 1e3:8.1f} ms (into new pages the kernel zeroes)")
 print(f"ratio gdb+strings / heapscope --strings=10: {g / h:.1f}x wall, {gp / max(hp, 1):.1f}x pause")
 if floor:
     print(f"bandwidth: heapscope --strings=10 end to end {mib / (h / 1e6):.0f} MiB/s, raw {mib / (raw / 1e6):.0f} MiB/s, "
           f"process_vm_readv alone {mib / (floor / 1e6):.0f} MiB/s: heapscope --strings=10 at {100 * floor / h:.0f}% of it")
+if fresh:
+    print(f"  against process_vm_readv into a fresh buffer ({mib / (fresh / 1e6):.0f} MiB/s): {100 * fresh / h:.0f}%")
 PY
 		rm -f "$HS_TMP/heap.bin" "$HS_TMP/gdb.strings" "$HS_TMP/hs.strings"
 	fi
