@@ -184,29 +184,37 @@ static bool preload_plan(struct hs_snapshot *s, const struct hs_snapshot_opts *o
 	if (!(o->walk & HS_WALK_LISTS) || !o->freeze || o->stopped || o->arena_hook.arena || s->pagemap_fd < 0 ||
 	    (rm && (!strcmp(rm, "bulk") || !strcmp(rm, "lists") || !strcmp(rm, "auto"))))
 		return false;
-	if (hs_mem_cache_preload_record(s->mem) < 0)
-		return false;
-	uint64_t t0 = now_us();
-	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
-				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
-	struct hs_heap h;
-	int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS | HS_WALK_PLAN, NULL, &lim,
-				     &h, NULL);
-	bool ok = r == 0 && h.initialized;
-	/* A dense arena's walk was left where it showed so: its heaps are
-	 * read whole (a long run costs less than its many short ones). */
-	for (size_t i = 0; ok && i < h.narenas; i++)
-		for (size_t k = 0; h.arenas[i].plan_whole && k < h.arenas[i].nheaps; k++) {
-			const struct hs_heapseg *g = &h.arenas[i].heaps[k];
-			uint64_t len = h.arenas[i].main ? g->mprotect_size : g->size;
-			ok = hs_mem_cache_preload_range(s->mem, g->addr, len) == 0;
-		}
-	if (r == 0)
-		hs_heap_release(&h);
-	hs_mem_cache_drop(s->mem);
-	if (!ok || hs_mem_cache_preload_plan(s->mem) < 0) {
+	/* First with dense arenas planned whole; if that is more than a plan
+	 * may hold, again with the lines of every list. */
+	for (unsigned plan = HS_WALK_PLAN;; plan = 0) {
+		if (hs_mem_cache_preload_record(s->mem) < 0)
+			return false;
+		uint64_t t0 = now_us();
+		struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
+					      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0,
+					      o->stop_budget_ms };
+		struct hs_heap h;
+		int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS | plan, NULL, &lim,
+					     &h, NULL);
+		bool ok = r == 0 && h.initialized, whole = false;
+		/* A dense arena's walk was left where it showed so: its heaps
+		 * are read whole (a long run costs less than its many short
+		 * ones). */
+		for (size_t i = 0; ok && i < h.narenas; i++)
+			for (size_t k = 0; h.arenas[i].plan_whole && k < h.arenas[i].nheaps; k++) {
+				const struct hs_heapseg *g = &h.arenas[i].heaps[k];
+				uint64_t len = h.arenas[i].main ? g->mprotect_size : g->size;
+				whole = true;
+				ok = hs_mem_cache_preload_range(s->mem, g->addr, len) == 0;
+			}
+		if (r == 0)
+			hs_heap_release(&h);
+		hs_mem_cache_drop(s->mem);
+		if (ok && hs_mem_cache_preload_plan(s->mem) == 0)
+			break;
 		hs_mem_cache_preload_end(s->mem);
-		return false;
+		if (!plan || !whole)
+			return false;
 	}
 	hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
 	/* Test hook: between the two walks, create FILE.planned and wait (at
