@@ -70,6 +70,47 @@ else
 fi
 check_untouched "$P" || not_ok "stop past its limit: target left traced or stopped"
 
+# 4. the second thread blocks every signal (SIGINT, SIGTERM, SIGALRM at
+# least): heapscope's handlers, which release the target, and the attach's
+# timer run on the thread that traces it.  Reads from the third on delayed
+# by 0.3 s; its threads looked at while the target is traced, then
+# heapscope is sent SIGTERM: the target is released.
+strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=300000:when=3+ \
+	"$HS" dump --strings=10 --no-address "$P" "$range" >/dev/null 2>"$HS_TMP/err" &
+tracer=$!
+hs=0 seen= unblocked=
+i=0
+while [ $i -lt 1500 ] && [ -z "$seen" ]; do
+	i=$((i + 1))
+	hs=$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$P/status" 2>/dev/null)
+	if [ "${hs:-0}" != 0 ]; then
+		for task in /proc/"$hs"/task/*; do
+			[ "${task##*/}" != "$hs" ] || continue
+			blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' "$task/status" 2>/dev/null) || continue
+			[ -n "$blk" ] || continue
+			seen=${task##*/}
+			[ $((0x$blk & 0x6002)) = $((0x6002)) ] || unblocked="thread $seen blocks only $blk"
+		done
+	fi
+	[ -n "$seen" ] || sleep 0.02
+done
+[ "${hs:-0}" != 0 ] && kill -TERM "$hs" 2>/dev/null || true
+i=0
+while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
+	i=$((i + 1))
+	sleep 0.1
+done
+kill -KILL "$tracer" 2>/dev/null || true
+wait "$tracer" 2>/dev/null || true
+if [ -z "$seen" ]; then
+	not_ok "no second heapscope thread seen while the target was stopped"
+elif [ -n "$unblocked" ]; then
+	not_ok "the second thread does not block every signal: $unblocked"
+else
+	ok "the second thread (tid $seen) blocks SIGINT, SIGTERM and SIGALRM"
+fi
+check_untouched "$P" || not_ok "SIGTERM during the stop: target left traced or stopped"
+
 # 3. the target killed while both threads read it: each read from the third
 # on delayed by 0.3 s, the target killed once it is traced
 strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=300000:when=3+ \
