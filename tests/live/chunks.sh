@@ -159,9 +159,10 @@ done
 check_untouched "$TARGET_PID" || not_ok "botcake target left traced or stopped"
 kill "$TARGET_PID"
 
-# --histogram sums as it walks (its heaps copied by a second thread while
-# the walk follows): the same figures, class by class and arena by arena,
-# as the chunks the listing walk keeps, on heaps of tens of MiB
+# --histogram sums as it walks: the same figures, class by class and arena
+# by arena, as the chunks the listing walk keeps, on heaps of tens of MiB
+# (here the lists' walk reads most of each heap, so no copier thread runs:
+# tests/live/chunks_threads.sh has the heaps the copier copies)
 start_target "$(target bigheap)" 2 100000
 rc=0
 timeout -k 5 120 "$HS" chunks --json "$TARGET_PID" >"$HS_TMP/list.json" || rc=$?
