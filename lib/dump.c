@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,7 @@ struct capture {
 	bool over;               /* the stop reached its limits */
 	uint64_t resume;         /* ... at this address */
 	bool helper;             /* the second thread's part: never calls the sink */
+	atomic_bool *cancel;     /* the helper's: set when the first thread's share ended early */
 	bool nomem;              /* ... which could not record a gap */
 	void *map;               /* the mapping holding cap */
 	size_t maplen;
@@ -247,6 +249,7 @@ struct helper {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int go;                  /* 0: wait; 1: read; -1: end */
+	atomic_bool cancel;      /* its reads end at the next piece (its c.cancel points here) */
 	struct capture c;        /* its part: cap, segs, over and resume */
 	struct hs_mem *mem;
 	unsigned char *popat;    /* where to fault in its part (a page) */
@@ -336,7 +339,8 @@ static int capture_seg(struct capture *c, enum segkind kind, uint64_t addr, uint
 /* Has the stop reached its limits (if len more bytes were held)? */
 static bool stop_over(struct capture *c, uint64_t addr, size_t len)
 {
-	if (c->caplen + len <= c->capsize && hs_session_pause_us(c->ses) <= HS_DUMP_STOP_MAX_US)
+	if (c->caplen + len <= c->capsize && hs_session_pause_us(c->ses) <= HS_DUMP_STOP_MAX_US &&
+	    !(c->cancel && atomic_load_explicit(c->cancel, memory_order_relaxed)))
 		return false;
 	c->over = true;
 	c->resume = addr;
@@ -643,9 +647,15 @@ static int capture_split(struct capture *c, struct hs_mem *mem, struct helper *h
 	struct hs_dump *d = c->d;
 	h->c.ses = c->ses;
 	h->c.capturing = true;
+	atomic_init(&h->cancel, false);
+	h->c.cancel = &h->cancel;
 	helper_go(h, 1);
 	bool part = h->from > d->ranges.v[h->range].start;
 	int r = capture_share(c, mem, 0, 0, part ? h->range + 1 : h->range, part ? h->from : 0, at, err);
+	/* this share failed or its stop ended: the helper's bytes would be
+	 * dropped, so it stops now rather than keep the target stopped */
+	if (r < 0)
+		atomic_store_explicit(&h->cancel, true, memory_order_relaxed);
 	pthread_join(h->t, NULL);
 	h->started = false;
 	pthread_cond_destroy(&h->cv);
