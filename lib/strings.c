@@ -274,10 +274,17 @@ static inline __attribute__((always_inline)) size_t carry_over(struct hs_strings
 	return j + 1;
 }
 
-static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
-							    const unsigned char *b, size_t n, mask_fn mask)
+/* The scan of a feed, both ways: each run of at least s->min characters
+ * wholly inside b goes to s->fn (span NULL), or (plain output in place)
+ * has the bad byte after it made a newline and joins the span being made,
+ * the spans handed to span; b is written only then.  A run reaching the
+ * end of b is kept for the next feed.  Inlined with span a constant, so
+ * each way is its own loop. */
+static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s, uint64_t addr, unsigned char *b,
+							    size_t n, mask_fn mask, hs_span_fn span, void *ctx)
 {
 	unsigned L = s->min < 64 ? s->min : 64;
+	size_t open = 0, open_end = 0;     /* with span: the span being made, [open, open_end) */
 	size_t i = carry_over(s, addr, b, n, mask);
 	if (i == SIZE_MAX)
 		return;
@@ -294,6 +301,8 @@ static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s,
 			uint64_t last = cur >> 63;
 			cur = nxt;
 			nxt = block_mask(b, base + 64, n, mask);
+			if (span)
+				__builtin_prefetch(b + base + 1024);
 			starts = block_starts(cur, nxt, last, L);
 		}
 		size_t start = base + (size_t)__builtin_ctzll(starts);
@@ -309,6 +318,8 @@ static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s,
 					break;
 				cur = nxt;
 				nxt = block_mask(b, base + 64, n, mask);
+				if (span)
+					__builtin_prefetch(b + base + 1024);
 				bad = ~cur;
 			} while (!bad);
 			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
@@ -316,94 +327,49 @@ static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s,
 		size_t end = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
 		if (end >= n) {
 			/* reaches the end of the feed: kept for the next one */
+			if (span && open_end)
+				span(ctx, (const char *)b + open, open_end - open);
 			good_run(s, addr + start, b + start, n - start);
 			s->next = addr + n;
 			return;
 		}
 		if (end - start >= s->min) {
-			if (end - start <= HS_STRING_MAX)
+			if (span) {
+				b[end] = '\n';
+				if (open_end != start) {
+					if (open_end)
+						span(ctx, (const char *)b + open, open_end - open);
+					open = start;
+				}
+				open_end = end + 1;
+			} else if (end - start <= HS_STRING_MAX) {
 				s->fn(s->ctx, addr + start, (const char *)b + start, end - start, false, false);
-			else
+			} else {
 				whole_run(s, addr + start, b + start, end - start);
+			}
 		}
 		/* the starts after the bad byte at end */
 		unsigned e = (unsigned)(end - base) + 1;
 		starts = e < 64 ? starts >> e << e : 0;
 	}
 done:
+	if (span && open_end)
+		span(ctx, (const char *)b + open, open_end - open);
 	s->next = addr + n;
 }
 
+/* Strings to s->fn: b is only read (span NULL). */
+static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
+							    const unsigned char *b, size_t n, mask_fn mask)
+{
+	scan_vec(s, addr, (unsigned char *)b, n, mask, NULL, NULL);
+}
 
-
-/* feed_vec for plain output in place: the strings wholly in b are not
- * handed to fn, but the bad byte after each is made a newline, and the
- * spans they make handed to span. */
 static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strings *s, uint64_t addr,
 								  unsigned char *b, size_t n, hs_span_fn span,
 								  void *ctx, mask_fn mask)
 {
-	unsigned L = s->min;
-	size_t open = 0, open_end = 0;     /* the span being made: [open, open_end) */
-	size_t i = carry_over(s, addr, b, n, mask);
-	if (i == SIZE_MAX)
-		return;
-	size_t base = i & ~(size_t)63;
-	uint64_t cur = block_mask(b, base, n, mask), nxt = block_mask(b, base + 64, n, mask);
-	uint64_t starts = block_starts(cur, nxt, 0, L) >> (i - base) << (i - base);
-	for (;;) {
-		while (!starts) {
-			base += 64;
-			if (base >= n)
-				goto done;
-			uint64_t last = cur >> 63;
-			cur = nxt;
-			nxt = block_mask(b, base + 64, n, mask);
-			__builtin_prefetch(b + base + 1024);
-			starts = block_starts(cur, nxt, last, L);
-		}
-		size_t start = base + (size_t)__builtin_ctzll(starts);
-		if (start >= n)
-			break;
-		unsigned o = (unsigned)(start - base);
-		uint64_t bad = ~cur >> o << o;
-		if (!bad) {
-			do {
-				base += 64;
-				if (base >= n)
-					break;
-				cur = nxt;
-				nxt = block_mask(b, base + 64, n, mask);
-				__builtin_prefetch(b + base + 1024);
-				bad = ~cur;
-			} while (!bad);
-			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
-		}
-		size_t end = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
-		if (end >= n) {
-			/* reaches the end of the feed: kept for the next one */
-			if (open_end)
-				span(ctx, (const char *)b + open, open_end - open);
-			good_run(s, addr + start, b + start, n - start);
-			s->next = addr + n;
-			return;
-		}
-		if (end - start >= L) {
-			b[end] = '\n';
-			if (open_end != start) {
-				if (open_end)
-					span(ctx, (const char *)b + open, open_end - open);
-				open = start;
-			}
-			open_end = end + 1;
-		}
-		unsigned e = (unsigned)(end - base) + 1;
-		starts = e < 64 ? starts >> e << e : 0;
-	}
-done:
-	if (open_end)
-		span(ctx, (const char *)b + open, open_end - open);
-	s->next = addr + n;
+	scan_vec(s, addr, b, n, mask, span, ctx);
 }
 
 static void feed_table(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)

@@ -97,7 +97,7 @@ static const size_t small[] = { 1000, 37, 4096, 0 };
 static void cases(const char *what, const unsigned char *b, size_t n)
 {
 	int bad = 0;
-	unsigned mins[] = { 1, 2, 3, 4, 10, 63, 64, 65, 200 };
+	unsigned mins[] = { 1, 2, 3, 4, 10, 63, 64, 65, 129, 200, 300 };
 	for (size_t m = 0; m < sizeof(mins) / sizeof(mins[0]); m++)
 		for (int a = 0; a < 2; a++) {
 			bad += check(what, b, n, mins[m], a, 0, whole);
@@ -134,6 +134,15 @@ int main(void)
 	}
 	memset(b + k, 0, n - k);
 	cases("runs of every length up to 70, one byte apart", b, n);
+
+	/* in each block, short runs, then a run longer than two blocks: a
+	 * scanner that looks for long runs within one block and the next
+	 * must still find it when the minimum is over 64 */
+	for (size_t i = 0; i < n; i++) {
+		size_t p = i % 400;
+		b[i] = p < 15 ? (p % 3 == 2 ? 0 : 'a') : p < 15 + 350 ? 'x' : 0;
+	}
+	cases("short runs, then a run of 350 in the same block", b, n);
 
 	/* binary: few strings, far apart */
 	for (size_t i = 0; i < n; i++)
