@@ -12,6 +12,8 @@
 # Sets: HS (the binary), HS_TMP (a private temporary directory, removed on
 # exit), and after start_target: TARGET_PID, TARGET_OUT.  Every process
 # started with start_target or registered with track_pid is killed on exit.
+# ok and not_ok print a TAP line; not_ok also sets failed=1, which a test
+# checks at its end ([ "$failed" = 0 ]).
 
 # shellcheck disable=SC2034 # (file-wide) HS, TARGET_* are set for the tests
 ME=${0##*/}
@@ -21,6 +23,10 @@ framework_failure()
 	printf '%s: harness error: %s\n' "$ME" "$*" >&2
 	exit 99
 }
+
+failed=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failed=1; }
 
 skip()
 {

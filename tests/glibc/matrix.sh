@@ -14,9 +14,7 @@ need_cmd python3
 # shellcheck source=tests/glibc/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-failed=0 ran=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
+ran=0
 
 for spec in bullseye:2.31 trixie:2.41; do
 	suite=${spec%%:*} ver=${spec#*:}

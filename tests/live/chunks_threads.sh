@@ -13,10 +13,6 @@ need_cmd python3
 # LeakSanitizer (an ASan build) cannot run under a tracer: strace
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # textheap: 16 MiB of text lines in a thread arena, few free chunks, so the
 # lists' walk reads little of the heap and the copier has it all to copy
 start_target "$(target textheap)" 16

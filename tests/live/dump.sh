@@ -8,9 +8,6 @@ set -eu
 need_cmd python3
 need_cmd strings
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 RC=0
 hs() { RC=0; timeout -k 5 60 "$HS" "$@" >"$HS_TMP/out" 2>"$HS_TMP/err" </dev/null || RC=$?; }
 

@@ -7,9 +7,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 RC=0
 hs() { RC=0; timeout -k 2 20 "$HS" "$@" >"$HS_TMP/out" 2>"$HS_TMP/err" </dev/null || RC=$?; }
 # fatal DESC ERE ARGS...: exit 2, one line on stderr matching ERE

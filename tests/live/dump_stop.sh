@@ -8,10 +8,6 @@ set -eu
 need_cmd python3
 need_cmd pgrep
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # the number of write(2) in /proc/PID/syscall
 case $(uname -m) in
 x86_64) NR_WRITE=1 NR_WRITEV=20 ;;

@@ -13,10 +13,6 @@ need_cmd strings
 # LeakSanitizer (an ASan build) cannot run under a tracer: strace
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # the 64 MiB-aligned arena heap of textheap (16 MiB of text lines)
 heap_range()
 {

@@ -14,9 +14,6 @@ need_cmd python3
 need_cmd timeout
 SIMPLE=$(target simple)
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 skip_check() { echo "ok - $* # SKIP"; }
 
 # hs ARGS...: run heapscope, bounded; sets RC and files $OUT and $ERR.

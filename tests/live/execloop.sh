@@ -15,10 +15,6 @@ need_cmd timeout
 EXECLOOP=$(target execloop)
 ROUNDS=${HS_EXECLOOP_ROUNDS:-30}
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 start_target "$EXECLOOP"
 pid=$TARGET_PID
 ptrace_ok "$pid"

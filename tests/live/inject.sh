@@ -9,9 +9,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 GOT_DUMP=${GOT_DUMP:?}
 ROUNDS=$(target rounds)
 "$ROUNDS" 4 4 100 >"$HS_TMP/rounds.out" 2>&1 &

@@ -18,9 +18,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 GOT_DUMP=${GOT_DUMP:?}
 ver=$(ldd --version | sed -n '1s/.* \([0-9]*\.[0-9]*\)$/\1/p')
 case $ver in 2.[0-9] | 2.[12][0-9] | 2.3[0-3]) skip "glibc $ver keeps mtrace in libc.so.6: nothing to inject" ;; esac
@@ -52,7 +49,6 @@ finish() {
 	wait_target "$1" 30
 	grep -q '^CHECK OK' "$TARGET_OUT" && [ "$TARGET_STATUS" = 0 ]
 }
-
 
 # --- 5. a thread holds the thread stacks' lock
 start_target "$(target stacklock)"

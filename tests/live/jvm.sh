@@ -17,9 +17,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 for c in java javac jcmd python3; do need_cmd "$c"; done
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 
 NTHREADS=8 PER_THREAD=160       # about 40 MiB of zlib state freed per thread
 # A small, pre-touched Java heap: its RSS does not move during the

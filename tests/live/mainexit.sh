@@ -16,10 +16,6 @@ need_cmd timeout
 KNOWNHEAP=$(target knownheap)
 MI=$HS_TMP/mi.txt
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # knownheap writes the file and READY only once its main thread is a zombie
 # (start_target would take that zombie for a dead target)
 MALLOC_PERTURB_=0 "$KNOWNHEAP" "$MI" 2 main-exits >"$HS_TMP/target.out" 2>&1 </dev/null &

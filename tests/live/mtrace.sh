@@ -10,9 +10,6 @@ set -eu
 need_cmd python3
 DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
 [ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 CHURN=$(target churn)
 start_target "$(target simple)" single
 ptrace_ok "$TARGET_PID"

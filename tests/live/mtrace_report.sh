@@ -27,9 +27,6 @@ SRC=$(cd "$(dirname "$0")/../targets" && pwd)
 # No debuginfod but the local one below: objects without local debug info
 # (libstdc++) would otherwise be fetched from wherever the profile points.
 unset DEBUGINFOD_URLS
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 skip_check() { echo "ok - $* # SKIP"; }
 RC=0
 hs() { RC=0; timeout -k 5 60 "$HS" "$@" >"$HS_TMP/out" 2>"$HS_TMP/err" </dev/null || RC=$?; }

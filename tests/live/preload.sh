@@ -8,9 +8,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 mode() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("read_mode"))' "$1"; }
 # matches JSON MALLOC_INFO: the main arena's fastbins and bins as malloc_info says
 matches()

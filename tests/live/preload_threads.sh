@@ -10,9 +10,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
 strip() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k, None) for k in ("pause_us","walk_us","read_mode","glibc")]; print(json.dumps(d, sort_keys=True))' "$1"; }
 

@@ -9,10 +9,6 @@ set -eu
 need_cmd python3
 need_cmd chroot
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # watch FIFO: report in $HS_TMP/watch.FIFO every open of FIFO (inotify
 # IN_OPEN: any path to its inode), until unwatch
 watch() {

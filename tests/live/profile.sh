@@ -12,9 +12,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 GOT_DUMP=${GOT_DUMP:?}
 slots() { "$GOT_DUMP" "$1" | awk -F'\t' '$1 == "slot" { print $5, $10, $11 }' | sort; }
 # slots now equal to a saved list (or a lazy slot bound since)

@@ -13,9 +13,6 @@ set -eu
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
 need_cmd objcopy
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 BIN=$(target profchains)
 RATE=32768
 

@@ -7,10 +7,6 @@ set -eu
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-
 # --- static glibc: malloc_info and mallinfo2 equal the target's own; the
 # tcaches hold what the target's frees put there (its TCACHE line), found
 # from the symbol, from the TLS block without symbols, and in a stripped

@@ -11,7 +11,6 @@ KNOWN=$(target knownheap)
 start_target "$KNOWN" "$HS_TMP/mi.txt" 3
 ptrace_ok "$TARGET_PID"
 
-failed=0
 stopped_threads()
 {
 	local n=0 t

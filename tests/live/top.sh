@@ -8,9 +8,6 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
 
 start_target "$(target demo)" 1; A=$TARGET_PID
 ptrace_ok "$A"
