@@ -2,7 +2,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "chunks.h"
 #include "radix.h"
+#include "thread.h"
 
 const char *hs_chunk_state_name(enum hs_chunk_state s)
 {
@@ -184,11 +184,7 @@ static bool ring_start(struct ring *r, unsigned char *buf, struct hs_mem *mem, u
 		pthread_mutex_destroy(&r->mu);
 		return false;
 	}
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r->running = pthread_create(&r->th, NULL, ring_copier, r) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r->running = hs_thread_start(&r->th, ring_copier, r);
 	if (!r->running) {
 		pthread_cond_destroy(&r->cv);
 		pthread_mutex_destroy(&r->mu);

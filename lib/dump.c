@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "format.h"
 #include "proc.h"
 #include "session.h"
+#include "thread.h"
 
 #define BLOCK (1u << 20)
 #define PAGE  4096u
@@ -590,15 +590,9 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 		h->popat = h->c.cap - part % PAGE;
 		pthread_mutex_init(&h->mu, NULL);
 		pthread_cond_init(&h->cv, NULL);
-		/* It blocks every signal: heapscope's handlers, which release
-		 * the target, and the attach's timer (SIGALRM, which may jump
-		 * out of a blocked PTRACE_SEIZE) run on the thread that traces
-		 * it; it lives across the attach and the whole stop. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		h->started = pthread_create(&h->t, NULL, helper_main, h) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		/* every signal blocked (thread.h): it lives across the attach
+		 * and the whole stop */
+		h->started = hs_thread_start(&h->t, helper_main, h);
 		if (!h->started) {
 			pthread_cond_destroy(&h->cv);
 			pthread_mutex_destroy(&h->mu);

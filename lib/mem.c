@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -680,6 +679,7 @@ struct preload {
 };
 
 #include "radix.h"
+#include "thread.h"
 HS_RADIX_SORT_BY_ADDR(sort_lines, struct pre_line)
 
 static void pre_record(struct cache_mem *cm, uint64_t addr, size_t len)
@@ -1224,13 +1224,7 @@ static int pre_fill(struct preload *p, pid_t pid)
 	pthread_t th;
 	bool helper = false;
 	if (w.nbatch > 1 && pre_two_threads(cost)) {
-		/* It blocks every signal: heapscope's handlers, which release
-		 * the target, run on the thread that traces it. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		helper = pthread_create(&th, NULL, pre_part_read, &part[1]) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		helper = hs_thread_start(&th, pre_part_read, &part[1]);
 	}
 	pre_part_read(&part[0]);
 	if (helper)
