@@ -118,6 +118,24 @@ nomem:
 	return false;
 }
 
+/* A span of the region, strings and their newlines in place (from
+ * hs_strings_feed_spans, or one string of hs_strout_string): joined to
+ * the last one when it goes on from it. */
+static void strout_span(void *ctx, const char *p, size_t len)
+{
+	struct hs_strout *o = ctx;
+	if (o->error)
+		return;
+	struct hs_strout_span *last = o->n ? &o->v[o->n - 1] : NULL;
+	if (last && !is_side(last) && last->p + last->len == p) {
+		last->len += len;
+		return;
+	}
+	if (!room(o, 0))
+		return;
+	o->v[o->n++] = (struct hs_strout_span){ p, len };
+}
+
 void hs_strout_string(void *ctx, uint64_t addr, const char *s, size_t len, bool more, bool cont)
 {
 	struct hs_strout *o = ctx;
@@ -130,14 +148,7 @@ void hs_strout_string(void *ctx, uint64_t addr, const char *s, size_t len, bool 
 			((unsigned char *)o->lo)[u - o->lo + len] = '\n';
 			len++;
 		}
-		struct hs_strout_span *last = o->n ? &o->v[o->n - 1] : NULL;
-		if (last && !is_side(last) && last->p + last->len == s) {
-			last->len += len;
-			return;
-		}
-		if (!room(o, 0))
-			return;
-		o->v[o->n++] = (struct hs_strout_span){ s, len };
+		strout_span(o, s, len);
 		return;
 	}
 	if (!room(o, len + 18))
@@ -162,23 +173,6 @@ void hs_strout_string(void *ctx, uint64_t addr, const char *s, size_t len, bool 
 		return;
 	}
 	o->v[o->n++] = (struct hs_strout_span){ (const char *)(uintptr_t)off, n | HS_STROUT_SIDE };
-}
-
-/* Spans of the region from hs_strings_feed_spans: strings and their
- * newlines, in place. */
-static void strout_span(void *ctx, const char *p, size_t len)
-{
-	struct hs_strout *o = ctx;
-	if (o->error)
-		return;
-	struct hs_strout_span *last = o->n ? &o->v[o->n - 1] : NULL;
-	if (last && !is_side(last) && last->p + last->len == p) {
-		last->len += len;
-		return;
-	}
-	if (!room(o, 0))
-		return;
-	o->v[o->n++] = (struct hs_strout_span){ p, len };
 }
 
 /* Scan [b, b+len) of the region (o->lo..o->hi) with sc into o. */
