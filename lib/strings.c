@@ -191,15 +191,31 @@ __attribute__((target("avx512f,avx512bw"))) static inline uint64_t mask_avx512(c
  * window lo (this block) and hi (the next one). */
 static inline __attribute__((always_inline)) uint64_t long_starts(uint64_t lo, uint64_t hi, unsigned L)
 {
-	unsigned __int128 w = (unsigned __int128)hi << 64 | lo, r = w;
-	unsigned have = 1;          /* r: bit p set when p..p+have-1 are */
-	while (have * 2 <= L) {
-		r &= r >> have;
-		have *= 2;
-	}
+	unsigned have = 1;          /* lo: bit p set when p..p+have-1 are; hi: the same for 64 + p */
+#define HS_STEP(k)                                              \
+	do {                                                    \
+		lo &= lo >> (k) | hi << (64 - (k));             \
+		hi &= hi >> (k);                                \
+		have = 2 * (k);                                 \
+	} while (0)
+	/* constant shifts: L is the same for a whole scan, so the branches
+	 * are always guessed right (and gone where L is a constant) */
+	if (L >= 2)
+		HS_STEP(1);
+	if (L >= 4)
+		HS_STEP(2);
+	if (L >= 8)
+		HS_STEP(4);
+	if (L >= 16)
+		HS_STEP(8);
+	if (L >= 32)
+		HS_STEP(16);
+	if (L >= 64)
+		HS_STEP(32);
+#undef HS_STEP
 	if (have < L)
-		r &= r >> (L - have);
-	return (uint64_t)r;
+		lo &= lo >> (L - have) | hi << (64 - (L - have));
+	return lo;
 }
 
 /* Where the runs that may be long enough start in a block (last: the
@@ -274,17 +290,13 @@ static inline __attribute__((always_inline)) size_t carry_over(struct hs_strings
 	return j + 1;
 }
 
-/* The scan of a feed, both ways: each run of at least s->min characters
- * wholly inside b goes to s->fn (span NULL), or (plain output in place)
- * has the bad byte after it made a newline and joins the span being made,
- * the spans handed to span; b is written only then.  A run reaching the
- * end of b is kept for the next feed.  Inlined with span a constant, so
- * each way is its own loop. */
-static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s, uint64_t addr, unsigned char *b,
-							    size_t n, mask_fn mask, hs_span_fn span, void *ctx)
+/* The scan of a feed: each run of at least s->min characters wholly
+ * inside b goes to s->fn; a run reaching the end of b is kept for the next
+ * feed. */
+static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s, uint64_t addr,
+							    const unsigned char *b, size_t n, mask_fn mask)
 {
 	unsigned L = s->min < 64 ? s->min : 64;
-	size_t open = 0, open_end = 0;     /* with span: the span being made, [open, open_end) */
 	size_t i = carry_over(s, addr, b, n, mask);
 	if (i == SIZE_MAX)
 		return;
@@ -301,8 +313,6 @@ static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s,
 			uint64_t last = cur >> 63;
 			cur = nxt;
 			nxt = block_mask(b, base + 64, n, mask);
-			if (span)
-				__builtin_prefetch(b + base + 1024);
 			starts = block_starts(cur, nxt, last, L);
 		}
 		size_t start = base + (size_t)__builtin_ctzll(starts);
@@ -318,8 +328,6 @@ static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s,
 					break;
 				cur = nxt;
 				nxt = block_mask(b, base + 64, n, mask);
-				if (span)
-					__builtin_prefetch(b + base + 1024);
 				bad = ~cur;
 			} while (!bad);
 			starts = base < n ? block_starts(cur, nxt, 1, L) : 0;
@@ -327,49 +335,165 @@ static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s,
 		size_t end = base < n ? base + (size_t)__builtin_ctzll(bad) : n;
 		if (end >= n) {
 			/* reaches the end of the feed: kept for the next one */
-			if (span && open_end)
-				span(ctx, (const char *)b + open, open_end - open);
 			good_run(s, addr + start, b + start, n - start);
 			s->next = addr + n;
 			return;
 		}
 		if (end - start >= s->min) {
-			if (span) {
-				b[end] = '\n';
-				if (open_end != start) {
-					if (open_end)
-						span(ctx, (const char *)b + open, open_end - open);
-					open = start;
-				}
-				open_end = end + 1;
-			} else if (end - start <= HS_STRING_MAX) {
+			if (end - start <= HS_STRING_MAX)
 				s->fn(s->ctx, addr + start, (const char *)b + start, end - start, false, false);
-			} else {
+			else
 				whole_run(s, addr + start, b + start, end - start);
-			}
 		}
 		/* the starts after the bad byte at end */
 		unsigned e = (unsigned)(end - base) + 1;
 		starts = e < 64 ? starts >> e << e : 0;
 	}
 done:
-	if (span && open_end)
-		span(ctx, (const char *)b + open, open_end - open);
 	s->next = addr + n;
 }
 
-/* Strings to s->fn: b is only read (span NULL). */
+/* ---- plain output in place, by masks ----
+ *
+ * With span (plain output without addresses) only where the output's
+ * spans begin and end is needed, so runs are not visited one by one.  In a
+ * block of graphic bits g: the starts of runs of at least L = min
+ * characters (a run's first bit, with L set bits from it: long_starts),
+ * added to g, carry through their runs and stop at the bad byte after
+ * each: (g + starts) ^ g is those runs and that byte (made a newline), the
+ * output; its edges are the spans' ends.  One branch a block on text (no
+ * edge) or binary data (no bit), not one a string; the carry goes on into
+ * the next block. */
+
+/* The graphic bytes of the block at base among [0, end) (those at or past
+ * end count as bad). */
+static inline __attribute__((always_inline)) uint64_t mask_upto(const unsigned char *b, size_t base, size_t end,
+								 size_t n, mask_fn mask)
+{
+	if (base >= end)
+		return 0;
+	uint64_t m = block_mask(b, base, n, mask);
+	return end - base >= 64 ? m : m & ((1ull << (end - base)) - 1);
+}
+
+/* Where the run reaching the end of b begins (n when b[n-1] is bad), at
+ * least i. */
+static inline __attribute__((always_inline)) size_t last_run(const unsigned char *b, size_t i, size_t n,
+							      mask_fn mask)
+{
+	for (size_t base = (n - 1) & ~(size_t)63;; base -= 64) {
+		uint64_t bad = ~block_mask(b, base, n, mask);
+		if (base + 64 > n)
+			bad &= (n - base == 64 ? ~0ull : (1ull << (n - base)) - 1);
+		if (bad) {
+			size_t j = base + 63 - (size_t)__builtin_clzll(bad) + 1;
+			return j > i ? j : i;
+		}
+		if (base <= i)
+			return i;
+	}
+}
+
+/* The newlines: term's bytes of the block at p made '\n' (whole: the
+ * block's 64 bytes are all in the feed). */
+typedef void (*term_fn)(unsigned char *p, uint64_t term, bool whole);
+
+static inline __attribute__((always_inline)) void put_scalar(unsigned char *p, uint64_t term, bool whole)
+{
+	(void)whole;
+	for (; term; term &= term - 1)
+		p[__builtin_ctzll(term)] = '\n';
+}
+
+#ifdef HS_HAVE_X86
+/* A whole block written back with its newlines, without a branch (most
+ * blocks of text hold one; a masked store is slower). */
+__attribute__((target("avx512f,avx512bw"))) static inline void put_avx512(unsigned char *p, uint64_t term,
+									  bool whole)
+{
+	if (__builtin_expect(whole, 1))
+		_mm512_storeu_si512((void *)p, _mm512_mask_blend_epi8(term, _mm512_loadu_si512((const void *)p),
+								       _mm512_set1_epi8('\n')));
+	else
+		put_scalar(p, term, false);
+}
+#endif
+
+static inline __attribute__((always_inline)) void spans_mask(struct hs_strings *s, uint64_t addr, unsigned char *b,
+							      size_t n, unsigned L, mask_fn mask, term_fn put,
+							      hs_span_fn span, void *ctx)
+{
+	size_t i = carry_over(s, addr, b, n, mask);
+	if (i == SIZE_MAX)
+		return;
+	/* [i, e): every run there ends before e, at a bad byte; [e, n) is
+	 * kept for the next feed */
+	size_t e = i < n ? last_run(b, i, n, mask) : n;
+	size_t open = SIZE_MAX;     /* where the span being made begins */
+	size_t base = i & ~(size_t)63;
+	uint64_t cur = mask_upto(b, base, e, n, mask) & (~0ull << (i - base));
+	uint64_t nxt = mask_upto(b, base + 64, e, n, mask);
+	uint64_t last = 0, out_last = 0;     /* the block before's top bits */
+	bool carry = false;                   /* ... and its sum's carry */
+	for (; base < e; base += 64) {
+		uint64_t out = 0;
+		/* (a block of zeros, as heaps hold many, is passed over) */
+		if (cur | carry) {
+			uint64_t starts = cur & ~(cur << 1 | last) & long_starts(cur, nxt, L), sum;
+			bool c1 = __builtin_add_overflow(cur, starts, &sum);
+			bool c2 = __builtin_add_overflow(sum, (uint64_t)carry, &sum);
+			carry = c1 | c2;
+			out = sum ^ cur;
+			put(b + base, out & ~cur, base + 64 <= n);
+		}
+		uint64_t edge = out ^ (out << 1 | out_last);
+		for (; edge; edge &= edge - 1) {
+			size_t p = base + (size_t)__builtin_ctzll(edge);
+			if (open == SIZE_MAX) {
+				open = p;
+			} else {
+				span(ctx, (const char *)b + open, p - open);
+				open = SIZE_MAX;
+			}
+		}
+		last = cur >> 63;
+		out_last = out >> 63;
+		cur = nxt;
+		nxt = mask_upto(b, base + 128, e, n, mask);
+		__builtin_prefetch(b + base + 1024);
+	}
+	if (open != SIZE_MAX)
+		span(ctx, (const char *)b + open, e - open);
+	if (e < n)
+		good_run(s, addr + e, b + e, n - e);
+	s->next = addr + n;
+}
+
+/* Strings to s->fn: b is only read. */
 static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
 							    const unsigned char *b, size_t n, mask_fn mask)
 {
-	scan_vec(s, addr, (unsigned char *)b, n, mask, NULL, NULL);
+	scan_vec(s, addr, b, n, mask);
 }
 
 static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strings *s, uint64_t addr,
 								  unsigned char *b, size_t n, hs_span_fn span,
-								  void *ctx, mask_fn mask)
+								  void *ctx, mask_fn mask, term_fn put)
 {
-	scan_vec(s, addr, b, n, mask, span, ctx);
+	/* The usual minimums as constants: long_starts' shifts fixed */
+	switch (s->min) {
+	case 4:
+		spans_mask(s, addr, b, n, 4, mask, put, span, ctx);
+		break;
+	case 8:
+		spans_mask(s, addr, b, n, 8, mask, put, span, ctx);
+		break;
+	case 10:
+		spans_mask(s, addr, b, n, 10, mask, put, span, ctx);
+		break;
+	default:
+		spans_mask(s, addr, b, n, s->min, mask, put, span, ctx);
+	}
 }
 
 static void feed_table(struct hs_strings *s, uint64_t addr, const unsigned char *b, size_t n)
@@ -380,7 +504,7 @@ static void feed_table(struct hs_strings *s, uint64_t addr, const unsigned char 
 static void spans_table(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
 			void *ctx)
 {
-	feed_spans_vec(s, addr, b, n, span, ctx, mask_table);
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_table, put_scalar);
 }
 
 #ifdef HS_HAVE_X86
@@ -398,20 +522,20 @@ __attribute__((target("avx2"))) static void feed_avx2(struct hs_strings *s, uint
 static void spans_sse2(struct hs_strings *s, uint64_t addr, unsigned char *b, size_t n, hs_span_fn span,
 		       void *ctx)
 {
-	feed_spans_vec(s, addr, b, n, span, ctx, mask_sse2);
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_sse2, put_scalar);
 }
 
 __attribute__((target("avx2"))) static void spans_avx2(struct hs_strings *s, uint64_t addr, unsigned char *b,
 						       size_t n, hs_span_fn span, void *ctx)
 {
-	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx2);
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx2, put_scalar);
 }
 
 __attribute__((target("avx512f,avx512bw"))) static void spans_avx512(struct hs_strings *s, uint64_t addr,
 								 unsigned char *b, size_t n, hs_span_fn span,
 								 void *ctx)
 {
-	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx512);
+	feed_spans_vec(s, addr, b, n, span, ctx, mask_avx512, put_avx512);
 }
 
 __attribute__((target("avx512f,avx512bw"))) static void feed_avx512(struct hs_strings *s, uint64_t addr,
