@@ -249,6 +249,7 @@ struct helper {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int go;                  /* 0: wait; 1: read; -1: end */
+	bool ready;              /* its part faulted in */
 	atomic_bool cancel;      /* its reads end at the next piece (its c.cancel points here) */
 	struct capture c;        /* its part: cap, segs, over and resume */
 	struct hs_mem *mem;
@@ -452,6 +453,8 @@ static void *helper_main(void *arg)
 	if (h->pop)
 		madvise(h->popat, h->pop, MADV_POPULATE_WRITE);
 	pthread_mutex_lock(&h->mu);
+	h->ready = true;
+	pthread_cond_broadcast(&h->cv);
 	while (!h->go)
 		pthread_cond_wait(&h->cv, &h->mu);
 	int go = h->go;
@@ -465,7 +468,19 @@ static void helper_go(struct helper *h, int go)
 {
 	pthread_mutex_lock(&h->mu);
 	h->go = go;
-	pthread_cond_signal(&h->cv);
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Its part faulted in: the stop waits for that, or the target would wait
+ * for the kernel to zero the helper's pages. */
+static void helper_ready(struct helper *h)
+{
+	if (!h->started)
+		return;
+	pthread_mutex_lock(&h->mu);
+	while (!h->ready)
+		pthread_cond_wait(&h->cv, &h->mu);
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -710,6 +725,7 @@ int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, s
 	struct capture c = { .d = d, .sink = sink, .ctx = ctx };
 	struct helper h = { 0 };
 	int r = d->freeze ? capture_alloc(&c, &h, err) : 0;
+	helper_ready(&h);
 	if (r == 0 && d->freeze)
 		r = hs_session_attach(d->pid, 2000, &c.ses, err);
 	c.capturing = d->consistent = d->freeze && r == 0;
