@@ -436,6 +436,18 @@ static inline __attribute__((always_inline)) void spans_mask(struct hs_strings *
 	uint64_t last = 0, out_last = 0;     /* the block before's top bits */
 	bool carry = false;                   /* ... and its sum's carry */
 	for (; base < e; base += 64) {
+		/* Inside a long run that fills this block and the next (rare
+		 * in short lines, so the branch is guessed right on both):
+		 * whole blocks passed over up to the one where it ends, all
+		 * output, nothing written. */
+		if (__builtin_expect(((cur & nxt) == ~0ull) & carry & (bool)out_last, 0)) {
+			do {
+				base += 64;
+				cur = nxt;
+				nxt = mask_upto(b, base + 64, e, n, mask);
+				__builtin_prefetch(b + base + 1024);
+			} while (cur == ~0ull);
+		}
 		uint64_t out = 0;
 		/* (a block of zeros, as heaps hold many, is passed over) */
 		if (cur | carry) {
