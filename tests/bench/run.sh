@@ -24,7 +24,9 @@ BIGHEAP=$(target bigheap)
 DEMO=$(target demo)
 TEXTHEAP=$(target textheap)
 
-now_us() { echo $(($(date +%s%N) / 1000)); }
+# stamp VAR: microseconds now, into VAR, without a fork (a $(date) is a fork
+# and an exec, ~1-2 ms, which the timed command's wall time would carry).
+stamp() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
 
 # BENCH_ONLY="strings chunks": only those parts (arenas strings chunks pause
 # trim mtrace); all by default.  pause: bigheap with 0, 0.7 and 3.8 GB of
@@ -70,9 +72,9 @@ EOF
 	sampler=$!
 	while [ ! -e "$HS_TMP/sampler.ready" ]; do sleep 0.01; done
 	rm -f "$HS_TMP/sampler.ready"
-	t0=$(now_us)
+	stamp t0
 	"$@" >"$HS_TMP/cmd.out" 2>&1 || true
-	t1=$(now_us)
+	stamp t1
 	WALL_US=$((t1 - t0))
 	sleep 0.05
 	kill "$sampler" 2>/dev/null || true # it stops by itself if it saw a tracer
@@ -85,9 +87,10 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt 0 ] && awk -v a="$1" -v b="$2
 
 # strings_bench NAME TARGET [ARGS]: the first arena heap of TARGET (a
 # 64 MiB-aligned rw-p anonymous mapping), as gdb dump memory + strings -n 10
-# and as heapscope dump --strings=10, alternately, 3 times each (medians), in
-# one run, writing to /dev/null; and heapscope end to end against
-# process_vm_readv alone (rawread).  The outputs are compared apart.
+# (3 runs) and as heapscope dump --strings=10 (5 runs), each tool's runs
+# together after an untimed one, medians, in one run, writing to /dev/null;
+# and heapscope end to end against process_vm_readv alone (rawread, 5 runs).
+# The outputs are compared apart.
 strings_bench()
 {
 	local name=$1 heap
@@ -110,25 +113,43 @@ strings_bench()
 	else
 		# shellcheck disable=SC2086 # "start end": split on purpose
 		set -- $heap
-		local g=() gp=() h=() r=() f=() ff=() t0 t1 t2 floor_ms bytes
-		for _ in 1 2 3; do
+		local g=() gp=() h=() r=() f=() fw=() ff=() t0 t1 t2 floor_ms bytes k
+		# Each tool in turn, one untimed run first, then timed ones: a
+		# process started right after another tool's pays for what that
+		# one left (here, after gdb, heapscope's first run took 12-15 ms
+		# and its next 9-10), so no tool follows another in the timings.
+		for k in 0 1 2 3; do
 			traced_window "$pid" gdb -nx -batch -p "$pid" -ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
-			t0=$(now_us); strings -n 10 "$HS_TMP/heap.bin" >/dev/null; t1=$(now_us)
+			stamp t0; strings -n 10 "$HS_TMP/heap.bin" >/dev/null; stamp t1
+			[ "$k" = 0 ] && continue
 			g+=($((WALL_US + t1 - t0)))
 			gp+=("${TRACED_US:-$WALL_US}")
-			t0=$(now_us)
-			"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null
-			t1=$(now_us)
-			h+=($((t1 - t0)))
-			t0=$(now_us); "$HS" dump "$pid" "0x$1-0x$2" >/dev/null 2>&1; t2=$(now_us)
-			r+=($((t2 - t0)))
-			if [ -x "${RAWREAD:-}" ]; then
-				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2")
-				f+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
-				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2" fresh)
-				ff+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
-			fi
 		done
+		for k in 0 1 2 3 4 5; do
+			stamp t0
+			"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null
+			stamp t1
+			[ "$k" = 0 ] || h+=($((t1 - t0)))
+		done
+		for k in 0 1 2 3 4 5; do
+			stamp t0; "$HS" dump "$pid" "0x$1-0x$2" >/dev/null 2>&1; stamp t2
+			[ "$k" = 0 ] || r+=($((t2 - t0)))
+		done
+		if [ -x "${RAWREAD:-}" ]; then
+			# its copy timed inside, and the whole process timed as
+			# heapscope's is (exec to exit)
+			for k in 0 1 2 3 4 5; do
+				stamp t0; "$RAWREAD" "$pid" "0x$1" "0x$2" >"$HS_TMP/raw.out"; stamp t1
+				[ "$k" = 0 ] && continue
+				fw+=($((t1 - t0)))
+				read -r floor_ms bytes <"$HS_TMP/raw.out"
+				f+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
+			done
+			for k in 0 1 2 3 4 5; do
+				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2" fresh)
+				[ "$k" = 0 ] || ff+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
+			done
+		fi
 		# the output, apart from the timed runs (which write to /dev/null)
 		strings -n 10 "$HS_TMP/heap.bin" >"$HS_TMP/gdb.strings"
 		"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >"$HS_TMP/hs.strings"
@@ -140,24 +161,29 @@ strings_bench()
 		python3 - "$(median "${g[@]}")" "$(median "${gp[@]}")" "$(median "${h[@]}")" "$hp" \
 			"$(median "${r[@]}")" "$( [ "${#f[@]}" = 0 ] && echo 0 || median "${f[@]}")" \
 			"$((0x$2 - 0x$1))" "$(wc -c <"$HS_TMP/hs.strings")" "$same" \
-			"$( [ "${#ff[@]}" = 0 ] && echo 0 || median "${ff[@]}")" <<'PY'
+			"$( [ "${#ff[@]}" = 0 ] && echo 0 || median "${ff[@]}")" \
+			"$( [ "${#fw[@]}" = 0 ] && echo 0 || median "${fw[@]}")" <<'PY'
 import sys
 g, gp, h, hp, raw, floor, size, out = (float(x) for x in sys.argv[1:9])
 same = sys.argv[9]
-fresh = float(sys.argv[10])
+fresh, whole = float(sys.argv[10]), float(sys.argv[11])
 mib = size / 2**20
-print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians of 3, alternating")
+print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians (gdb 3 runs, the others 5), each after an untimed run")
 print(f"  gdb dump memory + strings -n 10   {g / 1e3:8.1f} ms wall, target paused {gp / 1e3:.1f} ms")
 print(f"  heapscope dump --strings=10       {h / 1e3:8.1f} ms wall, target paused {hp / 1e3:.1f} ms")
 print(f"  heapscope dump (raw, /dev/null)   {raw / 1e3:8.1f} ms wall")
 if floor:
-    print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms (into one hot 1 MiB buffer)")
+    print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms (into one hot 1 MiB buffer; the copy timed inside)")
+if whole:
+    print(f"  ... the same program, exec to exit {whole / 1e3:6.1f} ms (timed as heapscope is)")
 if fresh:
     print(f"  process_vm_readv, fresh buffer   {fresh / 1e3:8.1f} ms (into new pages the kernel zeroes)")
 print(f"ratio gdb+strings / heapscope --strings=10: {g / h:.1f}x wall, {gp / max(hp, 1):.1f}x pause")
 if floor:
     print(f"bandwidth: heapscope --strings=10 end to end {mib / (h / 1e6):.0f} MiB/s, raw {mib / (raw / 1e6):.0f} MiB/s, "
           f"process_vm_readv alone {mib / (floor / 1e6):.0f} MiB/s: heapscope --strings=10 at {100 * floor / h:.0f}% of it")
+if whole:
+    print(f"  against that program timed exec to exit as heapscope is ({mib / (whole / 1e6):.0f} MiB/s): {100 * whole / h:.0f}%")
 if fresh:
     print(f"  against process_vm_readv into a fresh buffer ({mib / (fresh / 1e6):.0f} MiB/s): {100 * fresh / h:.0f}%")
 PY
@@ -243,7 +269,7 @@ start_target "$BIGHEAP" 4 262144
 pid=$TARGET_PID
 walls=()
 for _ in 1 2 3; do
-	t0=$(now_us); "$HS" chunks --histogram "$pid" >/dev/null; t1=$(now_us)
+	stamp t0; "$HS" chunks --histogram "$pid" >/dev/null; stamp t1
 	walls+=($((t1 - t0)))
 done
 wall=$(median "${walls[@]}")
@@ -308,9 +334,9 @@ start_target "$DEMO" 8
 A=$TARGET_PID
 start_target "$DEMO" 8
 B=$TARGET_PID B_OUT=$TARGET_OUT
-t0=$(now_us)
+stamp t0
 "$HS" trim --json "$A" >"$HS_TMP/trim.json"
-t1=$(now_us)
+stamp t1
 kill -USR1 "$B"
 for _ in $(seq 100); do grep -q '^TRIMMED ' "$B_OUT" && break; sleep 0.1; done
 read -r _ own_bytes _ own_us < <(grep '^TRIMMED ' "$B_OUT")
