@@ -741,7 +741,11 @@ int hs_dump_run(struct hs_dump *d, const struct hs_dump_sink *sink, void *ctx, s
 	while (i < d->ranges.n && r == 0) {
 		uint64_t from = c.over ? c.resume : d->ranges.v[i].start;
 		c.over = false;
-		r = hs_stream_range(reader, &d->s.maps, d->s.pagemap_fd, from, d->ranges.v[i].end, &ops, &c, err);
+		/* while the target runs, read ahead by a second thread */
+		r = c.capturing ? hs_stream_range(reader, &d->s.maps, d->s.pagemap_fd, from, d->ranges.v[i].end, &ops,
+						  &c, err)
+				: hs_stream_range_ahead(d->pid, reader, &d->s.maps, d->s.pagemap_fd, from,
+							d->ranges.v[i].end, &ops, &c, err);
 		if (r == -EAGAIN && c.over) {
 			r = stop_ended(&c);
 			continue;

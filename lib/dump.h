@@ -138,6 +138,17 @@ int hs_range_mapped(const struct hs_maps *maps, int pagemap_fd, uint64_t start, 
 
 int hs_stream_range(struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd, uint64_t start,
 		    uint64_t end, const struct hs_stream_ops *ops, void *ctx, struct hs_err *err);
+/* hs_stream_range of a running target, its reads done ahead by a second
+ * thread (with its own reader of pid's memory) into a ring of four 1 MiB
+ * buffers, while this thread calls ops: the caller's work on one block
+ * (a scan, a write) overlaps the reads of the next.  ops->dest is not used;
+ * the bytes handed to ops->data are the ring's, the caller's to change
+ * until it returns.  One thread (hs_stream_range with mem) for less than
+ * 4 MiB, on one CPU, or when the thread cannot start.  An error of ops
+ * stops the reader at its next block. */
+int hs_stream_range_ahead(pid_t pid, struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd,
+			  uint64_t start, uint64_t end, const struct hs_stream_ops *ops, void *ctx,
+			  struct hs_err *err);
 
 /* The printable strings of a byte stream, exactly as GNU strings finds
  * them: runs of at least min characters that are TAB or 0x20..0x7e, one

@@ -344,6 +344,8 @@ int hs_strsink_init(struct hs_strsink *ss, const struct hs_strsink_opts *o, int 
 	return 0;
 }
 
+/* A write error of the plain output (-errno) ends the read: nobody takes
+ * what is left (dump --strings | head). */
 int hs_strsink_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
 {
 	struct hs_strsink *ss = ctx;
@@ -351,7 +353,7 @@ int hs_strsink_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t l
 	for (int e = 0; e < 2; e++)
 		if (ss->o.encodings & (1 << e))
 			hs_strings_feed(&ss->sc[e], addr, buf, len);
-	return 0;
+	return ss->w.error;
 }
 
 /* Plain ASCII strings are written from the bytes read, not copied. */
@@ -360,7 +362,7 @@ static int strsink_own(void *ctx, uint64_t addr, unsigned char *buf, size_t len)
 	struct hs_strsink *ss = ctx;
 	ss->nbytes += len;
 	hs_strout_scan(&ss->w, &ss->sc[0], addr, buf, len);
-	return 0;
+	return ss->w.error;
 }
 
 int (*hs_strsink_own(const struct hs_strsink *ss))(void *, uint64_t, unsigned char *, size_t)
