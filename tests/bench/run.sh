@@ -113,11 +113,14 @@ strings_bench()
 	else
 		# shellcheck disable=SC2086 # "start end": split on purpose
 		set -- $heap
-		local g=() gp=() h=() r=() f=() fw=() ff=() t0 t1 t2 floor_ms bytes k
-		# Each tool in turn, one untimed run first, then timed ones: a
+		local g=() gp=() h=() nf=() r=() f=() fw=() ff=() t0 t1 t2 floor_ms bytes k
+		# Each tool in turn, untimed runs first (w), then timed ones: a
 		# process started right after another tool's pays for what that
 		# one left (here, after gdb, heapscope's first run took 12-15 ms
-		# and its next 9-10), so no tool follows another in the timings.
+		# and its next 9-10), and on this VM memory just freed and taken
+		# again costs more until it has gone round a few times (six runs
+		# of dump --strings in a row: 15, 12.6, 12.1, 11.0, 11.3, 7.6 ms),
+		# so no tool follows another in the timings, each is timed warm.
 		for k in 0 1 2 3; do
 			traced_window "$pid" gdb -nx -batch -p "$pid" -ex "dump memory $HS_TMP/heap.bin 0x$1 0x$2"
 			stamp t0; strings -n 10 "$HS_TMP/heap.bin" >/dev/null; stamp t1
@@ -125,29 +128,35 @@ strings_bench()
 			g+=($((WALL_US + t1 - t0)))
 			gp+=("${TRACED_US:-$WALL_US}")
 		done
-		for k in 0 1 2 3 4 5; do
+		for k in w w 1 2 3 4 5; do
 			stamp t0
 			"$HS" dump --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null
 			stamp t1
-			[ "$k" = 0 ] || h+=($((t1 - t0)))
+			[ "$k" = w ] || h+=($((t1 - t0)))
 		done
-		for k in 0 1 2 3 4 5; do
+		for k in w w 1 2 3 4 5; do
+			stamp t0
+			"$HS" dump --no-freeze --strings=10 --no-address "$pid" "0x$1-0x$2" >/dev/null
+			stamp t1
+			[ "$k" = w ] || nf+=($((t1 - t0)))
+		done
+		for k in w w 1 2 3 4 5; do
 			stamp t0; "$HS" dump "$pid" "0x$1-0x$2" >/dev/null 2>&1; stamp t2
-			[ "$k" = 0 ] || r+=($((t2 - t0)))
+			[ "$k" = w ] || r+=($((t2 - t0)))
 		done
 		if [ -x "${RAWREAD:-}" ]; then
 			# its copy timed inside, and the whole process timed as
 			# heapscope's is (exec to exit)
-			for k in 0 1 2 3 4 5; do
+			for k in w w 1 2 3 4 5; do
 				stamp t0; "$RAWREAD" "$pid" "0x$1" "0x$2" >"$HS_TMP/raw.out"; stamp t1
-				[ "$k" = 0 ] && continue
+				[ "$k" = w ] && continue
 				fw+=($((t1 - t0)))
 				read -r floor_ms bytes <"$HS_TMP/raw.out"
 				f+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
 			done
-			for k in 0 1 2 3 4 5; do
+			for k in w w 1 2 3 4 5; do
 				read -r floor_ms bytes < <("$RAWREAD" "$pid" "0x$1" "0x$2" fresh)
-				[ "$k" = 0 ] || ff+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
+				[ "$k" = w ] || ff+=("$(awk -v m="$floor_ms" 'BEGIN { printf "%d", m * 1000 }')")
 			done
 		fi
 		# the output, apart from the timed runs (which write to /dev/null)
@@ -162,15 +171,16 @@ strings_bench()
 			"$(median "${r[@]}")" "$( [ "${#f[@]}" = 0 ] && echo 0 || median "${f[@]}")" \
 			"$((0x$2 - 0x$1))" "$(wc -c <"$HS_TMP/hs.strings")" "$same" \
 			"$( [ "${#ff[@]}" = 0 ] && echo 0 || median "${ff[@]}")" \
-			"$( [ "${#fw[@]}" = 0 ] && echo 0 || median "${fw[@]}")" <<'PY'
+			"$( [ "${#fw[@]}" = 0 ] && echo 0 || median "${fw[@]}")" "$(median "${nf[@]}")" <<'PY'
 import sys
 g, gp, h, hp, raw, floor, size, out = (float(x) for x in sys.argv[1:9])
 same = sys.argv[9]
-fresh, whole = float(sys.argv[10]), float(sys.argv[11])
+fresh, whole, nofreeze = float(sys.argv[10]), float(sys.argv[11]), float(sys.argv[12])
 mib = size / 2**20
-print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians (gdb 3 runs, the others 5), each after an untimed run")
+print(f"{mib:.0f} MiB heap, {out / 1e6:.1f} MB of strings ({same}); medians (gdb 3 runs after 1 untimed, the others 5 after 2)")
 print(f"  gdb dump memory + strings -n 10   {g / 1e3:8.1f} ms wall, target paused {gp / 1e3:.1f} ms")
 print(f"  heapscope dump --strings=10       {h / 1e3:8.1f} ms wall, target paused {hp / 1e3:.1f} ms")
+print(f"  ... --no-freeze (read ahead, no stop) {nofreeze / 1e3:6.1f} ms wall")
 print(f"  heapscope dump (raw, /dev/null)   {raw / 1e3:8.1f} ms wall")
 if floor:
     print(f"  process_vm_readv alone           {floor / 1e3:8.1f} ms (into one hot 1 MiB buffer; the copy timed inside)")
@@ -184,6 +194,9 @@ if floor:
           f"process_vm_readv alone {mib / (floor / 1e6):.0f} MiB/s: heapscope --strings=10 at {100 * floor / h:.0f}% of it")
 if whole:
     print(f"  against that program timed exec to exit as heapscope is ({mib / (whole / 1e6):.0f} MiB/s): {100 * whole / h:.0f}%")
+if floor and nofreeze:
+    print(f"  --no-freeze end to end {mib / (nofreeze / 1e6):.0f} MiB/s: {100 * floor / nofreeze:.0f}% of process_vm_readv alone, "
+          f"{100 * whole / nofreeze:.0f}% timed exec to exit")
 if fresh:
     print(f"  against process_vm_readv into a fresh buffer ({mib / (fresh / 1e6):.0f} MiB/s): {100 * fresh / h:.0f}%")
 PY
