@@ -209,6 +209,22 @@ static int exe_class(pid_t pid)
 	return 0;
 }
 
+bool hs_proc_wait_untraced(pid_t tid, int ms, pid_t *tracer)
+{
+	for (int waited = 0;; waited++) {
+		struct hs_proc_status st, ts;
+		if (hs_proc_status_read(tid, &st, NULL) < 0 || !st.tracer || st.tracer == getpid())
+			return true;
+		if (tracer)
+			*tracer = st.tracer;
+		/* only another heapscope's hold is known to be short */
+		if (waited >= ms || hs_proc_status_read(st.tracer, &ts, NULL) < 0 || strcmp(ts.name, "heapscope"))
+			return false;
+		struct timespec t = { 0, 1000000 };
+		nanosleep(&t, NULL);
+	}
+}
+
 int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct hs_err *err)
 {
 	struct hs_proc_status local;
@@ -242,6 +258,9 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 		return hs_err_set(err, EPERM, "cannot inspect pid %d (%s): Operation not permitted (%s)", (int)pid,
 				  st->name, hint);
 	}
+	/* another heapscope's hold: over in milliseconds */
+	if (want_ptrace && st->tracer && st->tracer != getpid() && hs_proc_wait_untraced(pid, 2000, NULL))
+		hs_proc_status_read(pid, st, NULL);
 	if (want_ptrace && st->tracer && st->tracer != getpid()) {
 		char tname[64] = "?";
 		struct hs_proc_status ts;

@@ -357,7 +357,7 @@ static bool still_there(pid_t pid)
 	return hs_proc_status_read(pid, &st, NULL) == 0 && ((st.state != 'Z' && st.state != 'X') || st.threads > 1);
 }
 
-static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
+static int seize_new(struct hs_session *s, uint64_t deadline, int *added, struct hs_err *err)
 {
 	pid_t *tids;
 	size_t n;
@@ -376,6 +376,16 @@ static int seize_new(struct hs_session *s, int *added, struct hs_err *err)
 		if (find(s, tids[i]))
 			continue;
 		int sr = seize(tids[i]);
+		if (sr == -EPERM) {
+			/* Another tracer took it since the check at the start: if
+			 * it is another heapscope and this one holds nothing yet,
+			 * its hold is over in milliseconds; if nobody traces it
+			 * now, whoever did has just let go.  Then once more. */
+			uint64_t now = now_ns();
+			int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
+			if (!s->n && left > 0 && hs_proc_wait_untraced(tids[i], left, NULL))
+				sr = seize(tids[i]);
+		}
 		if (sr < 0) {
 			int e = -sr;
 			if (e == ESRCH || (e != ETIMEDOUT && thread_dead(s->pid, tids[i])))
@@ -504,7 +514,7 @@ int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **out, struct
 	/* A stopped thread cannot clone, so once a listing adds nobody new
 	 * after everyone listed before has stopped, all threads are held. */
 	do {
-		r = seize_new(s, &added, err);
+		r = seize_new(s, deadline, &added, err);
 		if (r == 0)
 			r = wait_stops(s, deadline, err);
 		if (r == 0 && added && hs_session_execd(pid))
