@@ -54,6 +54,10 @@ static void render_head(struct hs_out *o, const struct hs_snapshot *s)
 	hs_print_u64(o, HS_PRINT_JSON, "walk_us", NULL, s->walk_us);
 	hs_print_str(o, HS_PRINT_JSON, "read_mode", NULL, hs_heap_read_mode(h));
 	hs_print_u64(o, HS_PRINT_JSON, "stops", NULL, (uint64_t)s->attempts);
+	if (h->running) {
+		hs_print_u64(o, HS_PRINT_JSON, "walks", NULL, (uint64_t)s->walks);
+		hs_print_bool(o, HS_PRINT_JSON, "approximate", NULL, s->approximate);
+	}
 	hs_print_u64(o, HS_PRINT_ANY, "threads", ", %" PRIu64, s->nthreads);
 	hs_print_text(o, " thread%s, symbols from %s, layout from %s\n", s->nthreads == 1 ? "" : "s", lc->symbols_from,
 		      lc->layout_from);
@@ -135,6 +139,10 @@ static void render(struct hs_out *o, const struct hs_snapshot *s, const struct e
 	hs_print_text(o, "mmapped chunks: %d, %s (not in any arena; free() returns them at once)\n", h->n_mmaps,
 		      hs_fmt_size(h->mmapped_mem, f));
 	hs_print_text(o, "target paused %s (read: %s)", hs_fmt_us(s->pause_us, f), hs_heap_read_mode(h));
+	if (h->running)
+		hs_print_text(o, s->approximate ? ": stopped only for its threads' registers; the figures changed "
+				  "between each of %d walks: approximate" : ": stopped only for its threads' registers; "
+				  "the last two of %d walks agree", s->walks);
 	if (s->attempts > 1)
 		hs_print_text(o, " in %d stops (an arena was locked by a thread inside malloc)", s->attempts);
 	hs_print_text(o, "\n");
@@ -154,7 +162,11 @@ static int cmd_arenas(struct hs_cli *cli)
 	pid_t pid = cli->pid;
 	int r;
 	struct hs_snapshot s;
-	if ((r = hs_cli_snapshot(cli, cli->pid, true, &s)) < 0)
+	struct hs_snapshot_opts so;
+	hs_cli_snapshot_opts(cli, &so);
+	so.residency = true;
+	so.running = cli->opt['F'].set;
+	if ((r = hs_cli_snapshot_take(cli, cli->pid, &so, &s)) < 0)
 		return -r;
 	struct hs_procenv env;
 	struct hs_verdict v;
@@ -186,6 +198,8 @@ static int cmd_arenas(struct hs_cli *cli)
 static const struct hs_opt opts[] = {
 	{ .name = "threads", .key = 'T', .help = "each thread (tid, name) and the arena it allocates from" },
 	{ .name = "no-verdict", .key = 'V', .help = "figures only: no verdict, no JDK probe" },
+	{ .name = "no-freeze", .key = 'F', .help = "walk while the target runs (stopped only to read its threads' "
+	  "registers), until two walks agree; else approximate" },
 	{ .name = "openmetrics", .key = 'O', .kind = HS_OPT_STR,
 	  .arg = "FILE", .help = "also write the figures (per process and per arena) to FILE for node_exporter's "
 	  "textfile collector, atomically" },

@@ -486,11 +486,39 @@ static void check_nextsize(struct hs_arena *a, const struct hs_layout *l, const 
  * whole.  Either way the walk costs at most twice the cheaper one. */
 #define GATHER_BYTES 4096u
 
+bool hs_heap_same_figures(const struct hs_heap *a, const struct hs_heap *b)
+{
+	if (a->initialized != b->initialized || a->narenas != b->narenas || a->ntcaches != b->ntcaches ||
+	    a->n_mmaps != b->n_mmaps || a->mmapped_mem != b->mmapped_mem || a->status != b->status)
+		return false;
+	for (size_t i = 0; i < a->narenas; i++) {
+		const struct hs_arena *x = &a->arenas[i], *y = &b->arenas[i];
+		if (x->addr != y->addr || x->top != y->top || x->top_size != y->top_size ||
+		    x->system_mem != y->system_mem || x->nheaps != y->nheaps || x->fast_count != y->fast_count ||
+		    x->fast_bytes != y->fast_bytes || x->bin_count != y->bin_count || x->bin_bytes != y->bin_bytes ||
+		    x->tcache_count != y->tcache_count || x->tcache_bytes != y->tcache_bytes ||
+		    x->nproblems != y->nproblems || x->status != y->status)
+			return false;
+		for (size_t k = 0; k < x->nheaps; k++)
+			if (x->heaps[k].addr != y->heaps[k].addr || x->heaps[k].size != y->heaps[k].size)
+				return false;
+		if (memcmp(x->bins, y->bins, sizeof(x->bins)) || memcmp(x->fast, y->fast, sizeof(x->fast)))
+			return false;
+	}
+	for (size_t i = 0; i < a->ntcaches; i++)
+		if (a->tcaches[i].addr != b->tcaches[i].addr || a->tcaches[i].count != b->tcaches[i].count ||
+		    a->tcaches[i].bytes != b->tcaches[i].bytes)
+			return false;
+	return true;
+}
+
 const char *hs_heap_read_mode(const struct hs_heap *h)
 {
 	size_t bulk = 0, lists = 0;
 	if (!(h->flags & HS_WALK_LISTS) || !h->initialized)
 		return "none";
+	if (h->running)
+		return "running";
 	if (h->preloaded)
 		return "preload";
 	for (size_t i = 0; i < h->narenas; i++) {

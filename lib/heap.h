@@ -164,12 +164,17 @@ struct hs_heap {
 	size_t dense_arenas;       /* arenas whose lists turned out dense */
 	bool preloaded;            /* set by the caller: what a walk of the running
 				    * target read was read again, stopped, first */
+	bool running;              /* set by the caller: walked while the target ran */
 };
 
-/* How the lists were read: "preload" (h->preloaded), "lists" (chunk
+/* How the lists were read: "running" (h->running), "preload" (h->preloaded), "lists" (chunk
  * headers, in batches), "bulk" (pages whole), "mixed" (some arenas each
  * way), "none" (no lists). */
 const char *hs_heap_read_mode(const struct hs_heap *h);
+/* Do two walks give the same figures: the arenas (top, system bytes, their
+ * heaps, free chunks by kind, counts and bytes, problems), the tcaches and
+ * the mmapped chunks? */
+bool hs_heap_same_figures(const struct hs_heap *a, const struct hs_heap *b);
 
 /* The threads whose tcache and arena are wanted: each one's thread
  * pointer (fs_base), from which its TLS is found. */

@@ -168,6 +168,75 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	return r;
 }
 
+/* opts.running: the threads stopped only for their registers (their
+ * tcaches are found from them), then the lists walked while the target
+ * runs, until two walks in a row agree (each reads afresh: the cache is
+ * dropped).  A walk of a running heap may meet lists half-changed: such
+ * a walk does not agree with the next, unless the lists really are so. */
+static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o, struct hs_err *err)
+{
+	struct hs_session *ses = NULL;
+	int r = hs_session_attach(s->pid, o->stop_timeout_ms, &ses, err);
+	if (r < 0)
+		return r == -ESRCH ? gone(s->pid, err) : r;
+	const pid_t *tids = NULL;
+	size_t n = hs_session_threads(ses, &tids);
+	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
+	uint64_t *fs = calloc(n + 1, sizeof(*fs));
+	struct hs_heap_threads th = { 0, ok_tids, fs };
+	for (size_t i = 0; ok_tids && fs && i < n; i++) {
+		struct hs_thread_regs regs;
+		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
+			continue;
+		ok_tids[th.n] = tids[i];
+		fs[th.n++] = regs.fs_base;
+	}
+	struct hs_err derr;
+	int d = hs_session_detach(ses, &derr);
+	s->pause_us += hs_session_last_pause_us();
+	s->attempts = 1;
+	s->nthreads = th.n;
+	if (!ok_tids || !fs)
+		r = hs_err_set(err, ENOMEM, "out of memory");
+	else if (d < 0 && err)
+		*err = derr;
+	r = r < 0 ? r : d;
+	struct hs_heap prev;
+	bool have = false, agree = false;
+	uint64_t t0 = now_us();
+	for (int k = 0; r == 0 && k < HS_SNAPSHOT_WALKS && !agree; k++) {
+		struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
+					      o->stop_budget_ms ? now_us() + (uint64_t)o->stop_budget_ms * 1000 : 0,
+					      o->stop_budget_ms };
+		struct hs_heap h;
+		hs_mem_cache_drop(s->mem);
+		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk | HS_WALK_LATE_CHECKS, NULL, &lim, &h, err);
+		if (r < 0)
+			break;
+		s->walks++;
+		agree = have && hs_heap_same_figures(&prev, &h);
+		if (have)
+			hs_heap_release(&prev);
+		prev = h;
+		have = true;
+	}
+	s->walk_us = now_us() - t0;
+	free(ok_tids);
+	free(fs);
+	if (r < 0) {
+		if (have)
+			hs_heap_release(&prev);
+		if (r == -ESRCH || (kill(s->pid, 0) < 0 && errno == ESRCH))
+			return gone(s->pid, err);
+		return r;
+	}
+	s->heap = prev;
+	s->heap.running = true;
+	s->approximate = !agree;
+	hs_heap_late_checks(&s->heap);
+	return 0;
+}
+
 static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot *s, bool *looked,
 		struct hs_err *err);
 
@@ -369,13 +438,17 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 		if (hs_mapping_anon(m) || !strcmp(m->path, "[heap]"))
 			heaps += m->rss;
 	}
-	s->preload = preload_plan(s, o);
+	/* (not for walks that read more while stopped) */
+	bool running = o->running && !o->stopped && !o->arena_hook.arena;
+	s->preload = !running && preload_plan(s, o);
 	/* Without the lists the walk reads a few arena headers: no need;
 	 * with a preload, the stopped walk reads its buffer, and the cache
 	 * only what changed since. */
 	if ((o->walk & HS_WALK_LISTS) && !s->preload)
 		hs_mem_cache_prefault(s->mem, heaps);
-	for (;;) {
+	if (running)
+		r = walk_running(s, o, err);
+	for (; !running;) {
 		int locked;
 		s->attempts++;
 		r = walk_stopped(s, o, &locked, err);

@@ -20,6 +20,13 @@ struct hs_snapshot_opts {
 	bool use_debuginfo;      /* local debug info (--no-debuginfo: none at all) */
 	bool use_debuginfod;     /* and debuginfod, when nothing local is found */
 	bool freeze;             /* stop all threads while walking (default) */
+	/* Walk while the target runs: its threads stopped only to read their
+	 * registers (where their tcaches are), then the lists walked again
+	 * and again (at most HS_SNAPSHOT_WALKS times) until two walks in a
+	 * row give the same figures; else the last, approximate.  The pause
+	 * does not depend on the heap; the figures are a moment's between
+	 * two walks, not one instant's. */
+	bool running;
 	bool residency;          /* read pagemap for resident/trimmable */
 	uint64_t pad;            /* trimmable as malloc_trim(pad) would release */
 	unsigned walk;           /* HS_WALK_* (default HS_WALK_LISTS) */
@@ -54,8 +61,12 @@ struct hs_snapshot {
 	int locked_arenas;       /* arenas whose mutex was held in the last stop */
 	size_t nthreads;
 	bool preload;            /* a walk of the running target planned what the stop reads first */
+	int walks;               /* opts.running: the walks made */
+	bool approximate;        /* opts.running: no two walks in a row agreed */
 	struct hs_mem_preload_stats preload_stats;
 };
+
+#define HS_SNAPSHOT_WALKS 4
 
 /* The default stop budget (documented in heapscope(1)). */
 #define HS_SNAPSHOT_STOP_BUDGET_MS 5000u

@@ -304,16 +304,17 @@ echo
 echo "== pause against resident bytes: bigheap's ~522k free chunks in heaps of 0.3, 1 and 4 GB (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 # The same free chunks (8 threads x 131072 small chunks, every other one
 # freed), with BALLAST_MIB of live memory spread evenly between them.
-# Medians of 3; arenas also with HEAPSCOPE_READ_MODE=bulk and =lists.
+# Medians of 3; arenas also with HEAPSCOPE_READ_MODE=bulk and =lists, and
+# with --no-freeze (stopped only for registers; its wall time beside).
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$@"; }
-printf '%-8s %10s %22s %14s %14s %14s %14s\n' "ballast" "resident" "arenas (mode)" "arenas bulk" "arenas lists" \
-	"bins" "chunks"
+printf '%-8s %10s %22s %14s %14s %14s %14s %24s\n' "ballast" "resident" "arenas (mode)" "arenas bulk" "arenas lists" \
+	"bins" "chunks" "arenas --no-freeze (wall)"
 declare -A ARENAS_PAUSE
 for ballast in 0 700 3800; do
 	start_target "$BIGHEAP" 8 131072 "$ballast"
 	pid=$TARGET_PID
 	rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
-	a=() ab=() al=() b=() c=() mode=
+	a=() ab=() al=() b=() c=() nf=() nfw=() mode=
 	for _ in 1 2 3; do
 		"$HS" arenas --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
 		a+=("$(json_field "$HS_TMP/p.json" pause_us)")
@@ -324,15 +325,21 @@ for ballast in 0 700 3800; do
 		al+=("$(json_field "$HS_TMP/p.json" pause_us)")
 		"$HS" bins --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
 		b+=("$(json_field "$HS_TMP/p.json" pause_us)")
+		stamp t0
+		"$HS" arenas --no-freeze --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
+		stamp t1
+		nf+=("$(json_field "$HS_TMP/p.json" pause_us)")
+		nfw+=($((t1 - t0)))
 	done
 	for _ in 1 2 3; do
 		"$HS" chunks --histogram --json "$pid" >"$HS_TMP/p.json" 2>/dev/null || true
 		c+=("$(json_field "$HS_TMP/p.json" pause_us)")
 	done
 	ARENAS_PAUSE[$ballast]=$(median "${a[@]}")
-	printf '%-8s %10s %22s %14s %14s %14s %14s\n' "${ballast}M" "$(awk -v k="$rss" 'BEGIN { printf "%.2f GB", k * 1024 / 1e9 }')" \
+	printf '%-8s %10s %22s %14s %14s %14s %14s %24s\n' "${ballast}M" "$(awk -v k="$rss" 'BEGIN { printf "%.2f GB", k * 1024 / 1e9 }')" \
 		"$(ms "${ARENAS_PAUSE[$ballast]}") ($mode)" "$(ms "$(median "${ab[@]}")")" "$(ms "$(median "${al[@]}")")" \
-		"$(ms "$(median "${b[@]}")")" "$(ms "$(median "${c[@]}")")"
+		"$(ms "$(median "${b[@]}")")" "$(ms "$(median "${c[@]}")")" \
+		"$(ms "$(median "${nf[@]}")") ($(ms "$(median "${nfw[@]}")"))"
 	kill -TERM "$pid"
 	wait_target "$pid"
 done
