@@ -57,11 +57,11 @@ else
 fi
 cmp -s "$HS_TMP/out" "$HS_TMP/expect" && ok "--no-freeze: the output is strings -n 10's" ||
 	not_ok "--no-freeze: the output differs from strings -n 10's"
-"$HS" dump --strings=4 "$P" "$range" >"$HS_TMP/frozen"
-"$HS" dump --no-freeze --strings=4 "$P" "$range" >"$HS_TMP/ahead"
+timeout -k 5 60 "$HS" dump --strings=4 "$P" "$range" >"$HS_TMP/frozen"
+timeout -k 5 60 "$HS" dump --no-freeze --strings=4 "$P" "$range" >"$HS_TMP/ahead"
 cmp -s "$HS_TMP/frozen" "$HS_TMP/ahead" && ok "--no-freeze --strings=4 with addresses: the stopped read's output" ||
 	not_ok "--no-freeze --strings=4 with addresses differs from the stopped read's"
-"$HS" dump --no-freeze "$P" "$range" | cmp -s - "$HS_TMP/raw" && ok "--no-freeze raw bytes: the stopped read's" ||
+timeout -k 5 60 "$HS" dump --no-freeze "$P" "$range" | cmp -s - "$HS_TMP/raw" && ok "--no-freeze raw bytes: the stopped read's" ||
 	not_ok "--no-freeze raw bytes differ from the stopped read's"
 check_untouched "$P" || not_ok "target left traced or stopped"
 
@@ -85,11 +85,19 @@ else
 fi
 
 # 3. the target killed during the read: each read from the third on
-# delayed by 0.3 s; the target killed after the third starts
-strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=300000:when=3+ \
+# delayed by 0.3 s; the target killed once the trace shows the first two
+# (not after a fixed time: heapscope may not have opened the target yet
+# on a loaded machine, and would fail with "no process")
+: >"$HS_TMP/trace"
+strace -f -o "$HS_TMP/trace" -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=300000:when=3+ \
 	"$HS" dump --no-freeze --strings=10 --no-address "$P" "$range" >"$HS_TMP/out" 2>"$HS_TMP/err" &
 tracer=$!
-sleep 0.5
+i=0
+while [ "$(grep -c "process_vm_readv($P," "$HS_TMP/trace")" -lt 2 ] &&
+	kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
+	i=$((i + 1))
+	sleep 0.1
+done
 kill -KILL "$P"
 i=0
 while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do

@@ -1,6 +1,8 @@
 /* dump --strings's writer (lib/dump_out.c): the strings written from the
  * bytes scanned (newlines put in place, writev of the spans, two threads)
- * against a byte-at-a-time strings(1), on synthetic buffers. */
+ * against a byte-at-a-time strings(1), on synthetic buffers, each feed
+ * followed by a page that faults when touched. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,18 @@
 #include "tap.h"
 
 #define BASE 0x7f0000001000ull
+
+/* The scan under way, for the fault's message. */
+static char current[160];
+
+static void on_fault(int sig)
+{
+	(void)sig;
+	static const char m[] = "not ok - a scanner touched a byte outside its feed: ";
+	if (write(1, m, sizeof(m) - 1) < 0 || write(1, current, strlen(current)) < 0 || write(1, "\n", 1) < 0)
+		_exit(1);
+	_exit(1);
+}
 
 static bool graphic(unsigned char c)
 {
@@ -40,13 +54,28 @@ static char *reference(const unsigned char *b, size_t n, unsigned min, bool addr
 }
 
 /* b scanned in feeds of the given sizes (0-terminated list; the last one
- * repeats), with the writer's two threads from split_min bytes (0: one). */
+ * repeats), with the writer's two threads from split_min bytes (0: one).
+ * Each feed is scanned where it ends at a page whose next one (and the
+ * one before the room) is PROT_NONE: a scanner that reads or writes a byte
+ * past its feed faults.  (The bytes after a feed are another thread's: the
+ * next slot of dump --no-freeze's ring, which its reader fills, or the
+ * second half of a split scan; a whole-block store there, even of the
+ * bytes it read, can undo that thread's newlines.) */
 static char *written(const unsigned char *src, size_t n, unsigned min, bool address, enum hs_scan_impl impl,
 		     const size_t *feeds, size_t split_min, size_t *outlen)
 {
 	int fd = memfd_create("out", 0);
-	unsigned char *b = malloc(n + 1);
-	memcpy(b, src, n);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), most = 0;
+	for (size_t k = 0; feeds[k]; k++)
+		most = feeds[k] > most ? feeds[k] : most;
+	most = most < n ? most : n;
+	size_t room = (most + page - 1) / page * page;
+	unsigned char *map = mmap(NULL, room + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || mprotect(map + page, room, PROT_READ | PROT_WRITE) < 0) {
+		*outlen = (size_t)-1;
+		return malloc(1);
+	}
+	unsigned char *end = map + page + room;
 	struct hs_strout o;
 	struct hs_strings sc;
 	hs_strout_init(&o, fd, address);
@@ -55,14 +84,15 @@ static char *written(const unsigned char *src, size_t n, unsigned min, bool addr
 	hs_strings_set_impl(&sc, impl);
 	for (size_t off = 0, k = 0; off < n; k += feeds[k + 1] != 0) {
 		size_t len = feeds[k] < n - off ? feeds[k] : n - off;
-		hs_strout_scan(&o, &sc, BASE + off, b + off, len);
+		memcpy(end - len, src + off, len);
+		hs_strout_scan(&o, &sc, BASE + off, end - len, len);
 		off += len;
 	}
 	hs_strings_end(&sc);
 	int r = hs_strout_flush(&o);
 	hs_strings_release(&sc);
 	hs_strout_release(&o);
-	free(b);
+	munmap(map, room + 2 * page);
 	off_t size = lseek(fd, 0, SEEK_END);
 	char *out = malloc((size_t)size + 1);
 	*outlen = r == 0 && pread(fd, out, (size_t)size, 0) == size ? (size_t)size : (size_t)-1;
@@ -79,6 +109,8 @@ static int check(const char *what, const unsigned char *b, size_t n, unsigned mi
 	for (enum hs_scan_impl impl = HS_SCAN_SCALAR; impl <= HS_SCAN_AVX512; impl++) {
 		if (!hs_strings_impl_supported(impl))
 			continue;
+		snprintf(current, sizeof(current), "%s, %s, min %u%s%s, feeds of %zu", what, hs_strings_impl_name(impl),
+			 min, address ? ", addresses" : "", split_min ? ", two threads" : "", feeds[0]);
 		char *w = written(b, n, min, address, impl, feeds, split_min, &wn);
 		if (wn != rn || memcmp(w, ref, rn)) {
 			printf("# %s, %s, min %u%s: %zu bytes written, %zu expected\n", what, hs_strings_impl_name(impl), min,
@@ -113,6 +145,8 @@ int main(void)
 	size_t n = 200000;
 	unsigned char *b = malloc(n);
 	srand(42);
+	signal(SIGSEGV, on_fault);
+	setvbuf(stdout, NULL, _IOLBF, 0);     /* the lines before a fault kept */
 
 	/* strings a byte apart, many bytes apart, tabs, and one that ends
 	 * with the buffer */
