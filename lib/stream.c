@@ -43,6 +43,7 @@ struct ahead {
 	const struct hs_maps *maps;
 	int pagemap_fd;
 	uint64_t start, end;
+	bool zeros;              /* the caller has ops->zeros */
 	int r;
 	struct hs_err err;
 	size_t fill;             /* the slot it fills */
@@ -170,7 +171,10 @@ static void r_skip(void *ctx, uint64_t addr, uint64_t len, const char *why)
 static void *reader_main(void *arg)
 {
 	struct ahead *a = arg;
-	struct hs_stream_ops ops = { .data = r_data, .skip = r_skip, .zeros = r_zeros, .dest = r_dest };
+	/* without the caller's zeros, untouched pages are data (zeros in the
+	 * slot, the caller's to change like any bytes) */
+	struct hs_stream_ops ops = { .data = r_data, .skip = r_skip, .zeros = a->zeros ? r_zeros : NULL,
+				     .dest = r_dest };
 	a->r = hs_stream_range(a->mem, a->maps, a->pagemap_fd, a->start, a->end, &ops, a, &a->err);
 	/* the last slot, then the end */
 	struct slot *cur = &a->s[a->fill % SLOTS];
@@ -193,16 +197,8 @@ static int replay(const struct slot *sl, const struct hs_stream_ops *ops, void *
 		case EV_DATA:
 			r = ops->data(ctx, e->addr, sl->buf + e->off, e->len);
 			break;
-		case EV_ZEROS:
-			if (ops->zeros) {
-				r = ops->zeros(ctx, e->addr, e->len);
-			} else {
-				/* as hs_stream_range would: the zeros as bytes */
-				static const unsigned char zero[4096];
-				for (uint64_t o = 0; o < e->len && r == 0; o += sizeof(zero))
-					r = ops->data(ctx, e->addr + o, zero,
-						      e->len - o < sizeof(zero) ? e->len - o : sizeof(zero));
-			}
+		case EV_ZEROS:      /* only with the caller's zeros */
+			r = ops->zeros(ctx, e->addr, e->len);
 			break;
 		case EV_SKIP:
 			if (ops->skip)
@@ -228,7 +224,8 @@ int hs_stream_range_ahead(pid_t pid, struct hs_mem *mem, const struct hs_maps *m
 	bool started = false;
 	/* worth a thread from a few blocks on, with a CPU for it */
 	if (end - start >= 4 * (uint64_t)BLOCK && ncpus() >= 2 && (a = calloc(1, sizeof(*a)))) {
-		*a = (struct ahead){ .maps = maps, .pagemap_fd = pagemap_fd, .start = start, .end = end };
+		*a = (struct ahead){ .maps = maps, .pagemap_fd = pagemap_fd, .start = start, .end = end,
+				     .zeros = ops->zeros != NULL };
 		atomic_init(&a->cancel, false);
 		if (hs_mem_open_pid(pid, &a->mem, NULL) == 0 && ring_alloc(a)) {
 			pthread_mutex_init(&a->mu, NULL);
@@ -257,11 +254,11 @@ int hs_stream_range_ahead(pid_t pid, struct hs_mem *mem, const struct hs_maps *m
 		r = replay(&a->s[k % SLOTS], ops, ctx);
 		pthread_mutex_lock(&a->mu);
 		a->full--;
-		if (r < 0)
+		if (r != 0)
 			atomic_store(&a->cancel, true);
 		pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
-		if (r < 0)
+		if (r != 0)
 			break;
 	}
 	pthread_join(t, NULL);
