@@ -244,3 +244,48 @@ EOF
 	# the probe's exit detached it; make sure the kernel agrees
 	check_untouched "$pid" || framework_failure "ptrace probe left pid $pid traced"
 }
+
+# arena_heap_range PID: 0xSTART-0xEND of the first 64 MiB-aligned rw-p
+# anonymous mapping of PID (a thread arena's heap), or nothing
+arena_heap_range()
+{
+	awk '$2 == "rw-p" && NF == 5 {
+		split($1, a, "-")
+		n = length(a[1])
+		if (n > 7 && substr(a[1], n - 5) == "000000" && index("048c", substr(a[1], n - 6, 1))) {
+			print "0x" a[1] "-0x" a[2]
+			exit
+		}
+	}' "/proc/$1/maps"
+}
+
+# wait_traced PID [TRIES]: wait (0.01 s a try, 500 by default) until PID
+# is traced by someone; 0 when it is
+wait_traced()
+{
+	local pid=$1 tries=${2:-500} i=0
+	while [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)" = 0 ] && [ $i -lt "$tries" ]; do
+		i=$((i + 1))
+		sleep 0.01
+	done
+	[ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)" != 0 ]
+}
+
+# churn_released PID: the churn target PID (its threads running, not
+# asleep: not check_untouched) is untraced and not stopped; then its own
+# check of every block it holds (SIGUSR1, "CHECK OK" in TARGET_OUT).  ok or
+# not_ok lines for both.
+churn_released()
+{
+	local pid=$1
+	sleep 0.2
+	if grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$pid"/task/*/status; then
+		not_ok "churn left traced or stopped"
+	else
+		ok "churn left untraced and running"
+	fi
+	kill -USR1 "$pid"
+	wait_target "$pid" || true
+	grep -q '^CHECK OK' "$TARGET_OUT" && ok "churn's own check of its blocks passes" ||
+		not_ok "churn's check: $(grep CHECK "$TARGET_OUT" || echo none)"
+}

@@ -46,12 +46,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"   # Leak
 strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=200000:when=1..3 \
 	"$HS" dump "$P" '[heap]' >/dev/null 2>"$HS_TMP/holder.err" &
 holder=$!
-i=0
-while [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$P/status")" = 0 ] && [ $i -lt 500 ]; do
-	i=$((i + 1))
-	sleep 0.01
-done
-if [ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$P/status")" = 0 ]; then
+if ! wait_traced "$P"; then
 	not_ok "the first run never held the target (harness)"
 else
 	rc=0

@@ -15,23 +15,11 @@ need_cmd python3
 # LeakSanitizer (an ASan build) cannot run under a tracer: strace
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 
-# the 64 MiB-aligned arena heap of textheap (16 MiB of text lines)
-heap_range()
-{
-	awk '$2 == "rw-p" && NF == 5 {
-		split($1, a, "-")
-		n = length(a[1])
-		if (n > 7 && substr(a[1], n - 5) == "000000" && index("048c", substr(a[1], n - 6, 1))) {
-			print "0x" a[1] "-0x" a[2]
-			exit
-		}
-	}' "/proc/$1/maps"
-}
 
 start_target "$(target textheap)" 16
 P=$TARGET_PID
 ptrace_ok "$P"
-range=$(heap_range "$P")
+range=$(arena_heap_range "$P")   # textheap's arena heap (16 MiB of text lines)
 [ -n "$range" ] || framework_failure "no arena heap in $(cat /proc/"$P"/maps)"
 timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
 strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"

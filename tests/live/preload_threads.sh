@@ -78,15 +78,6 @@ for k in ("free_bins", "free_fastbins", "free_tcache", "top", "system", "in_use"
 PY
 done
 [ "$bad" = 0 ] && ok "churn: six looks with two threads, each with consistent figures"
-sleep 0.2
-if grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$pid"/task/*/status; then
-	not_ok "churn left traced or stopped"
-else
-	ok "churn left untraced and running"
-fi
-kill -USR1 "$pid"
-wait_target "$pid" || true
-grep -q '^CHECK OK' "$TARGET_OUT" && ok "churn's own check of its blocks passes" ||
-	not_ok "churn's check: $(grep CHECK "$TARGET_OUT" || echo none)"
+churn_released "$pid"
 [ "$failed" = 0 ] || exit 1
 echo "PASS: preload_threads.sh"

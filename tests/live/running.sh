@@ -83,16 +83,6 @@ for a in d["arenas"]:
 PY
 done
 [ "$bad" = 0 ] && ok "churn: six looks while it runs, each ended with figures that add up"
-sleep 0.2
-# (its threads run: not check_untouched, which wants them asleep)
-if grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$pid"/task/*/status; then
-	not_ok "churn left traced or stopped"
-else
-	ok "churn left untraced and running"
-fi
-kill -USR1 "$pid"
-wait_target "$pid" || true
-grep -q '^CHECK OK' "$TARGET_OUT" && ok "churn's own check of its blocks passes" ||
-	not_ok "churn's check: $(grep CHECK "$TARGET_OUT" || echo none)"
+churn_released "$pid"
 
 [ "$failed" = 0 ] && echo "PASS: running.sh" || exit 1
