@@ -294,11 +294,20 @@ static void on_string(void *ctx, uint64_t addr, const char *s, size_t n, bool mo
 		/* Matched on its first HS_STRING_MAX bytes; the pieces of a
 		 * longer string follow the first one's verdict. */
 		if (!cont) {
-			char *z = strndup(s, n);
-			if (!z)
-				return;
-			ss->grep_match = regexec(ss->o.grep, z, 0, NULL, 0) == 0;
-			free(z);
+			/* one buffer for every string, grown as needed */
+			if (n + 1 > ss->gcap) {
+				size_t cap = ss->gcap ? ss->gcap : 256;
+				while (cap < n + 1)
+					cap *= 2;
+				char *g = realloc(ss->gbuf, cap);
+				if (!g)
+					return;
+				ss->gbuf = g;
+				ss->gcap = cap;
+			}
+			memcpy(ss->gbuf, s, n);
+			ss->gbuf[n] = '\0';
+			ss->grep_match = regexec(ss->o.grep, ss->gbuf, 0, NULL, 0) == 0;
 		}
 		if (!ss->grep_match)
 			return;
@@ -433,6 +442,8 @@ void hs_strsink_finish(struct hs_strsink *ss, long top_k, FILE *fp, const struct
 
 void hs_strsink_release(struct hs_strsink *ss)
 {
+	free(ss->gbuf);
+	ss->gbuf = NULL;
 	for (int e = 0; e < 2; e++)
 		hs_strings_release(&ss->sc[e]);
 	hs_strtab_release(&ss->top);

@@ -76,6 +76,8 @@ struct hs_strsink {
 	struct hs_strout w;
 	struct hs_strtab top;
 	bool plain, grep_match, json_begun;
+	char *gbuf;              /* --grep: the string NUL-terminated, for regexec */
+	size_t gcap;
 	uint64_t nbytes;         /* scanned */
 };
 
