@@ -803,9 +803,21 @@ static int read_arena(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a,
 			hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " is not readable", a->top);
 		else
 			a->top_size = HS_CHUNKSIZE(sz);
+		/* larger than all the arena has (house of force's top) */
+		if (a->top_size > a->system_mem) {
+			hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", more than the arena's "
+					 "0x%" PRIx64 " bytes", a->top, a->top_size, a->system_mem);
+			a->top_size = 0;
+		}
 	}
 	if (walk_heaps(mem, h, a) < 0)
 		return hs_err_set(err, ENOMEM, "out of memory");
+	/* A thread arena's top ends where its newest heap's used part does
+	 * (glibc grows and shrinks them together). */
+	if (!a->main && a->nheaps && a->top_size && !a->status &&
+	    a->top + a->top_size != a->heaps[0].addr + a->heaps[0].size)
+		hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " ends at 0x%" PRIx64 ", not at its heap's end 0x%" PRIx64,
+				 a->top, a->top + a->top_size, a->heaps[0].addr + a->heaps[0].size);
 	return 0;
 }
 

@@ -168,6 +168,17 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	return r;
 }
 
+/* A walk that met no broken list, arena or tcache. */
+static bool walk_clean(const struct hs_heap *h)
+{
+	if (h->status)
+		return false;
+	for (size_t i = 0; i < h->ntcaches; i++)
+		if (h->tcaches[i].status)
+			return false;
+	return true;
+}
+
 /* opts.running: the threads stopped only for their registers (their
  * tcaches are found from them), then the lists walked while the target
  * runs, until two walks in a row agree (each reads afresh: the cache is
@@ -201,8 +212,11 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	else if (d < 0 && err)
 		*err = derr;
 	r = r < 0 ? r : d;
-	struct hs_heap prev;
-	bool have = false, agree = false;
+	/* the last walk, and the last earlier one that met no broken list (a
+	 * walk that read a list mid-change may hold nonsense: a chunk's bytes
+	 * taken for a size), shown when no two agree and the last is broken */
+	struct hs_heap last, clean;
+	bool have_last = false, have_clean = false, agree = false;
 	uint64_t t0 = now_us();
 	for (int k = 0; r == 0 && k < HS_SNAPSHOT_WALKS && !agree; k++) {
 		struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
@@ -214,23 +228,36 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		if (r < 0)
 			break;
 		s->walks++;
-		agree = have && hs_heap_same_figures(&prev, &h);
-		if (have)
-			hs_heap_release(&prev);
-		prev = h;
-		have = true;
+		agree = have_last && hs_heap_same_figures(&last, &h);
+		if (have_last && walk_clean(&last)) {
+			if (have_clean)
+				hs_heap_release(&clean);
+			clean = last;
+			have_clean = true;
+		} else if (have_last) {
+			hs_heap_release(&last);
+		}
+		last = h;
+		have_last = true;
 	}
 	s->walk_us = now_us() - t0;
 	free(ok_tids);
 	free(fs);
+	bool use_clean = r == 0 && !agree && have_clean && !walk_clean(&last);
+	if (have_clean && !use_clean)
+		hs_heap_release(&clean);
 	if (r < 0) {
-		if (have)
-			hs_heap_release(&prev);
+		if (have_last)
+			hs_heap_release(&last);
 		if (r == -ESRCH || (kill(s->pid, 0) < 0 && errno == ESRCH))
 			return gone(s->pid, err);
 		return r;
 	}
-	s->heap = prev;
+	if (use_clean) {
+		hs_heap_release(&last);
+		last = clean;
+	}
+	s->heap = last;
 	s->heap.running = true;
 	s->approximate = !agree;
 	hs_heap_late_checks(&s->heap);

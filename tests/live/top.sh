@@ -16,11 +16,12 @@ start_target "$(target demo)" 6; C=$TARGET_PID
 PIDS=$A,$B,$C
 
 # --- the first pass: nothing stopped, sampled all along
-python3 - "$A" "$B" "$C" "$HS_TMP/sampling.done" >"$HS_TMP/samples" <<'PY' &
+python3 - "$A" "$B" "$C" "$HS_TMP/sampling.done" "$HS_TMP/sampling.ready" >"$HS_TMP/samples" <<'PY' &
 import glob, os, sys
-pids, done = sys.argv[1:4], sys.argv[4]
+pids, done, ready = sys.argv[1:4], sys.argv[4], sys.argv[5]
 n = bad = 0
-while not os.path.exists(done):
+first = True
+while first or not os.path.exists(done):
     for p in pids:
         for st in glob.glob(f"/proc/{p}/task/*/status"):
             try:
@@ -32,9 +33,14 @@ while not os.path.exists(done):
             if f["TracerPid"].strip() != "0" or f["State"].strip()[0] in "tT":
                 bad += 1
                 print("stopped:", st, f["TracerPid"].strip(), f["State"].strip())
+    if first:
+        open(ready, "w").close()     # the runs start after one round
+        first = False
 print("samples", n, bad)
 PY
 sampler=$!
+# (20 runs may all end before python has started: wait for its first round)
+for _ in $(seq 500); do [ -e "$HS_TMP/sampling.ready" ] && break; sleep 0.01; done
 for _ in $(seq 20); do
 	timeout 60 "$HS" top --exact 0 --pids "$PIDS" --json >"$HS_TMP/first.json" 2>"$HS_TMP/first.err" ||
 		not_ok "top --exact 0 exit $?: $(cat "$HS_TMP/first.err")"

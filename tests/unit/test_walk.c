@@ -294,6 +294,14 @@ static void test_corrupt(void)
 	expect_partial("heap_info of another arena", "belongs to arena");
 
 	build();
+	chunk(HEAP + 0x3560, 0xfffffffffffffff9);    /* house of force: top's size -1 */
+	expect_partial("top chunk larger than its arena", "more than the arena's");
+
+	build();
+	chunk(THEAP + 0x2c10, (0x10000 - 0x2c10 - 0x100) | 1);
+	expect_partial("thread arena's top short of its heap's end", "not at its heap's end");
+
+	build();
 	uint16_t many = 5;
 	memcpy(at(HEAP + 0x10 + L->tc_counts), &many, 2);
 	struct hs_heap h;
