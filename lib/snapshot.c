@@ -15,6 +15,7 @@
 
 void hs_snapshot_opts_default(struct hs_snapshot_opts *o)
 {
+	memset(o, 0, sizeof(*o));        /* every field a caller does not set: off */
 	o->use_debuginfo = true;
 	o->use_debuginfod = true;
 	o->freeze = true;
