@@ -127,7 +127,8 @@ static const struct hs_opt opts[] = {
 	{ .name = "freeze", .key = 'F', .val = 1,
 	  .help = "stop the threads while reading, for a consistent image (the default; at most 256M and 1s, else a "
 	  "warning says the output is not one snapshot); the pause is reported" },
-	{ .name = "no-freeze", .key = 'F', .val = 0, .help = "read while the target runs" },
+	{ .name = "no-freeze", .key = 'F', .val = 0,
+	  .help = "read while the target runs: no pause, a second thread reading ahead of the scan" },
 	{ 0 },
 };
 
