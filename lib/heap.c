@@ -803,18 +803,27 @@ static int read_arena(struct hs_mem *mem, struct hs_heap *h, struct hs_arena *a,
 			hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " is not readable", a->top);
 		else
 			a->top_size = HS_CHUNKSIZE(sz);
-		/* larger than all the arena has (house of force's top) */
-		if (a->top_size > a->system_mem) {
+		/* Larger than all the arena has ever had (house of force's top).
+		 * Not system_mem alone: systrim and heap_trim lower it before
+		 * they shrink top (a window in which a stopped thread may be,
+		 * without the lock in a single-threaded process); growth raises
+		 * it before top grows.  Not checked while a thread holds the
+		 * lock: its numbers may be half-updated. */
+		uint64_t most = a->system_mem > a->max_system_mem ? a->system_mem : a->max_system_mem;
+		if (!a->mutex && a->top_size > most) {
 			hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " has size 0x%" PRIx64 ", more than the arena's "
-					 "0x%" PRIx64 " bytes", a->top, a->top_size, a->system_mem);
+					 "0x%" PRIx64 " bytes", a->top, a->top_size, most);
 			a->top_size = 0;
 		}
 	}
 	if (walk_heaps(mem, h, a) < 0)
 		return hs_err_set(err, ENOMEM, "out of memory");
-	/* A thread arena's top ends where its newest heap's used part does
-	 * (glibc grows and shrinks them together). */
-	if (!a->main && a->nheaps && a->top_size && !a->status &&
+	/* A thread arena's top ends where its newest heap's used part does,
+	 * except inside malloc, under the arena's lock: grow_heap and
+	 * shrink_heap set the heap's size before sysmalloc or heap_trim set
+	 * top's, and heap_trim points top at the previous heap's last chunk
+	 * before it sets that chunk's size.  A locked arena is not checked. */
+	if (!a->main && !a->mutex && a->nheaps && a->top_size && !a->status &&
 	    a->top + a->top_size != a->heaps[0].addr + a->heaps[0].size)
 		hs_arena_corrupt(a, a->top, "top chunk 0x%" PRIx64 " ends at 0x%" PRIx64 ", not at its heap's end 0x%" PRIx64,
 				 a->top, a->top + a->top_size, a->heaps[0].addr + a->heaps[0].size);

@@ -211,14 +211,23 @@ static int exe_class(pid_t pid)
 
 bool hs_proc_wait_untraced(pid_t tid, int ms, pid_t *tracer)
 {
-	for (int waited = 0;; waited++) {
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		struct hs_proc_status st, ts;
 		if (hs_proc_status_read(tid, &st, NULL) < 0 || !st.tracer || st.tracer == getpid())
 			return true;
 		if (tracer)
 			*tracer = st.tracer;
-		/* only another heapscope's hold is known to be short */
-		if (waited >= ms || hs_proc_status_read(st.tracer, &ts, NULL) < 0 || strcmp(ts.name, "heapscope"))
+		/* ms of the clock, not ms naps: each nap costs more than 1 ms */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t waited = (int64_t)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (waited >= ms)
+			return false;
+		/* only another heapscope's hold is known to be short; a tracer
+		 * that is gone has just let go (read tid again) */
+		if (hs_proc_status_read(st.tracer, &ts, NULL) == 0 && strcmp(ts.name, "heapscope"))
 			return false;
 		struct timespec t = { 0, 1000000 };
 		nanosleep(&t, NULL);

@@ -244,6 +244,16 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	s->walk_us = now_us() - t0;
 	free(ok_tids);
 	free(fs);
+	/* Only a walk's first read (mp_) fails with ESRCH: a target that
+	 * exited during the last walk left it broken ("not readable"), not
+	 * failed.  A broken last walk of a process whose memory is gone is
+	 * the exit, not figures. */
+	uint64_t probe;
+	if (r == 0 && have_last && !walk_clean(&last)) {
+		hs_mem_cache_drop(s->mem);
+		if (hs_proc_gone(s->pid) || hs_mem_read(s->mem, s->libc.mp, &probe, sizeof(probe)) == -ESRCH)
+			r = -ESRCH;
+	}
 	bool use_clean = r == 0 && !agree && have_clean && !walk_clean(&last);
 	if (have_clean && !use_clean)
 		hs_heap_release(&clean);

@@ -258,6 +258,19 @@ static void expect_partial(const char *what, const char *needle)
 	hs_heap_release(&h);
 }
 
+static void expect_clean(const char *what)
+{
+	struct hs_heap h;
+	struct hs_err err = { 0 };
+	int r = walk(&h, &err);
+	const char *problem = "";
+	for (size_t i = 0; i < h.narenas; i++)
+		if (h.arenas[i].status)
+			problem = h.arenas[i].problem;
+	OK(r == 0 && h.status == 0, "%s: not corrupt (%s)", what, problem);
+	hs_heap_release(&h);
+}
+
 static void test_corrupt(void)
 {
 	build();
@@ -300,6 +313,23 @@ static void test_corrupt(void)
 	build();
 	chunk(THEAP + 0x2c10, (0x10000 - 0x2c10 - 0x100) | 1);
 	expect_partial("thread arena's top short of its heap's end", "not at its heap's end");
+
+	/* States glibc passes through, which a stopped thread may be in. */
+	build();       /* sysmalloc after grow_heap, before set_head: heap grown, top not yet */
+	put(TARENA + L->ms_mutex, 1);
+	chunk(THEAP + 0x2c10, (0x10000 - 0x2c10 - 0x1000) | 1);
+	put(TARENA + L->ms_system_mem, 0x10000);
+	expect_clean("locked thread arena, heap grown before top");
+
+	build();       /* heap_trim after shrink_heap, before set_head: heap shrunk, top not yet */
+	put(TARENA + L->ms_mutex, 1);
+	put(THEAP + L->hi_size, 0xe000);
+	put(TARENA + L->ms_system_mem, 0xe000);
+	expect_clean("locked thread arena, heap shrunk before top");
+
+	build();       /* systrim, single-threaded (no lock): system_mem lowered, top not yet */
+	put(MAIN + L->ms_system_mem, 0x4000);
+	expect_clean("main arena's system_mem lowered before top shrinks");
 
 	build();
 	uint16_t many = 5;
