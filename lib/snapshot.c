@@ -70,6 +70,40 @@ static int gone(pid_t pid, struct hs_err *err)
 	return hs_err_set(err, ESRCH, "pid %d exited during the run", (int)pid);
 }
 
+/* The budgets of a walk that begins now. */
+static struct hs_walk_limits walk_limits(const struct hs_snapshot_opts *o)
+{
+	return (struct hs_walk_limits){ o->max_arenas, o->max_chunks,
+					o->stop_budget_ms ? now_us() + (uint64_t)o->stop_budget_ms * 1000 : 0,
+					o->stop_budget_ms };
+}
+
+/* Each held thread's thread pointer (fs_base), from which the walk finds
+ * its tcache (none without a session); threads that exited meanwhile are
+ * left out.  0, or -ENOMEM; thread_regs_free on both. */
+static int thread_regs(struct hs_session *ses, struct hs_heap_threads *th)
+{
+	const pid_t *tids = NULL;
+	size_t n = ses ? hs_session_threads(ses, &tids) : 0;
+	pid_t *ok = calloc(n + 1, sizeof(*ok));
+	uint64_t *fs = calloc(n + 1, sizeof(*fs));
+	*th = (struct hs_heap_threads){ 0, ok, fs };
+	for (size_t i = 0; ok && fs && i < n; i++) {
+		struct hs_thread_regs regs;
+		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
+			continue;       /* it exited meanwhile */
+		ok[th->n] = tids[i];
+		fs[th->n++] = regs.fs_base;
+	}
+	return ok && fs ? 0 : -ENOMEM;
+}
+
+static void thread_regs_free(struct hs_heap_threads *th)
+{
+	free((void *)th->tids);
+	free((void *)th->fs_base);
+}
+
 /* Walk while every thread is stopped.  Sets *locked to the number of
  * arenas whose mutex was held: some thread was inside malloc, so its lists
  * may be half-updated. */
@@ -83,8 +117,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 			return r;
 	}
 	uint64_t t0 = now_us();
-	struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
-				      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0, o->stop_budget_ms };
+	struct hs_walk_limits lim = walk_limits(o);
 	hs_mem_cache_drop(s->mem);
 	/* What the walk of the running target read, read again now (test
 	 * hook: stopped, before that read, so that a test can kill the target
@@ -95,24 +128,14 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	if (s->preload)
 		hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
 	/* Registers first: the walk finds each thread's tcache from them. */
-	const pid_t *tids = NULL;
-	size_t n = ses ? hs_session_threads(ses, &tids) : 0;
-	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
-	uint64_t *fs = calloc(n + 1, sizeof(*fs));
-	struct hs_heap_threads th = { 0, ok_tids, fs };
+	struct hs_heap_threads th;
+	bool regs_ok = thread_regs(ses, &th) == 0;
 	/* HEAPSCOPE_READ_MODE=bulk or lists: one way only (to compare). */
 	const char *rm = getenv("HEAPSCOPE_READ_MODE");
 	unsigned walk = o->walk | HS_WALK_LATE_CHECKS | (rm && !strcmp(rm, "bulk") ? HS_WALK_BULK : 0) |
 			(rm && !strcmp(rm, "lists") ? HS_WALK_GATHER : 0);
-	for (size_t i = 0; ok_tids && fs && i < n; i++) {
-		struct hs_thread_regs regs;
-		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
-			continue;       /* it exited meanwhile */
-		ok_tids[th.n] = tids[i];
-		fs[th.n++] = regs.fs_base;
-	}
 	s->nthreads = th.n;
-	if (!ok_tids || !fs)
+	if (!regs_ok)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else
 		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
@@ -133,8 +156,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		r = hs_heap_walk_limited(s->mem, &s->libc, &th, walk, o->arena_hook.arena ? &o->arena_hook : NULL, &lim,
 					 &s->heap, err);
 	}
-	free(ok_tids);
-	free(fs);
+	thread_regs_free(&th);
 	if (r == 0)
 		s->heap.preloaded = preloaded;
 	/* More reading that must see the same stopped image (the chunk walk). */
@@ -191,24 +213,14 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	int r = hs_session_attach(s->pid, o->stop_timeout_ms, &ses, err);
 	if (r < 0)
 		return r == -ESRCH ? gone(s->pid, err) : r;
-	const pid_t *tids = NULL;
-	size_t n = hs_session_threads(ses, &tids);
-	pid_t *ok_tids = calloc(n + 1, sizeof(*ok_tids));
-	uint64_t *fs = calloc(n + 1, sizeof(*fs));
-	struct hs_heap_threads th = { 0, ok_tids, fs };
-	for (size_t i = 0; ok_tids && fs && i < n; i++) {
-		struct hs_thread_regs regs;
-		if (hs_session_regs(ses, tids[i], &regs, NULL) < 0)
-			continue;
-		ok_tids[th.n] = tids[i];
-		fs[th.n++] = regs.fs_base;
-	}
+	struct hs_heap_threads th;
+	bool regs_ok = thread_regs(ses, &th) == 0;
 	struct hs_err derr;
 	int d = hs_session_detach(ses, &derr);
 	s->pause_us += hs_session_last_pause_us();
 	s->attempts = 1;
 	s->nthreads = th.n;
-	if (!ok_tids || !fs)
+	if (!regs_ok)
 		r = hs_err_set(err, ENOMEM, "out of memory");
 	else if (d < 0 && err)
 		*err = derr;
@@ -220,9 +232,7 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	bool have_last = false, have_clean = false, agree = false;
 	uint64_t t0 = now_us();
 	for (int k = 0; r == 0 && k < HS_SNAPSHOT_WALKS && !agree; k++) {
-		struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
-					      o->stop_budget_ms ? now_us() + (uint64_t)o->stop_budget_ms * 1000 : 0,
-					      o->stop_budget_ms };
+		struct hs_walk_limits lim = walk_limits(o);
 		struct hs_heap h;
 		hs_mem_cache_drop(s->mem);
 		r = hs_heap_walk_limited(s->mem, &s->libc, &th, o->walk | HS_WALK_LATE_CHECKS, NULL, &lim, &h, err);
@@ -242,8 +252,7 @@ static int walk_running(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 		have_last = true;
 	}
 	s->walk_us = now_us() - t0;
-	free(ok_tids);
-	free(fs);
+	thread_regs_free(&th);
 	/* Only a walk's first read (mp_) fails with ESRCH: a target that
 	 * exited during the last walk left it broken ("not readable"), not
 	 * failed.  A broken last walk of a process whose memory is gone is
@@ -296,10 +305,7 @@ static bool preload_plan(struct hs_snapshot *s, const struct hs_snapshot_opts *o
 	for (unsigned plan = HS_WALK_PLAN;; plan = 0) {
 		if (hs_mem_cache_preload_record(s->mem) < 0)
 			return false;
-		uint64_t t0 = now_us();
-		struct hs_walk_limits lim = { o->max_arenas, o->max_chunks,
-					      o->stop_budget_ms ? t0 + (uint64_t)o->stop_budget_ms * 1000 : 0,
-					      o->stop_budget_ms };
+		struct hs_walk_limits lim = walk_limits(o);
 		struct hs_heap h;
 		int r = hs_heap_walk_limited(s->mem, &s->libc, NULL, o->walk | HS_WALK_LATE_CHECKS | plan, NULL, &lim,
 					     &h, NULL);
