@@ -1,7 +1,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,8 +157,7 @@ static bool ring_start(struct ring *r, unsigned char *buf, struct hs_mem *mem, u
 	/* HEAPSCOPE_CHUNKS_THREADS=1: one thread (to compare); and no copier
 	 * where heapscope may run on one CPU only */
 	const char *t = getenv("HEAPSCOPE_CHUNKS_THREADS");
-	cpu_set_t cpus;
-	if ((t && !strcmp(t, "1")) || (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2))
+	if ((t && !strcmp(t, "1")) || hs_cpus() < 2)
 		return false;
 	if (!buf || limit < base + 2 * (uint64_t)RING_SLOT || hs_mem_cache_read_direct(mem, 0, NULL, 0) == -ENOSYS)
 		return false;

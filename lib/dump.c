@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -432,12 +431,6 @@ static void note(struct capture *c, const char *fmt, ...)
 	c->sink->note(c->ctx, msg);
 }
 
-static int ncpus(void)
-{
-	cpu_set_t set;
-	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-}
-
 static size_t huge_up(uint64_t n)
 {
 	return (size_t)((n + HUGE - 1) & ~(uint64_t)(HUGE - 1));
@@ -559,7 +552,7 @@ static int capture_alloc(struct capture *c, struct helper *h, struct hs_err *err
 	 * the mapped bytes are behind, the second's from there */
 	uint64_t mapped0 = mapped;
 	size_t part = 0;
-	bool split = mapped >= SPLIT_MIN && ncpus() >= 2 && split_point(d, mapped, &h->range, &h->from, &mapped0) &&
+	bool split = mapped >= SPLIT_MIN && hs_cpus() >= 2 && split_point(d, mapped, &h->range, &h->from, &mapped0) &&
 		     hs_mem_open_pid(d->pid, &h->mem, NULL) == 0;
 	if (!split)
 		mapped0 = mapped;

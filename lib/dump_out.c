@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -11,6 +10,7 @@
 
 #include "dump_out.h"
 #include "format.h"
+#include "thread.h"
 
 #define SIDE_MAX ((size_t)2 << 20)      /* copies held before a write */
 #define SPANS_MAX 65536                 /* pieces held before a write */
@@ -186,16 +186,6 @@ static void strout_feed(struct hs_strout *o, struct hs_strings *sc, uint64_t add
 
 /* ---- two threads ---------------------------------------------------------- */
 
-static int ncpus(void)
-{
-	static int n;
-	if (!n) {
-		cpu_set_t set;
-		n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-	}
-	return n;
-}
-
 struct half {
 	struct hs_strout o;
 	struct hs_strings sc;
@@ -226,7 +216,7 @@ int hs_strout_scan(struct hs_strout *o, struct hs_strings *sc, uint64_t addr, un
 	size_t mid = len;
 	struct half *h = NULL;
 	pthread_t t;
-	if (o->split_min && len >= o->split_min && sc->width == 1 && !o->defer && ncpus() >= 2)
+	if (o->split_min && len >= o->split_min && sc->width == 1 && !o->defer && hs_cpus() >= 2)
 		mid = split_at(buf, len);
 	if (mid < len && (h = calloc(1, sizeof(*h)))) {
 		/* The second half alone, from the byte after one that is not a

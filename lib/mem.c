@@ -1,7 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1171,10 +1170,9 @@ static void *pre_part_read(void *arg)
 static bool pre_two_threads(uint64_t cost)
 {
 	const char *t = getenv("HEAPSCOPE_PRELOAD_THREADS");
-	cpu_set_t cpus;
 	if ((t && !strcmp(t, "1")) || (cost < ((uint64_t)1 << 20) && !(t && !strcmp(t, "2"))))
 		return false;
-	return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+	return hs_cpus() >= 2;
 }
 
 static uint64_t pre_now_us(void)

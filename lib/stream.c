@@ -10,7 +10,6 @@
  * buffer the size of the range would need). */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,12 +208,6 @@ static int replay(const struct slot *sl, const struct hs_stream_ops *ops, void *
 	return r;
 }
 
-static int ncpus(void)
-{
-	cpu_set_t set;
-	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-}
-
 int hs_stream_range_ahead(pid_t pid, struct hs_mem *mem, const struct hs_maps *maps, int pagemap_fd,
 			  uint64_t start, uint64_t end, const struct hs_stream_ops *ops, void *ctx,
 			  struct hs_err *err)
@@ -223,7 +216,7 @@ int hs_stream_range_ahead(pid_t pid, struct hs_mem *mem, const struct hs_maps *m
 	pthread_t t;
 	bool started = false;
 	/* worth a thread from a few blocks on, with a CPU for it */
-	if (end - start >= 4 * (uint64_t)BLOCK && ncpus() >= 2 && (a = calloc(1, sizeof(*a)))) {
+	if (end - start >= 4 * (uint64_t)BLOCK && hs_cpus() >= 2 && (a = calloc(1, sizeof(*a)))) {
 		*a = (struct ahead){ .maps = maps, .pagemap_fd = pagemap_fd, .start = start, .end = end,
 				     .zeros = ops->zeros != NULL };
 		atomic_init(&a->cancel, false);

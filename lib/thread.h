@@ -8,6 +8,7 @@
 #define HS_THREAD_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 
@@ -21,6 +22,14 @@ static inline bool hs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	bool started = pthread_create(t, NULL, fn, arg) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return started;
+}
+
+/* The CPUs heapscope may run on (its affinity), 1 when that cannot be told:
+ * a helper thread is worth starting from 2. */
+static inline int hs_cpus(void)
+{
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
 #endif
