@@ -114,16 +114,23 @@ static struct event *add_event(struct ahead *a)
 	return &cur->ev[cur->nev++];
 }
 
-static unsigned char *r_dest(void *ctx, size_t len)
+/* The slot that has room for len more bytes and their event (the next one
+ * if this one has not): NULL when len is more than a slot or the consumer
+ * has stopped. */
+static struct slot *room(struct ahead *a, size_t len)
 {
-	struct ahead *a = ctx;
 	struct slot *cur = &a->s[a->fill % SLOTS];
 	if (len > BLOCK)
 		return NULL;
 	if ((cur->used + len > BLOCK || cur->nev == EVENTS) && !next_slot(a))
 		return NULL;
-	cur = &a->s[a->fill % SLOTS];
-	return cur->buf + cur->used;
+	return &a->s[a->fill % SLOTS];
+}
+
+static unsigned char *r_dest(void *ctx, size_t len)
+{
+	struct slot *cur = room(ctx, len);
+	return cur ? cur->buf + cur->used : NULL;
 }
 
 static int r_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len)
@@ -134,11 +141,8 @@ static int r_data(void *ctx, uint64_t addr, const unsigned char *buf, size_t len
 	struct slot *cur = &a->s[a->fill % SLOTS];
 	if (buf != cur->buf + cur->used) {
 		/* not read into the slot (r_dest said no): copied there */
-		if (len > BLOCK)
-			return -EINVAL;
-		if ((cur->used + len > BLOCK || cur->nev == EVENTS) && !next_slot(a))
-			return -ECANCELED;
-		cur = &a->s[a->fill % SLOTS];
+		if (!(cur = room(a, len)))
+			return len > BLOCK ? -EINVAL : -ECANCELED;
 		memcpy(cur->buf + cur->used, buf, len);
 	}
 	struct event *e = add_event(a);
