@@ -46,13 +46,13 @@ int hs_cli_report_partial(struct hs_cli *cli, const struct hs_snapshot *s)
 	/* Walked while the target ran and never twice the same: lists that
 	 * looked broken were most likely met mid-change, not corrupt. */
 	if (h->running && s->approximate) {
-		size_t lists = 0;
+		bool broken = false;
 		for (size_t i = 0; i < h->narenas; i++)
-			lists += h->arenas[i].status ? (h->arenas[i].nproblems ? h->arenas[i].nproblems : 1) : 0;
+			broken |= h->arenas[i].status != 0;
 		for (size_t i = 0; i < h->ntcaches; i++)
-			lists += h->tcaches[i].status != 0;
+			broken |= h->tcaches[i].status != 0;
 		hs_cli_warn(cli, "the heap changed under each of %d walks while the target ran: the figures are approximate%s",
-			    s->walks, lists ? "; lists that looked broken were met mid-change (without --no-freeze, "
+			    s->walks, broken ? "; lists that looked broken were met mid-change (without --no-freeze, "
 			    "heapscope stops the target and checks them)" : "");
 		return HS_EXIT_PARTIAL;
 	}
