@@ -289,3 +289,25 @@ churn_released()
 	grep -q '^CHECK OK' "$TARGET_OUT" && ok "churn's own check of its blocks passes" ||
 		not_ok "churn's check: $(grep CHECK "$TARGET_OUT" || echo none)"
 }
+
+# need_strace: strace is there to trace heapscope, and LeakSanitizer (an
+# ASan build's) is off, since it cannot run under a tracer
+need_strace()
+{
+	need_cmd strace
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
+}
+
+# start_textheap: textheap with 16 MiB of text lines in its arena heap (P,
+# range), the heap read raw to $HS_TMP/raw and its strings -n 10 to
+# $HS_TMP/expect
+start_textheap()
+{
+	start_target "$(target textheap)" 16
+	P=$TARGET_PID
+	ptrace_ok "$P"
+	range=$(arena_heap_range "$P")
+	[ -n "$range" ] || framework_failure "no arena heap in $(cat /proc/"$P"/maps)"
+	timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
+	strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"
+}

@@ -6,12 +6,9 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
-need_cmd strace
+need_strace
 need_cmd python3
 [ "$(nproc)" -ge 2 ] || skip "one CPU: the walk copies by itself"
-
-# LeakSanitizer (an ASan build) cannot run under a tracer: strace
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 
 # textheap: 16 MiB of text lines in a thread arena, few free chunks, so the
 # lists' walk reads little of the heap and the copier has it all to copy

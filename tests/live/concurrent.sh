@@ -41,8 +41,7 @@ check_untouched "$P" || not_ok "loops: target left traced or stopped"
 # 2. a run that starts while another holds the target for a while (a
 # dump whose reads, all made while the target is stopped, are delayed by
 # 0.2 s under strace, 3 of them): it waits, then succeeds
-need_cmd strace
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"   # LeakSanitizer under strace
+need_strace
 strace -f -o /dev/null -e trace=process_vm_readv -e inject=process_vm_readv:delay_enter=200000:when=1..3 \
 	"$HS" dump "$P" '[heap]' >/dev/null 2>"$HS_TMP/holder.err" &
 holder=$!

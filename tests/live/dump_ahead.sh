@@ -7,22 +7,12 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
-need_cmd strace
+need_strace
 need_cmd strings
 need_cmd python3
 [ "$(nproc)" -ge 2 ] || skip "one CPU: the range is read by one thread"
 
-# LeakSanitizer (an ASan build) cannot run under a tracer: strace
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
-
-
-start_target "$(target textheap)" 16
-P=$TARGET_PID
-ptrace_ok "$P"
-range=$(arena_heap_range "$P")   # textheap's arena heap (16 MiB of text lines)
-[ -n "$range" ] || framework_failure "no arena heap in $(cat /proc/"$P"/maps)"
-timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
-strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"
+start_textheap
 blocks=$(( ($(stat -c %s "$HS_TMP/raw") + 1048575) / 1048576 ))
 
 # 1. two threads read, none of them with ptrace; the output is strings(1)'s

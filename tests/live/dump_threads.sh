@@ -6,21 +6,11 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
-need_cmd strace
+need_strace
 need_cmd strings
 [ "$(nproc)" -ge 2 ] || skip "one CPU: the stop is read by one thread"
 
-# LeakSanitizer (an ASan build) cannot run under a tracer: strace
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
-
-
-start_target "$(target textheap)" 16
-P=$TARGET_PID
-ptrace_ok "$P"
-range=$(arena_heap_range "$P")   # textheap's arena heap (16 MiB of text lines)
-[ -n "$range" ] || framework_failure "no arena heap in $(cat /proc/"$P"/maps)"
-timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
-strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"
+start_textheap
 
 # 1. while the target is stopped (between the attach and the detach), two
 # threads of heapscope read it

@@ -9,7 +9,7 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-need_cmd strace
+need_strace
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
 # the figures, without what depends on how they were read
 strip()
@@ -21,8 +21,6 @@ for k in ("pause_us", "walk_us", "read_mode", "stops", "walks", "approximate"):
     d.pop(k, None)
 print(json.dumps(d, sort_keys=True))' "$1"
 }
-# LeakSanitizer (an ASan build) cannot run under a tracer: strace
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 
 # 1. a heap that does not change: the stopped walk's figures
 start_target "$(target knownheap)" "$HS_TMP/mi.txt" 4

@@ -245,15 +245,24 @@ static void test_good(void)
 	hs_heap_release(&h);
 }
 
+/* Walk the image: its result, and the last partial arena's problem ("" if
+ * none). */
+static const char *walk_problem(struct hs_heap *h, int *r)
+{
+	struct hs_err err = { 0 };
+	*r = walk(h, &err);
+	const char *problem = "";
+	for (size_t i = 0; i < h->narenas; i++)
+		if (h->arenas[i].status)
+			problem = h->arenas[i].problem;
+	return problem;
+}
+
 static void expect_partial(const char *what, const char *needle)
 {
 	struct hs_heap h;
-	struct hs_err err = { 0 };
-	int r = walk(&h, &err);
-	const char *problem = "";
-	for (size_t i = 0; i < h.narenas; i++)
-		if (h.arenas[i].status)
-			problem = h.arenas[i].problem;
+	int r;
+	const char *problem = walk_problem(&h, &r);
 	OK(r == 0 && h.status == -EUCLEAN && strstr(problem, needle), "%s: partial, \"%s\"", what, problem);
 	hs_heap_release(&h);
 }
@@ -261,12 +270,8 @@ static void expect_partial(const char *what, const char *needle)
 static void expect_clean(const char *what)
 {
 	struct hs_heap h;
-	struct hs_err err = { 0 };
-	int r = walk(&h, &err);
-	const char *problem = "";
-	for (size_t i = 0; i < h.narenas; i++)
-		if (h.arenas[i].status)
-			problem = h.arenas[i].problem;
+	int r;
+	const char *problem = walk_problem(&h, &r);
 	OK(r == 0 && h.status == 0, "%s: not corrupt (%s)", what, problem);
 	hs_heap_release(&h);
 }
