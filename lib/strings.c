@@ -290,10 +290,10 @@ static inline __attribute__((always_inline)) size_t carry_over(struct hs_strings
 	return j + 1;
 }
 
-/* The scan of a feed: each run of at least s->min characters wholly
- * inside b goes to s->fn; a run reaching the end of b is kept for the next
- * feed. */
-static inline __attribute__((always_inline)) void scan_vec(struct hs_strings *s, uint64_t addr,
+/* The scan of a feed, strings to s->fn (b is only read): each run of at
+ * least s->min characters wholly inside b goes to s->fn; a run reaching the
+ * end of b is kept for the next feed. */
+static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
 							    const unsigned char *b, size_t n, mask_fn mask)
 {
 	unsigned L = s->min < 64 ? s->min : 64;
@@ -479,13 +479,6 @@ static inline __attribute__((always_inline)) void spans_mask(struct hs_strings *
 	if (e < n)
 		good_run(s, addr + e, b + e, n - e);
 	s->next = addr + n;
-}
-
-/* Strings to s->fn: b is only read. */
-static inline __attribute__((always_inline)) void feed_vec(struct hs_strings *s, uint64_t addr,
-							    const unsigned char *b, size_t n, mask_fn mask)
-{
-	scan_vec(s, addr, b, n, mask);
 }
 
 static inline __attribute__((always_inline)) void feed_spans_vec(struct hs_strings *s, uint64_t addr,
