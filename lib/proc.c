@@ -209,7 +209,7 @@ static int exe_class(pid_t pid)
 	return 0;
 }
 
-bool hs_proc_wait_untraced(pid_t tid, int ms, pid_t *tracer)
+bool hs_proc_wait_untraced(pid_t tid, int ms)
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -217,8 +217,6 @@ bool hs_proc_wait_untraced(pid_t tid, int ms, pid_t *tracer)
 		struct hs_proc_status st, ts;
 		if (hs_proc_status_read(tid, &st, NULL) < 0 || !st.tracer || st.tracer == getpid())
 			return true;
-		if (tracer)
-			*tracer = st.tracer;
 		/* ms of the clock, not ms naps: each nap costs more than 1 ms */
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -268,7 +266,7 @@ int hs_proc_check(pid_t pid, bool want_ptrace, struct hs_proc_status *st, struct
 				  st->name, hint);
 	}
 	/* another heapscope's hold: over in milliseconds */
-	if (want_ptrace && st->tracer && st->tracer != getpid() && hs_proc_wait_untraced(pid, 2000, NULL))
+	if (want_ptrace && st->tracer && st->tracer != getpid() && hs_proc_wait_untraced(pid, 2000))
 		hs_proc_status_read(pid, st, NULL);
 	if (want_ptrace && st->tracer && st->tracer != getpid()) {
 		char tname[64] = "?";

@@ -45,8 +45,8 @@ void hs_proc_perm_hint(pid_t pid, char *buf, size_t len);
 /* tid is traced by another heapscope (its tracer's name), whose hold lasts
  * milliseconds: wait for it to let go, up to ms.  true when nobody else
  * traces tid (at once if nobody did); false when the tracer is something
- * else (a debugger: no wait) or still there, its pid in *tracer. */
-bool hs_proc_wait_untraced(pid_t tid, int ms, pid_t *tracer);
+ * else (a debugger: no wait) or still there. */
+bool hs_proc_wait_untraced(pid_t tid, int ms);
 
 /* The first open file of pid, by fd number, that is a regular file whose
  * content starts with prefix: its path as pid sees it (in its mount

@@ -383,7 +383,7 @@ static int seize_new(struct hs_session *s, uint64_t deadline, int *added, struct
 			 * now, whoever did has just let go.  Then once more. */
 			uint64_t now = now_ns();
 			int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
-			if (!s->n && left > 0 && hs_proc_wait_untraced(tids[i], left, NULL))
+			if (!s->n && left > 0 && hs_proc_wait_untraced(tids[i], left))
 				sr = seize(tids[i]);
 		}
 		if (sr < 0) {
