@@ -311,3 +311,21 @@ start_textheap()
 	timeout -k 5 60 "$HS" dump "$P" "$range" >"$HS_TMP/raw"
 	strings -n 10 "$HS_TMP/raw" >"$HS_TMP/expect"
 }
+
+# arenas_match_malloc_info JSON MALLOC_INFO: arenas --json's fastbins (count,
+# bytes) and bin chunks agree with the target's own malloc_info, arena by
+# arena (0, or a message on stderr)
+arenas_match_malloc_info()
+{
+	python3 - "$1" "$2" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+heaps = re.findall(r'<heap nr="(\d+)">(.*?)</heap>', open(sys.argv[2]).read(), re.S)
+assert len(heaps) == len(d["arenas"]), (len(heaps), len(d["arenas"]))
+for (nr, body), a in zip(heaps, d["arenas"]):
+    fast = [int(x) for x in re.search(r'<total type="fast" count="(\d+)" size="(\d+)"/>', body).groups()]
+    rest = [int(x) for x in re.search(r'<total type="rest" count="(\d+)" size="(\d+)"/>', body).groups()]
+    assert [a["fastbin_chunks"], a["free_fastbins"]] == fast, (nr, a["fastbin_chunks"], a["free_fastbins"], fast)
+    assert a["bin_chunks"] + 1 == rest[0], (nr, a["bin_chunks"], rest)
+PY
+}

@@ -48,17 +48,7 @@ ml=$(mode "$HS_TMP/arenas.lists.json") mb=$(mode "$HS_TMP/arenas.bulk.json")
 [ "$ml" = lists ] && [ "$mb" = bulk ] && ok "read_mode says lists and bulk when forced" ||
 	not_ok "read_mode: forced lists gave '$ml', forced bulk '$mb'"
 # The lists read by headers alone agree with malloc_info, arena by arena.
-if python3 - "$HS_TMP/arenas.lists.json" "$HS_TMP/mi.txt" <<'PY'
-import json, re, sys
-d = json.load(open(sys.argv[1]))
-heaps = re.findall(r'<heap nr="(\d+)">(.*?)</heap>', open(sys.argv[2]).read(), re.S)
-assert len(heaps) == len(d["arenas"]), (len(heaps), len(d["arenas"]))
-for (nr, body), a in zip(heaps, d["arenas"]):
-    fast = [int(x) for x in re.search(r'<total type="fast" count="(\d+)" size="(\d+)"/>', body).groups()]
-    rest = [int(x) for x in re.search(r'<total type="rest" count="(\d+)" size="(\d+)"/>', body).groups()]
-    assert [a["fastbin_chunks"], a["free_fastbins"]] == fast, (nr, a["fastbin_chunks"], a["free_fastbins"], fast)
-    assert a["bin_chunks"] + 1 == rest[0], (nr, a["bin_chunks"], rest)
-PY
+if arenas_match_malloc_info "$HS_TMP/arenas.lists.json" "$HS_TMP/mi.txt"
 then ok "knownheap: the lists read by headers alone match malloc_info in every arena"
 else not_ok "knownheap: the lists read by headers alone differ from malloc_info"; fi
 check_untouched "$pid" || not_ok "knownheap left traced or stopped"

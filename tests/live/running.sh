@@ -38,6 +38,13 @@ a=$(field "$HS_TMP/running.json" approximate)
 	ok "knownheap: the same figures as the stopped walk (tcaches included)" ||
 	not_ok "knownheap: figures differ: $(diff <(strip "$HS_TMP/stopped.json" | tr , '\n') \
 		<(strip "$HS_TMP/running.json" | tr , '\n') | head -6 | tr '\n' ' ')"
+arenas_match_malloc_info "$HS_TMP/running.json" "$HS_TMP/mi.txt" &&
+	ok "knownheap: the running walk's lists match malloc_info in every arena" ||
+	not_ok "knownheap: the running walk's lists differ from malloc_info"
+timeout 60 "$HS" arenas --no-freeze --no-debuginfo --json "$pid" >"$HS_TMP/running.nodebug.json"
+arenas_match_malloc_info "$HS_TMP/running.nodebug.json" "$HS_TMP/mi.txt" &&
+	ok "knownheap, --no-debuginfo: the running walk's lists match malloc_info" ||
+	not_ok "knownheap, --no-debuginfo: the running walk's lists differ from malloc_info"
 grep -q 'stopped only for its threads. registers; the last two of 2 walks agree' \
 	< <(timeout 60 "$HS" arenas --no-freeze "$pid") && ok "the text says how it was read" ||
 	not_ok "the text does not say how it was read"
