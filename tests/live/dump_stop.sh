@@ -31,8 +31,9 @@ blocked_in_write()
 start_target "$(target bigheap)" 1
 P=$TARGET_PID
 ptrace_ok "$P"
-s1=$(awk '$2 == "rw-p" && $6 == "" && $1 ~ /^7f[0-9a-f]*000000-/ { split($1, a, "-"); print "0x" a[1]; exit }' \
-	/proc/"$P"/maps)
+# (where mmap puts it depends on ASLR: 0x7f..., 0x7e..., lower with more bits)
+s1=$(arena_heap_range "$P")
+s1=${s1%-*}
 [ -n "$s1" ] || framework_failure "no thread heap in $(cat /proc/"$P"/maps)"
 range="$s1+1G"
 
