@@ -500,29 +500,57 @@ pid_t hs_proc_mm_pid(pid_t pid)
 	return found;
 }
 
-int hs_proc_image_read(pid_t pid, struct hs_proc_image *img)
+/* The image fields of thread tid of pid, and its vsize (0: the thread
+ * has no memory, it is exiting). */
+static int task_image(pid_t pid, pid_t tid, struct hs_proc_image *img, uint64_t *vsize)
 {
-	char path[64], *text;
+	char path[80], *text;
 	size_t len;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)hs_proc_mm_pid(pid));
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
 	int r = hs_proc_slurp(path, &text, &len);
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
-	if (hs_proc_gone(pid)) {
-		free(text);
-		return -ESRCH;       /* a zombie shows no memory */
-	}
-	/* fields 26-28 (startcode endcode startstack) and 45-51 (start_data
-	 * end_data start_brk arg_start arg_end env_start env_end); the text
-	 * after the ')' of comm starts with field 3 */
+	/* field 23 (vsize), 26-28 (startcode endcode startstack) and 45-51
+	 * (start_data end_data start_brk arg_start arg_end env_start
+	 * env_end); the text after the ')' of comm starts with field 3 */
 	static const int want[10] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
 	memset(img, 0, sizeof(*img));
+	*vsize = 0;
 	char *p = strrchr(text, ')');
 	int field = 3, k = 0;
-	for (char *tok = p ? strtok(p + 1, " \n") : NULL; tok && k < 10; tok = strtok(NULL, " \n"), field++)
-		if (field == want[k])
+	for (char *tok = p ? strtok(p + 1, " \n") : NULL; tok && k < 10; tok = strtok(NULL, " \n"), field++) {
+		if (field == 23)
+			*vsize = strtoull(tok, NULL, 10);
+		else if (field == want[k])
 			img->v[k++] = strtoull(tok, NULL, 10);
+	}
 	free(text);
+	return 0;
+}
+
+int hs_proc_image_read(pid_t pid, struct hs_proc_image *img)
+{
+	uint64_t vsize;
+	int r = task_image(pid, hs_proc_mm_pid(pid), img, &vsize);
+	if (r < 0)
+		return r;
+	if (hs_proc_gone(pid))
+		return -ESRCH;       /* a zombie shows no memory */
+	if (!vsize) {
+		/* The thread has let its memory go: it is exiting.  So is the
+		 * process, unless another thread still has memory (inside
+		 * execve, about to take the pid over). */
+		pid_t *tids;
+		size_t n;
+		bool other = false;
+		if (hs_proc_threads(pid, &tids, &n, NULL) < 0)
+			return -ESRCH;
+		for (size_t i = 0; i < n && !other; i++)
+			other = task_image(pid, tids[i], img, &vsize) == 0 && vsize;
+		free(tids);
+		if (!other)
+			return -ESRCH;
+	}
 	/* A new image's arguments are placed last in execve (the fields are
 	 * 0 only without ptrace access, which heapscope needs anyway). */
 	return img->v[6] ? 0 : -EAGAIN;
@@ -539,6 +567,12 @@ bool hs_proc_gone(pid_t pid)
 	if (st.state != 'Z' && st.state != 'X')
 		return false;
 	return hs_proc_mm_pid(pid) == pid;
+}
+
+bool hs_proc_exiting(pid_t pid)
+{
+	struct hs_proc_image img;
+	return hs_proc_image_read(pid, &img) == -ESRCH;
 }
 
 bool hs_proc_gone_settled(pid_t pid)

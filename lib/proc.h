@@ -88,12 +88,16 @@ pid_t hs_proc_mm_pid(pid_t pid);
 struct hs_proc_image {
 	uint64_t v[10];
 };
-/* 0, or -errno: -ESRCH pid is gone, -EAGAIN it is inside execve (its new
- * image not laid out yet). */
+/* 0, or -errno: -ESRCH pid is gone or exiting (no thread of it has
+ * memory left), -EAGAIN it is inside execve (its new image not laid out
+ * yet). */
 int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
 /* Has pid exited (gone, or a zombie with no live thread)? */
 bool hs_proc_gone(pid_t pid);
-/* The same, once an execve that may be taking the pid over (a zombie
+/* Gone, or going: no thread of pid has memory left (it is exiting, not
+ * yet a zombie: its maps read empty, its memory fails to read). */
+bool hs_proc_exiting(pid_t pid);
+/* The same as hs_proc_gone, once an execve that may be taking the pid over (a zombie
  * leader, another thread inside execve) has had 200 ms to finish. */
 bool hs_proc_gone_settled(pid_t pid);
 bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);

@@ -529,7 +529,7 @@ int hs_session_attach(pid_t pid, int timeout_ms, struct hs_session **out, struct
 			live += !s->t[i].gone;
 		/* no thread left, but the process is there: every thread we
 		 * held was replaced by an execve */
-		if (!live && still_there(pid))
+		if (!live && still_there(pid) && !hs_proc_exiting(pid))
 			r = execd(pid, err);
 		else if (!live)
 			r = hs_err_set(err, ESRCH, "pid %d exited", (int)pid);

@@ -428,7 +428,7 @@ int hs_snapshot_take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snap
 	}
 	/* A process that exec'd during the look fails in many ways (its
 	 * libc is gone from the maps, mp_ unreadable, ...): say why. */
-	if (r < 0 && looked && hs_proc_gone(pid))
+	if (r < 0 && looked && hs_proc_exiting(pid))
 		return gone(pid, err);     /* not the EIO or ESRCH of the read that met it */
 	if (r < 0 && r != -ESTALE && (execd_since(pid) || libc_moved(pid, s)))
 		r = hs_err_set(err, ESTALE, "pid %d exec'd (began a new program) during the look; run heapscope again",
@@ -448,8 +448,11 @@ static int take(pid_t pid, const struct hs_snapshot_opts *o, struct hs_snapshot 
 	*looked = true;
 	/* Before anything is read: a later stop checks the process has not
 	 * exec'd since (the maps and the libc would be another program's). */
-	if (hs_session_pin_image(pid) == -EAGAIN)
+	r = hs_session_pin_image(pid);
+	if (r == -EAGAIN)
 		return hs_err_set(err, EAGAIN, "pid %d is starting: it is inside execve", (int)pid);
+	if (r == -ESRCH)
+		return gone(pid, err);
 	/* Everything that needs no stop comes first. */
 	r = hs_maps_read(pid, true, &s->maps, err);
 	if (r == -ESRCH || r == -ENOENT)
