@@ -57,9 +57,7 @@ demo: build
 check: check-deps build $(ASAN)/build.ninja
 	$(MESON) test -C $(BUILD) --print-errorlogs || { python3 tests/failed.py $(BUILD); exit 1; }
 	$(MESON) compile -C $(ASAN)
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1 HS_SANITIZED=1 \
-	  $(MESON) test -C $(ASAN) --print-errorlogs --timeout-multiplier 2 --suite unit --suite live --suite cli || \
-	  { python3 tests/failed.py $(ASAN); exit 1; }
+	MESON="$(MESON)" tests/sanitized.sh $(ASAN)
 
 bench: build
 	HEAPSCOPE=$(BUILD)/cmd/heapscope TARGETS_DIR=$(BUILD)/tests RAWREAD=$(BUILD)/tests/rawread tests/bench/run.sh

@@ -29,5 +29,7 @@ for r in bad:
     # the reason: a test's not ok and framework lines first, then its tail
     why = [l for l in out if l.startswith(("not ok", "FAIL:", "Bail out")) or
            "harness error" in l or "runtime error" in l or "Sanitizer" in l]
-    for line in (why or out)[-LINES:]:
+    seen = set()
+    lines = [l for l in (why or out) if not (l in seen or seen.add(l))]
+    for line in lines[-LINES:]:
         print("  " + (line if len(line) <= WIDTH else line[:WIDTH] + "..."))
