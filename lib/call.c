@@ -6,6 +6,7 @@
 
 #include "call.h"
 #include "heap.h"
+#include "proc.h"
 
 static uint64_t now_us(void)
 {
@@ -106,6 +107,8 @@ static void caller_check(struct hs_session *ses, const struct call_target *t, pi
 static bool arenas_unlocked(const struct call_target *t, char *why, size_t whysz, struct hs_err *err)
 {
 	struct hs_heap h;
+	/* the mutexes as they are now: nothing read before this stop */
+	hs_mem_cache_preload_unload(t->mem);
 	hs_mem_cache_drop(t->mem);
 	if (hs_heap_walk(t->mem, t->libc, NULL, 0, NULL, &h, err) < 0) {
 		snprintf(why, whysz, "%s", err->msg);
@@ -239,6 +242,8 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 		return hs_err_set(err, ENOTSUP, "no return trampoline (rt_sigreturn) found in %s: no call made",
 				  libc->map_path);
 	uint64_t deadline = hs_call_deadline(wait_ms);
+	/* test hook: after the look, before the stop for the call */
+	hs_test_wait("HEAPSCOPE_TEST_CALL_WAIT", "call");
 	for (;;) {
 		struct hs_session *ses;
 		int r;

@@ -1291,6 +1291,13 @@ void hs_mem_cache_preload_stats(struct hs_mem *mem, struct hs_mem_preload_stats 
 		*st = cm->pre->st;
 }
 
+void hs_mem_cache_preload_unload(struct hs_mem *mem)
+{
+	struct cache_mem *cm = (struct cache_mem *)mem;
+	if (cm->pre)
+		cm->pre->loaded = false;
+}
+
 void hs_mem_cache_preload_end(struct hs_mem *mem)
 {
 	struct cache_mem *cm = (struct cache_mem *)mem;

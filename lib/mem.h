@@ -89,7 +89,9 @@ uint64_t hs_mem_cache_held(struct hs_mem *cache, uint64_t addr, uint64_t len);
  * process_vm_readv calls, on two threads where it can (the second one only
  * reads, all signals blocked, and is joined before it returns): the reads that fall in them are then served from
  * there, the others as before (what changed since is read on demand).
- * The preload survives hs_mem_cache_drop(); hs_mem_cache_preload_end()
+ * The preload survives hs_mem_cache_drop(); hs_mem_cache_preload_unload()
+ * stops serving reads from it (the stop it was read in is over: the next
+ * hs_mem_cache_preload_read() serves them again); hs_mem_cache_preload_end()
  * frees it. */
 struct hs_mem_preload_stats {
 	uint64_t runs, bytes, pages;     /* the plan */
@@ -105,6 +107,7 @@ int hs_mem_cache_preload_range(struct hs_mem *cache, uint64_t addr, uint64_t len
 int hs_mem_cache_preload_plan(struct hs_mem *cache);
 int hs_mem_cache_preload_read(struct hs_mem *cache);
 void hs_mem_cache_preload_stats(struct hs_mem *cache, struct hs_mem_preload_stats *st);
+void hs_mem_cache_preload_unload(struct hs_mem *cache);
 void hs_mem_cache_preload_end(struct hs_mem *cache);
 
 static inline int hs_mem_read(struct hs_mem *mem, uint64_t addr, void *buf, size_t len)

@@ -675,3 +675,19 @@ void hs_proc_comm(pid_t pid, pid_t tid, char *buf, size_t n)
 		buf[strcspn(buf, "\n")] = '\0';
 	fclose(f);
 }
+
+void hs_test_wait(const char *var, const char *suffix)
+{
+	const char *wait = getenv(var);
+	if (!wait)
+		return;
+	char made[4096];
+	snprintf(made, sizeof(made), "%s.%s", wait, suffix);
+	int fd = open(made, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 3000 && access(wait, F_OK) < 0; i++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+}

@@ -114,4 +114,9 @@ int hs_proc_thread_sp(pid_t pid, pid_t tid, uint64_t *sp);
 int hs_proc_resident(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *bytes);
 int hs_proc_pagemap_open(pid_t pid, struct hs_err *err);
 
+/* Test hooks: when the environment variable var names FILE, create
+ * FILE.suffix and wait (at most 30 s) for FILE to appear, so that a test
+ * can act at that point of a run. */
+void hs_test_wait(const char *var, const char *suffix);
+
 #endif

@@ -328,6 +328,7 @@ static int load(struct start *st, struct hs_err *err)
 	}
 	if ((r = sampler_lookup(pid, &st->maps2, &st->got, &st->ctl, st->to, err)) < 0)
 		return r;
+	hs_mem_cache_preload_unload(st->mem);
 	hs_mem_cache_drop(st->mem);   /* the dlopen changed the target */
 	if ((r = hs_got_read(st->mem, &st->got, err)) < 0)
 		return r;

@@ -42,24 +42,6 @@ static uint64_t now_us(void)
 
 static bool execd_since(pid_t pid);
 
-/* Test hooks: when the variable names FILE, create FILE.SUFFIX and wait
- * (at most 30 s) for FILE to appear. */
-static void test_wait(const char *var, const char *suffix)
-{
-	const char *wait = getenv(var);
-	if (!wait)
-		return;
-	char made[4096];
-	snprintf(made, sizeof(made), "%s.%s", wait, suffix);
-	int fd = open(made, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	for (int i = 0; i < 3000 && access(wait, F_OK) < 0; i++) {
-		struct timespec ts = { 0, 10000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* A read met a vanished process: it exited, or it exec'd (its old memory
  * gone with the old image). */
 static int gone(pid_t pid, struct hs_err *err)
@@ -123,7 +105,7 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	 * hook: stopped, before that read, so that a test can kill the target
 	 * there). */
 	if (s->preload && ses)
-		test_wait("HEAPSCOPE_TEST_STOPPED_WAIT", "stopped");
+		hs_test_wait("HEAPSCOPE_TEST_STOPPED_WAIT", "stopped");
 	bool preloaded = s->preload && hs_mem_cache_preload_read(s->mem) == 0;
 	if (s->preload)
 		hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
@@ -175,6 +157,9 @@ static int walk_stopped(struct hs_snapshot *s, const struct hs_snapshot_opts *o,
 	*locked = 0;
 	for (size_t i = 0; i < s->heap.narenas; i++)
 		*locked += s->heap.arenas[i].mutex != 0;
+	/* What the preload read is this stop's: once the target runs, a read
+	 * served from it would be stale (a lock taken since read as free). */
+	hs_mem_cache_preload_unload(s->mem);
 	struct hs_err derr;
 	int d = hs_session_detach(ses, &derr);
 	if (ses)
@@ -332,7 +317,7 @@ static bool preload_plan(struct hs_snapshot *s, const struct hs_snapshot_opts *o
 	hs_mem_cache_preload_stats(s->mem, &s->preload_stats);
 	/* Test hook: between the two walks, create FILE.planned and wait (at
 	 * most 30 s) for FILE, so that a test can change the heap there. */
-	test_wait("HEAPSCOPE_TEST_PRELOAD_WAIT", "planned");
+	hs_test_wait("HEAPSCOPE_TEST_PRELOAD_WAIT", "planned");
 	return true;
 }
 

@@ -18,6 +18,9 @@
  *   bigmap                 a 320 MiB read-only mapping, every page present (the
  *                          zero page): more than heapscope dump reads in one stop
  *   in-malloc              its one thread blocked inside malloc_info, for good
+ *   stats-lock             single's heap; on SIGUSR1 a thread blocks inside
+ *                          malloc_stats() holding main_arena's lock, until
+ *                          SIGUSR2 lets it finish
  *   in-dlopen LIB          a thread inside dlopen(LIB) for good (LIB's
  *                          constructor never returns)
  *   mmap-merge             mmapped chunks the kernel merged with their
@@ -575,6 +578,53 @@ static void in_malloc(void)
 	_exit(97);
 }
 
+/* stats-lock: single's heap; on SIGUSR1 a thread calls malloc_stats()
+ * with stderr a full pipe, so it blocks in write(2) holding main_arena's
+ * lock (glibc prints each arena's lines under its lock) until SIGUSR2
+ * drains the pipe.  Both signals are blocked in every thread and taken by
+ * sigwait. */
+static int stats_pipe[2];
+
+static void *stats_waiter(void *arg)
+{
+	sigset_t s;
+	int sig;
+	sigemptyset(&s);
+	sigaddset(&s, arg ? SIGUSR2 : SIGUSR1);
+	sigwait(&s, &sig);
+	if (!arg) {
+		malloc_stats();
+		return NULL;
+	}
+	char b[4096];
+	while (read(stats_pipe[0], b, sizeof(b)) > 0)
+		;
+	return NULL;
+}
+
+static void stats_lock(void)
+{
+	single();
+	if (pipe(stats_pipe) < 0)
+		_exit(98);
+	fcntl(stats_pipe[1], F_SETFL, O_NONBLOCK);
+	char fill[4096];
+	memset(fill, 'x', sizeof(fill));
+	while (write(stats_pipe[1], fill, sizeof(fill)) > 0)
+		;
+	fcntl(stats_pipe[1], F_SETFL, 0);
+	if (dup2(stats_pipe[1], STDERR_FILENO) < 0)
+		_exit(98);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	sigaddset(&s, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+	pthread_t t;
+	if (pthread_create(&t, NULL, stats_waiter, NULL) != 0 || pthread_create(&t, NULL, stats_waiter, stats_pipe) != 0)
+		_exit(98);
+}
+
 /* in-dlopen LIB: a thread dlopens LIB, whose constructor never returns:
  * the dynamic loader's lock stays held (an injected dlopen must wait). */
 static const char *dlopen_path;
@@ -695,6 +745,8 @@ int main(int argc, char **argv)
 		counted_strings();
 	else if (strcmp(argv[1], "in-malloc") == 0)
 		in_malloc();
+	else if (strcmp(argv[1], "stats-lock") == 0)
+		stats_lock();
 	else if (strcmp(argv[1], "regs") == 0)
 		regs(0);
 	else if (strcmp(argv[1], "regs-nocue") == 0)
@@ -707,6 +759,6 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|vfork|mmap-merge|bigmap|in-malloc|in-dlopen LIB|dlopen-heap LIB\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|vfork|mmap-merge|bigmap|in-malloc|stats-lock|in-dlopen LIB|dlopen-heap LIB\n");
 	return 99;
 }
