@@ -103,9 +103,13 @@ static int cmd_trim(struct hs_cli *cli)
 		hs_print_us(&out, HS_PRINT_ANY, "pause_us", "; target paused %s", t.pause_us);
 		hs_print_us(&out, HS_PRINT_ANY, "call_us", ", the call itself %s", t.call_us);
 		hs_print_text(&out, "%s\n", t.attempts > 1 ? " (after waiting for threads inside malloc)" : "");
+		hs_print_bool(&out, HS_PRINT_JSON, "threads_released", NULL, t.released);
 	}
 	hs_print_bool(&out, HS_PRINT_JSON, "java", NULL, t.java);
 	hs_out_doc_end(&out);
+	if (t.released)
+		hs_cli_warn(cli, "the call outlived --timeout (%d ms): the other threads ran before it returned "
+			    "(it waited for something one of them held)", o.call_timeout_ms);
 	if (!o.dry_run && !t.have_after) {
 		hs_cli_warn(cli, "the call was made, but the look after it failed: %s; what it returned is not known", t.unsafe);
 		status = HS_EXIT_PARTIAL;

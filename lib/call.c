@@ -269,6 +269,7 @@ int hs_call_begin(pid_t pid, const struct hs_libc *libc, const struct hs_maps *m
 void hs_call_end(struct hs_session *ses, struct hs_call_report *rep)
 {
 	rep->call_us = now_us() - rep->t0_us;
+	rep->released = hs_session_released(ses);
 	hs_session_detach(ses, NULL);
 	rep->pause_us += hs_session_last_pause_us();
 }

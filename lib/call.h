@@ -31,6 +31,8 @@ struct hs_call_report {
 	int attempts;
 	uint64_t pause_us, call_us;
 	uint64_t t0_us;          /* when the safe stop began */
+	bool released;           /* a call outlived its timeout: the other
+	                            threads were let go (it waited on one) */
 	char unsafe[256];
 };
 

@@ -98,6 +98,7 @@ int hs_trim_run(pid_t pid, const struct hs_trim_opts *o, struct hs_trim *t, stru
 	t->attempts += rep.attempts;
 	t->pause_us = rep.pause_us;
 	t->call_us = rep.call_us;
+	t->released = rep.released;
 	t->tid = rep.tid;
 	t->calls_made = rep.done;
 	snprintf(t->unsafe, sizeof(t->unsafe), "%s", rep.unsafe);

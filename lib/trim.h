@@ -30,6 +30,8 @@ struct hs_trim {
 	int attempts;            /* stops made before it was safe */
 	uint64_t pause_us;       /* all stops of the call phase */
 	uint64_t call_us;        /* the function alone */
+	bool released;           /* it outlived the timeout: the other threads
+	                            were let go while it ran */
 	char unsafe[256];        /* why the last attempt was not safe */
 	bool java;               /* the target's executable is named java (a JVM) */
 	/* Over the arenas of before: resident bytes, what a trim would give

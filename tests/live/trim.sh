@@ -187,17 +187,25 @@ rounds=200
 [ -n "${HS_SANITIZED:-}" ] && rounds=50
 start_target "$(target churn)" 8
 C=$TARGET_PID
-trimmed=0 refused=0 partial=0
+trimmed=0 refused=0 partial=0 released=0
 for _ in $(seq "$rounds"); do
 	rc=0
-	timeout -k 5 30 "$HS" trim --wait 300 "$C" >/dev/null 2>"$HS_TMP/err" || rc=$?
+	timeout -k 5 30 "$HS" trim --json --wait 300 "$C" >"$HS_TMP/trim.json" 2>"$HS_TMP/err" || rc=$?
 	case $rc in
 	0) trimmed=$((trimmed + 1)) ;;
 	1) trimmed=$((trimmed + 1)) partial=$((partial + 1)) ;;  # trimmed; the look after it refused
 	75) refused=$((refused + 1)) ;;
 	*) not_ok "trim exit $rc: $(cat "$HS_TMP/err")"; break ;;
 	esac
+	# a call that waited on a lock a stopped thread held (past --timeout
+	# the others were let go): the safety check let an unsafe call through
+	grep -Eq '"threads_released": ?true' "$HS_TMP/trim.json" && released=$((released + 1))
 done
+if [ "$released" = 0 ]; then
+	ok "churn: no call waited for a stopped thread (none needed its threads let go)"
+else
+	not_ok "churn: $released of $rounds calls waited past --timeout for a lock a stopped thread held"
+fi
 # busy threads run (R) or sleep: none may be traced or stopped
 if grep -H -E '^(TracerPid:[[:space:]]*[1-9]|State:[[:space:]]*[tT])' /proc/"$C"/task/*/status; then
 	not_ok "churn target left traced or stopped"
