@@ -32,7 +32,7 @@ static uint64_t now_us(void)
  * rules that thread out as the caller, and the next one is tried. */
 struct code_ranges {
 	size_t n;
-	struct hs_code_range r[16];
+	struct hs_code_range r[24];
 };
 
 /* What the check looks at: the stopped process, its libc and memory, and

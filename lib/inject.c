@@ -176,6 +176,48 @@ size_t hs_inject_loader_code(pid_t pid, const struct hs_libc *libc, const struct
 	return n;
 }
 
+/* The lock word of the first "lock cmpxchg r32, disp32(%rip)" in the
+ * first bytes of the function at fn, checked; 0 if none. */
+static uint64_t lock_in(const struct hs_maps *maps, struct hs_mem *mem, uint64_t fn)
+{
+	unsigned char c[96];
+	if (!fn || hs_mem_read(mem, fn, c, sizeof(c)) < 0)
+		return 0;
+	for (size_t i = 1; i + 7 <= sizeof(c); i++) {
+		if (c[i - 1] != 0xf0 || c[i] != 0x0f || c[i + 1] != 0xb1 || (c[i + 2] & 0xc7) != 0x05)
+			continue;
+		int32_t disp;
+		memcpy(&disp, c + i + 3, 4);
+		uint64_t at = fn + i + 7 + (int64_t)disp;
+		const struct hs_mapping *m = hs_maps_find(maps, at);
+		uint32_t w;
+		if (!m || m->perms[1] != 'w' || at + 4 > m->end || hs_mem_read(mem, at, &w, 4) < 0 || w > 2)
+			return 0;
+		return at;
+	}
+	return 0;
+}
+
+size_t hs_inject_libc_locks(const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem, unsigned which,
+			    struct hs_code_range *r, size_t max)
+{
+	static const struct {
+		unsigned bit;
+		const char *fn, *what;
+	} locks[] = {
+		{ HS_LIBC_LOCK_STDIO, "_IO_list_lock", "stdio's stream list lock (fopen, fclose, fflush(NULL))" },
+		{ HS_LIBC_LOCK_ENV, "clearenv", "the environment's lock (setenv)" },
+		{ HS_LIBC_LOCK_ATFORK, "__register_atfork", "pthread_atfork's lock (held by a fork())" },
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]) && n < max; i++) {
+		uint64_t fn, at;
+		if ((which & locks[i].bit) && hs_libc_lookup(libc, locks[i].fn, &fn) == 0 && (at = lock_in(maps, mem, fn)))
+			r[n++] = (struct hs_code_range){ 0, 0, locks[i].what, false, false, at, true };
+	}
+	return n;
+}
+
 #define loader_code hs_inject_loader_code
 #define slotrec hs_poke
 
@@ -461,8 +503,11 @@ int hs_inject_start(const struct hs_snapshot *s, const struct hs_inject_opts *o,
 	snprintf(rep->log, sizeof(rep->log), "%s", o->log);
 	int r = start_checks(&st, err);
 	if (r == 0) {
-		struct hs_code_range extra[8];
+		struct hs_code_range extra[12];
 		size_t nextra = loader_code(s->pid, &s->libc, &s->maps, s->mem, extra, 8);
+		/* setenv's lock, and stdio's for mtrace's fopen */
+		nextra += hs_inject_libc_locks(&s->libc, &s->maps, s->mem, HS_LIBC_LOCK_STDIO | HS_LIBC_LOCK_ENV,
+					       extra + nextra, 12 - nextra);
 		r = hs_call_begin(s->pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &st.ses, &rep->call, err);
 	}
 	if (r == 0 && (r = load_tracer(&st, err)) == 0 && (r = find_tracer(&st, err)) == 0 &&
@@ -592,9 +637,11 @@ int hs_inject_stop(const struct hs_snapshot *s, const struct hs_inject_opts *o, 
 	}
 	/* 2. muntrace() once no thread is inside the tracer: a thread past
 	 * its "tracing?" test would write to the stream muntrace clears */
-	struct hs_code_range extra[9];
+	struct hs_code_range extra[12];
 	size_t nextra = hs_inject_tracer_code(&s->maps, extra, 1);
 	nextra += loader_code(pid, &s->libc, &s->maps, s->mem, extra + nextra, 8);
+	/* muntrace's fclose takes stdio's list lock */
+	nextra += hs_inject_libc_locks(&s->libc, &s->maps, s->mem, HS_LIBC_LOCK_STDIO, extra + nextra, 12 - nextra);
 	struct hs_session *ses;
 	if ((r = hs_call_begin(pid, &s->libc, &s->maps, s->mem, extra, nextra, o->wait_ms, &ses, &rep->call, err)) < 0)
 		goto out;

@@ -77,6 +77,20 @@ int hs_inject_route(struct hs_session *ses, struct hs_route *rt, int (*record)(v
  * the writes): the held signals let through. */
 void hs_inject_route_end(struct hs_route *rt);
 
+/* libc's own locks a remote call may take, each found from the first
+ * "lock cmpxchg" on a RIP-relative word in an exported function that
+ * takes it, and checked (a word inside a writable mapping, 0, 1 or 2):
+ * HS_LIBC_LOCK_STDIO, stdio's stream list lock (fopen, fclose; fflush(NULL)
+ * holds it while it writes every stream); HS_LIBC_LOCK_ENV, the
+ * environment's (setenv); HS_LIBC_LOCK_ATFORK, pthread_atfork's (a library
+ * constructor's; fork() holds it through its prepare handlers).  Up to max
+ * ranges into r for hs_call_begin; one not found is left out. */
+#define HS_LIBC_LOCK_STDIO 1u
+#define HS_LIBC_LOCK_ENV 2u
+#define HS_LIBC_LOCK_ATFORK 4u
+size_t hs_inject_libc_locks(const struct hs_libc *libc, const struct hs_maps *maps, struct hs_mem *mem, unsigned which,
+			    struct hs_code_range *r, size_t max);
+
 /* The library's path for this libc, as the target sees it, if it exists. */
 int hs_inject_library(pid_t pid, const struct hs_libc *libc, char *path, size_t len);
 

@@ -111,8 +111,14 @@ static int call_tracer(const struct hs_snapshot *s, const struct hs_libc *dbg, b
 	n++;
 	/* stop: muntrace() clears the stream that a thread inside the tracer
 	 * may be about to write to; no thread may be in there */
-	struct hs_code_range extra[1];
+	struct hs_code_range extra[4];
 	size_t nextra = start ? 0 : hs_inject_tracer_code(&s->maps, extra, 1);
+	/* setenv takes the environment's lock, mtrace's fopen and muntrace's
+	 * fclose stdio's list lock: a thread holding one would never let it
+	 * go while stopped, and the call would wait for it */
+	nextra += hs_inject_libc_locks(&s->libc, &s->maps, s->mem,
+				       start ? HS_LIBC_LOCK_STDIO | HS_LIBC_LOCK_ENV : HS_LIBC_LOCK_STDIO, extra + nextra,
+				       3);
 	int r = hs_call_safely(s->pid, &s->libc, &s->maps, s->mem, extra, nextra, calls, n, o->wait_ms, o->timeout_ms,
 			       rep, err);
 	if (r == -EAGAIN)

@@ -392,8 +392,10 @@ int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs
 	oo.sampler = oo.sampler ? oo.sampler : found;
 	int r = start_checks(&st, err);
 	if (r == 0) {
-		struct hs_code_range extra[8];
+		struct hs_code_range extra[12];
 		size_t nextra = hs_inject_loader_code(pid, &st.libc, &st.maps, st.mem, extra, 8);
+		/* the sampler's constructor calls pthread_atfork */
+		nextra += hs_inject_libc_locks(&st.libc, &st.maps, st.mem, HS_LIBC_LOCK_ATFORK, extra + nextra, 12 - nextra);
 		r = hs_call_begin(pid, &st.libc, &st.maps, st.mem, extra, nextra, o->wait_ms, &st.ses, &rep->call, err);
 	}
 	if (r == 0 && (r = load(&st, err)) == 0)

@@ -996,6 +996,23 @@ static int call_run(struct hs_session *s, struct hs_thread *t, const struct hs_c
 			}
 			if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) == 0)
 				continue;
+		} else if (!event && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)) {
+			/* a stop signal for the thread (SIGSTOP is never blocked, so
+			 * it comes mid-call too): abandoned half-way the callee would
+			 * keep what it holds (an arena's lock); the call goes on, and
+			 * the process is stopped after it */
+			*stopsig = sig;
+			if (ptrace(resume, tid, NULL, NULL) == 0)
+				continue;
+		} else if (!event && sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGTRAP &&
+			   sig != SIGSYS && now.rip == fr->start.rip && now.rsp == fr->start.rsp) {
+			/* a signal pending when the thread was let run, taken before
+			 * it ran anything of the call: not called, the thread put
+			 * back, the signal delivered at detach */
+			call.running = 0;
+			t->pending_sig = sig;
+			return hs_err_set(err, EINTR, "signal %d arrived for thread %d before the call: not called", sig,
+					  (int)tid);
 		} else if (event == PTRACE_EVENT_STOP) {
 			/* a job-control stop (or an interrupt) during the call: go on
 			 * with the call, and stop the process again after it */

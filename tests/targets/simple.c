@@ -21,6 +21,10 @@
  *   stats-lock             single's heap; on SIGUSR1 a thread blocks inside
  *                          malloc_stats() holding main_arena's lock, until
  *                          SIGUSR2 lets it finish
+ *   stdio-lock             single's heap; a thread blocks inside fflush(NULL)
+ *                          (writing a stream's buffer to a full pipe) holding
+ *                          stdio's list lock, until SIGUSR2 drains the pipe;
+ *                          SIGUSR1 blocks it there again
  *   in-dlopen LIB          a thread inside dlopen(LIB) for good (LIB's
  *                          constructor never returns)
  *   mmap-merge             mmapped chunks the kernel merged with their
@@ -625,6 +629,74 @@ static void stats_lock(void)
 		_exit(98);
 }
 
+/* stdio-lock: a stream with buffered data on a full pipe; a thread
+ * flushes every stream (fflush(NULL), which holds stdio's list lock
+ * throughout) and blocks in write(2) until SIGUSR2 drains the pipe; SIGUSR1
+ * does it again.  fopen and fclose wait for that lock meanwhile.  Both
+ * signals are blocked in every thread and taken by sigwait. */
+static int lock_pipe[2];
+static FILE *lock_stream;
+
+static void lock_fill(void)
+{
+	fcntl(lock_pipe[1], F_SETFL, O_NONBLOCK);
+	char fill[4096];
+	memset(fill, 'x', sizeof(fill));
+	while (write(lock_pipe[1], fill, sizeof(fill)) > 0)
+		;
+	while (write(lock_pipe[1], fill, 1) > 0)   /* to the last byte */
+		;
+	fcntl(lock_pipe[1], F_SETFL, 0);
+}
+
+static void *stdio_flusher(void *arg)
+{
+	(void)arg;
+	sigset_t s;
+	int sig;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	for (;;) {
+		lock_fill();
+		fputs("buffered", lock_stream);
+		fflush(NULL);
+		sigwait(&s, &sig);
+	}
+	return NULL;
+}
+
+static void *lock_drainer(void *arg)
+{
+	(void)arg;
+	sigset_t s;
+	int sig;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR2);
+	for (;;) {
+		sigwait(&s, &sig);
+		char b[4096];
+		fcntl(lock_pipe[0], F_SETFL, O_NONBLOCK);
+		while (read(lock_pipe[0], b, sizeof(b)) > 0)
+			;
+	}
+	return NULL;
+}
+
+static void stdio_lock(void)
+{
+	single();
+	if (pipe(lock_pipe) < 0 || !(lock_stream = fdopen(lock_pipe[1], "w")))
+		_exit(98);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	sigaddset(&s, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+	pthread_t t;
+	if (pthread_create(&t, NULL, lock_drainer, NULL) != 0 || pthread_create(&t, NULL, stdio_flusher, NULL) != 0)
+		_exit(98);
+}
+
 /* in-dlopen LIB: a thread dlopens LIB, whose constructor never returns:
  * the dynamic loader's lock stays held (an injected dlopen must wait). */
 static const char *dlopen_path;
@@ -747,6 +819,8 @@ int main(int argc, char **argv)
 		in_malloc();
 	else if (strcmp(argv[1], "stats-lock") == 0)
 		stats_lock();
+	else if (strcmp(argv[1], "stdio-lock") == 0)
+		stdio_lock();
 	else if (strcmp(argv[1], "regs") == 0)
 		regs(0);
 	else if (strcmp(argv[1], "regs-nocue") == 0)
@@ -759,6 +833,6 @@ int main(int argc, char **argv)
 		goto usage;
 	ready_and_block();
 usage:
-	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|vfork|mmap-merge|bigmap|in-malloc|stats-lock|in-dlopen LIB|dlopen-heap LIB\n");
+	put("usage: simple nomalloc|single|corrupt-fastbin-cycle|corrupt-size|corrupt-two-lists|botcake|hostile-arenas|sparse|utf16|strings|corrupt-tcache|freed|segv-handler|regs|regs-nocue|vfork|mmap-merge|bigmap|in-malloc|stats-lock|stdio-lock|in-dlopen LIB|dlopen-heap LIB\n");
 	return 99;
 }
