@@ -89,7 +89,7 @@ static int injected(const struct hs_snapshot *s, const struct hs_mtrace_opts *o,
 		return hs_err_set(err, EAGAIN, "%zu GOT slots put back, but muntrace() was not safe within %d ms: %s; the "
 				  "log stays open: run stop again", ir->slots, o->wait_ms, ir->call.unsafe);
 	if (r == -EAGAIN)
-		return hs_err_set(err, EAGAIN, "not safe to call into malloc within %d ms: %s (nothing was called)",
+		return hs_err_set(err, EAGAIN, "not safe to call into the target within %d ms: %s (nothing was called)",
 				  o->wait_ms, ir->call.unsafe);
 	if (r < 0 && start && ir->call.done)
 		return append(err, r, " (undone: no slot changed, tracing off; the library stays loaded)");
@@ -122,7 +122,7 @@ static int call_tracer(const struct hs_snapshot *s, const struct hs_libc *dbg, b
 	int r = hs_call_safely(s->pid, &s->libc, &s->maps, s->mem, extra, nextra, calls, n, o->wait_ms, o->timeout_ms,
 			       rep, err);
 	if (r == -EAGAIN)
-		return hs_err_set(err, EAGAIN, "not safe to call into malloc within %d ms: %s (nothing was called)",
+		return hs_err_set(err, EAGAIN, "not safe to call into the target within %d ms: %s (nothing was called)",
 				  o->wait_ms, rep->unsafe);
 	if (r < 0)
 		return append(err, r, rep->done && r != -ETIMEDOUT && r != -ESRCH && r != -ENOTSUP

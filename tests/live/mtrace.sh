@@ -17,10 +17,12 @@ ptrace_ok "$TARGET_PID"
 for round in 1 2 3 4 5; do
 	LOG=/tmp/heapscope-mtrace-test.$$.$round.log
 	rm -f "$LOG"
+	# a new file: the last round's READY must not be taken for this one's
+	rm -f "$HS_TMP/churn.out"
 	LD_PRELOAD=$DBG "$CHURN" 4 >"$HS_TMP/churn.out" &
 	P=$!
 	track_pid "$P"
-	for _ in $(seq 50); do grep -q READY "$HS_TMP/churn.out" && break; sleep 0.1; done
+	for _ in $(seq 50); do grep -q "^READY $P\$" "$HS_TMP/churn.out" 2>/dev/null && break; sleep 0.1; done
 	# round 2 speaks JSON
 	J=; [ "$round" = 2 ] && J=--json
 	rc=0
