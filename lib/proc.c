@@ -569,6 +569,24 @@ bool hs_proc_gone(pid_t pid)
 	return hs_proc_mm_pid(pid) == pid;
 }
 
+int hs_proc_mem_bind(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)hs_proc_mm_pid(pid));
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+bool hs_proc_mem_released(int fd, uint64_t addr)
+{
+	/* A read of memory nobody uses any more returns 0 bytes; of live
+	 * memory, 1 (or -1 for an address it has not mapped). */
+	unsigned char b;
+	ssize_t n;
+	while ((n = pread(fd, &b, 1, (off_t)addr)) < 0 && errno == EINTR)
+		;
+	return n == 0;
+}
+
 bool hs_proc_exiting(pid_t pid)
 {
 	struct hs_proc_image img;

@@ -94,6 +94,12 @@ struct hs_proc_image {
 int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
 /* Has pid exited (gone, or a zombie with no live thread)? */
 bool hs_proc_gone(pid_t pid);
+/* An fd bound to pid's memory as it is now (/proc/PID/mem keeps the
+ * memory it was opened on, not the process's later one), or -1. */
+int hs_proc_mem_bind(pid_t pid);
+/* Has the memory fd was bound to no user left (every thread that used it
+ * exited, or an execve replaced it)?  addr: an address it had mapped. */
+bool hs_proc_mem_released(int fd, uint64_t addr);
 /* Gone, or going: no thread of pid has memory left (it is exiting, not
  * yet a zombie: its maps read empty, its memory fails to read). */
 bool hs_proc_exiting(pid_t pid);

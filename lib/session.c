@@ -320,13 +320,20 @@ static int seize(pid_t tid)
 	return r < 0 ? -e : 0;
 }
 
-/* The image this run looks at (hs_session_pin_image). */
+/* The image this run looks at (hs_session_pin_image): its addresses, and
+ * its memory itself (hs_proc_mem_bind), which an execve replaces even
+ * where the new image lays out the same addresses (no ASLR). */
 static pid_t pinned_pid;
 static struct hs_proc_image pinned;
+static int pinned_mem = -1;
 
 int hs_session_pin_image(pid_t pid)
 {
 	struct hs_proc_image img;
+	if (pinned_mem >= 0)
+		close(pinned_mem);
+	/* bound first: an execve between the two is then seen as one */
+	pinned_mem = hs_proc_mem_bind(pid);
 	int r = hs_proc_image_read(pid, &img);
 	if (r < 0)
 		return r;
@@ -341,7 +348,10 @@ bool hs_session_execd(pid_t pid)
 	if (pinned_pid != pid)
 		return false;
 	int r = hs_proc_image_read(pid, &img);
-	return r == -EAGAIN || (r == 0 && !hs_proc_image_same(&img, &pinned));
+	if (r == -EAGAIN || (r == 0 && !hs_proc_image_same(&img, &pinned)))
+		return true;
+	/* it has memory (r == 0), but not the memory pinned */
+	return r == 0 && pinned_mem >= 0 && hs_proc_mem_released(pinned_mem, pinned.v[0]);
 }
 
 static int execd(pid_t pid, struct hs_err *err)
@@ -376,15 +386,30 @@ static int seize_new(struct hs_session *s, uint64_t deadline, int *added, struct
 		if (find(s, tids[i]))
 			continue;
 		int sr = seize(tids[i]);
-		if (sr == -EPERM) {
-			/* Another tracer took it since the check at the start: if
-			 * it is another heapscope and this one holds nothing yet,
-			 * its hold is over in milliseconds; if nobody traces it
-			 * now, whoever did has just let go.  Then once more. */
+		/* Another tracer took it since the check at the start: if it
+		 * is another heapscope and this one holds nothing yet, its hold
+		 * is over in milliseconds; if nobody traces it now, whoever did
+		 * has just let go.  Then again, up to the deadline: other
+		 * heapscopes may take it first, again and again, and let go
+		 * before a look at its status shows them.  Refused for 200 ms
+		 * while nobody is seen to hold it, it is not a tracer's hold
+		 * (a security module's refusal is the same every time). */
+		for (uint64_t unheld = 0; sr == -EPERM && !s->n;) {
+			struct hs_proc_status ts;
 			uint64_t now = now_ns();
+			bool held = hs_proc_status_read(tids[i], &ts, NULL) == 0 && ts.tracer > 0 && ts.tracer != getpid();
+			if (!held && !unheld)
+				unheld = now;
+			if (!held && now - unheld > 200000000u)
+				break;
 			int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
-			if (!s->n && left > 0 && hs_proc_wait_untraced(tids[i], left))
-				sr = seize(tids[i]);
+			if (left <= 0 || !hs_proc_wait_untraced(tids[i], left))
+				break;
+			if (!held) {
+				struct timespec nap = { 0, 1000000 };
+				nanosleep(&nap, NULL);
+			}
+			sr = seize(tids[i]);
 		}
 		if (sr < 0) {
 			int e = -sr;
@@ -585,7 +610,10 @@ int hs_session_detach(struct hs_session *s, struct hs_err *err)
 		return 0;
 	undo_v = NULL;
 	int ret = 0;
-	for (size_t i = 0; i < s->n; i++) {
+	/* Last seized first: another heapscope seizing in the same order
+	 * (its first thread first) gets none until all are let go, so it
+	 * never waits holding some (its attach waits only holding none). */
+	for (size_t i = s->n; i-- > 0;) {
 		struct hs_thread *t = &s->t[i];
 		if (t->gone)
 			continue;

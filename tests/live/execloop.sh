@@ -6,7 +6,8 @@
 # (an exec'd process is named as such, never walked with the old maps),
 # and must never leave the target stopped, stuck or traced.
 #
-# Needs: HEAPSCOPE, TARGETS_DIR, timeout.
+# Needs: HEAPSCOPE, TARGETS_DIR, timeout.  HS_EXECLOOP_NOASLR=1: the target
+# runs without address randomisation (execloop_noaslr.sh).
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -15,7 +16,12 @@ need_cmd timeout
 EXECLOOP=$(target execloop)
 ROUNDS=${HS_EXECLOOP_ROUNDS:-30}
 
-start_target "$EXECLOOP"
+if [ -n "${HS_EXECLOOP_NOASLR:-}" ]; then
+	need_cmd setarch
+	start_target setarch "$(uname -m)" -R "$EXECLOOP"
+else
+	start_target "$EXECLOOP"
+fi
 pid=$TARGET_PID
 ptrace_ok "$pid"
 

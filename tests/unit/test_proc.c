@@ -1,17 +1,21 @@
 /* A real child's /proc image through its exit: while a killed process
  * lets its memory go (not a zombie yet, its /proc/PID/stat shows no
  * memory), hs_proc_image_read says it is gone, never that it is inside an
- * execve; hs_proc_exiting says so from then on. */
+ * execve; hs_proc_exiting says so from then on.  And through an execve of
+ * the same program without address randomisation, which lays out the same
+ * addresses: the image pinned is still seen to be gone (its memory is). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc.h"
+#include "session.h"
 #include "tap.h"
 
 /* The state letter of /proc/PID/stat, 0 when there is none. */
@@ -31,8 +35,58 @@ static char state_of(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
-int main(void)
+/* exec-wait: say "R" on stdout, then execve this program again, the same
+ * way, at each byte read from stdin. */
+static int exec_wait(char *self)
 {
+	char b;
+	if (write(STDOUT_FILENO, "R", 1) != 1 || read(STDIN_FILENO, &b, 1) != 1)
+		return 0;
+	execl("/proc/self/exe", self, "exec-wait", (char *)NULL);
+	return 3;
+}
+
+/* The child of exec_wait's execve, without ASLR. */
+static void exec_same(void)
+{
+	int in[2], out[2];
+	if (pipe(in) < 0 || pipe(out) < 0)
+		return;
+	pid_t c = fork();
+	if (c < 0)
+		return;
+	if (c == 0) {
+		personality(ADDR_NO_RANDOMIZE);
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		execl("/proc/self/exe", "test_proc", "exec-wait", (char *)NULL);
+		_exit(3);
+	}
+	close(in[0]);
+	close(out[1]);
+	char b;
+	OK(read(out[0], &b, 1) == 1, "exec: the child (no ASLR) is ready");
+	struct hs_proc_image before, after;
+	OK(hs_session_pin_image(c) == 0 && hs_proc_image_read(c, &before) == 0, "exec: its image pinned");
+	int fd = hs_proc_mem_bind(c);
+	OK(fd >= 0 && !hs_proc_mem_released(fd, before.v[0]) && !hs_session_execd(c),
+	   "exec: before it, the memory bound is in use and no execve is seen");
+	OK(write(in[1], "x", 1) == 1 && read(out[0], &b, 1) == 1, "exec: it exec'd itself, and is ready again");
+	OK(hs_proc_image_read(c, &after) == 0, "exec: the new image reads");
+	printf("# the new image's addresses are %s the old ones'\n", hs_proc_image_same(&before, &after) ? "the same as" : "not");
+	OK(hs_proc_mem_released(fd, before.v[0]), "exec: the memory bound before it has no user");
+	OK(hs_session_execd(c), "exec: hs_session_execd sees it");
+	close(fd);
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	close(in[1]);
+	close(out[0]);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "exec-wait"))
+		return exec_wait(argv[0]);
 	/* enough written memory that its release takes a few ms */
 	const size_t len = (size_t)512 << 20;
 	int p[2];
@@ -90,5 +144,6 @@ int main(void)
 	OK(hs_proc_image_read(c, &img) == -ESRCH, "a zombie's image: -ESRCH");
 	waitpid(c, NULL, 0);
 	OK(hs_proc_image_read(c, &img) == -ESRCH && hs_proc_exiting(c), "reaped: -ESRCH, exiting");
+	exec_same();
 	return tap_done();
 }
