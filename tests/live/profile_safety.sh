@@ -50,4 +50,28 @@ wait "$H" || rc=$?
 [ "$rc" -le 1 ] && ok "profile of the parent ended (exit $rc)" || not_ok "profile: exit $rc: $(cat "$HS_TMP/a.err")"
 alive "$P" && ok "the parent lives" || not_ok "the parent died"
 
+# ---- (b) a seccomp filter that kills on process_vm_readv, (c) one that fails it ----
+for m in kill errno; do
+	start_target "$(target profsafety)" "seccomp-$m"
+	P=$TARGET_PID
+	if grep -q '^NOSECCOMP' "$TARGET_OUT"; then
+		ok "# skip seccomp-$m: $(cat "$TARGET_OUT")"
+		continue
+	fi
+	rc=0
+	timeout 120 "$HS" profile --rate 4096 --duration 1 -o /dev/null "$P" >"$HS_TMP/$m.out" 2>"$HS_TMP/$m.err" || rc=$?
+	sleep 0.5
+	if [ $m = kill ]; then
+		alive "$P" && ok "seccomp-kill: the target lives" ||
+			not_ok "seccomp-kill: the target died ($(cat "$TARGET_OUT.err"))"
+		[ "$rc" = 75 ] && grep -q "seccomp" "$HS_TMP/$m.err" && ok "seccomp-kill: refused: $(cat "$HS_TMP/$m.err")" ||
+			not_ok "seccomp-kill: exit $rc: $(cat "$HS_TMP/$m.err")"
+		st=$(timeout 30 "$HS" profile --status "$P" 2>&1) || true
+		case $st in *"not loaded"*) ok "seccomp-kill: nothing loaded: $st" ;; *) not_ok "seccomp-kill: status: $st" ;; esac
+	else
+		alive "$P" && [ "$rc" -le 1 ] && ok "seccomp-errno: sampled (exit $rc), the target lives" ||
+			not_ok "seccomp-errno: exit $rc, $(alive "$P" && echo alive || echo dead): $(cat "$HS_TMP/$m.err")"
+	fi
+done
+
 [ "$failed" = 0 ]
