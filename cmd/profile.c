@@ -31,6 +31,7 @@ static const char help[] =
 	"\n"
 	"Exit status: 0 ok, 1 partial (samples dropped, or the analysis failed after\n"
 	"--raw was written), 2 fatal, 64 usage, 75 refused (never safe within --wait,\n"
+	"or a seccomp filter of PID would kill it on the sampler's system calls;\n"
 	"nothing done).\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -155,7 +156,7 @@ static int profile(struct hs_cli *cli, pid_t pid, const struct opts *o)
 		return hs_cli_fail(cli, HS_EXIT_REFUSED, "never safe to start within %d ms (%s): nothing done", o->wait_ms,
 				   rep.call.unsafe);
 	if (r < 0)
-		return hs_cli_fail(cli, HS_EXIT_FATAL, "%s", err.msg);
+		return hs_cli_fail(cli, r == -EPERM && rep.seccomp ? HS_EXIT_REFUSED : HS_EXIT_FATAL, "%s", err.msg);
 	fprintf(stderr, "heapscope: profile: pid %d: %zu slots in %zu objects routed to %s%s (paused %" PRIu64
 		" us); sampling one per %" PRIu64 " bytes%s\n", (int)pid, rep.slots, rep.objects, rep.sampler,
 		rep.copied ? " (copied into its root)" : "", rep.call.pause_us, d.rate,

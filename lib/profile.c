@@ -4,11 +4,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -297,12 +301,196 @@ static int start_checks(struct start *st, struct hs_err *err)
 	return find_slots(pid, &st->maps, st->mem, &st->got, err);
 }
 
+/* ---- seccomp: the sampler's own system calls must not kill the target ----
+ *
+ * The sampler makes system calls inside every sampled allocation: getpid,
+ * gettid, clock_gettime (when the vDSO cannot) and process_vm_readv (the
+ * stack copy).  A thread's seccomp filter may answer one of them with
+ * death (SECCOMP_RET_KILL_*, or SIGSYS from TRAP) or hold it until a
+ * supervisor answers (USER_NOTIF).  Each thread's filters (stopped: the
+ * kernel gives them to a tracer) are run here on those calls, as the
+ * kernel would: the start is refused unless every answer is ALLOW, LOG,
+ * ERRNO (the call fails: a sample without stack) or TRACE (no tracer:
+ * ENOSYS).  A filter that looks at the instruction pointer or a pointer
+ * argument is judged on the values below, not every value. */
+
+/* What one classic BPF seccomp program answers to d; anything this does
+ * not know is an answer of death */
+static uint32_t bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d)
+{
+	uint32_t a = 0, x = 0, m[BPF_MEMWORDS] = { 0 };
+	for (size_t pc = 0; pc < n; pc++) {
+		const struct sock_filter *i = &f[pc];
+		uint32_t k = i->k, v = BPF_SRC(i->code) == BPF_X ? x : k;
+		switch (i->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			if (k % 4 || k > sizeof(*d) - 4)
+				return SECCOMP_RET_KILL_PROCESS;
+			memcpy(&a, (const unsigned char *)d + k, 4);
+			continue;
+		case BPF_LD | BPF_W | BPF_LEN: a = sizeof(*d); continue;
+		case BPF_LDX | BPF_W | BPF_LEN: x = sizeof(*d); continue;
+		case BPF_LD | BPF_IMM: a = k; continue;
+		case BPF_LDX | BPF_IMM: x = k; continue;
+		case BPF_MISC | BPF_TAX: x = a; continue;
+		case BPF_MISC | BPF_TXA: a = x; continue;
+		case BPF_RET | BPF_K: return k;
+		case BPF_RET | BPF_A: return a;
+		case BPF_JMP | BPF_JA: pc += k; continue;
+		case BPF_LD | BPF_MEM:
+		case BPF_LDX | BPF_MEM:
+		case BPF_ST:
+		case BPF_STX:
+			if (k >= BPF_MEMWORDS)
+				return SECCOMP_RET_KILL_PROCESS;
+			if (i->code == (BPF_LD | BPF_MEM))
+				a = m[k];
+			else if (i->code == (BPF_LDX | BPF_MEM))
+				x = m[k];
+			else
+				m[k] = i->code == BPF_ST ? a : x;
+			continue;
+		}
+		if (BPF_CLASS(i->code) == BPF_JMP) {
+			int c;
+			switch (BPF_OP(i->code)) {
+			case BPF_JEQ: c = a == v; break;
+			case BPF_JGT: c = a > v; break;
+			case BPF_JGE: c = a >= v; break;
+			case BPF_JSET: c = (a & v) != 0; break;
+			default: return SECCOMP_RET_KILL_PROCESS;
+			}
+			pc += c ? i->jt : i->jf;
+			continue;
+		}
+		if (BPF_CLASS(i->code) != BPF_ALU)
+			return SECCOMP_RET_KILL_PROCESS;
+		switch (BPF_OP(i->code)) {
+		case BPF_ADD: a += v; break;
+		case BPF_SUB: a -= v; break;
+		case BPF_MUL: a *= v; break;
+		case BPF_DIV:
+		case BPF_MOD:
+			if (!v)
+				return 0;   /* the kernel's answer to a division by zero: 0, kill the thread */
+			a = BPF_OP(i->code) == BPF_DIV ? a / v : a % v;
+			break;
+		case BPF_OR: a |= v; break;
+		case BPF_AND: a &= v; break;
+		case BPF_XOR: a ^= v; break;
+		case BPF_LSH: a = v < 32 ? a << v : 0; break;
+		case BPF_RSH: a = v < 32 ? a >> v : 0; break;
+		case BPF_NEG: a = -a; break;
+		default: return SECCOMP_RET_KILL_PROCESS;
+		}
+	}
+	return SECCOMP_RET_KILL_PROCESS;
+}
+
+static bool action_harmless(uint32_t r)
+{
+	uint32_t act = r & SECCOMP_RET_ACTION_FULL;
+	return act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG || act == SECCOMP_RET_ERRNO || act == SECCOMP_RET_TRACE;
+}
+
+/* The Seccomp: field of a thread's status: 0 none, 1 strict, 2 filters, -1 unknown */
+static int seccomp_mode(pid_t pid, pid_t tid)
+{
+	char path[64], line[256];
+	int mode = -1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp))
+		if (!strncmp(line, "Seccomp:", 8)) {
+			mode = atoi(line + 8);
+			break;
+		}
+	fclose(fp);
+	return mode;
+}
+
+static int seccomp_check(struct start *st, struct hs_err *err)
+{
+	pid_t pid = st->pid;
+	const pid_t *tids;
+	size_t nt = hs_session_threads(st->ses, &tids);
+	struct sock_filter *f = NULL;
+	int r = 0;
+	for (size_t ti = 0; ti < nt && r == 0; ti++) {
+		pid_t tid = tids[ti];
+		int mode = seccomp_mode(pid, tid);
+		if (mode == 0)
+			continue;
+		if (mode != 2) {
+			r = hs_err_set(err, EPERM, "thread %d of pid %d is in seccomp %s mode: the sampler's system calls "
+				       "would kill it: refused, nothing done", (int)tid, (int)pid, mode == 1 ? "strict" : "unknown");
+			break;
+		}
+		if (!f && !(f = malloc(BPF_MAXINSNS * sizeof(*f)))) {
+			r = hs_err_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		struct hs_thread_regs regs = { 0 };
+		hs_session_regs(st->ses, tid, &regs, NULL);
+		/* the calls the sampler makes, with the arguments it gives */
+		static const struct {
+			int nr;
+			const char *name;
+		} calls[] = { { SYS_process_vm_readv, "process_vm_readv" }, { SYS_getpid, "getpid" },
+			      { SYS_gettid, "gettid" }, { SYS_clock_gettime, "clock_gettime" } };
+		enum { NCALLS = sizeof(calls) / sizeof(calls[0]) };
+		struct seccomp_data d[NCALLS];
+		uint32_t res[NCALLS];
+		for (size_t c = 0; c < NCALLS; c++) {
+			d[c] = (struct seccomp_data){ .nr = calls[c].nr, .arch = AUDIT_ARCH_X86_64 };
+			res[c] = SECCOMP_RET_ALLOW;
+		}
+		d[0].args[0] = (uint64_t)pid;
+		d[0].args[1] = d[0].args[3] = regs.sp - 256;
+		d[0].args[2] = d[0].args[4] = 1;
+		d[3].args[0] = CLOCK_MONOTONIC;
+		d[3].args[1] = regs.sp - 256;
+		for (unsigned idx = 0;; idx++) {
+			int n = hs_session_seccomp_filter(st->ses, tid, idx, f, BPF_MAXINSNS);
+			if (n == -ENOENT)
+				break;
+			if (n < 0) {
+				r = hs_err_sys(err, -n, "cannot read the seccomp filter of thread %d of pid %d, which the sampler's "
+					       "system calls must pass: refused, nothing done", (int)tid, (int)pid);
+				break;
+			}
+			for (size_t c = 0; c < NCALLS; c++) {
+				uint32_t v = bpf_run(f, (size_t)n, &d[c]);
+				/* the kernel keeps the answer of highest precedence:
+				 * the lowest action, compared signed */
+				if ((int32_t)(v & SECCOMP_RET_ACTION_FULL) < (int32_t)(res[c] & SECCOMP_RET_ACTION_FULL))
+					res[c] = v;
+			}
+		}
+		for (size_t c = 0; c < NCALLS && r == 0; c++)
+			if (!action_harmless(res[c]))
+				r = hs_err_set(err, EPERM, "the seccomp filter of thread %d of pid %d answers %s (which the sampler "
+					       "makes) with action 0x%08x, which kills or holds the thread: refused, nothing done",
+					       (int)tid, (int)pid, calls[c].name, res[c] & SECCOMP_RET_ACTION_FULL);
+	}
+	free(f);
+	if (r < 0 && r != -ENOMEM) {
+		st->rep->seccomp = true;
+		r = -EPERM;
+	}
+	return r;
+}
+
 /* In the stop: the library (dlopen unless there), its control block and
  * wrappers, what the slots hold now */
 static int load(struct start *st, struct hs_err *err)
 {
 	pid_t pid = st->pid;
 	int r;
+	if ((r = seccomp_check(st, err)) < 0)
+		return r;
 	if (!st->rep->loaded_before) {
 		uint64_t f, ret = 0, args[2] = { HS_CALL_DATA(0), DLOPEN_FLAGS };
 		hs_libc_lookup(&st->libc, "dlopen", &f);

@@ -40,6 +40,8 @@ struct hs_profile_report_start {
 	char sampler[PATH_MAX];      /* the library as the target sees it */
 	bool copied;                 /* copied into the target's root (another mount namespace) */
 	bool loaded_before;
+	bool seccomp;                /* start refused (-EPERM): a thread's seccomp filter would kill or hold
+	                              * it on a system call the sampler makes, or cannot be read */
 	size_t slots, objects, left; /* start: routed, objects, left alone; stop: put back, -, left */
 };
 
@@ -50,7 +52,8 @@ int hs_profile_find_sampler(char *path, size_t len);
 
 /* Load the sampler if needed, route, enable.  -EBUSY: a profile is
  * already recorded for pid; -EAGAIN: never safe within wait_ms, nothing
- * done.  Other errors leave the slots as they were (a loaded library
+ * done; -EPERM with rep->seccomp: a thread's seccomp filter would kill
+ * (or hold) it on a system call the sampler makes, nothing done.  Other errors leave the slots as they were (a loaded library
  * stays, inert).  ps is ready for hs_profile_drain. */
 int hs_profile_start(pid_t pid, const struct hs_profile_start_opts *o, struct hs_profile_session *ps,
 		     struct hs_profile_report_start *rep, struct hs_err *err);

@@ -683,6 +683,24 @@ int hs_session_regs(struct hs_session *s, pid_t tid, struct hs_thread_regs *regs
 	return 0;
 }
 
+int hs_session_seccomp_filter(struct hs_session *s, pid_t tid, unsigned idx, void *insns, size_t max)
+{
+	struct hs_thread *t = find(s, tid);
+	if (!t || t->gone || !t->stopped)
+		return -ESRCH;
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
+	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(uintptr_t)idx, NULL);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n > max)
+		return -E2BIG;
+	if (ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(uintptr_t)idx, insns) != n)
+		return errno ? -errno : -EIO;
+	return (int)n;
+}
+
 uint64_t hs_session_pause_us(const struct hs_session *s)
 {
 	return s && s->t0_ns ? (now_ns() - s->t0_ns) / 1000 : 0;

@@ -45,6 +45,12 @@ size_t hs_session_threads(const struct hs_session *s, const pid_t **tids);
 /* Registers of a stopped thread. */
 int hs_session_regs(struct hs_session *s, pid_t tid, struct hs_thread_regs *regs, struct hs_err *err);
 
+/* A stopped thread's seccomp filter number idx (0: the newest) copied to
+ * insns (struct sock_filter[max]): its instruction count; -ENOENT past
+ * the oldest; -EINVAL none at all (or a kernel without the request);
+ * -EACCES not allowed (CAP_SYS_ADMIN needed); -E2BIG more than max. */
+int hs_session_seccomp_filter(struct hs_session *s, pid_t tid, unsigned idx, void *insns, size_t max);
+
 /* Microseconds from the first interrupt until now (while attached), or
  * until the last thread was resumed (after detach: see the out-parameter
  * of hs_session_detach's caller through hs_session_last_pause_us). */

@@ -80,9 +80,15 @@ static __thread uint64_t t_rate;        /* the rate t_countdown was drawn with *
 static __thread int t_busy;             /* inside the sampler: no sampling */
 static __thread uint32_t t_tid;         /* gettid(), 0: not asked yet (a fork's child asks again) */
 
+/* fork()'s child: heapscope drains the parent's ring, never this copy of
+ * it, so sampling here would only fill it (up to 8 MiB of private pages
+ * copied on write in every child of a forking server) and then count
+ * drops for the child's whole life.  The sampler goes off in the child:
+ * its wrappers, still routed to, only call libc. */
 static void forked_child(void)
 {
 	t_tid = 0;
+	__atomic_store_n(&CTL.enabled, 0, __ATOMIC_RELAXED);
 }
 
 static uint32_t tid(void)
