@@ -290,6 +290,47 @@ churn_released()
 		not_ok "churn's check: $(grep CHECK "$TARGET_OUT" || echo none)"
 }
 
+# need_malloc_debug: DBG, glibc's libc_malloc_debug.so.0 (mtrace's home
+# since 2.34), or skip
+need_malloc_debug()
+{
+	DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null |
+		head -1)
+	[ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
+}
+
+# need_syscall_nrs: NR_WRITE, NR_WRITEV and NR_OPENAT of this machine, and
+# /proc/PID/syscall to see them in, or skip
+need_syscall_nrs()
+{
+	case $(uname -m) in
+	x86_64) NR_WRITE=1 NR_WRITEV=20 NR_OPENAT=257 ;;
+	aarch64|riscv64) NR_WRITE=64 NR_WRITEV=66 NR_OPENAT=56 ;;
+	*) skip "no system call numbers known for $(uname -m)" ;;
+	esac
+	[ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
+}
+
+# in_write DIR: the thread of /proc/PID or /proc/PID/task/TID sleeps in
+# write(2) or writev(2) (need_syscall_nrs first)
+in_write()
+{
+	local nr state
+	read -r nr _ <"$1/syscall" 2>/dev/null || return 1
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "$1/status" 2>/dev/null)
+	{ [ "$nr" = "$NR_WRITE" ] || [ "$nr" = "$NR_WRITEV" ]; } && [ "$state" = S ]
+}
+
+# thread_in_write PID: one of PID's threads sleeps in write(2) or writev(2)
+thread_in_write()
+{
+	local t
+	for t in /proc/"$1"/task/*; do
+		in_write "$t" && return 0
+	done
+	return 1
+}
+
 # need_strace: strace is there to trace heapscope, and LeakSanitizer (an
 # ASan build's) is off, since it cannot run under a tracer
 need_strace()

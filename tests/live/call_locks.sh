@@ -9,24 +9,8 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
-DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
-[ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
-case $(uname -m) in
-x86_64) NR_WRITE=1 ;;
-*) skip "no write(2) syscall number known for $(uname -m)" ;;
-esac
-[ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
-
-# a thread of PID sleeps in write(2)
-thread_in_write()
-{
-	local t nr
-	for t in /proc/"$1"/task/*; do
-		read -r nr _ <"$t/syscall" 2>/dev/null || continue
-		[ "$nr" = "$NR_WRITE" ] && return 0
-	done
-	return 1
-}
+need_malloc_debug
+need_syscall_nrs
 
 # held PID / free PID: the flusher blocked in fflush(NULL), or let go
 held()

@@ -9,13 +9,8 @@
 set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
-DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
-[ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
-case $(uname -m) in
-x86_64) NR_OPENAT=257 ;;
-*) skip "no openat(2) syscall number known for $(uname -m)" ;;
-esac
-[ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
+need_malloc_debug
+need_syscall_nrs
 
 start_target env LD_PRELOAD="$DBG" "$(target simple)" single
 P=$TARGET_PID

@@ -8,22 +8,7 @@ set -eu
 need_cmd python3
 need_cmd pgrep
 
-# the number of write(2) in /proc/PID/syscall
-case $(uname -m) in
-x86_64) NR_WRITE=1 NR_WRITEV=20 ;;
-aarch64|riscv64) NR_WRITE=64 NR_WRITEV=66 ;;
-*) skip "no write(2) syscall number known for $(uname -m)" ;;
-esac
-[ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
-
-# blocked_in_write PID: PID sleeps in write(2) or writev(2)
-blocked_in_write()
-{
-	local nr state
-	read -r nr _ <"/proc/$1/syscall" 2>/dev/null || return 1
-	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-	{ [ "$nr" = "$NR_WRITE" ] || [ "$nr" = "$NR_WRITEV" ]; } && [ "$state" = S ]
-}
+need_syscall_nrs
 
 # one thread arena of about 40 MiB full of strings ("ZZZZ..."), far more
 # than a pipe and stdio buffer hold; the range is its 64 MiB heap and the
@@ -52,11 +37,11 @@ for mode in raw strings plain; do
 	hs=
 	while [ $i -lt 300 ]; do
 		hs=$(pgrep -P "$hspid" -x heapscope || true)
-		[ -n "$hs" ] && blocked_in_write "$hs" && break
+		[ -n "$hs" ] && in_write "/proc/$hs" && break
 		i=$((i + 1))
 		sleep 0.1
 	done
-	if [ -z "$hs" ] || ! blocked_in_write "$hs"; then
+	if [ -z "$hs" ] || ! in_write "/proc/$hs"; then
 		not_ok "$mode: heapscope never blocked writing to the pipe"
 	else
 		bad=

@@ -8,8 +8,7 @@ set -eu
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
-DBG=$(ls /lib/x86_64-linux-gnu/libc_malloc_debug.so.0 /usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0 2>/dev/null | head -1)
-[ -n "$DBG" ] || skip "libc_malloc_debug.so.0 not found (glibc < 2.34?)"
+need_malloc_debug
 CHURN=$(target churn)
 start_target "$(target simple)" single
 ptrace_ok "$TARGET_PID"

@@ -10,22 +10,7 @@ set -eu
 . "$(dirname "$0")/../lib.sh"
 need_cmd python3
 
-case $(uname -m) in
-x86_64) NR_WRITE=1 ;;
-*) skip "no write(2) syscall number known for $(uname -m)" ;;
-esac
-[ -r /proc/self/syscall ] || skip "/proc/PID/syscall is not available"
-
-# a thread of PID sleeps in write(2)
-thread_in_write()
-{
-	local t nr
-	for t in /proc/"$1"/task/*; do
-		read -r nr _ <"$t/syscall" 2>/dev/null || continue
-		[ "$nr" = "$NR_WRITE" ] && return 0
-	done
-	return 1
-}
+need_syscall_nrs
 
 start_target "$(target simple)" stats-lock
 P=$TARGET_PID
