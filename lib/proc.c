@@ -466,7 +466,7 @@ int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err)
 }
 
 /* One letter of /proc/PID/task/TID/stat: the state. */
-static char task_state(pid_t pid, pid_t tid)
+char hs_proc_task_state(pid_t pid, pid_t tid)
 {
 	char path[80], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
@@ -484,7 +484,7 @@ static char task_state(pid_t pid, pid_t tid)
 
 pid_t hs_proc_mm_pid(pid_t pid)
 {
-	char st = task_state(pid, pid);
+	char st = hs_proc_task_state(pid, pid);
 	if (st != 'Z' && st != 'X')
 		return pid;
 	pid_t *tids, found = pid;
@@ -492,7 +492,7 @@ pid_t hs_proc_mm_pid(pid_t pid)
 	if (hs_proc_threads(pid, &tids, &n, NULL) < 0)
 		return pid;
 	for (size_t i = 0; i < n && found == pid; i++) {
-		st = task_state(pid, tids[i]);
+		st = hs_proc_task_state(pid, tids[i]);
 		if (tids[i] != pid && st && st != 'Z' && st != 'X')
 			found = tids[i];
 	}

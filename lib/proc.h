@@ -74,6 +74,9 @@ int hs_proc_open_in_root(pid_t pid, const char *path);
  * fd or -errno. */
 int hs_proc_open_file(const char *path);
 
+/* The state letter of thread tid of pid (/proc/PID/task/TID/stat), 0 when
+ * it cannot be read. */
+char hs_proc_task_state(pid_t pid, pid_t tid);
 /* The id whose /proc directory shows pid's memory: pid itself, or, when
  * pid's main thread is a zombie (it called pthread_exit while other threads
  * run: its maps, smaps, mem, pagemap, exe and map_files are empty or

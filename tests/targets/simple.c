@@ -549,6 +549,20 @@ static void regs(int nocue)
 	_exit(0);
 }
 
+/* Fill the pipe whose write end is fd to its last byte: the next write to
+ * it blocks (fd is left blocking). */
+static void fill_pipe(int fd)
+{
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	char fill[4096];
+	memset(fill, 'x', sizeof(fill));
+	while (write(fd, fill, sizeof(fill)) > 0)
+		;
+	while (write(fd, fill, 1) > 0)
+		;
+	fcntl(fd, F_SETFL, 0);
+}
+
 /* in-malloc: the process's one thread says READY, then stays inside
  * malloc_info, blocked writing to a full pipe: a call into malloc is never
  * safe (single-threaded, glibc takes no lock: only the thread's own stack
@@ -558,12 +572,7 @@ static void in_malloc(void)
 	int p[2];
 	if (pipe(p) < 0)
 		_exit(98);
-	fcntl(p[1], F_SETFL, O_NONBLOCK);
-	char fill[4096];
-	memset(fill, 'x', sizeof(fill));
-	while (write(p[1], fill, sizeof(fill)) > 0)
-		;
-	fcntl(p[1], F_SETFL, 0);
+	fill_pipe(p[1]);
 	FILE *f = fdopen(p[1], "w");
 	if (!f)
 		_exit(98);
@@ -611,12 +620,7 @@ static void stats_lock(void)
 	single();
 	if (pipe(stats_pipe) < 0)
 		_exit(98);
-	fcntl(stats_pipe[1], F_SETFL, O_NONBLOCK);
-	char fill[4096];
-	memset(fill, 'x', sizeof(fill));
-	while (write(stats_pipe[1], fill, sizeof(fill)) > 0)
-		;
-	fcntl(stats_pipe[1], F_SETFL, 0);
+	fill_pipe(stats_pipe[1]);
 	if (dup2(stats_pipe[1], STDERR_FILENO) < 0)
 		_exit(98);
 	sigset_t s;
@@ -637,18 +641,6 @@ static void stats_lock(void)
 static int lock_pipe[2];
 static FILE *lock_stream;
 
-static void lock_fill(void)
-{
-	fcntl(lock_pipe[1], F_SETFL, O_NONBLOCK);
-	char fill[4096];
-	memset(fill, 'x', sizeof(fill));
-	while (write(lock_pipe[1], fill, sizeof(fill)) > 0)
-		;
-	while (write(lock_pipe[1], fill, 1) > 0)   /* to the last byte */
-		;
-	fcntl(lock_pipe[1], F_SETFL, 0);
-}
-
 static void *stdio_flusher(void *arg)
 {
 	(void)arg;
@@ -657,7 +649,7 @@ static void *stdio_flusher(void *arg)
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR1);
 	for (;;) {
-		lock_fill();
+		fill_pipe(lock_pipe[1]);
 		fputs("buffered", lock_stream);
 		fflush(NULL);
 		sigwait(&s, &sig);

@@ -18,21 +18,9 @@
 #include "session.h"
 #include "tap.h"
 
-/* The state letter of /proc/PID/stat, 0 when there is none. */
 static char state_of(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
+	return hs_proc_task_state(pid, pid);
 }
 
 /* exec-wait: say "R" on stdout, then execve this program again, the same
