@@ -563,6 +563,20 @@ static void fill_pipe(int fd)
 	fcntl(fd, F_SETFL, 0);
 }
 
+/* SIGUSR1 and SIGUSR2 blocked in every thread (taken by sigwait), then two
+ * threads started: a(aa) and b(bb). */
+static void two_waiters(void *(*a)(void *), void *aa, void *(*b)(void *), void *bb)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	sigaddset(&s, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+	pthread_t t;
+	if (pthread_create(&t, NULL, a, aa) != 0 || pthread_create(&t, NULL, b, bb) != 0)
+		_exit(98);
+}
+
 /* in-malloc: the process's one thread says READY, then stays inside
  * malloc_info, blocked writing to a full pipe: a call into malloc is never
  * safe (single-threaded, glibc takes no lock: only the thread's own stack
@@ -623,14 +637,7 @@ static void stats_lock(void)
 	fill_pipe(stats_pipe[1]);
 	if (dup2(stats_pipe[1], STDERR_FILENO) < 0)
 		_exit(98);
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, SIGUSR1);
-	sigaddset(&s, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &s, NULL);
-	pthread_t t;
-	if (pthread_create(&t, NULL, stats_waiter, NULL) != 0 || pthread_create(&t, NULL, stats_waiter, stats_pipe) != 0)
-		_exit(98);
+	two_waiters(stats_waiter, NULL, stats_waiter, stats_pipe);
 }
 
 /* stdio-lock: a stream with buffered data on a full pipe; a thread
@@ -679,14 +686,7 @@ static void stdio_lock(void)
 	single();
 	if (pipe(lock_pipe) < 0 || !(lock_stream = fdopen(lock_pipe[1], "w")))
 		_exit(98);
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, SIGUSR1);
-	sigaddset(&s, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &s, NULL);
-	pthread_t t;
-	if (pthread_create(&t, NULL, lock_drainer, NULL) != 0 || pthread_create(&t, NULL, stdio_flusher, NULL) != 0)
-		_exit(98);
+	two_waiters(lock_drainer, NULL, stdio_flusher, NULL);
 }
 
 /* in-dlopen LIB: a thread dlopens LIB, whose constructor never returns:
