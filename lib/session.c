@@ -335,8 +335,16 @@ int hs_session_pin_image(pid_t pid)
 	/* bound first: an execve between the two is then seen as one */
 	pinned_mem = hs_proc_mem_bind(pid);
 	int r = hs_proc_image_read(pid, &img);
-	if (r < 0)
+	if (r < 0) {
+		/* nothing pinned: the fd is this pid's, not the one pinned
+		 * before (whose execd would read it: 0 bytes once this pid is
+		 * gone) */
+		if (pinned_mem >= 0)
+			close(pinned_mem);
+		pinned_mem = -1;
+		pinned_pid = 0;
 		return r;
+	}
 	pinned = img;
 	pinned_pid = pid;
 	return 0;
