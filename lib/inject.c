@@ -176,15 +176,18 @@ size_t hs_inject_loader_code(pid_t pid, const struct hs_libc *libc, const struct
 	return n;
 }
 
-/* The lock word of the first "lock cmpxchg r32, disp32(%rip)" in the
- * first bytes of the function at fn, checked; 0 if none. */
+/* The lock word of the first "[lock] cmpxchg r32, disp32(%rip)" in the
+ * first bytes of the function at fn, checked; 0 if none.  The lock prefix
+ * is optional: glibc 2.31's lll_lock takes the lock with a plain cmpxchg
+ * while the process has one thread, and its locked one comes later (past
+ * these bytes in clearenv and __register_atfork). */
 static uint64_t lock_in(const struct hs_maps *maps, struct hs_mem *mem, uint64_t fn)
 {
 	unsigned char c[96];
 	if (!fn || hs_mem_read(mem, fn, c, sizeof(c)) < 0)
 		return 0;
-	for (size_t i = 1; i + 7 <= sizeof(c); i++) {
-		if (c[i - 1] != 0xf0 || c[i] != 0x0f || c[i + 1] != 0xb1 || (c[i + 2] & 0xc7) != 0x05)
+	for (size_t i = 0; i + 7 <= sizeof(c); i++) {
+		if (c[i] != 0x0f || c[i + 1] != 0xb1 || (c[i + 2] & 0xc7) != 0x05)
 			continue;
 		int32_t disp;
 		memcpy(&disp, c + i + 3, 4);

@@ -78,7 +78,7 @@ int hs_inject_route(struct hs_session *ses, struct hs_route *rt, int (*record)(v
 void hs_inject_route_end(struct hs_route *rt);
 
 /* libc's own locks a remote call may take, each found from the first
- * "lock cmpxchg" on a RIP-relative word in an exported function that
+ * cmpxchg (locked or not) on a RIP-relative word in an exported function that
  * takes it, and checked (a word inside a writable mapping, 0, 1 or 2):
  * HS_LIBC_LOCK_STDIO, stdio's stream list lock (fopen, fclose; fflush(NULL)
  * holds it while it writes every stream); HS_LIBC_LOCK_ENV, the

@@ -335,8 +335,16 @@ int hs_session_pin_image(pid_t pid)
 	/* bound first: an execve between the two is then seen as one */
 	pinned_mem = hs_proc_mem_bind(pid);
 	int r = hs_proc_image_read(pid, &img);
-	if (r < 0)
+	if (r < 0) {
+		/* nothing pinned: the fd is this pid's, not the one pinned
+		 * before (whose execd would read it: 0 bytes once this pid is
+		 * gone) */
+		if (pinned_mem >= 0)
+			close(pinned_mem);
+		pinned_mem = -1;
+		pinned_pid = 0;
 		return r;
+	}
 	pinned = img;
 	pinned_pid = pid;
 	return 0;
@@ -397,8 +405,14 @@ static int seize_new(struct hs_session *s, uint64_t deadline, int *added, struct
 		for (uint64_t unheld = 0; sr == -EPERM && !s->n;) {
 			struct hs_proc_status ts;
 			uint64_t now = now_ns();
+			/* a zombie (a leader that called pthread_exit) or an exiting
+			 * thread refuses every time: nothing to wait for */
+			if (thread_dead(s->pid, tids[i]))
+				break;
 			bool held = hs_proc_status_read(tids[i], &ts, NULL) == 0 && ts.tracer > 0 && ts.tracer != getpid();
-			if (!held && !unheld)
+			if (held)
+				unheld = 0;     /* 200 ms in a row, not in all */
+			else if (!unheld)
 				unheld = now;
 			if (!held && now - unheld > 200000000u)
 				break;

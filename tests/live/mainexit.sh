@@ -147,6 +147,19 @@ untouched "trim"
 hs after arenas "$pid"
 if [ "$RC" = 0 ]; then ok "arenas after trim: exit 0"; else not_ok "arenas after trim (exit $RC)"; fi
 
+# The zombie leader refuses PTRACE_SEIZE (EPERM) every time: tried once
+# (and once more after the other threads), not again and again for 200 ms
+# as if another heapscope held it
+if command -v strace >/dev/null 2>&1; then
+	timeout -k 5 60 strace -f -qq -e trace=ptrace -o "$HS_TMP/strace" "$HS" arenas "$pid" >/dev/null 2>&1 || true
+	n=$(grep -c "PTRACE_SEIZE, $leader," "$HS_TMP/strace" || true)
+	[ "$n" -ge 1 ] && [ "$n" -le 2 ] && ok "the zombie leader's seize tried $n times" ||
+		not_ok "the zombie leader's seize tried $n times (at most 2 wanted)"
+	untouched "arenas under strace"
+else
+	echo "# strace not found: the zombie leader's seize count not checked"
+fi
+
 if [ "$failed" != 0 ]; then
 	echo "FAIL: $ME: some checks failed"
 	exit 1

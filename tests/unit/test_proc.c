@@ -71,6 +71,34 @@ static void exec_same(void)
 	close(out[0]);
 }
 
+/* A pin that fails (a zombie: -ESRCH) leaves nothing of that pid behind:
+ * the image pinned before it is not then taken for exec'd (top and
+ * --watch look at many pids in one run). */
+static void pin_failed(void)
+{
+	pid_t a = fork();
+	if (a == 0) {
+		for (;;)
+			pause();
+	}
+	pid_t b = fork();
+	if (b == 0)
+		_exit(0);
+	while (state_of(b) != 'Z')
+		usleep(1000);
+	/* a may not have run yet: its image is laid out once it has */
+	struct hs_proc_image img;
+	for (int i = 0; i < 1000 && hs_proc_image_read(a, &img) != 0; i++)
+		usleep(1000);
+	OK(hs_session_pin_image(a) == 0, "pin a live process");
+	OK(!hs_session_execd(a), "not exec'd since its pin");
+	OK(hs_session_pin_image(b) == -ESRCH, "pin a zombie: -ESRCH");
+	OK(!hs_session_execd(a), "the live process is still not taken for exec'd after the failed pin");
+	kill(a, SIGKILL);
+	waitpid(a, NULL, 0);
+	waitpid(b, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "exec-wait"))
@@ -133,5 +161,6 @@ int main(int argc, char **argv)
 	waitpid(c, NULL, 0);
 	OK(hs_proc_image_read(c, &img) == -ESRCH && hs_proc_exiting(c), "reaped: -ESRCH, exiting");
 	exec_same();
+	pin_failed();
 	return tap_done();
 }
