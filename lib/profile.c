@@ -393,11 +393,13 @@ static bool action_harmless(uint32_t r)
 	return act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG || act == SECCOMP_RET_ERRNO || act == SECCOMP_RET_TRACE;
 }
 
-/* The Seccomp: field of a thread's status: 0 none, 1 strict, 2 filters, -1 unknown */
+/* The Seccomp: field of a thread's status: 0 none, 1 strict, 2 filters, -1
+ * unknown (the status unreadable).  A kernel built without seccomp shows
+ * no such field: none. */
 static int seccomp_mode(pid_t pid, pid_t tid)
 {
 	char path[64], line[256];
-	int mode = -1;
+	int mode = 0;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
 	FILE *fp = fopen(path, "re");
 	if (!fp)
