@@ -331,6 +331,24 @@ thread_in_write()
 	return 1
 }
 
+# wait_or_kill PID: wait up to 30 s for PID, a child of this shell, to
+# exit; RC its exit status.  Still running then: killed, and 1.
+wait_or_kill()
+{
+	local i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
+		return 1
+	fi
+	RC=0
+	wait "$1" || RC=$?
+}
+
 # need_strace: strace is there to trace heapscope, and LeakSanitizer (an
 # ASan build's) is off, since it cannot run under a tracer
 need_strace()

@@ -77,22 +77,12 @@ while [ "$(grep -c "process_vm_readv($P," "$HS_TMP/trace")" -lt 2 ] &&
 	sleep 0.1
 done
 kill -KILL "$P"
-i=0
-while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
-	i=$((i + 1))
-	sleep 0.1
-done
-if kill -0 "$tracer" 2>/dev/null; then
-	kill -KILL "$tracer" 2>/dev/null || true
+if ! wait_or_kill "$tracer"; then
 	not_ok "target killed during the read: heapscope still runs after 30 s"
+elif [ "$RC" = 2 ] && grep -q 'exited during the dump' "$HS_TMP/err"; then
+	ok "target killed during the read: $(cat "$HS_TMP/err")"
 else
-	rc=0
-	wait "$tracer" || rc=$?
-	if [ "$rc" = 2 ] && grep -q 'exited during the dump' "$HS_TMP/err"; then
-		ok "target killed during the read: $(cat "$HS_TMP/err")"
-	else
-		not_ok "target killed during the read: exit $rc, $(head -c 300 "$HS_TMP/err")"
-	fi
+	not_ok "target killed during the read: exit $RC, $(head -c 300 "$HS_TMP/err")"
 fi
 wait_target "$P"
 

@@ -69,13 +69,7 @@ while [ $i -lt 1500 ] && [ -z "$seen" ]; do
 	[ -n "$seen" ] || sleep 0.02
 done
 [ "${hs:-0}" != 0 ] && kill -TERM "$hs" 2>/dev/null || true
-i=0
-while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
-	i=$((i + 1))
-	sleep 0.1
-done
-kill -KILL "$tracer" 2>/dev/null || true
-wait "$tracer" 2>/dev/null || true
+wait_or_kill "$tracer" || true
 if [ -z "$seen" ]; then
 	not_ok "no second heapscope thread seen while the target was stopped"
 elif [ -n "$unblocked" ]; then
@@ -94,22 +88,12 @@ wait_traced "$P" 1000 || true
 kill -KILL "$P"
 # both threads end within a delayed read or two, not after the 12 s all
 # the delays would take
-i=0
-while kill -0 "$tracer" 2>/dev/null && [ $i -lt 300 ]; do
-	i=$((i + 1))
-	sleep 0.1
-done
-if kill -0 "$tracer" 2>/dev/null; then
-	kill -KILL "$tracer" 2>/dev/null || true
+if ! wait_or_kill "$tracer"; then
 	not_ok "target killed during the read: heapscope still runs after 30 s"
+elif [ "$RC" = 2 ] && grep -q 'exited during the dump' "$HS_TMP/err" && [ ! -s "$HS_TMP/out" ]; then
+	ok "target killed during the read: $(cat "$HS_TMP/err")"
 else
-	rc=0
-	wait "$tracer" || rc=$?
-	if [ "$rc" = 2 ] && grep -q 'exited during the dump' "$HS_TMP/err" && [ ! -s "$HS_TMP/out" ]; then
-		ok "target killed during the read: $(cat "$HS_TMP/err")"
-	else
-		not_ok "target killed during the read: exit $rc, $(head -c 300 "$HS_TMP/err")"
-	fi
+	not_ok "target killed during the read: exit $RC, $(head -c 300 "$HS_TMP/err")"
 fi
 wait_target "$P"
 
