@@ -1019,6 +1019,7 @@ static int call_run(struct hs_session *s, struct hs_thread *t, const struct hs_c
 			return hs_err_set(err, EIO, "thread %d stopped oddly during the call", (int)tid);
 		}
 		int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+		bool stop_sig = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 		if (cue && sig == cue && !event && now.rip == after_syscall && now.rsp == fr->b_at && !have_ret) {
 			/* the cue, sent by frame A: the call is done.  The cue is
 			 * dropped, and the thread goes on into frame B. */
@@ -1056,12 +1057,14 @@ static int call_run(struct hs_session *s, struct hs_thread *t, const struct hs_c
 			}
 			if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) == 0)
 				continue;
-		} else if (!event && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)) {
-			/* a stop signal for the thread (SIGSTOP is never blocked, so
-			 * it comes mid-call too): abandoned half-way the callee would
-			 * keep what it holds (an arena's lock); the call goes on, and
-			 * the process is stopped after it */
-			*stopsig = sig;
+		} else if (event == PTRACE_EVENT_STOP || (!event && stop_sig)) {
+			/* a job-control stop (or an interrupt), or a stop signal for
+			 * the thread (SIGSTOP is never blocked, so it comes mid-call
+			 * too): abandoned half-way the callee would keep what it holds
+			 * (an arena's lock); the call goes on, and the process is
+			 * stopped after it */
+			if (stop_sig)
+				*stopsig = sig;
 			if (ptrace(resume, tid, NULL, NULL) == 0)
 				continue;
 		} else if (!event && sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGTRAP &&
@@ -1073,13 +1076,6 @@ static int call_run(struct hs_session *s, struct hs_thread *t, const struct hs_c
 			t->pending_sig = sig;
 			return hs_err_set(err, EINTR, "signal %d arrived for thread %d before the call: not called", sig,
 					  (int)tid);
-		} else if (event == PTRACE_EVENT_STOP) {
-			/* a job-control stop (or an interrupt) during the call: go on
-			 * with the call, and stop the process again after it */
-			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-				*stopsig = sig;
-			if (ptrace(resume, tid, NULL, NULL) == 0)
-				continue;
 		} else {
 			/* A fault inside the callee: the signal is not delivered, the
 			 * call is abandoned. */
