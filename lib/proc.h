@@ -97,19 +97,19 @@ struct hs_proc_image {
 int hs_proc_image_read(pid_t pid, struct hs_proc_image *img);
 /* Has pid exited (gone, or a zombie with no live thread)? */
 bool hs_proc_gone(pid_t pid);
+/* The same, once an execve that may be taking the pid over (a zombie
+ * leader, another thread inside execve) has had 200 ms to finish. */
+bool hs_proc_gone_settled(pid_t pid);
+/* Gone, or going: no thread of pid has memory left (it is exiting, not
+ * yet a zombie: its maps read empty, its memory fails to read). */
+bool hs_proc_exiting(pid_t pid);
+bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
 /* An fd bound to pid's memory as it is now (/proc/PID/mem keeps the
  * memory it was opened on, not the process's later one), or -1. */
 int hs_proc_mem_bind(pid_t pid);
 /* Has the memory fd was bound to no user left (every thread that used it
  * exited, or an execve replaced it)?  addr: an address it had mapped. */
 bool hs_proc_mem_released(int fd, uint64_t addr);
-/* Gone, or going: no thread of pid has memory left (it is exiting, not
- * yet a zombie: its maps read empty, its memory fails to read). */
-bool hs_proc_exiting(pid_t pid);
-/* The same as hs_proc_gone, once an execve that may be taking the pid over (a zombie
- * leader, another thread inside execve) has had 200 ms to finish. */
-bool hs_proc_gone_settled(pid_t pid);
-bool hs_proc_image_same(const struct hs_proc_image *a, const struct hs_proc_image *b);
 
 /* The thread ids of pid, from /proc/PID/task. *tids is malloc'd. */
 int hs_proc_threads(pid_t pid, pid_t **tids, size_t *n, struct hs_err *err);
