@@ -94,6 +94,8 @@ int hs_proc_status_read(pid_t pid, struct hs_proc_status *st, struct hs_err *err
 			st->sig_ign = strtoull(l + 8, NULL, 16);
 		else if (!strncmp(l, "SigCgt:\t", 8))
 			st->sig_cgt = strtoull(l + 8, NULL, 16);
+		else if (!strncmp(l, "Seccomp:\t", 9))
+			st->seccomp = atoi(l + 9);
 	}
 	free(text);
 	/* Kernel threads have PF_KTHREAD (0x00200000) in stat's flags field. */

@@ -18,6 +18,7 @@ struct hs_proc_status {
 	int threads;
 	bool kernel_thread;  /* PF_KTHREAD: no mm */
 	uint64_t sig_blk, sig_ign, sig_cgt;  /* bit n-1 for signal n */
+	int seccomp;         /* Seccomp: 0 none (or a kernel without it), 1 strict, 2 filters */
 };
 
 /* Read a whole (proc) file into a NUL-terminated malloc'd buffer. */

@@ -393,26 +393,6 @@ static bool action_harmless(uint32_t r)
 	return act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG || act == SECCOMP_RET_ERRNO || act == SECCOMP_RET_TRACE;
 }
 
-/* The Seccomp: field of a thread's status: 0 none, 1 strict, 2 filters, -1
- * unknown (the status unreadable).  A kernel built without seccomp shows
- * no such field: none. */
-static int seccomp_mode(pid_t pid, pid_t tid)
-{
-	char path[64], line[256];
-	int mode = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp))
-		if (!strncmp(line, "Seccomp:", 8)) {
-			mode = atoi(line + 8);
-			break;
-		}
-	fclose(fp);
-	return mode;
-}
-
 static int seccomp_check(struct start *st, struct hs_err *err)
 {
 	pid_t pid = st->pid;
@@ -422,7 +402,9 @@ static int seccomp_check(struct start *st, struct hs_err *err)
 	int r = 0;
 	for (size_t ti = 0; ti < nt && r == 0; ti++) {
 		pid_t tid = tids[ti];
-		int mode = seccomp_mode(pid, tid);
+		/* its Seccomp: mode, -1 when its status cannot be read */
+		struct hs_proc_status ps;
+		int mode = hs_proc_status_read(tid, &ps, NULL) == 0 ? ps.seccomp : -1;
 		if (mode == 0)
 			continue;
 		if (mode != 2) {
